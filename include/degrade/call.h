@@ -1,0 +1,160 @@
+// degrade/call.h: run a dependency call through a switch, with a fallback.
+//
+//   auto items = degrade::Call(kRecs,
+//       [&] { return recs.Fetch(user); },   // T, absl::StatusOr<T> or absl::Status
+//       [&] { return Items{}; });           // the fallback
+//
+// What happens:
+//   switch off, or the dimmer does not let this call through
+//                                   -> fallback()                  (skipped)
+//   an injected `error` fault hits  -> fallback()                  (fault)
+//   an injected `delay` fault hits  -> sleep delay_ms, then as below
+//   primary() returns a value       -> that value                  (ok)
+//   primary() returns a non-OK absl::Status/StatusOr, or throws
+//                                   -> fallback()                  (failed)
+//
+// The result type is the fallback's. The primary may return:
+//   - the same type R;
+//   - absl::StatusOr<U> with U convertible to R (R may itself be a StatusOr);
+//   - absl::Status or void, when R is absl::Status or void.
+// Exceptions thrown by the fallback propagate; Call itself never throws.
+//
+// Cost: when the switch is off, one atomic load, one per-thread counter
+// increment and the fallback: no lock, no allocation (after the calling
+// thread's first Call, which allocates its counter block once). When on,
+// the same plus the primary. Faults, dimmers and breakers go through an
+// out-of-line slow path that costs nothing while they are not configured.
+//
+// Counters (Registry::List): calls, primary ok, skipped, primary failures,
+// injected faults, fallbacks.
+#ifndef DEGRADE_CALL_H_
+#define DEGRADE_CALL_H_
+
+#include <type_traits>
+#include <utility>
+
+#include "absl/base/optimization.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "degrade/internal/counters.h"
+#include "degrade/switch.h"
+
+namespace degrade {
+
+namespace internal {
+
+enum class Decision : uint8_t {
+  kRun,         // call the primary
+  kSkip,        // dimmer said no: fallback, counted as skipped
+  kFaultError,  // injected error: fallback, counted as fault
+};
+
+// Slow path for any word other than plain on / off: rolls the dimmer, rolls
+// and applies the fault (sleeping for a delay), counts what it decided.
+Decision DecideSlow(const Switch& sw, int64_t word, uint32_t id, uint64_t fault_word) noexcept;
+
+// Records the primary's outcome for the breaker when one observes the switch.
+void ObserveOutcome(const Switch& sw, bool ok) noexcept;
+
+template <typename T>
+struct IsStatusOr : std::false_type {};
+template <typename T>
+struct IsStatusOr<absl::StatusOr<T>> : std::true_type {};
+
+}  // namespace internal
+
+template <typename Primary, typename Fallback>
+auto Call(const Switch& sw, Primary&& primary, Fallback&& fallback) {
+  using R = std::invoke_result_t<Fallback&>;
+  using P = std::invoke_result_t<Primary&>;
+  constexpr bool kSameType = std::is_same_v<P, R>;
+  constexpr bool kStatusOrOf = internal::IsStatusOr<P>::value;
+  constexpr bool kStatusLike = std::is_same_v<P, absl::Status> || std::is_void_v<P>;
+  static_assert(!std::is_reference_v<R>, "degrade::Call: the fallback must return by value");
+  static_assert(kSameType || kStatusOrOf || kStatusLike,
+                "degrade::Call: the primary must return the fallback's type, "
+                "absl::StatusOr<U>, absl::Status or void");
+  if constexpr (kStatusLike && !kSameType) {
+    static_assert(std::is_same_v<R, absl::Status> || std::is_void_v<R>,
+                  "degrade::Call: a primary returning absl::Status or void needs a "
+                  "fallback returning absl::Status or void");
+  }
+
+  const uint32_t id = sw.id_;
+  const int64_t word = sw.word_.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_FALSE(word == internal::kWordOff)) {
+    internal::CountOutcome(id, internal::kOutcomeSkipped);
+    return fallback();
+  }
+  if (ABSL_PREDICT_FALSE(word != internal::kWordOn)) {
+    switch (internal::DecideSlow(sw, word, id, sw.fault_.load(std::memory_order_relaxed))) {
+      case internal::Decision::kRun:
+        break;
+      case internal::Decision::kSkip:
+        return fallback();
+      case internal::Decision::kFaultError:
+        if (internal::WordFlags(word) & internal::kFlagObserve) {
+          internal::ObserveOutcome(sw, false);
+        }
+        return fallback();
+    }
+  }
+
+  // Runs the primary and reports success; on failure falls through to the
+  // fallback below. Written once for every result shape.
+  auto finish = [&](bool ok) {
+    internal::CountOutcome(id, ok ? internal::kOutcomeOk : internal::kOutcomeFailed);
+    if (ABSL_PREDICT_FALSE(internal::WordFlags(word) & internal::kFlagObserve)) {
+      internal::ObserveOutcome(sw, ok);
+    }
+  };
+
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    if constexpr (std::is_void_v<P>) {
+      primary();
+      finish(true);
+      if constexpr (std::is_void_v<R>) {
+        return;
+      } else {
+        return R(absl::OkStatus());
+      }
+    } else if constexpr (kSameType && !kStatusOrOf && !std::is_same_v<P, absl::Status>) {
+      R result = primary();
+      finish(true);
+      return result;
+    } else if constexpr (std::is_same_v<P, absl::Status>) {
+      absl::Status status = primary();
+      if (status.ok()) {
+        finish(true);
+        if constexpr (std::is_void_v<R>) {
+          return;
+        } else {
+          return R(std::move(status));
+        }
+      }
+      finish(false);
+    } else {  // StatusOr<U>
+      P result = primary();
+      if (result.ok()) {
+        finish(true);
+        if constexpr (kSameType) {
+          return result;
+        } else {
+          return R(*std::move(result));
+        }
+      }
+      finish(false);
+    }
+#if defined(__cpp_exceptions)
+  } catch (...) {
+    finish(false);
+  }
+#endif
+  return fallback();
+}
+
+}  // namespace degrade
+
+#endif  // DEGRADE_CALL_H_

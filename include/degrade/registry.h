@@ -1,0 +1,229 @@
+// degrade/registry.h: every switch of a process, the layers that decide them,
+// and what changed.
+//
+// How a switch's effective state is decided
+// -----------------------------------------
+// Six layers, lowest precedence first: default < file < env < remote <
+// breaker < admin. Within one layer, its setting for the switch beats its
+// setting for one of the switch's groups, which beats its `all` setting. When
+// a layer has settings for several of the switch's groups, the most degraded
+// one wins (off, then the lowest allow), so cutting any group cuts its
+// members.
+//
+// Two fields are decided separately, each by the highest layer that sets it:
+//   - the state (state and/or allow): that layer is the "deciding layer", and
+//     its reason, actor and expiry are the switch's;
+//   - the fault (a fault, or "fault": "off" to hide lower layers' faults).
+// So a drill fault set through the admin layer does not turn back on a
+// switch that the environment turned off. An entry whose expires_at has
+// passed is ignored as if absent; admin entries are removed when they expire.
+//
+// Every change of a switch's effective state (or of its deciding layer) is
+// written to the switch's atomic word before the call that made it returns,
+// and is then delivered to change listeners and the log sink.
+//
+// Thread safety: every method may be called from any thread. Listeners and
+// the log sink are called without registry locks held, in order.
+#ifndef DEGRADE_REGISTRY_H_
+#define DEGRADE_REGISTRY_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "degrade/clock.h"
+#include "degrade/log.h"
+#include "degrade/snapshot.h"
+#include "degrade/state.h"
+#include "degrade/switch.h"
+
+namespace degrade {
+
+namespace internal {
+class RegistryCore;
+}
+
+// Per-switch counts of degrade::Call, summed over every thread. Exact once
+// the calls counted have returned.
+struct Counters {
+  uint64_t calls = 0;             // every Call
+  uint64_t primary_ok = 0;        // primary ran and succeeded
+  uint64_t skipped = 0;           // switch off or dimmer said no
+  uint64_t primary_failures = 0;  // primary returned non-OK or threw
+  uint64_t injected_faults = 0;   // error and delay faults injected
+  uint64_t fallbacks = 0;         // fallback ran (skipped + failures + error faults)
+};
+
+// One layer's say about a switch.
+struct LayerSetting {
+  Layer layer = Layer::kDefault;
+  // Where in the layer: "switch", "group:<name>" or "all".
+  std::string scope;
+  SwitchValue value;
+};
+
+// A switch as a listing shows it.
+struct SwitchInfo {
+  std::string name;
+  std::string description;
+  std::string owner;
+  std::vector<std::string> groups;
+  // The environment variable that sets it (DEGRADE_<NAME>).
+  std::string env_var;
+  // False for names that some layer mentions but this process does not
+  // define (kept, and shown, because one config serves several versions).
+  bool defined = true;
+
+  EffectiveState effective;
+  Layer deciding_layer = Layer::kDefault;  // layer that decided the state
+  std::optional<Layer> fault_layer;        // layer that decided the fault
+  std::string reason;                      // of the deciding entry
+  std::string actor;
+  std::optional<absl::Time> expires_at;
+  // Every layer that says something, lowest first, expired entries left out.
+  std::vector<LayerSetting> layers;
+  Counters counters;
+};
+
+// Health of a background source (file watcher, HTTP poller, etcd watch).
+struct SourceHealth {
+  std::string name;  // "file", "remote", "etcd", ...
+  std::string target;  // path or URL
+  bool healthy = true;
+  std::optional<absl::Time> last_success;
+  std::optional<absl::Time> last_error_time;
+  std::string last_error;
+  uint64_t consecutive_failures = 0;
+  uint64_t applied = 0;  // snapshots applied
+};
+
+// Delivered to listeners for every effective change.
+struct ChangeEvent {
+  std::string name;
+  EffectiveState old_state;
+  EffectiveState new_state;
+  Layer old_layer = Layer::kDefault;
+  Layer layer = Layer::kDefault;  // the deciding layer after the change
+  std::string actor;
+  std::string reason;
+  absl::Time time;
+};
+
+// One JSON object, one line: {"time":..,"switch":..,"old":..,"new":..,...}.
+std::string ChangeEventToJson(const ChangeEvent& event);
+
+// A problem the registry or a source hit: bad env value, rejected snapshot...
+struct ErrorRecord {
+  absl::Time time;
+  std::string message;
+};
+
+class Registry {
+ public:
+  struct Options {
+    // Time source for TTLs and records. Default: Clock::Real(). Not owned.
+    Clock* clock = nullptr;
+    // Looks up environment variables for the env layer. Default: getenv.
+    std::function<std::optional<std::string>(std::string_view)> getenv;
+    // Where messages go. Default: StderrLogSink().
+    LogSink log_sink;
+  };
+
+  Registry();
+  explicit Registry(Options options);
+  // Switches defined through this registry are destroyed with it; a
+  // DEGRADE_SWITCH switch must outlive... it only lives in Global().
+  ~Registry();
+
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // The process-wide registry used by DEGRADE_SWITCH, the runtime and the
+  // bindings. Created on first use, never destroyed.
+  static Registry& Global();
+
+  // Defines a switch owned by this registry; its address is stable for the
+  // registry's lifetime. Reads the environment layer now.
+  // Errors: InvalidArgument for a bad name, group or default; AlreadyExists
+  // for a name already defined, or one mapping to the same environment
+  // variable as another switch, group or DEGRADE_* setting;
+  // ResourceExhausted past 65,536 switches in the process.
+  absl::StatusOr<Switch*> Define(SwitchSpec spec);
+
+  // The switch named `name`, or null. Takes a lock: resolve names once, not
+  // per call.
+  Switch* Find(std::string_view name) const;
+
+  // Every defined switch, then every unknown name the layers mention, by name.
+  std::vector<SwitchInfo> List() const;
+  // One switch (defined or unknown). NotFound when no one knows the name.
+  absl::StatusOr<SwitchInfo> Get(std::string_view name) const;
+
+  // Admin layer. Sets the switch's admin entry to `value` (replacing any
+  // previous one); a positive `ttl` sets expires_at = now + ttl. Errors:
+  // NotFound for a name not defined here, InvalidArgument for a value out of
+  // range (see ValidateSwitchValue) or a negative ttl. Nothing changes on
+  // error.
+  absl::Status SetOverride(std::string_view name, SwitchValue value,
+                           absl::Duration ttl = absl::ZeroDuration());
+  // Removes the switch's admin entry. NotFound for an undefined name; OK
+  // (and no change) when there was none.
+  absl::Status ClearOverride(std::string_view name);
+
+  // Replaces the whole of `layer` with `snapshot` (all or nothing). `source`
+  // names who did it, for events and errors ("file /etc/svc/degrade.json").
+  // Allowed layers: file, remote, breaker (which may only say "off") and
+  // admin (bulk). Errors: InvalidArgument for the default or env layer, a
+  // value out of range, or a breaker entry other than off. Nothing changes
+  // on error. Cost: linear in the number of switches; see README.
+  absl::Status ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source);
+  // ParseSnapshot + ApplySnapshot; warnings go to the log sink. Errors are
+  // also recorded in errors() and logged.
+  absl::Status ApplySnapshotJson(Layer layer, std::string_view json, std::string_view source);
+  // What `layer` currently holds (for file, remote, breaker, admin: the last
+  // snapshot applied, admin overrides included; for env: the variables read).
+  Snapshot LayerSnapshot(Layer layer) const;
+
+  // Change listeners. The returned id removes it. Listeners run after the
+  // state is visible to enabled(), outside locks, one at a time, in the
+  // order changes happened. A listener may call back into the registry.
+  using Listener = std::function<void(const ChangeEvent&)>;
+  uint64_t AddListener(Listener listener);
+  void RemoveListener(uint64_t id);
+
+  // Messages (see degrade/log.h). SetLogChanges(true) also sends each change
+  // event to the sink as a JSON line.
+  void SetLogSink(LogSink sink);
+  void SetLogChanges(bool on);
+  // Sends a message to the sink; kError messages are also kept in errors().
+  void Log(LogLevel level, std::string_view message) const;
+  // The last 100 errors, oldest first.
+  std::vector<ErrorRecord> errors() const;
+
+  // Sources report their health here; listings and metrics show it.
+  void ReportSourceHealth(SourceHealth health);
+  std::vector<SourceHealth> sources() const;
+
+  // Drops entries whose expires_at has passed and applies the result. A
+  // registry thread calls this when the next entry is due (real clock); with
+  // a fake clock, tests call it after advancing time.
+  void ProcessExpiries();
+
+  Clock& clock() const noexcept;
+
+ private:
+  friend class Switch;
+  friend class internal::RegistryAccess;
+  std::unique_ptr<internal::RegistryCore> core_;
+};
+
+}  // namespace degrade
+
+#endif  // DEGRADE_REGISTRY_H_

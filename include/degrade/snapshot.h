@@ -1,0 +1,143 @@
+// degrade/snapshot.h: the JSON snapshot format, parsed and written.
+//
+// A snapshot is what one layer says: settings per switch, per group, and for
+// all switches. The same format is used by the config file, HTTP polling, the
+// admin endpoint's bulk writes and (one entry per key) etcd:
+//
+//   {
+//     "switches": {
+//       "recommendations": "off",
+//       "search.suggest": {"state": "on", "allow": 0.25},
+//       "analytics": {"state": "off", "reason": "INC-4211 vendor 5xx",
+//                     "actor": "oncall", "expires_at": "2026-11-21T12:00:00Z"},
+//       "payments.fraud-score": {"fault": {"kind": "error", "rate": 1.0}}
+//     },
+//     "groups": {"tier2": "off"},
+//     "all": "on"
+//   }
+//
+// A value is "on", "off" (exactly, lower case), or an object with any of:
+//   state       "on" | "off"
+//   allow       number in [0, 1]; without state it means on. An error with
+//               state "off" (allow is only meaningful while on).
+//   fault       {"kind": "error"|"delay" (required), "rate": number in [0, 1]
+//               (default 1), "delay_ms": integer in [0, 600000] (default 0;
+//               200.0 counts as an integer)}; a "delay" fault needs
+//               delay_ms >= 1. Or the string "off": SwitchValue::fault_cleared.
+//   reason      string of at most kMaxReasonLength bytes
+//   actor       string of at most kMaxReasonLength bytes
+//   expires_at  RFC 3339 time ("2026-11-21T12:00:00Z", any offset, any
+//               fraction of a second)
+//   ttl_s       number of seconds in (0, 2592000] (30 days); becomes
+//               expires_at = now + ttl_s when parsed. An error together with
+//               expires_at.
+// Unknown fields (in the top level, in a value, in a fault) are ignored with
+// a warning; "breaker" is reserved and, not being read yet, warned about too.
+// A wrong type or value anywhere rejects the whole snapshot, and so does null
+// where a value is expected: null is not "absent". Booleans are not numbers.
+// Objects and arrays nested deeper than 64 levels are rejected as invalid
+// JSON.
+//
+// Messages: "<source>: <JSON path>: <value> <problem>; accepted: <what is>".
+// A path component that is not [A-Za-z0-9_]+ is quoted
+// (switches."search.suggest".allow); values are compact JSON cut to about 64
+// bytes. Messages are valid UTF-8 whatever the input.
+//
+// Thread safety: all functions are pure and may be called from any thread.
+#ifndef DEGRADE_SNAPSHOT_H_
+#define DEGRADE_SNAPSHOT_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "degrade/state.h"
+
+namespace degrade {
+
+struct Snapshot {
+  // Keyed by switch name. Names need not be defined in this process (one
+  // config serves several versions of a service); they must be valid names.
+  std::map<std::string, SwitchValue> switches;
+  // Keyed by group name.
+  std::map<std::string, SwitchValue> groups;
+  // The layer's setting for every switch.
+  std::optional<SwitchValue> all;
+
+  bool empty() const noexcept { return switches.empty() && groups.empty() && !all; }
+  friend bool operator==(const Snapshot&, const Snapshot&) = default;
+};
+
+// Limits that keep a hostile or broken payload bounded.
+inline constexpr size_t kMaxReasonLength = 1024;   // reason and actor, bytes
+inline constexpr size_t kMaxSnapshotEntries = 100'000;
+
+// Parses `json` as a whole snapshot. `source` names where it came from and
+// prefixes every message ("file /etc/svc/degrade.json"). `now` turns ttl_s
+// into expires_at. The top level must be an object; "switches" and "groups"
+// must be objects whose keys pass ValidateName; "all" is one value. `{}` is
+// an empty snapshot.
+//
+// Returns InvalidArgument on malformed JSON (the message has the line and
+// column: "<source>: invalid JSON: parse error at line 1, column 25: ..."),
+// on more than kMaxSnapshotEntries switches and groups together, or on any
+// wrong type or value, naming the JSON path, the bad value and what is
+// accepted, e.g.
+//   file /etc/svc/degrade.json: switches."search.suggest".allow: 1.5 is not
+//   in [0, 1]
+// Unknown fields are not errors: one message per field is appended to
+// `warnings` (when not null), e.g.
+//   file x.json: switches.recs.colour: unknown field, ignored
+// Warnings are appended only when the snapshot is accepted; on an error
+// `warnings` is left as it was.
+absl::StatusOr<Snapshot> ParseSnapshot(std::string_view json, std::string_view source,
+                                       absl::Time now,
+                                       std::vector<std::string>* warnings = nullptr);
+
+// Parses one switch value (the right-hand side of a snapshot entry), as held
+// by an etcd key or sent to the admin endpoint's PUT. `path` is used in
+// messages in place of the JSON path ("switches.recs"), and is used as given
+// (not quoted): "<source>: switches.recs.allow: 2 is not in [0, 1]". It
+// prefixes JSON syntax errors too ("<source>: switches.recs: invalid JSON:
+// ..."). Errors and warnings as for ParseSnapshot.
+absl::StatusOr<SwitchValue> ParseSwitchValue(std::string_view json, std::string_view source,
+                                             std::string_view path, absl::Time now,
+                                             std::vector<std::string>* warnings = nullptr);
+
+// Writes a snapshot (or one value) as compact JSON with sorted keys, so equal
+// snapshots give equal text. A value with only a state and nothing else is
+// written as the short form "on" / "off"; an empty value as {}; empty
+// "switches"/"groups" and an absent "all" are left out. Faults are written in
+// full ({"delay_ms":0,"kind":"error","rate":1.0}), fault_cleared as
+// "fault": "off", times as RFC 3339 UTC with every significant digit of the
+// fraction. Never fails: text that is not UTF-8 is written with U+FFFD.
+// ParseSnapshot reads the result back to an equal value whenever every name
+// passes ValidateName and every value passes ValidateSwitchValue.
+std::string SnapshotToJson(const Snapshot& snapshot);
+std::string SwitchValueToJson(const SwitchValue& value);
+
+// Switch and group names: 1-128 characters of [a-z0-9._-], starting with
+// [a-z0-9]. Returns InvalidArgument naming the value, the problem and the
+// rule, e.g.
+//   switch name "Recs": has 'R' at position 0 (names are lower case);
+//   accepted: 1-128 characters of [a-z0-9._-], starting with a letter or digit
+// `what` starts the message ("switch name", "group name").
+absl::Status ValidateName(std::string_view name, std::string_view what = "switch name");
+
+// Checks a value's ranges: allow and rate in [0, 1] (not NaN), delay_ms at
+// most kMaxFaultDelayMs and, for a "delay" fault, at least 1, allow only
+// without state off, not both a fault and fault_cleared, reason and actor at
+// most kMaxReasonLength bytes of valid UTF-8, expires_at finite, enums in
+// range. Returns InvalidArgument on the first problem, as
+// "<path>.<field>: <value> <problem>", e.g. "value.allow: 1.5 is not in
+// [0, 1]". ParseSwitchValue's results always pass; it is for values built
+// in code (Registry::SetOverride).
+absl::Status ValidateSwitchValue(const SwitchValue& value, std::string_view path = "value");
+
+}  // namespace degrade
+
+#endif  // DEGRADE_SNAPSHOT_H_

@@ -1,0 +1,119 @@
+// The environment-variable conventions (see degrade/env.h). This is the one
+// place that maps names to variables; everything else calls it.
+#include "degrade/env.h"
+
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "str_util.h"
+
+namespace degrade {
+namespace {
+
+using internal::ToAbsl;
+
+std::string Mangle(std::string_view prefix, std::string_view name) {
+  std::string out(prefix);
+  out.reserve(prefix.size() + name.size());
+  for (char c : name) {
+    out.push_back(c == '.' || c == '-' ? '_' : absl::ascii_toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+// Variables that configure degrade itself. A switch whose variable would be
+// one of these is rejected at definition.
+constexpr std::array<std::string_view, 16> kReserved = {
+    "DEGRADE_ALL",
+    "DEGRADE_CONFIG_FILE",
+    "DEGRADE_REMOTE_URLS",
+    "DEGRADE_REMOTE_INTERVAL_MS",
+    "DEGRADE_REMOTE_TIMEOUT_MS",
+    "DEGRADE_REMOTE_CA_FILE",
+    "DEGRADE_ETCD_ENDPOINTS",
+    "DEGRADE_ETCD_PREFIX",
+    "DEGRADE_ETCD_USER",
+    "DEGRADE_ETCD_PASSWORD",
+    "DEGRADE_CACHE_FILE",
+    "DEGRADE_ADMIN_ADDR",
+    "DEGRADE_ADMIN_TOKEN",
+    "DEGRADE_ADMIN_ALLOW_REMOTE",
+    "DEGRADE_LOG_CHANGES",
+    "DEGRADE_FILE_POLL_MS",
+};
+
+constexpr std::string_view kAccepted =
+    "accepted: on, off, true, false, 1, 0, a fraction like 0.25, or a percentage like 25%";
+
+}  // namespace
+
+std::string EnvVarForSwitch(std::string_view switch_name) { return Mangle("DEGRADE_", switch_name); }
+
+std::string EnvVarForGroup(std::string_view group_name) {
+  return Mangle("DEGRADE_GROUP_", group_name);
+}
+
+bool IsReservedEnvVar(std::string_view var) noexcept {
+  for (std::string_view r : kReserved) {
+    if (var == r) return true;
+  }
+  // DEGRADE_GROUP_* belongs to groups: a switch named "group.x" would shadow
+  // the variable of group "x".
+  return var.substr(0, 14) == "DEGRADE_GROUP_";
+}
+
+absl::StatusOr<SwitchValue> ParseEnvValue(std::string_view var, std::string_view value) {
+  const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(ToAbsl(value)));
+  SwitchValue out;
+  auto invalid = [&]() {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ToAbsl(var), ": \"", ToAbsl(value), "\" is not a switch state; ", ToAbsl(kAccepted)));
+  };
+  if (v == "on" || v == "true" || v == "1") {
+    out.state = State::kOn;
+    return out;
+  }
+  if (v == "off" || v == "false" || v == "0") {
+    out.state = State::kOff;
+    return out;
+  }
+  if (v.empty()) return invalid();
+  double fraction = 0;
+  if (v.back() == '%') {
+    double percent = 0;
+    const absl::string_view number = absl::string_view(v).substr(0, v.size() - 1);
+    if (number.empty() || !absl::SimpleAtod(number, &percent) || !std::isfinite(percent) ||
+        !(number[0] >= '0' && number[0] <= '9')) {
+      return invalid();
+    }
+    if (percent < 0 || percent > 100) {
+      return absl::InvalidArgumentError(absl::StrCat(ToAbsl(var), ": \"", ToAbsl(value),
+                                                     "\" is not in [0%, 100%]; ", ToAbsl(kAccepted)));
+    }
+    fraction = percent / 100.0;
+  } else {
+    // Only plain decimals: "0.25", ".5" and "1.0"; no hex, inf, nan or exponents.
+    if (v.find_first_not_of("0123456789.") != std::string::npos || !absl::SimpleAtod(v, &fraction)) {
+      return invalid();
+    }
+    if (fraction < 0 || fraction > 1) {
+      return absl::InvalidArgumentError(absl::StrCat(ToAbsl(var), ": \"", ToAbsl(value),
+                                                     "\" is not in [0, 1]; ", ToAbsl(kAccepted)));
+    }
+  }
+  if (fraction == 0.0) {
+    out.state = State::kOff;
+  } else {
+    out.state = State::kOn;
+    if (fraction < 1.0) out.allow = fraction;
+  }
+  return out;
+}
+
+}  // namespace degrade

@@ -1,0 +1,159 @@
+// Switch: definition, detachment, and the out-of-line slow paths of the hot
+// path (dimmer, faults, outcome observation).
+#include "degrade/switch.h"
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "degrade/call.h"
+#include "degrade/env.h"
+#include "degrade/internal/counters.h"
+#include "degrade/registry.h"
+#include "registry_core.h"
+
+namespace degrade {
+namespace internal {
+namespace {
+
+__thread uint64_t t_rng_state = 0;
+
+// splitmix64: tiny, fast, good enough to spread a dimmer or a fault rate.
+// Per thread, so no sharing; seeded lazily from the thread's own address and
+// the clock so threads draw different sequences.
+uint32_t NextRandom32() noexcept {
+  uint64_t s = t_rng_state;
+  if (ABSL_PREDICT_FALSE(s == 0)) {
+    s = reinterpret_cast<uintptr_t>(&t_rng_state) ^
+        static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+        0x9E3779B97F4A7C15ull;
+    if (s == 0) s = 1;
+  }
+  s += 0x9E3779B97F4A7C15ull;
+  t_rng_state = s;
+  uint64_t z = s;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<uint32_t>(z >> 32);
+}
+
+// The state a detached switch keeps: default, then env (switch > group > all).
+EffectiveState DetachedState(const SwitchSpec& spec, Registry& reg) {
+  SwitchValue chosen;
+  chosen.state = spec.default_state;
+  if (spec.default_state == State::kOn && spec.default_allow < 1.0) chosen.allow = spec.default_allow;
+  auto try_var = [&](const std::string& var) -> bool {
+    const char* raw = std::getenv(var.c_str());
+    if (raw == nullptr) return false;
+    auto parsed = ParseEnvValue(var, raw);
+    if (!parsed.ok()) return false;  // the registry reports env errors once
+    chosen = *parsed;
+    return true;
+  };
+  if (ValidateName(spec.name).ok() && !try_var(EnvVarForSwitch(spec.name))) {
+    bool found = false;
+    for (const std::string& g : spec.groups) {
+      if (ValidateName(g).ok() && try_var(EnvVarForGroup(g))) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) try_var(std::string(kEnvAll));
+  }
+  (void)reg;
+  EffectiveState e;
+  e.state = chosen.state.value_or(State::kOn);
+  e.allow = e.state == State::kOn ? std::clamp(chosen.allow.value_or(1.0), 0.0, 1.0) : 1.0;
+  return e;
+}
+
+}  // namespace
+
+bool RollDimmed(int64_t word) noexcept { return NextRandom32() < WordThreshold(word); }
+
+Decision DecideSlow(const Switch& sw, int64_t word, uint32_t id, uint64_t fault_word) noexcept {
+  (void)sw;
+  if (word < 0 && NextRandom32() >= WordThreshold(word)) {
+    CountOutcome(id, kOutcomeSkipped);
+    return Decision::kSkip;
+  }
+  if ((WordFlags(word) & kFlagFault) && fault_word != 0 &&
+      uint64_t{NextRandom32()} < FaultWordThreshold(fault_word)) {
+    const uint32_t delay_ms = FaultWordDelayMs(fault_word);
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    if (FaultWordKind(fault_word) == kFaultKindError) {
+      CountOutcome(id, kOutcomeFaultError);
+      return Decision::kFaultError;
+    }
+    CountOutcome(id, kOutcomeFaultDelay);
+  }
+  return Decision::kRun;
+}
+
+void ObserveOutcome(const Switch& sw, bool ok) noexcept {
+  OutcomeObserver* observer =
+      RegistryAccess::Data(sw).observer.load(std::memory_order_acquire);
+  if (observer != nullptr) observer->Record(ok);
+}
+
+}  // namespace internal
+
+Switch::Switch(SwitchSpec spec) noexcept
+    : id_(internal::AcquireSwitchId()), data_(std::make_unique<internal::SwitchData>()) {
+  data_->spec = std::move(spec);
+  Registry& global = Registry::Global();
+  absl::Status status = internal::RegistryAccess::Core(global).Adopt(*this);
+  if (!status.ok()) {
+    // Not a crash and not a silent merge: loud, listed, and still usable with
+    // its own default and environment state.
+    const EffectiveState detached = internal::DetachedState(data_->spec, global);
+    internal::RegistryAccess::Publish(*this, detached, false);
+    global.Log(LogLevel::kError,
+               absl::StrCat("DEGRADE_SWITCH: ", status.message(),
+                            "; this definition is detached: it keeps its default and "
+                            "environment state (",
+                            DescribeState(detached), ") and no other layer can change it"));
+  }
+}
+
+Switch::Switch(RegistryOwned, std::unique_ptr<internal::SwitchData> data) noexcept
+    : id_(internal::AcquireSwitchId()), data_(std::move(data)) {}
+
+Switch::~Switch() {
+  if (Registry* r = data_->registry; r != nullptr) {
+    internal::RegistryAccess::Core(*r).Unregister(*this);
+  }
+  internal::ReleaseSwitchId(id_);
+}
+
+std::string_view Switch::name() const noexcept { return data_->spec.name; }
+std::string_view Switch::description() const noexcept { return data_->spec.description; }
+std::string_view Switch::owner() const noexcept { return data_->spec.owner; }
+const std::vector<std::string>& Switch::groups() const noexcept { return data_->spec.groups; }
+bool Switch::registered() const noexcept { return data_->registry != nullptr; }
+Registry* Switch::registry() const noexcept { return data_->registry; }
+
+EffectiveState Switch::state() const noexcept {
+  const int64_t word = word_.load(std::memory_order_acquire);
+  const uint64_t fault_word = fault_.load(std::memory_order_relaxed);
+  EffectiveState e;
+  if (word == internal::kWordOff) {
+    e.state = State::kOff;
+    return e;
+  }
+  if (word < 0) e.allow = std::ldexp(static_cast<double>(internal::WordThreshold(word)), -32);
+  if ((internal::WordFlags(word) & internal::kFlagFault) && fault_word != 0) {
+    Fault f;
+    f.kind = internal::FaultWordKind(fault_word) == internal::kFaultKindError
+                 ? Fault::Kind::kError
+                 : Fault::Kind::kDelay;
+    f.rate = std::ldexp(static_cast<double>(internal::FaultWordThreshold(fault_word)), -32);
+    f.delay_ms = internal::FaultWordDelayMs(fault_word);
+    e.fault = f;
+  }
+  return e;
+}
+
+}  // namespace degrade
