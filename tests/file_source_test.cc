@@ -1,0 +1,230 @@
+// The file layer through a real Runtime and real files in a temporary dir.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "degrade/registry.h"
+#include "degrade/runtime.h"
+#include "gtest/gtest.h"
+
+namespace degrade {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Waits for `pred` with a bounded poll: true as soon as it holds, false after
+// `limit`. Not a sleep used as synchronisation: the limit is only a bound.
+bool Eventually(const std::function<bool()>& pred,
+                std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+class FileSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/degrade-file-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = (dir_ / "degrade.json").string();
+    Registry::Options options;
+    options.getenv = [](std::string_view) { return std::optional<std::string>(); };
+    options.log_sink = [this](LogLevel level, std::string_view msg) {
+      std::lock_guard<std::mutex> lock(mu_);
+      logs_.push_back({level, std::string(msg)});
+    };
+    registry_ = std::make_unique<Registry>(std::move(options));
+    recs_ = *registry_->Define({.name = "recs", .description = "recommendations"});
+    ads_ = *registry_->Define({.name = "ads", .description = "ads", .groups = {"tier2"}});
+  }
+  void TearDown() override {
+    runtime_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void Start() {
+    Options o;
+    o.registry = registry_.get();
+    o.config_file = path_;
+    o.file_poll_interval = absl::Milliseconds(20);
+    auto rt = Runtime::Start(o);
+    ASSERT_TRUE(rt.ok()) << rt.status();
+    runtime_ = *std::move(rt);
+  }
+
+  // Atomic replace: write a temporary file, then rename it over the target.
+  void WriteAtomically(const std::string& content) {
+    const std::string tmp = path_ + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << content;
+    }
+    ASSERT_EQ(std::rename(tmp.c_str(), path_.c_str()), 0);
+  }
+  // In place: truncate and rewrite the same inode.
+  void WriteInPlace(const std::string& content) {
+    std::ofstream out(path_, std::ios::trunc);
+    out << content;
+  }
+
+  int ErrorLogsContaining(const std::string& needle) {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (const auto& [level, msg] : logs_) {
+      if (level == LogLevel::kError && msg.find(needle) != std::string::npos) ++n;
+    }
+    return n;
+  }
+
+  SourceHealth FileHealth() {
+    for (const SourceHealth& h : registry_->sources()) {
+      if (h.name == "file") return h;
+    }
+    return {};
+  }
+
+  fs::path dir_;
+  std::string path_;
+  std::unique_ptr<Registry> registry_;
+  Switch* recs_ = nullptr;
+  Switch* ads_ = nullptr;
+  std::unique_ptr<Runtime> runtime_;
+  std::mutex mu_;
+  std::vector<std::pair<LogLevel, std::string>> logs_;
+};
+
+TEST_F(FileSourceTest, AppliedBeforeStartReturns) {
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  Start();
+  EXPECT_FALSE(recs_->enabled());
+  EXPECT_EQ(registry_->Get("recs")->deciding_layer, Layer::kFile);
+  EXPECT_TRUE(FileHealth().healthy);
+  EXPECT_EQ(FileHealth().applied, 1u);
+}
+
+TEST_F(FileSourceTest, AtomicReplaceIsPickedUp) {
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  Start();
+  WriteAtomically(R"({"switches": {"recs": "on"}, "groups": {"tier2": "off"}})");
+  EXPECT_TRUE(Eventually([&] { return recs_->enabled() && !ads_->enabled(); }));
+}
+
+TEST_F(FileSourceTest, InPlaceWriteIsPickedUp) {
+  WriteInPlace(R"({"all": "on"})");
+  Start();
+  WriteInPlace(R"({"all": "off"})");
+  EXPECT_TRUE(Eventually([&] { return !recs_->enabled() && !ads_->enabled(); }));
+}
+
+TEST_F(FileSourceTest, ChangeShowsWithinOneSecondAtDefaultInterval) {
+  WriteAtomically(R"({"all": "on"})");
+  Options o;
+  o.registry = registry_.get();
+  o.config_file = path_;  // default poll interval
+  auto rt = Runtime::Start(o);
+  ASSERT_TRUE(rt.ok());
+  runtime_ = *std::move(rt);
+  const auto start = std::chrono::steady_clock::now();
+  WriteAtomically(R"({"all": "off"})");
+  ASSERT_TRUE(Eventually([&] { return !recs_->enabled(); }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+}
+
+TEST_F(FileSourceTest, BadJsonKeepsLastGoodStateAndIsReported) {
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  Start();
+  WriteAtomically(R"({"switches": {"recs": "on")");  // truncated
+  ASSERT_TRUE(Eventually([&] { return !FileHealth().healthy; }));
+  EXPECT_FALSE(recs_->enabled());
+  EXPECT_NE(FileHealth().last_error.find("invalid JSON"), std::string::npos)
+      << FileHealth().last_error;
+  EXPECT_GE(ErrorLogsContaining(path_), 1);
+}
+
+TEST_F(FileSourceTest, WrongTypeKeepsLastGoodStateAndNamesThePath) {
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  Start();
+  WriteAtomically(R"({"switches": {"recs": "off", "ads": {"allow": 1.5}}})");
+  ASSERT_TRUE(Eventually([&] { return !FileHealth().healthy; }));
+  EXPECT_FALSE(recs_->enabled());
+  EXPECT_TRUE(ads_->enabled());  // the half that was valid was not applied
+  EXPECT_NE(FileHealth().last_error.find("switches.ads.allow"), std::string::npos)
+      << FileHealth().last_error;
+}
+
+TEST_F(FileSourceTest, DeletedFileKeepsLastGoodState) {
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  Start();
+  ASSERT_EQ(std::remove(path_.c_str()), 0);
+  ASSERT_TRUE(Eventually([&] { return !FileHealth().healthy; }));
+  EXPECT_FALSE(recs_->enabled());
+  EXPECT_NE(FileHealth().last_error.find("No such file"), std::string::npos);
+}
+
+TEST_F(FileSourceTest, MissingAtStartIsReportedAndAppliedWhenItAppears) {
+  Start();
+  EXPECT_FALSE(FileHealth().healthy);
+  EXPECT_TRUE(recs_->enabled());
+  EXPECT_EQ(ErrorLogsContaining("cannot read"), 1);
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  EXPECT_TRUE(Eventually([&] { return !recs_->enabled(); }));
+  EXPECT_TRUE(Eventually([&] { return FileHealth().healthy; }));
+}
+
+TEST_F(FileSourceTest, UnreadableFileIsReported) {
+  if (geteuid() == 0) {
+    // root reads anything: make it a directory instead, which no one reads.
+    fs::create_directory(path_);
+  } else {
+    WriteAtomically(R"({"all": "off"})");
+    ASSERT_EQ(chmod(path_.c_str(), 0), 0);
+  }
+  Start();
+  EXPECT_FALSE(FileHealth().healthy);
+  EXPECT_TRUE(recs_->enabled());
+  EXPECT_FALSE(FileHealth().last_error.empty());
+}
+
+TEST_F(FileSourceTest, RepeatedProblemIsLoggedOnce) {
+  Start();  // missing file, polled every 20 ms
+  ASSERT_TRUE(Eventually([&] { return FileHealth().consecutive_failures >= 5; }));
+  EXPECT_EQ(ErrorLogsContaining("cannot read"), 1);
+}
+
+TEST_F(FileSourceTest, RecoversAfterBadFileIsFixed) {
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  Start();
+  WriteAtomically("not json");
+  ASSERT_TRUE(Eventually([&] { return !FileHealth().healthy; }));
+  WriteAtomically(R"({"switches": {"recs": "on"}})");
+  EXPECT_TRUE(Eventually([&] { return recs_->enabled() && FileHealth().healthy; }));
+  EXPECT_EQ(FileHealth().consecutive_failures, 0u);
+}
+
+TEST_F(FileSourceTest, StoppingRuntimeKeepsState) {
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  Start();
+  runtime_.reset();
+  EXPECT_FALSE(recs_->enabled());
+  WriteAtomically(R"({"switches": {"recs": "on"}})");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(recs_->enabled()) << "a stopped runtime must not apply changes";
+}
+
+}  // namespace
+}  // namespace degrade

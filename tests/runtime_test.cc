@@ -1,0 +1,121 @@
+// Runtime options and the real process environment.
+#include "degrade/runtime.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "degrade/registry.h"
+#include "gtest/gtest.h"
+
+namespace degrade {
+namespace {
+
+// Sets an environment variable for one test and restores it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      unsetenv(name_.c_str());
+    }
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+Registry::Options Quiet() {
+  Registry::Options o;
+  o.log_sink = [](LogLevel, std::string_view) {};
+  return o;
+}
+
+TEST(RuntimeTest, OptionsFromEnvReadsConfigFile) {
+  ScopedEnv env("DEGRADE_CONFIG_FILE", "/etc/svc/degrade.json");
+  auto o = Runtime::OptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->config_file, "/etc/svc/degrade.json");
+}
+
+TEST(RuntimeTest, EmptyConfigFileVariableIsAnError) {
+  ScopedEnv env("DEGRADE_CONFIG_FILE", "");
+  auto o = Runtime::OptionsFromEnv();
+  ASSERT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(o.status().message().find("DEGRADE_CONFIG_FILE"), std::string::npos);
+}
+
+TEST(RuntimeTest, NonPositivePollIntervalIsRejected) {
+  Registry registry(Quiet());
+  Options o;
+  o.registry = &registry;
+  o.config_file = "/nonexistent";
+  o.file_poll_interval = absl::ZeroDuration();
+  auto rt = Runtime::Start(o);
+  ASSERT_EQ(rt.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(rt.status().message().find("file_poll_interval"), std::string::npos);
+  EXPECT_TRUE(registry.sources().empty()) << "nothing started on error";
+}
+
+TEST(RuntimeTest, FromEnvStartsTheFileLayer) {
+  const std::string path = std::filesystem::temp_directory_path() / "degrade-runtime-test.json";
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << R"({"switches": {"rt.recs": "off"}})";
+  }
+  ScopedEnv env("DEGRADE_CONFIG_FILE", path.c_str());
+  Registry registry(Quiet());
+  Switch* recs = *registry.Define({.name = "rt.recs", .description = "x"});
+  auto rt = Runtime::FromEnv(&registry);
+  ASSERT_TRUE(rt.ok()) << rt.status();
+  EXPECT_FALSE(recs->enabled());
+  EXPECT_EQ(&(*rt)->registry(), &registry);
+  std::filesystem::remove(path);
+}
+
+TEST(RuntimeTest, NoConfigurationStartsNothing) {
+  ScopedEnv env("DEGRADE_CONFIG_FILE", nullptr);
+  Registry registry(Quiet());
+  auto rt = Runtime::FromEnv(&registry);
+  ASSERT_TRUE(rt.ok());
+  EXPECT_TRUE(registry.sources().empty());
+}
+
+TEST(RuntimeTest, RealEnvironmentIsReadAtDefinition) {
+  ScopedEnv a("DEGRADE_RT_ENV_OFF", "OFF");
+  ScopedEnv b("DEGRADE_RT_ENV_DIM", " 25% ");
+  ScopedEnv c("DEGRADE_GROUP_RT_GROUP", "false");
+  Registry registry(Quiet());
+  Switch* off = *registry.Define({.name = "rt.env-off", .description = "x"});
+  Switch* dim = *registry.Define({.name = "rt.env.dim", .description = "x"});
+  Switch* grouped = *registry.Define({.name = "rt.member", .description = "x", .groups = {"rt.group"}});
+  EXPECT_FALSE(off->enabled());
+  EXPECT_EQ(registry.Get("rt.env-off")->deciding_layer, Layer::kEnv);
+  EXPECT_DOUBLE_EQ(registry.Get("rt.env.dim")->effective.allow, 0.25);
+  EXPECT_FALSE(grouped->enabled());
+  (void)dim;
+}
+
+TEST(RuntimeTest, ProgramWithoutRuntimeGetsDefaultsAndEnv) {
+  ScopedEnv a("DEGRADE_RT_NORUNTIME", "0");
+  Registry registry(Quiet());
+  Switch* sw = *registry.Define({.name = "rt.noruntime", .description = "x"});
+  Switch* plain = *registry.Define({.name = "rt.plain", .description = "x", .default_state = State::kOff});
+  EXPECT_FALSE(sw->enabled());
+  EXPECT_FALSE(plain->enabled());
+  EXPECT_EQ(registry.Get("rt.plain")->deciding_layer, Layer::kDefault);
+}
+
+}  // namespace
+}  // namespace degrade
