@@ -47,6 +47,7 @@
 #ifndef DEGRADE_SNAPSHOT_H_
 #define DEGRADE_SNAPSHOT_H_
 
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>

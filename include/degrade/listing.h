@@ -1,0 +1,35 @@
+// degrade/listing.h: the listing as JSON, one format for every consumer (the
+// admin endpoint, degradectl --json, the C and Python bindings).
+//
+//   {"switches": [<switch>...], "sources": [<source>...], "errors": [...]}
+//
+// A <switch> object:
+//   name, description, owner, groups, env_var, defined,
+//   state ("on"|"off"), allow (number), fault (null or {kind, rate, delay_ms}),
+//   layer (deciding layer), fault_layer (null or a layer), reason, actor,
+//   expires_at (null or RFC 3339),
+//   layers: [{"layer": "env", "scope": "switch"|"group:<g>"|"all",
+//             "value": <snapshot value>}...] lowest first,
+//   counters: {calls, primary_ok, skipped, primary_failures, injected_faults,
+//              fallbacks}
+// A <source> object: name, target, healthy, last_success, last_error_time
+// (null or RFC 3339), last_error, consecutive_failures, applied.
+#ifndef DEGRADE_LISTING_H_
+#define DEGRADE_LISTING_H_
+
+#include <string>
+#include <vector>
+
+#include "degrade/registry.h"
+
+namespace degrade {
+
+// One switch as a JSON object.
+std::string SwitchInfoToJson(const SwitchInfo& info);
+
+// The whole listing of `registry` (switches, sources, recent errors).
+std::string ListingToJson(const Registry& registry);
+
+}  // namespace degrade
+
+#endif  // DEGRADE_LISTING_H_

@@ -1,0 +1,102 @@
+// The listing as JSON (see degrade/listing.h).
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "degrade/listing.h"
+#include "listing_json.h"
+#include "nlohmann/json.hpp"
+
+namespace degrade {
+namespace internal {
+namespace {
+
+nlohmann::json TimeOrNull(const std::optional<absl::Time>& t) {
+  if (!t) return nullptr;
+  return absl::FormatTime(absl::RFC3339_full, *t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+nlohmann::json SwitchInfoJson(const SwitchInfo& info) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerSetting& s : info.layers) {
+    // SwitchValueToJson's output is always valid JSON: parse cannot fail.
+    layers.push_back({{"layer", std::string(LayerName(s.layer))},
+                      {"scope", s.scope},
+                      {"value", nlohmann::json::parse(SwitchValueToJson(s.value), nullptr,
+                                                      /*allow_exceptions=*/false)}});
+  }
+  nlohmann::json fault = nullptr;
+  if (info.effective.fault) {
+    fault = {{"kind", std::string(FaultKindName(info.effective.fault->kind))},
+             {"rate", info.effective.fault->rate},
+             {"delay_ms", info.effective.fault->delay_ms}};
+  }
+  return {
+      {"name", info.name},
+      {"description", info.description},
+      {"owner", info.owner},
+      {"groups", info.groups},
+      {"env_var", info.env_var},
+      {"defined", info.defined},
+      {"state", std::string(StateName(info.effective.state))},
+      {"allow", info.effective.allow},
+      {"fault", fault},
+      {"layer", std::string(LayerName(info.deciding_layer))},
+      {"fault_layer",
+       info.fault_layer ? nlohmann::json(std::string(LayerName(*info.fault_layer))) : nullptr},
+      {"reason", info.reason},
+      {"actor", info.actor},
+      {"expires_at", TimeOrNull(info.expires_at)},
+      {"layers", layers},
+      {"counters",
+       {{"calls", info.counters.calls},
+        {"primary_ok", info.counters.primary_ok},
+        {"skipped", info.counters.skipped},
+        {"primary_failures", info.counters.primary_failures},
+        {"injected_faults", info.counters.injected_faults},
+        {"fallbacks", info.counters.fallbacks}}},
+  };
+}
+
+nlohmann::json SourceHealthJson(const SourceHealth& h) {
+  return {{"name", h.name},
+          {"target", h.target},
+          {"healthy", h.healthy},
+          {"last_success", TimeOrNull(h.last_success)},
+          {"last_error_time", TimeOrNull(h.last_error_time)},
+          {"last_error", h.last_error},
+          {"consecutive_failures", h.consecutive_failures},
+          {"applied", h.applied}};
+}
+
+nlohmann::json ListingJson(const Registry& registry) {
+  nlohmann::json switches = nlohmann::json::array();
+  for (const SwitchInfo& info : registry.List()) switches.push_back(SwitchInfoJson(info));
+  nlohmann::json sources = nlohmann::json::array();
+  for (const SourceHealth& h : registry.sources()) sources.push_back(SourceHealthJson(h));
+  nlohmann::json errors = nlohmann::json::array();
+  for (const ErrorRecord& e : registry.errors()) {
+    errors.push_back({{"time", absl::FormatTime(absl::RFC3339_full, e.time, absl::UTCTimeZone())},
+                      {"message", e.message}});
+  }
+  return {{"switches", switches}, {"sources", sources}, {"errors", errors}};
+}
+
+std::string Dump(const nlohmann::json& j) {
+  // Operators type reasons: replace invalid UTF-8 instead of throwing.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace internal
+
+std::string SwitchInfoToJson(const SwitchInfo& info) {
+  return internal::Dump(internal::SwitchInfoJson(info));
+}
+
+std::string ListingToJson(const Registry& registry) {
+  return internal::Dump(internal::ListingJson(registry));
+}
+
+}  // namespace degrade

@@ -1,0 +1,21 @@
+// nlohmann forms of the listing, for code inside lib/ that embeds them
+// (the admin endpoint). Not installed.
+#ifndef DEGRADE_LIB_LISTING_JSON_H_
+#define DEGRADE_LIB_LISTING_JSON_H_
+
+#include <string>
+
+#include "degrade/registry.h"
+#include "nlohmann/json.hpp"
+
+namespace degrade::internal {
+
+nlohmann::json SwitchInfoJson(const SwitchInfo& info);
+nlohmann::json SourceHealthJson(const SourceHealth& health);
+nlohmann::json ListingJson(const Registry& registry);
+// Serialises without ever throwing (invalid UTF-8 is replaced).
+std::string Dump(const nlohmann::json& j);
+
+}  // namespace degrade::internal
+
+#endif  // DEGRADE_LIB_LISTING_JSON_H_

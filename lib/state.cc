@@ -1,0 +1,88 @@
+#include "degrade/state.h"
+
+#include <charconv>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace degrade {
+namespace {
+
+// Shortest text that reads back to the same double: "0.25", "1", never
+// "0.250000" and never rounded to a misleading "1" for 0.9999999.
+std::string FormatNumber(double value) {
+  char buffer[32];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  if (ec != std::errc()) return "?";
+  return std::string(buffer, end);
+}
+
+}  // namespace
+
+std::string_view StateName(State state) noexcept {
+  switch (state) {
+    case State::kOn:
+      return "on";
+    case State::kOff:
+      return "off";
+  }
+  return "unknown";
+}
+
+std::string_view LayerName(Layer layer) noexcept {
+  switch (layer) {
+    case Layer::kDefault:
+      return "default";
+    case Layer::kFile:
+      return "file";
+    case Layer::kEnv:
+      return "env";
+    case Layer::kRemote:
+      return "remote";
+    case Layer::kBreaker:
+      return "breaker";
+    case Layer::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
+
+std::optional<Layer> ParseLayerName(std::string_view name) noexcept {
+  for (int i = 0; i < kLayerCount; ++i) {
+    const Layer layer = static_cast<Layer>(i);
+    if (LayerName(layer) == name) return layer;
+  }
+  return std::nullopt;
+}
+
+std::string_view FaultKindName(Fault::Kind kind) noexcept {
+  switch (kind) {
+    case Fault::Kind::kError:
+      return "error";
+    case Fault::Kind::kDelay:
+      return "delay";
+  }
+  return "unknown";
+}
+
+std::string DescribeState(const EffectiveState& state) {
+  std::string out(StateName(state.state));
+  // allow means nothing while off, and 1 is plain on.
+  if (state.state == State::kOn && state.allow != 1.0) {
+    out += " allow=";
+    out += FormatNumber(state.allow);
+  }
+  if (state.fault) {
+    out += " fault=";
+    out += FaultKindName(state.fault->kind);
+    out += " rate=";
+    out += FormatNumber(state.fault->rate);
+    if (state.fault->delay_ms > 0) {
+      out += " delay_ms=";
+      out += std::to_string(state.fault->delay_ms);
+    }
+  }
+  return out;
+}
+
+}  // namespace degrade

@@ -1,0 +1,829 @@
+#include "degrade/snapshot.h"
+
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "degrade/state.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace degrade {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+constexpr std::string_view kSource = "file x.json";
+const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
+
+absl::StatusOr<Snapshot> Parse(std::string_view json,
+                               std::vector<std::string>* warnings = nullptr) {
+  return ParseSnapshot(json, kSource, kNow, warnings);
+}
+
+// The status of parsing `value` as the switch "a".
+absl::Status ParseAsSwitchA(std::string_view value) {
+  return Parse(std::string(R"({"switches": {"a": )") + std::string(value) + "}}").status();
+}
+
+std::string Message(const absl::Status& status) { return std::string(status.message()); }
+
+absl::Time ParseRfc3339(std::string_view text) {
+  absl::Time time;
+  std::string error;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, absl::string_view(text.data(), text.size()),
+                              &time, &error))
+      << error;
+  return time;
+}
+
+SwitchValue On() {
+  SwitchValue value;
+  value.state = State::kOn;
+  return value;
+}
+
+SwitchValue Off() {
+  SwitchValue value;
+  value.state = State::kOff;
+  return value;
+}
+
+// --- Accepted input ---------------------------------------------------------
+
+TEST(SnapshotTest, EmptyObjectIsEmptySnapshot) {
+  absl::StatusOr<Snapshot> snapshot = Parse("{}");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_TRUE(snapshot->empty());
+}
+
+TEST(SnapshotTest, DesignExampleParsesToExpectedStruct) {
+  std::vector<std::string> warnings;
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({
+    "switches": {
+      "recommendations": "off",
+      "search.suggest": {"state": "on", "allow": 0.25},
+      "analytics": {"state": "off", "reason": "INC-4211 vendor 5xx", "actor": "oncall",
+                    "expires_at": "2026-11-21T12:00:00Z"},
+      "payments.fraud-score": {"fault": {"kind": "error", "rate": 1.0}}
+    },
+    "groups": {"tier2": "off"},
+    "all": "on"
+  })",
+                                            &warnings);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+
+  Snapshot expected;
+  expected.switches["recommendations"] = Off();
+  SwitchValue suggest = On();
+  suggest.allow = 0.25;
+  expected.switches["search.suggest"] = suggest;
+  SwitchValue analytics = Off();
+  analytics.reason = "INC-4211 vendor 5xx";
+  analytics.actor = "oncall";
+  analytics.expires_at =
+      absl::FromCivil(absl::CivilSecond(2026, 11, 21, 12, 0, 0), absl::UTCTimeZone());
+  expected.switches["analytics"] = analytics;
+  SwitchValue fraud;
+  fraud.fault = Fault{.kind = Fault::Kind::kError, .rate = 1.0, .delay_ms = 0};
+  expected.switches["payments.fraud-score"] = fraud;
+  expected.groups["tier2"] = Off();
+  expected.all = On();
+
+  EXPECT_EQ(*snapshot, expected);
+  EXPECT_THAT(warnings, IsEmpty());
+}
+
+TEST(SnapshotTest, AllowWithoutStateLeavesStateUnset) {
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({"switches": {"a": {"allow": 0.5}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const SwitchValue& value = snapshot->switches.at("a");
+  EXPECT_FALSE(value.state.has_value());
+  EXPECT_EQ(value.allow, 0.5);
+  EXPECT_TRUE(value.SetsState());
+}
+
+TEST(SnapshotTest, AllowAcceptsBothEndsAndIntegers) {
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"a": {"allow": 0}, "b": {"allow": 1}, "c": {"allow": 1.0}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").allow, 0.0);
+  EXPECT_EQ(snapshot->switches.at("b").allow, 1.0);
+  EXPECT_EQ(snapshot->switches.at("c").allow, 1.0);
+}
+
+TEST(SnapshotTest, FaultDefaultsRateToOneAndDelayToZero) {
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({"switches": {"a": {"fault": {"kind": "error"}}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").fault,
+            (Fault{.kind = Fault::Kind::kError, .rate = 1.0, .delay_ms = 0}));
+}
+
+TEST(SnapshotTest, DelayFaultWithDelayParses) {
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"a": {"fault": {"kind": "delay", "rate": 0.5, "delay_ms": 200}}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").fault,
+            (Fault{.kind = Fault::Kind::kDelay, .rate = 0.5, .delay_ms = 200}));
+}
+
+TEST(SnapshotTest, IntegralFloatDelayIsAnInteger) {
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"a": {"fault": {"kind": "delay", "delay_ms": 200.0}}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").fault->delay_ms, 200u);
+}
+
+TEST(SnapshotTest, FaultOffSetsFaultCleared) {
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({"switches": {"a": {"fault": "off"}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const SwitchValue& value = snapshot->switches.at("a");
+  EXPECT_TRUE(value.fault_cleared);
+  EXPECT_FALSE(value.fault.has_value());
+  EXPECT_TRUE(value.SetsFault());
+  EXPECT_FALSE(value.SetsState());
+}
+
+TEST(SnapshotTest, ExpiresAtWithOffsetIsTheSameInstant) {
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"a": {"expires_at": "2026-11-21T14:00:00.5+02:00"}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").expires_at,
+            ParseRfc3339("2026-11-21T12:00:00Z") + absl::Milliseconds(500));
+}
+
+TEST(SnapshotTest, TtlIsAddedToNow) {
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({"switches": {"a": {"ttl_s": 90.5}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").expires_at, kNow + absl::Milliseconds(90'500));
+}
+
+TEST(SnapshotTest, TtlOfThirtyDaysIsAccepted) {
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({"switches": {"a": {"ttl_s": 2592000}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").expires_at, kNow + absl::Hours(24 * 30));
+}
+
+TEST(SnapshotTest, ReasonOfExactlyMaxLengthIsAccepted) {
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"a": {"reason": ")" + std::string(kMaxReasonLength, 'x') + R"("}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").reason.size(), kMaxReasonLength);
+}
+
+TEST(SnapshotTest, EmptyValueObjectSetsNothing) {
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({"groups": {"tier2": {}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->groups.at("tier2"), SwitchValue{});
+}
+
+// --- Warnings ---------------------------------------------------------------
+
+TEST(SnapshotTest, UnknownTopLevelFieldWarnsAndParses) {
+  std::vector<std::string> warnings;
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({"version": 2, "all": "off"})", &warnings);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->all, Off());
+  EXPECT_THAT(warnings, ElementsAre("file x.json: version: unknown field, ignored"));
+}
+
+TEST(SnapshotTest, UnknownValueFieldWarnsWithPathAndParses) {
+  std::vector<std::string> warnings;
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"search.suggest": {"state": "off", "colour": "red"}}})", &warnings);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("search.suggest"), Off());
+  EXPECT_THAT(
+      warnings,
+      ElementsAre(R"(file x.json: switches."search.suggest".colour: unknown field, ignored)"));
+}
+
+TEST(SnapshotTest, BreakerFieldIsNotReadYetAndWarns) {
+  std::vector<std::string> warnings;
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"a": {"state": "on", "breaker": {"failures": 5}}}})", &warnings);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a"), On());
+  EXPECT_THAT(warnings, ElementsAre("file x.json: switches.a.breaker: unknown field, ignored"));
+}
+
+TEST(SnapshotTest, UnknownFaultFieldWarns) {
+  std::vector<std::string> warnings;
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"a": {"fault": {"kind": "error", "status": 503}}}})", &warnings);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_TRUE(snapshot->switches.at("a").fault.has_value());
+  EXPECT_THAT(warnings,
+              ElementsAre("file x.json: switches.a.fault.status: unknown field, ignored"));
+}
+
+TEST(SnapshotTest, WarningsAreNotAppendedWhenSnapshotIsRejected) {
+  std::vector<std::string> warnings = {"earlier"};
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"colour": 1, "switches": {"a": {"allow": 2}}})", &warnings);
+  EXPECT_EQ(snapshot.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(warnings, ElementsAre("earlier"));
+}
+
+TEST(SnapshotTest, NullWarningsPointerIsAllowed) {
+  EXPECT_TRUE(ParseSnapshot(R"({"colour": 1})", kSource, kNow, nullptr).ok());
+}
+
+// --- Rejected input: document -----------------------------------------------
+
+TEST(SnapshotTest, InvalidJsonNamesLineAndColumn) {
+  absl::Status status = Parse("{\n  \"switches\": {\"a\": \"on\",}\n}").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: invalid JSON: "));
+  EXPECT_THAT(Message(status), HasSubstr("line 2, column 26"));
+}
+
+TEST(SnapshotTest, EmptyInputIsInvalidJson) {
+  absl::Status status = Parse("").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: invalid JSON: "));
+  EXPECT_THAT(Message(status), HasSubstr("unexpected end of input"));
+}
+
+TEST(SnapshotTest, TrailingGarbageIsInvalidJson) {
+  absl::Status status = Parse(R"({"all": "on"} x)").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: invalid JSON: "));
+  EXPECT_THAT(Message(status), HasSubstr("expected end of input"));
+}
+
+TEST(SnapshotTest, InvalidUtf8IsInvalidJsonAndTheMessageIsUtf8) {
+  absl::Status status = Parse("{\"all\": \"\xff\"}").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: invalid JSON: "));
+  EXPECT_THAT(Message(status), Not(HasSubstr("\xff")));
+}
+
+TEST(SnapshotTest, DeepNestingIsRejected) {
+  const std::string deep =
+      R"({"x": )" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
+  absl::Status status = Parse(deep).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), "file x.json: invalid JSON: nested deeper than 64 levels");
+}
+
+TEST(SnapshotTest, TopLevelArrayIsRejected) {
+  absl::Status status = Parse("[1, 2]").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "file x.json: [1,2] is not a snapshot; accepted: an object with switches, groups, all");
+}
+
+TEST(SnapshotTest, SwitchesNotAnObjectIsRejected) {
+  absl::Status status = Parse(R"({"switches": ["recs"]})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "file x.json: switches: [\"recs\"] is not an object; accepted: an object of switch "
+            "name to switch value");
+}
+
+TEST(SnapshotTest, GroupsNullIsRejected) {
+  absl::Status status = Parse(R"({"groups": null})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: groups: null is not an object"));
+}
+
+TEST(SnapshotTest, BadSwitchNameKeyIsRejectedWithPath) {
+  absl::Status status = Parse(R"({"switches": {"Recs": "off"}})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "file x.json: switches.Recs: invalid switch name: has 'R' at position 0 (names are "
+            "lower case); accepted: 1-128 characters of [a-z0-9._-], starting with a letter or "
+            "digit");
+}
+
+TEST(SnapshotTest, BadGroupNameKeyIsRejectedWithQuotedPath) {
+  absl::Status status = Parse(R"({"groups": {".tier2": "off"}})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              StartsWith(R"(file x.json: groups.".tier2": invalid group name: starts with '.')"));
+}
+
+TEST(SnapshotTest, TooManyEntriesAreRejected) {
+  std::string json = R"({"switches": {)";
+  for (size_t i = 0; i <= kMaxSnapshotEntries; ++i) {
+    if (i > 0) json += ',';
+    json += "\"s" + std::to_string(i) + "\":\"on\"";
+  }
+  json += "}}";
+  absl::Status status = Parse(json).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "file x.json: 100001 entries in switches and groups; accepted: at most 100000");
+}
+
+// --- Rejected input: values -------------------------------------------------
+
+TEST(SnapshotTest, NullValueIsRejected) {
+  absl::Status status = ParseAsSwitchA("null");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches.a: null is not a switch value; accepted: "on", "off" or an )"
+            "object with state, allow, fault, reason, actor, expires_at, ttl_s");
+}
+
+TEST(SnapshotTest, NullAllIsRejected) {
+  absl::Status status = Parse(R"({"all": null})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: all: null is not a switch value"));
+}
+
+TEST(SnapshotTest, NumberValueIsRejected) {
+  absl::Status status = ParseAsSwitchA("0");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: switches.a: 0 is not a switch value; "));
+}
+
+TEST(SnapshotTest, UpperCaseOffStringIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"("OFF")");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              StartsWith(R"(file x.json: switches.a: "OFF" is not a switch value (states are )"
+                         "lower case); accepted: "));
+}
+
+TEST(SnapshotTest, WrongStateStringIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"state": "dim"})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches.a.state: "dim" is not a state; accepted: "on" or "off")");
+}
+
+TEST(SnapshotTest, BoolStateIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"state": false})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: switches.a.state: false is not a state"));
+}
+
+TEST(SnapshotTest, AllowAboveOneIsRejectedWithPath) {
+  absl::Status status = Parse(R"({"switches": {"search.suggest": {"allow": 1.5}}})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches."search.suggest".allow: 1.5 is not in [0, 1])");
+}
+
+TEST(SnapshotTest, AllowBelowZeroIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"allow": -0.1})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), "file x.json: switches.a.allow: -0.1 is not in [0, 1]");
+}
+
+TEST(SnapshotTest, AllowAsStringIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"allow": "0.5"})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      Message(status),
+      R"(file x.json: switches.a.allow: "0.5" is not a number; accepted: a number in [0, 1])");
+}
+
+TEST(SnapshotTest, AllowAsBoolIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"allow": true})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "file x.json: switches.a.allow: true is not a number; accepted: a number in [0, 1]");
+}
+
+TEST(SnapshotTest, AllowWithStateOffIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"state": "off", "allow": 0.5})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches.a.allow: 0.5 given with state "off"; allow is only )"
+            "meaningful with state on");
+}
+
+TEST(SnapshotTest, FaultWithoutKindIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"fault": {"rate": 0.5}})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches.a.fault.kind: missing; accepted: "error" or "delay")");
+}
+
+TEST(SnapshotTest, UnknownFaultKindIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"fault": {"kind": "crash"}})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches.a.fault.kind: "crash" is not a fault kind; accepted: )"
+            R"("error" or "delay")");
+}
+
+TEST(SnapshotTest, FaultAsOtherStringIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"fault": "on"})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      Message(status),
+      StartsWith(R"(file x.json: switches.a.fault: "on" is not a fault; accepted: "off" )"));
+}
+
+TEST(SnapshotTest, FaultRateAboveOneIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"fault": {"kind": "error", "rate": 2}})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), "file x.json: switches.a.fault.rate: 2 is not in [0, 1]");
+}
+
+TEST(SnapshotTest, NegativeDelayIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"fault": {"kind": "error", "delay_ms": -1}})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "file x.json: switches.a.fault.delay_ms: -1 is not in [0, 600000]; accepted: an "
+            "integer number of milliseconds in [0, 600000]");
+}
+
+TEST(SnapshotTest, DelayAboveMaxIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"fault": {"kind": "delay", "delay_ms": 600001}})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              StartsWith("file x.json: switches.a.fault.delay_ms: 600001 is not in [0, 600000]"));
+}
+
+TEST(SnapshotTest, FractionalDelayIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"fault": {"kind": "delay", "delay_ms": 1.5}})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              StartsWith("file x.json: switches.a.fault.delay_ms: 1.5 is not an integer; "));
+}
+
+TEST(SnapshotTest, DelayFaultWithoutDelayIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"fault": {"kind": "delay", "rate": 0.5}})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "file x.json: switches.a.fault.delay_ms: missing; accepted: an integer number of "
+            R"(milliseconds in [1, 600000] for a "delay" fault)");
+}
+
+TEST(SnapshotTest, DelayFaultWithZeroDelayIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"fault": {"kind": "delay", "delay_ms": 0}})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              StartsWith("file x.json: switches.a.fault.delay_ms: 0 is too small; "));
+}
+
+TEST(SnapshotTest, ReasonTooLongIsRejected) {
+  absl::Status status =
+      ParseAsSwitchA(R"({"reason": ")" + std::string(kMaxReasonLength + 1, 'x') + R"("})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: switches.a.reason: \"xxx"));
+  EXPECT_THAT(Message(status),
+              HasSubstr("... is 1025 bytes long; accepted: a string of at most 1024 bytes"));
+  EXPECT_LT(Message(status).size(), 200u);
+}
+
+TEST(SnapshotTest, ReasonWrongTypeIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"reason": 42})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              StartsWith("file x.json: switches.a.reason: 42 is not a string; accepted: "));
+}
+
+TEST(SnapshotTest, ActorWrongTypeIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"actor": ["oncall"]})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              StartsWith(R"(file x.json: switches.a.actor: ["oncall"] is not a string)"));
+}
+
+TEST(SnapshotTest, ExpiresAtNotRfc3339IsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"expires_at": "2026-11-21 12:00"})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches.a.expires_at: "2026-11-21 12:00" is not an RFC 3339 time; )"
+            R"(accepted: an RFC 3339 time such as "2026-11-21T12:00:00Z")");
+}
+
+TEST(SnapshotTest, ExpiresAtInfiniteFutureIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"expires_at": "infinite-future"})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), HasSubstr("is not an RFC 3339 time"));
+}
+
+TEST(SnapshotTest, ZeroTtlIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"ttl_s": 0})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "file x.json: switches.a.ttl_s: 0 is not in (0, 2592000]; accepted: a number of "
+            "seconds in (0, 2592000] (30 days)");
+}
+
+TEST(SnapshotTest, NegativeTtlIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"ttl_s": -5})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: switches.a.ttl_s: -5 is not in "));
+}
+
+TEST(SnapshotTest, TtlAboveThirtyDaysIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"ttl_s": 2592001})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: switches.a.ttl_s: 2592001 is not in "));
+}
+
+TEST(SnapshotTest, TtlAsStringIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"ttl_s": "60"})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              StartsWith(R"(file x.json: switches.a.ttl_s: "60" is not a number)"));
+}
+
+TEST(SnapshotTest, TtlWithExpiresAtIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"ttl_s": 60, "expires_at": "2026-11-21T12:00:00Z"})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "file x.json: switches.a: both expires_at and ttl_s given; accepted: one of them");
+}
+
+TEST(SnapshotTest, LongValueIsTruncatedInMessage) {
+  std::string many = "[1";
+  for (int i = 0; i < 10'000; ++i) many += ",1";
+  absl::Status status = ParseAsSwitchA(many + "]");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("file x.json: switches.a: [1,1,1,"));
+  EXPECT_THAT(Message(status), HasSubstr("... is not a switch value"));
+  EXPECT_LT(Message(status).size(), 250u);
+}
+
+// --- ParseSwitchValue -------------------------------------------------------
+
+TEST(SnapshotTest, ParseSwitchValueParsesShortForm) {
+  absl::StatusOr<SwitchValue> value =
+      ParseSwitchValue(R"("off")", "etcd key /d/switches/recs", "switches.recs", kNow);
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, Off());
+}
+
+TEST(SnapshotTest, ParseSwitchValueUsesPathPrefix) {
+  absl::Status status =
+      ParseSwitchValue(R"({"allow": 2})", "etcd key /d/switches/recs", "switches.recs", kNow)
+          .status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), "etcd key /d/switches/recs: switches.recs.allow: 2 is not in [0, 1]");
+}
+
+TEST(SnapshotTest, ParseSwitchValueInvalidJsonNamesPath) {
+  absl::Status status =
+      ParseSwitchValue(R"({"allow": )", "admin PUT", "switches.recs", kNow).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("admin PUT: switches.recs: invalid JSON: "));
+  EXPECT_THAT(Message(status), HasSubstr("line 1, column 11"));
+}
+
+TEST(SnapshotTest, ParseSwitchValueTtlUsesNow) {
+  absl::StatusOr<SwitchValue> value =
+      ParseSwitchValue(R"({"state": "off", "ttl_s": 600})", "admin PUT", "switches.recs", kNow);
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->expires_at, kNow + absl::Minutes(10));
+}
+
+TEST(SnapshotTest, ParseSwitchValueWarnsWithPath) {
+  std::vector<std::string> warnings;
+  absl::StatusOr<SwitchValue> value = ParseSwitchValue(
+      R"({"state": "on", "colour": 1})", "admin PUT", "switches.recs", kNow, &warnings);
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_THAT(warnings, ElementsAre("admin PUT: switches.recs.colour: unknown field, ignored"));
+}
+
+// --- Writing ----------------------------------------------------------------
+
+TEST(SnapshotTest, StateOnlyValueIsWrittenAsShortForm) {
+  EXPECT_EQ(SwitchValueToJson(Off()), R"("off")");
+  EXPECT_EQ(SwitchValueToJson(On()), R"("on")");
+}
+
+TEST(SnapshotTest, EmptyValueIsWrittenAsEmptyObject) {
+  EXPECT_EQ(SwitchValueToJson(SwitchValue{}), "{}");
+}
+
+TEST(SnapshotTest, EmptySnapshotIsWrittenAsEmptyObject) {
+  EXPECT_EQ(SnapshotToJson(Snapshot{}), "{}");
+}
+
+TEST(SnapshotTest, ValueIsWrittenWithSortedKeys) {
+  SwitchValue value = On();
+  value.allow = 0.25;
+  value.fault = Fault{.kind = Fault::Kind::kDelay, .rate = 0.5, .delay_ms = 200};
+  value.reason = "drill";
+  value.expires_at = ParseRfc3339("2026-11-21T12:00:00.25Z");
+  EXPECT_EQ(SwitchValueToJson(value),
+            R"({"allow":0.25,"expires_at":"2026-11-21T12:00:00.25+00:00",)"
+            R"("fault":{"delay_ms":200,"kind":"delay","rate":0.5},"reason":"drill","state":"on"})");
+}
+
+TEST(SnapshotTest, FaultClearedIsWrittenAsFaultOff) {
+  SwitchValue value;
+  value.fault_cleared = true;
+  EXPECT_EQ(SwitchValueToJson(value), R"({"fault":"off"})");
+}
+
+TEST(SnapshotTest, WritingNonUtf8ReasonDoesNotThrow) {
+  SwitchValue value = Off();
+  value.reason = "bad \xff byte";
+  EXPECT_EQ(SwitchValueToJson(value), "{\"reason\":\"bad \xEF\xBF\xBD byte\",\"state\":\"off\"}");
+}
+
+TEST(SnapshotTest, RichSnapshotRoundTrips) {
+  Snapshot snapshot;
+  snapshot.switches["recommendations"] = Off();
+  SwitchValue suggest = On();
+  suggest.allow = 0.1;
+  suggest.reason = "dimmed: \"slow\" \u00e9\n";
+  suggest.actor = "oncall";
+  snapshot.switches["search.suggest"] = suggest;
+  SwitchValue fraud;
+  fraud.fault = Fault{.kind = Fault::Kind::kError, .rate = 1.0 / 3.0, .delay_ms = 250};
+  fraud.expires_at = absl::FromUnixNanos(1'795'000'000'123'456'789);
+  snapshot.switches["payments.fraud-score"] = fraud;
+  SwitchValue cleared;
+  cleared.fault_cleared = true;
+  cleared.allow = 0.0;
+  snapshot.switches["analytics"] = cleared;
+  SwitchValue delay = Off();
+  delay.fault = Fault{.kind = Fault::Kind::kDelay, .rate = 0.0, .delay_ms = kMaxFaultDelayMs};
+  snapshot.groups["tier2"] = delay;
+  snapshot.groups["tier3"] = SwitchValue{};
+  SwitchValue all = On();
+  all.expires_at = absl::FromUnixMicros(1'795'000'000'000'001);
+  snapshot.all = all;
+
+  const std::string json = SnapshotToJson(snapshot);
+  std::vector<std::string> warnings;
+  absl::StatusOr<Snapshot> parsed = ParseSnapshot(json, "round trip", kNow, &warnings);
+  ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << json;
+  EXPECT_EQ(*parsed, snapshot) << json;
+  EXPECT_THAT(warnings, IsEmpty());
+  EXPECT_EQ(SnapshotToJson(*parsed), json);
+}
+
+TEST(SnapshotTest, SwitchValueRoundTrips) {
+  SwitchValue value = On();
+  value.allow = 0.75;
+  value.fault_cleared = true;
+  value.expires_at = absl::FromUnixNanos(1'795'000'000'000'000'001);
+  absl::StatusOr<SwitchValue> parsed =
+      ParseSwitchValue(SwitchValueToJson(value), "round trip", "value", kNow);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, value);
+}
+
+// --- ValidateSwitchValue ----------------------------------------------------
+
+TEST(SnapshotTest, ValidateAcceptsRichValue) {
+  SwitchValue value = On();
+  value.allow = 0.5;
+  value.fault = Fault{.kind = Fault::Kind::kDelay, .rate = 0.5, .delay_ms = 100};
+  value.reason = std::string(kMaxReasonLength, 'r');
+  value.expires_at = kNow;
+  EXPECT_TRUE(ValidateSwitchValue(value).ok());
+}
+
+TEST(SnapshotTest, ValidateRejectsAllowAboveOne) {
+  SwitchValue value;
+  value.allow = 1.5;
+  absl::Status status = ValidateSwitchValue(value, "switches.recs");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), "switches.recs.allow: 1.5 is not in [0, 1]");
+}
+
+TEST(SnapshotTest, ValidateRejectsNanAllow) {
+  SwitchValue value;
+  value.allow = std::numeric_limits<double>::quiet_NaN();
+  absl::Status status = ValidateSwitchValue(value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), "value.allow: nan is not in [0, 1]");
+}
+
+TEST(SnapshotTest, ValidateRejectsAllowWithOff) {
+  SwitchValue value = Off();
+  value.allow = 0.5;
+  absl::Status status = ValidateSwitchValue(value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("value.allow: 0.5 given with state \"off\""));
+}
+
+TEST(SnapshotTest, ValidateRejectsRateBelowZero) {
+  SwitchValue value;
+  value.fault = Fault{.kind = Fault::Kind::kError, .rate = -0.5, .delay_ms = 0};
+  absl::Status status = ValidateSwitchValue(value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), "value.fault.rate: -0.5 is not in [0, 1]");
+}
+
+TEST(SnapshotTest, ValidateRejectsDelayAboveMax) {
+  SwitchValue value;
+  value.fault = Fault{.kind = Fault::Kind::kError, .rate = 1, .delay_ms = kMaxFaultDelayMs + 1};
+  absl::Status status = ValidateSwitchValue(value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("value.fault.delay_ms: 600001 is not in [0, 600000]"));
+}
+
+TEST(SnapshotTest, ValidateRejectsDelayFaultWithoutDelay) {
+  SwitchValue value;
+  value.fault = Fault{.kind = Fault::Kind::kDelay, .rate = 1, .delay_ms = 0};
+  absl::Status status = ValidateSwitchValue(value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("value.fault.delay_ms: 0 is too small"));
+}
+
+TEST(SnapshotTest, ValidateRejectsFaultTogetherWithFaultCleared) {
+  SwitchValue value;
+  value.fault = Fault{};
+  value.fault_cleared = true;
+  absl::Status status = ValidateSwitchValue(value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "value.fault: both a fault and fault_cleared given; accepted: one of them");
+}
+
+TEST(SnapshotTest, ValidateRejectsLongActor) {
+  SwitchValue value;
+  value.actor = std::string(kMaxReasonLength + 1, 'a');
+  absl::Status status = ValidateSwitchValue(value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("value.actor: \"aaa"));
+  EXPECT_THAT(Message(status), HasSubstr("is 1025 bytes long"));
+}
+
+TEST(SnapshotTest, ValidateRejectsNonUtf8Reason) {
+  SwitchValue value;
+  value.reason = "caf\xe9";
+  absl::Status status = ValidateSwitchValue(value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), HasSubstr("value.reason: "));
+  EXPECT_THAT(Message(status), HasSubstr("is not valid UTF-8"));
+}
+
+TEST(SnapshotTest, ValidateRejectsInfiniteExpiry) {
+  SwitchValue value;
+  value.expires_at = absl::InfiniteFuture();
+  absl::Status status = ValidateSwitchValue(value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              StartsWith("value.expires_at: infinite-future is not a finite time"));
+}
+
+// --- ValidateName -----------------------------------------------------------
+
+TEST(SnapshotTest, NameOf128CharactersIsValid) {
+  EXPECT_TRUE(ValidateName(std::string(128, 'a')).ok());
+}
+
+TEST(SnapshotTest, NameWithEveryAllowedCharacterIsValid) {
+  EXPECT_TRUE(ValidateName("0payments.fraud-score_v2").ok());
+}
+
+TEST(SnapshotTest, NameOf129CharactersIsRejected) {
+  absl::Status status = ValidateName(std::string(129, 'a'));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith("switch name \"aaa"));
+  EXPECT_THAT(Message(status),
+              HasSubstr(": is 129 characters long; accepted: 1-128 characters of [a-z0-9._-], "
+                        "starting with a letter or digit"));
+}
+
+TEST(SnapshotTest, EmptyNameIsRejected) {
+  absl::Status status = ValidateName("", "group name");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith(R"(group name "": is empty; accepted: )"));
+}
+
+TEST(SnapshotTest, NameStartingWithDotIsRejected) {
+  absl::Status status = ValidateName(".recs");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), StartsWith(R"(switch name ".recs": starts with '.'; accepted: )"));
+}
+
+TEST(SnapshotTest, NameStartingWithDashIsRejected) {
+  EXPECT_EQ(ValidateName("-recs").code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SnapshotTest, UpperCaseNameIsRejected) {
+  absl::Status status = ValidateName("Recs");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(switch name "Recs": has 'R' at position 0 (names are lower case); accepted: )"
+            "1-128 characters of [a-z0-9._-], starting with a letter or digit");
+}
+
+TEST(SnapshotTest, NameWithSpaceIsRejected) {
+  absl::Status status = ValidateName("my recs");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), HasSubstr("has ' ' at position 2;"));
+}
+
+TEST(SnapshotTest, NameWithControlByteShowsTheByte) {
+  absl::Status status = ValidateName(std::string("re\0cs", 5));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), HasSubstr("has byte 0x00 at position 2;"));
+}
+
+}  // namespace
+}  // namespace degrade
