@@ -3,9 +3,14 @@
 
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "file_source.h"
 
 namespace degrade {
@@ -14,14 +19,24 @@ class Runtime::Impl {
  public:
   explicit Impl(Options options) : options_(std::move(options)) {}
   Options options_;
-  // Destroyed in reverse order: each stops and joins its own thread.
+  // Destroyed in reverse order of declaration: each stops and joins its own
+  // threads. The admin endpoint goes first so no request sees a half-stopped
+  // runtime.
   std::unique_ptr<internal::FileSource> file_;
+  // --- remote sources (HTTP polling, etcd): members ---
+  // --- end remote sources ---
+  // --- admin endpoint: members ---
+  // --- end admin endpoint ---
 };
 
 Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Runtime::~Runtime() = default;
 
 Registry& Runtime::registry() const noexcept { return *impl_->options_.registry; }
+
+// --- admin endpoint: admin_port ---
+int Runtime::admin_port() const noexcept { return 0; }
+// --- end admin endpoint ---
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   if (options.registry == nullptr) options.registry = &Registry::Global();
@@ -30,24 +45,119 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
         absl::StrCat("file_poll_interval ", absl::FormatDuration(options.file_poll_interval),
                      " is not positive; accepted: a positive duration (default 200ms)"));
   }
+  if (!options.remote_urls.empty() && !options.etcd_endpoints.empty()) {
+    return absl::InvalidArgumentError(
+        "both remote_urls (DEGRADE_REMOTE_URLS) and etcd_endpoints (DEGRADE_ETCD_ENDPOINTS) are "
+        "configured; accepted: at most one remote source per process");
+  }
+  if (!options.etcd_endpoints.empty() && options.etcd_prefix.empty()) {
+    return absl::InvalidArgumentError(
+        "etcd_endpoints (DEGRADE_ETCD_ENDPOINTS) needs etcd_prefix (DEGRADE_ETCD_PREFIX); "
+        "accepted: a key prefix such as /degrade/shop");
+  }
   auto impl = std::make_unique<Impl>(std::move(options));
   const Options& o = impl->options_;
+  // --- admin endpoint: validate ---
+  // --- end admin endpoint ---
+  // --- remote sources: validate ---
+  // --- end remote sources ---
   if (!o.config_file.empty()) {
     impl->file_ = std::make_unique<internal::FileSource>(*o.registry, o.config_file,
                                                          o.file_poll_interval);
   }
+  // --- remote sources: start ---
+  // --- end remote sources ---
+  // --- admin endpoint: start ---
+  // --- end admin endpoint ---
   return std::unique_ptr<Runtime>(new Runtime(std::move(impl)));
 }
 
+namespace {
+
+// Reads a variable that must not be empty when set.
+absl::StatusOr<std::optional<std::string>> NonEmptyEnv(const char* var, const char* accepted) {
+  const char* raw = std::getenv(var);
+  if (raw == nullptr) return std::optional<std::string>();
+  std::string value(absl::StripAsciiWhitespace(raw));
+  if (value.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(var, " is set but empty; accepted: ", accepted, ", or unset"));
+  }
+  return std::optional<std::string>(std::move(value));
+}
+
+// "a, b,,c" -> {"a", "b", "c"}; an empty item is an error (a typo to catch).
+absl::StatusOr<std::vector<std::string>> ListEnv(const char* var, const std::string& value,
+                                                 const char* accepted) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(value, ',')) {
+    part = absl::StripAsciiWhitespace(part);
+    if (part.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(var, ": \"", value,
+                                                     "\" has an empty item; accepted: ", accepted));
+    }
+    out.emplace_back(part);
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<Options> Runtime::OptionsFromEnv() {
   Options o;
-  if (const char* file = std::getenv("DEGRADE_CONFIG_FILE"); file != nullptr) {
-    o.config_file = file;
-    if (o.config_file.empty()) {
-      return absl::InvalidArgumentError(
-          "DEGRADE_CONFIG_FILE is set but empty; accepted: the path of a snapshot file, or "
-          "unset for no file layer");
+  auto file = NonEmptyEnv("DEGRADE_CONFIG_FILE", "the path of a snapshot file");
+  if (!file.ok()) return file.status();
+  if (*file) o.config_file = **file;
+
+  constexpr const char* kUrls = "comma-separated http:// or https:// URLs";
+  auto urls = NonEmptyEnv("DEGRADE_REMOTE_URLS", kUrls);
+  if (!urls.ok()) return urls.status();
+  if (*urls) {
+    auto list = ListEnv("DEGRADE_REMOTE_URLS", **urls, kUrls);
+    if (!list.ok()) return list.status();
+    for (const std::string& u : *list) {
+      if (!absl::StartsWith(u, "http://") && !absl::StartsWith(u, "https://")) {
+        return absl::InvalidArgumentError(absl::StrCat("DEGRADE_REMOTE_URLS: \"", u,
+                                                       "\" is not a URL; accepted: ", kUrls));
+      }
     }
+    o.remote_urls = *std::move(list);
+  }
+
+  constexpr const char* kInterval = "a whole number of milliseconds from 100 to 3600000";
+  auto interval = NonEmptyEnv("DEGRADE_REMOTE_INTERVAL_MS", kInterval);
+  if (!interval.ok()) return interval.status();
+  if (*interval) {
+    int64_t ms = 0;
+    if (!absl::SimpleAtoi(**interval, &ms) || ms < 100 || ms > 3'600'000) {
+      return absl::InvalidArgumentError(absl::StrCat("DEGRADE_REMOTE_INTERVAL_MS: \"", **interval,
+                                                     "\" is not valid; accepted: ", kInterval));
+    }
+    o.remote_interval = absl::Milliseconds(ms);
+  }
+
+  constexpr const char* kEndpoints = "comma-separated http(s)://host:port of etcd members";
+  auto endpoints = NonEmptyEnv("DEGRADE_ETCD_ENDPOINTS", kEndpoints);
+  if (!endpoints.ok()) return endpoints.status();
+  if (*endpoints) {
+    auto list = ListEnv("DEGRADE_ETCD_ENDPOINTS", **endpoints, kEndpoints);
+    if (!list.ok()) return list.status();
+    o.etcd_endpoints = *std::move(list);
+  }
+  auto prefix = NonEmptyEnv("DEGRADE_ETCD_PREFIX", "a key prefix such as /degrade/shop");
+  if (!prefix.ok()) return prefix.status();
+  if (*prefix) o.etcd_prefix = **prefix;
+
+  auto cache = NonEmptyEnv("DEGRADE_CACHE_FILE", "the path of the last-known-good cache file");
+  if (!cache.ok()) return cache.status();
+  if (*cache) o.cache_file = **cache;
+
+  auto admin = NonEmptyEnv("DEGRADE_ADMIN_ADDR", "127.0.0.1:PORT");
+  if (!admin.ok()) return admin.status();
+  if (*admin) o.admin_addr = **admin;
+  // The token may not be logged or echoed; only its presence matters here.
+  if (const char* token = std::getenv("DEGRADE_ADMIN_TOKEN"); token != nullptr) {
+    o.admin_token = token;
   }
   return o;
 }

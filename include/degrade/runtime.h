@@ -12,8 +12,10 @@
 #ifndef DEGRADE_RUNTIME_H_
 #define DEGRADE_RUNTIME_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -33,6 +35,44 @@ struct Options {
   std::string config_file;
   // How often the file is checked. Default: 200 ms (changes show within 1 s).
   absl::Duration file_poll_interval = absl::Milliseconds(200);
+
+  // Remote layer over HTTP polling (DESIGN section 5). URLs are tried in
+  // order; the first that answers wins. Env: DEGRADE_REMOTE_URLS
+  // (comma-separated). At most one remote source: remote_urls and
+  // etcd_endpoints together are an error.
+  std::vector<std::string> remote_urls;
+  // Poll interval, jittered by +-10%. Default: 5 s. Env:
+  // DEGRADE_REMOTE_INTERVAL_MS.
+  absl::Duration remote_interval = absl::Seconds(5);
+  // Connect and read timeout of one request. Default: 2 s.
+  absl::Duration remote_timeout = absl::Seconds(2);
+  // Largest response body accepted. Default: 1 MiB.
+  size_t remote_max_body_bytes = size_t{1} << 20;
+  // For https: a CA bundle file to verify servers against (default: the
+  // system's), and whether to verify at all. Default: verify.
+  std::string remote_ca_file;
+  bool remote_verify_tls = true;
+
+  // Remote layer over an etcd watch (DESIGN section 6). Env:
+  // DEGRADE_ETCD_ENDPOINTS (comma-separated http(s)://host:port),
+  // DEGRADE_ETCD_PREFIX.
+  std::vector<std::string> etcd_endpoints;
+  std::string etcd_prefix;
+  std::string etcd_user;      // optional authentication
+  std::string etcd_password;
+
+  // Last-known-good copy of the remote layer, written atomically after each
+  // applied remote snapshot and applied at start when no remote source
+  // answers. Empty: none. Env: DEGRADE_CACHE_FILE.
+  std::string cache_file;
+
+  // Admin endpoint (DESIGN section 7): "127.0.0.1:PORT" (PORT 0 picks a free
+  // port; see Runtime::admin_port()). Empty: off. Env: DEGRADE_ADMIN_ADDR.
+  std::string admin_addr;
+  // Bearer token for writes. Empty: writes refused. Env: DEGRADE_ADMIN_TOKEN.
+  std::string admin_token;
+  // Binding a non-loopback address needs this on. Default: off.
+  bool admin_allow_non_loopback = false;
 };
 
 class Runtime {
@@ -57,6 +97,9 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
 
   Registry& registry() const noexcept;
+
+  // The admin endpoint's bound port, or 0 when it is off.
+  int admin_port() const noexcept;
 
   class Impl;
 
