@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317  # stage functions are called indirectly, through run_stage
+# degrade's test command (what CI runs through .ci/run):
+#   1. normal build (build/), every meson test;
+#   2. ASan+UBSan build (build-asan/), every meson test;
+#   3. TSan build (build-tsan/), the `concurrency` and `integration` suites
+#      (it compiles only what those suites' tests need);
+#   4. install check: `meson install` into a temporary DESTDIR, then a tiny
+#      consumer built with pkg-config and one built with CMake find_package;
+#   5. a summary over everything (scripts/summarize_tests.py) whose last line
+#      is exactly "N passed, N failed".
+# A failing stage does not stop the later ones (so the counts are complete),
+# but the script exits non-zero if anything failed or nothing ran. Each stage
+# deletes its stale <builddir>/test-results/*.xml and meson-logs/testlog.json
+# first, so a crash or a failed build can never be counted from an old run.
+#
+# Options:
+#   --quick    normal build and its tests only (for developers)
+#   --no-asan  skip the ASan+UBSan build
+#   --no-tsan  skip the TSan build
+set -euo pipefail
+
+usage() {
+  sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PYTHON=/usr/bin/python3
+JOBS=2
+# Sanitizer builds check run-time behaviour; warnings are enforced (werror)
+# by the normal build. gcc 12 raises false warnings under -fsanitize=...
+# (e.g. -Wmismatched-new-delete on a test's replacement operator new), which
+# must not hide the sanitizer results.
+SANITIZER_WERROR="-Dwerror=false"
+
+quick=0
+run_asan=1
+run_tsan=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    --no-asan) run_asan=0 ;;
+    --no-tsan) run_tsan=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) printf 'test.sh: unknown option %s\n\n' "$arg" >&2; usage >&2; exit 2 ;;
+  esac
+done
+if [[ "$quick" -eq 1 ]]; then
+  run_asan=0
+  run_tsan=0
+fi
+
+failed_stages=()
+built_dirs=()   # build directories whose (selected) targets compiled
+timings=()
+extras=()
+summary_dirs=()
+
+banner() { printf '\n==== %s ====\n' "$*"; }
+note() { printf 'test.sh: %s\n' "$*"; }
+
+# run_stage NAME COMMAND...: runs one stage, records its wall time and result.
+run_stage() {
+  local name="$1"
+  shift
+  local start end rc=0
+  banner "$name"
+  start="$(date +%s)"
+  "$@" || rc=$?
+  end="$(date +%s)"
+  local secs=$((end - start))
+  local verdict=ok
+  if [[ "$rc" -ne 0 ]]; then
+    verdict="FAILED (exit $rc)"
+    failed_stages+=("$name")
+  fi
+  timings+=("$(printf '%-28s %5ds  %s' "$name" "$secs" "$verdict")")
+  printf -- '---- %s: %s in %ds\n' "$name" "$verdict" "$secs"
+  return 0
+}
+
+# setup_builddir DIR MESON_OPTIONS...: configures DIR, or reconfigures it with
+# the same options if it is already a meson build directory.
+setup_builddir() {
+  local dir="$1"
+  shift
+  if [[ -f "$dir/meson-private/coredata.dat" ]]; then
+    if meson setup --reconfigure "$dir" "$@"; then
+      return 0
+    fi
+    note "reconfigure of $dir failed; wiping it and configuring from scratch"
+    meson setup --wipe "$dir" "$@"
+  else
+    meson setup "$dir" "$@"
+  fi
+}
+
+# suite_targets DIR SUITE...: prints the ninja targets the tests of the given
+# suites depend on (what `meson test --suite` would rebuild), one per line.
+suite_targets() {
+  "$PYTHON" - "$@" <<'PY'
+import json, os, sys
+build, suites = sys.argv[1], set(sys.argv[2:])
+info = os.path.join(build, "meson-info")
+with open(os.path.join(info, "intro-tests.json")) as f:
+    tests = json.load(f)
+with open(os.path.join(info, "intro-targets.json")) as f:
+    files = {t["id"]: t["filename"] for t in json.load(f)}
+wanted = set()
+for t in tests:
+    if any(s.split(":", 1)[-1] in suites for s in t.get("suite", [])):
+        for dep in t.get("depends", []):
+            for fn in files.get(dep, []):
+                wanted.add(os.path.relpath(fn, build))
+print("\n".join(sorted(wanted)))
+PY
+}
+
+# build_and_test DIR "MESON_OPTIONS" "ENV_ASSIGNMENTS" "SUITES" MESON_TEST_ARGS...
+# SUITES empty: build everything and run every test; else build only what the
+# tests of those suites need and run just them.
+# Stale per-case results and the old test log are deleted first, so a build
+# that fails, or a test binary that crashes, can never reuse an old pass.
+build_and_test() {
+  local dir="$1" opts_str="$2" env_str="$3" suites_str="$4"
+  shift 4
+  local -a opts=() envs=() suites=() targets=() suite_args=()
+  read -r -a opts <<<"$opts_str"
+  read -r -a envs <<<"$env_str"
+  read -r -a suites <<<"$suites_str"
+
+  rm -f "$dir"/test-results/*.xml "$dir/meson-logs/testlog.json"
+
+  setup_builddir "$dir" "${opts[@]}" || { note "meson setup of $dir failed"; return 1; }
+  if [[ ${#suites[@]} -gt 0 ]]; then
+    local s list
+    for s in "${suites[@]}"; do suite_args+=(--suite "$s"); done
+    list="$(suite_targets "$dir" "${suites[@]}")" ||
+      { note "could not list the targets of suites ${suites[*]} in $dir"; return 1; }
+    if [[ -n "$list" ]]; then
+      mapfile -t targets <<<"$list"
+    else
+      note "no test in suites ${suites[*]} in $dir"
+    fi
+    note "building ${#targets[@]} target(s) for suites ${suites[*]}"
+  fi
+  if [[ ${#suites[@]} -eq 0 || ${#targets[@]} -gt 0 ]]; then
+    ninja -C "$dir" -j"$JOBS" "${targets[@]}" || { note "build in $dir failed"; return 1; }
+  fi
+  built_dirs+=("$dir")
+  mkdir -p "$dir/test-results"
+  env "${envs[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs \
+    --num-processes "$JOBS" "${suite_args[@]}" "$@"
+}
+
+stage_deps() {
+  bash "$ROOT/scripts/install-deps.sh"
+}
+
+stage_normal() {
+  build_and_test build "--buildtype=debugoptimized" "" ""
+}
+
+stage_asan() {
+  build_and_test build-asan \
+    "--buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false -Dcpp_args=-fno-sanitize-recover=all -Dc_args=-fno-sanitize-recover=all $SANITIZER_WERROR" \
+    "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1" \
+    ""
+}
+
+stage_tsan() {
+  build_and_test build-tsan \
+    "--buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dbenchmarks=false $SANITIZER_WERROR" \
+    "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1" \
+    "concurrency integration"
+}
+
+# ---- install check ---------------------------------------------------------
+
+CONSUMER_SRC='#include <degrade/degrade.h>
+
+DEGRADE_SWITCH(kDemo, "demo", "install check");
+
+int main() { return kDemo.enabled() ? 0 : 1; }
+'
+
+install_dir=""
+pc_dir=""
+lib_dir=""
+
+# Installs build/ into a fresh DESTDIR and finds the pkg-config and library dirs.
+install_into_destdir() {
+  install_dir="$(mktemp -d "${TMPDIR:-/tmp}/degrade-install.XXXXXX")"
+  meson install -C build --no-rebuild --destdir "$install_dir" --quiet ||
+    { note "meson install failed"; return 1; }
+  local pc
+  pc="$(find "$install_dir" -name degrade.pc -print -quit)"
+  if [[ -z "$pc" ]]; then
+    note "no degrade.pc installed under $install_dir"
+    return 1
+  fi
+  pc_dir="$(dirname "$pc")"
+  lib_dir="$(dirname "$pc_dir")"
+  note "installed into $install_dir (pkg-config dir: ${pc_dir#"$install_dir"})"
+}
+
+# Builds and runs the consumer through pkg-config.
+consumer_pkgconfig() {
+  local work="$install_dir/consumer-pkgconfig"
+  mkdir -p "$work"
+  printf '%s' "$CONSUMER_SRC" >"$work/main.cc"
+  local pc_out
+  local -a flags=()
+  # The .pc file says prefix=/usr/local; the sysroot maps it into DESTDIR.
+  pc_out="$(PKG_CONFIG_PATH="$pc_dir" PKG_CONFIG_SYSROOT_DIR="$install_dir" \
+    pkg-config --cflags --libs degrade)" ||
+    { note "pkg-config --cflags --libs degrade failed"; return 1; }
+  read -r -a flags <<<"$pc_out"
+  note "pkg-config flags: ${flags[*]}"
+  g++ -std=c++20 -o "$work/app" "$work/main.cc" "${flags[@]}" ||
+    { note "pkg-config consumer failed to compile/link"; return 1; }
+  LD_LIBRARY_PATH="$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/app" ||
+    { note "pkg-config consumer exited non-zero"; return 1; }
+  note "pkg-config consumer ran: kDemo.enabled() is true"
+}
+
+# Builds and runs the consumer through CMake find_package(degrade).
+consumer_cmake() {
+  local work="$install_dir/consumer-cmake"
+  mkdir -p "$work/src"
+  printf '%s' "$CONSUMER_SRC" >"$work/src/main.cc"
+  cat >"$work/src/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(degrade_install_check CXX)
+set(CMAKE_CXX_STANDARD 20)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+find_package(degrade REQUIRED)
+add_executable(app main.cc)
+target_link_libraries(app PRIVATE degrade::degrade)
+EOF
+  cmake -S "$work/src" -B "$work/build" -G Ninja \
+    -DCMAKE_PREFIX_PATH="$install_dir/usr/local" ||
+    { note "cmake configure (find_package(degrade)) failed"; return 1; }
+  cmake --build "$work/build" -j "$JOBS" ||
+    { note "CMake consumer failed to compile/link"; return 1; }
+  LD_LIBRARY_PATH="$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/build/app" ||
+    { note "CMake consumer exited non-zero"; return 1; }
+  note "CMake consumer ran: kDemo.enabled() is true"
+}
+
+stage_install() {
+  local rc=0 pc_result=failed cmake_result=failed
+  if [[ " ${built_dirs[*]} " != *" build "* ]]; then
+    # Never install (and pass with) what an earlier run left in build/.
+    note "the normal build did not compile in this run: install check fails"
+    rc=1
+  elif install_into_destdir; then
+    if consumer_pkgconfig; then pc_result=passed; else rc=1; fi
+    if consumer_cmake; then cmake_result=passed; else rc=1; fi
+  else
+    rc=1
+  fi
+  extras+=(--extra "install-check: pkg-config consumer=$pc_result")
+  extras+=(--extra "install-check: CMake find_package consumer=$cmake_result")
+  if [[ -n "$install_dir" && -d "$install_dir" ]]; then
+    rm -rf "$install_dir"
+  fi
+  return "$rc"
+}
+
+# ---- main ------------------------------------------------------------------
+
+total_start="$(date +%s)"
+
+run_stage "install-deps" stage_deps
+if [[ " ${failed_stages[*]} " == *" install-deps "* ]]; then
+  extras+=(--extra "install-deps.sh=failed")
+fi
+
+run_stage "build (normal)" stage_normal
+summary_dirs+=(build)
+
+if [[ "$run_asan" -eq 1 ]]; then
+  run_stage "build-asan (ASan+UBSan)" stage_asan
+  summary_dirs+=(build-asan)
+fi
+
+if [[ "$run_tsan" -eq 1 ]]; then
+  run_stage "build-tsan (TSan)" stage_tsan
+  summary_dirs+=(build-tsan)
+fi
+
+if [[ "$quick" -eq 0 ]]; then
+  run_stage "install check" stage_install
+fi
+
+total_end="$(date +%s)"
+
+banner "stage timings"
+for t in "${timings[@]}"; do
+  printf '%s\n' "$t"
+done
+printf '%-28s %5ds\n' "total" "$((total_end - total_start))"
+if [[ ${#failed_stages[@]} -gt 0 ]]; then
+  printf 'failed stages: %s\n' "$(IFS=,; printf '%s' "${failed_stages[*]}")"
+fi
+printf '\n'
+
+summary_rc=0
+"$PYTHON" "$ROOT/scripts/summarize_tests.py" "${summary_dirs[@]}" "${extras[@]}" || summary_rc=$?
+
+if [[ "$summary_rc" -ne 0 || ${#failed_stages[@]} -gt 0 ]]; then
+  exit 1
+fi
+exit 0
