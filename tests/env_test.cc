@@ -1,0 +1,202 @@
+// The environment-variable conventions: name -> variable, reserved
+// variables, and every accepted and rejected value form.
+#include "degrade/env.h"
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "degrade/state.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace degrade {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+constexpr std::string_view kVar = "DEGRADE_RECS";
+
+// What every rejection must say: the variable, the value as given (quoted)
+// and the accepted forms.
+void ExpectRejected(std::string_view value) {
+  SCOPED_TRACE(::testing::Message() << "value \"" << std::string(value) << "\"");
+  absl::StatusOr<SwitchValue> parsed = ParseEnvValue(kVar, value);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(parsed.status().message());
+  EXPECT_THAT(message, AllOf(HasSubstr("DEGRADE_RECS"),
+                             HasSubstr("\"" + std::string(value) + "\""),
+                             HasSubstr("accepted: on, off, true, false, 1, 0"),
+                             HasSubstr("0.25"), HasSubstr("25%")));
+}
+
+SwitchValue MustParse(std::string_view value) {
+  absl::StatusOr<SwitchValue> parsed = ParseEnvValue(kVar, value);
+  EXPECT_TRUE(parsed.ok()) << "value \"" << value << "\": " << parsed.status();
+  return parsed.ok() ? *parsed : SwitchValue{};
+}
+
+// ------------------------------------------------------------------ mapping
+
+TEST(EnvTest, SwitchVarIsUpperCasedWithPrefix) {
+  EXPECT_EQ(EnvVarForSwitch("recommendations"), "DEGRADE_RECOMMENDATIONS");
+}
+
+TEST(EnvTest, SwitchVarTurnsDotsAndDashesIntoUnderscores) {
+  EXPECT_EQ(EnvVarForSwitch("payments.fraud-score"), "DEGRADE_PAYMENTS_FRAUD_SCORE");
+}
+
+TEST(EnvTest, SwitchVarKeepsDigitsAndUnderscores) {
+  EXPECT_EQ(EnvVarForSwitch("v2_api.eu-1"), "DEGRADE_V2_API_EU_1");
+}
+
+TEST(EnvTest, GroupVarHasGroupPrefix) {
+  EXPECT_EQ(EnvVarForGroup("tier2"), "DEGRADE_GROUP_TIER2");
+  EXPECT_EQ(EnvVarForGroup("vendor.api-x"), "DEGRADE_GROUP_VENDOR_API_X");
+}
+
+TEST(EnvTest, AllVarIsDegradeAll) { EXPECT_EQ(kEnvAll, "DEGRADE_ALL"); }
+
+// ------------------------------------------------------------------ reserved
+
+TEST(EnvTest, ConfigurationVariablesAreReserved) {
+  for (std::string_view var :
+       {"DEGRADE_ALL", "DEGRADE_CONFIG_FILE", "DEGRADE_REMOTE_URLS", "DEGRADE_REMOTE_INTERVAL_MS",
+        "DEGRADE_ETCD_ENDPOINTS", "DEGRADE_ETCD_PREFIX", "DEGRADE_CACHE_FILE",
+        "DEGRADE_ADMIN_ADDR", "DEGRADE_ADMIN_TOKEN", "DEGRADE_LOG_CHANGES"}) {
+    EXPECT_TRUE(IsReservedEnvVar(var)) << var;
+  }
+}
+
+TEST(EnvTest, GroupVariablesAreReserved) {
+  EXPECT_TRUE(IsReservedEnvVar("DEGRADE_GROUP_X"));
+  EXPECT_TRUE(IsReservedEnvVar(EnvVarForSwitch("group.x")));
+}
+
+TEST(EnvTest, OrdinarySwitchVariablesAreNotReserved) {
+  EXPECT_FALSE(IsReservedEnvVar("DEGRADE_RECS"));
+  EXPECT_FALSE(IsReservedEnvVar("DEGRADE_CONFIG"));         // a prefix of a reserved one
+  EXPECT_FALSE(IsReservedEnvVar("DEGRADE_CONFIG_FILE_2"));  // extends a reserved one
+  EXPECT_FALSE(IsReservedEnvVar("DEGRADE_GROUP"));          // switch "group"
+  EXPECT_FALSE(IsReservedEnvVar(""));
+}
+
+TEST(EnvTest, ReservedCheckIsCaseSensitive) {
+  EXPECT_FALSE(IsReservedEnvVar("degrade_all"));
+}
+
+// ------------------------------------------------------------------ accepted values
+
+TEST(EnvTest, OnWordsMeanPlainOn) {
+  for (std::string_view v : {"on", "ON", "On", "true", "TRUE", "True", "1"}) {
+    const SwitchValue parsed = MustParse(v);
+    EXPECT_EQ(parsed.state, State::kOn) << v;
+    EXPECT_FALSE(parsed.allow.has_value()) << v;
+    EXPECT_FALSE(parsed.SetsFault()) << v;
+  }
+}
+
+TEST(EnvTest, OffWordsMeanOff) {
+  for (std::string_view v : {"off", "OFF", "oFf", "false", "FALSE", "False", "0"}) {
+    const SwitchValue parsed = MustParse(v);
+    EXPECT_EQ(parsed.state, State::kOff) << v;
+    EXPECT_FALSE(parsed.allow.has_value()) << v;
+  }
+}
+
+TEST(EnvTest, SurroundingBlanksAreIgnored) {
+  EXPECT_EQ(MustParse("  off ").state, State::kOff);
+  EXPECT_EQ(MustParse("\ton\n").state, State::kOn);
+  EXPECT_EQ(MustParse(" 1 ").state, State::kOn);
+  const SwitchValue fraction = MustParse(" 0.25\t");
+  EXPECT_EQ(fraction.state, State::kOn);
+  EXPECT_EQ(fraction.allow, 0.25);
+}
+
+TEST(EnvTest, FractionMeansOnWithAllow) {
+  const SwitchValue parsed = MustParse("0.25");
+  EXPECT_EQ(parsed.state, State::kOn);
+  EXPECT_EQ(parsed.allow, 0.25);
+}
+
+TEST(EnvTest, FractionWithoutLeadingZeroIsAccepted) {
+  const SwitchValue parsed = MustParse(".5");
+  EXPECT_EQ(parsed.state, State::kOn);
+  EXPECT_EQ(parsed.allow, 0.5);
+}
+
+TEST(EnvTest, PercentageMeansOnWithAllow) {
+  const SwitchValue parsed = MustParse("25%");
+  EXPECT_EQ(parsed.state, State::kOn);
+  EXPECT_EQ(parsed.allow, 0.25);
+}
+
+TEST(EnvTest, HundredPercentIsPlainOn) {
+  const SwitchValue parsed = MustParse("100%");
+  EXPECT_EQ(parsed.state, State::kOn);
+  EXPECT_FALSE(parsed.allow.has_value());
+}
+
+TEST(EnvTest, ZeroPercentIsOff) {
+  const SwitchValue parsed = MustParse("0%");
+  EXPECT_EQ(parsed.state, State::kOff);
+  EXPECT_FALSE(parsed.allow.has_value());
+}
+
+TEST(EnvTest, ZeroFractionIsOff) {
+  const SwitchValue parsed = MustParse("0.0");
+  EXPECT_EQ(parsed.state, State::kOff);
+  EXPECT_FALSE(parsed.allow.has_value());
+}
+
+TEST(EnvTest, OneFractionIsPlainOn) {
+  const SwitchValue parsed = MustParse("1.0");
+  EXPECT_EQ(parsed.state, State::kOn);
+  EXPECT_FALSE(parsed.allow.has_value());
+}
+
+TEST(EnvTest, ParsedValueCarriesNoReasonActorOrExpiry) {
+  const SwitchValue parsed = MustParse("off");
+  EXPECT_EQ(parsed.reason, "");
+  EXPECT_EQ(parsed.actor, "");
+  EXPECT_FALSE(parsed.expires_at.has_value());
+}
+
+// ------------------------------------------------------------------ rejected values
+
+TEST(EnvTest, EmptyValueIsRejected) { ExpectRejected(""); }
+TEST(EnvTest, BlankValueIsRejected) { ExpectRejected("   "); }
+TEST(EnvTest, MisspelledWordIsRejected) { ExpectRejected("of"); }
+TEST(EnvTest, YesIsRejected) { ExpectRejected("yes"); }
+TEST(EnvTest, IntegerAboveOneIsRejected) { ExpectRejected("2"); }
+TEST(EnvTest, NegativeFractionIsRejected) { ExpectRejected("-0.1"); }
+TEST(EnvTest, FractionAboveOneIsRejected) { ExpectRejected("1.5"); }
+TEST(EnvTest, PercentageAboveHundredIsRejected) { ExpectRejected("150%"); }
+TEST(EnvTest, NegativePercentageIsRejected) { ExpectRejected("-5%"); }
+TEST(EnvTest, ExponentIsRejected) { ExpectRejected("1e-1"); }
+TEST(EnvTest, HexIsRejected) { ExpectRejected("0x1"); }
+TEST(EnvTest, NanIsRejected) { ExpectRejected("nan"); }
+TEST(EnvTest, InfIsRejected) { ExpectRejected("inf"); }
+TEST(EnvTest, BarePercentSignIsRejected) { ExpectRejected("%"); }
+TEST(EnvTest, BareDotIsRejected) { ExpectRejected("."); }
+TEST(EnvTest, TwoDotsAreRejected) { ExpectRejected("0.2.5"); }
+
+TEST(EnvTest, RejectionKeepsTheValueAsGivenNotLowerCased) {
+  absl::StatusOr<SwitchValue> parsed = ParseEnvValue(kVar, " OF ");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("\" OF \""));
+}
+
+TEST(EnvTest, RejectionNamesTheVariableGiven) {
+  absl::StatusOr<SwitchValue> parsed = ParseEnvValue("DEGRADE_GROUP_TIER2", "bogus");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(parsed.status().message()),
+              AllOf(HasSubstr("DEGRADE_GROUP_TIER2"), HasSubstr("\"bogus\"")));
+}
+
+}  // namespace
+}  // namespace degrade
