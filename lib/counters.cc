@@ -18,7 +18,7 @@
 
 namespace degrade::internal {
 
-__thread CounterDirectory* t_counter_directory = nullptr;
+__thread CounterDirectory* t_counter_directory DEGRADE_TLS_INITIAL_EXEC = nullptr;
 
 namespace {
 

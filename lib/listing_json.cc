@@ -16,6 +16,35 @@ nlohmann::json TimeOrNull(const std::optional<absl::Time>& t) {
   return absl::FormatTime(absl::RFC3339_full, *t, absl::UTCTimeZone());
 }
 
+// null, or the breaker's state, policy (as a snapshot writes it), window,
+// probes and transitions.
+nlohmann::json BreakerJson(const std::optional<BreakerInfo>& b) {
+  if (!b) return nullptr;
+  SwitchValue holder;
+  holder.breaker = b->policy;
+  nlohmann::json value = nlohmann::json::parse(SwitchValueToJson(holder), nullptr,
+                                               /*allow_exceptions=*/false);
+  return {
+      {"state", std::string(BreakerStateName(b->state))},
+      {"open", b->state == BreakerState::kOpen},
+      {"policy", value.is_object() ? value["breaker"] : nlohmann::json(nullptr)},
+      {"policy_layer", std::string(LayerName(b->policy_layer))},
+      {"window",
+       {{"calls", b->window_calls},
+        {"failures", b->window_failures},
+        {"slow_calls", b->window_slow_calls},
+        {"failure_ratio", b->window_failure_ratio},
+        {"slow_call_ratio", b->window_slow_ratio}}},
+      {"probes",
+       {{"admitted", b->probes_admitted}, {"ok", b->probes_ok}, {"failed", b->probes_failed}}},
+      {"transitions", b->transitions},
+      {"times_opened", b->times_opened},
+      {"last_transition", TimeOrNull(b->last_transition)},
+      {"last_reason", b->last_reason},
+      {"next_probe_at", TimeOrNull(b->next_probe_at)},
+  };
+}
+
 }  // namespace
 
 nlohmann::json SwitchInfoJson(const SwitchInfo& info) {
@@ -57,6 +86,7 @@ nlohmann::json SwitchInfoJson(const SwitchInfo& info) {
         {"primary_failures", info.counters.primary_failures},
         {"injected_faults", info.counters.injected_faults},
         {"fallbacks", info.counters.fallbacks}}},
+      {"breaker", BreakerJson(info.breaker)},
   };
 }
 

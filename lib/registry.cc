@@ -112,7 +112,11 @@ RegistryCore::RegistryCore(Registry* owner, Registry::Options options)
                                                        "; ignored")});
       }
     }
-    layers_[static_cast<int>(Layer::kEnv)] = std::make_shared<const Snapshot>(env_layer_);
+    // The env layer is env_layer_ itself, never copied: it only grows, and
+    // std::map nodes keep their addresses, so every switch's env view stays
+    // valid while later definitions add entries.
+    layers_[static_cast<int>(Layer::kEnv)] =
+        std::shared_ptr<const Snapshot>(std::shared_ptr<void>(), &env_layer_);
     // Audit trail without code: DEGRADE_LOG_CHANGES=on prints change events.
     if (auto v = Getenv("DEGRADE_LOG_CHANGES")) {
       auto parsed = ParseEnvValue("DEGRADE_LOG_CHANGES", *v);
@@ -128,10 +132,12 @@ RegistryCore::RegistryCore(Registry* owner, Registry::Options options)
 }
 
 RegistryCore::~RegistryCore() {
+  StopBreakerThread();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
     destroying_ = true;
+    breaker_switches_.clear();
   }
   expiry_cv_.notify_all();
   if (expiry_thread_.joinable()) expiry_thread_.join();
@@ -175,7 +181,6 @@ void RegistryCore::ReadEnvForLocked(SwitchData& data, std::vector<PendingLog>& l
     if (env_owners_.contains(var)) continue;
     read(var, env_layer_.groups, group);
   }
-  layers_[static_cast<int>(Layer::kEnv)] = std::make_shared<const Snapshot>(env_layer_);
 }
 
 void RegistryCore::ComputeViewLocked(SwitchData& data, Layer layer, absl::Time now) const {
@@ -184,13 +189,24 @@ void RegistryCore::ComputeViewLocked(SwitchData& data, Layer layer, absl::Time n
   if (layer == Layer::kDefault) {
     view.state_entry = &data.default_value;
     view.state_scope = "switch";
+    if (data.default_value.SetsBreaker()) {
+      view.breaker_entry = &data.default_value;
+      view.breaker_scope = "switch";
+    }
     return;
+  }
+  // An open breaker's "off" is the breaker layer's entry for its switch
+  // (kept in the breaker, not in the layer's snapshot, so that tripping one
+  // breaker touches one switch).
+  if (layer == Layer::kBreaker && data.breaker != nullptr && data.breaker->holds_off()) {
+    view.state_entry = &data.breaker->open_entry();
+    view.state_scope = "switch";
   }
   const Snapshot& snap = *layers_[static_cast<int>(layer)];
   if (snap.empty()) return;
   if (auto it = snap.switches.find(data.spec.name); it != snap.switches.end() &&
                                                      !Expired(it->second, now)) {
-    if (it->second.SetsState()) {
+    if (view.state_entry == nullptr && it->second.SetsState()) {
       view.state_entry = &it->second;
       view.state_scope = "switch";
     }
@@ -198,8 +214,14 @@ void RegistryCore::ComputeViewLocked(SwitchData& data, Layer layer, absl::Time n
       view.fault_entry = &it->second;
       view.fault_scope = "switch";
     }
+    if (it->second.SetsBreaker()) {
+      view.breaker_entry = &it->second;
+      view.breaker_scope = "switch";
+    }
   }
-  if ((view.state_entry == nullptr || view.fault_entry == nullptr) && !snap.groups.empty()) {
+  if ((view.state_entry == nullptr || view.fault_entry == nullptr ||
+       view.breaker_entry == nullptr) &&
+      !snap.groups.empty()) {
     const SwitchValue* group_state = nullptr;
     std::string_view group_state_name;
     for (const std::string& group : data.spec.groups) {
@@ -213,6 +235,10 @@ void RegistryCore::ComputeViewLocked(SwitchData& data, Layer layer, absl::Time n
       if (view.fault_entry == nullptr && v.SetsFault()) {
         view.fault_entry = &v;
         view.fault_scope = it->first;  // prefixed "group:" when listed
+      }
+      if (view.breaker_entry == nullptr && v.SetsBreaker()) {
+        view.breaker_entry = &v;
+        view.breaker_scope = it->first;
       }
     }
     if (view.state_entry == nullptr && group_state != nullptr) {
@@ -229,12 +255,16 @@ void RegistryCore::ComputeViewLocked(SwitchData& data, Layer layer, absl::Time n
       view.fault_entry = &*snap.all;
       view.fault_scope = "all";
     }
+    if (view.breaker_entry == nullptr && snap.all->SetsBreaker()) {
+      view.breaker_entry = &*snap.all;
+      view.breaker_scope = "all";
+    }
   }
 }
 
 void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, std::string_view source,
                                  std::vector<ChangeEvent>& events) {
-  (void)now;
+  SyncBreakerLocked(sw, now);
   SwitchData& d = RegistryAccess::Data(sw);
   const SwitchValue* state_entry = nullptr;
   const SwitchValue* fault_entry = nullptr;
@@ -261,6 +291,10 @@ void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, std::string_view so
   d.reason = state_entry != nullptr ? state_entry->reason : std::string();
   d.actor = state_entry != nullptr ? state_entry->actor : std::string();
   d.expires_at = state_entry != nullptr ? state_entry->expires_at : std::nullopt;
+  if (d.breaker != nullptr) {
+    // An admin "on" beats an open or half-open breaker: let every call run.
+    d.breaker->SetOverridden(state_layer > Layer::kBreaker && next.calls_pass());
+  }
   RegistryAccess::Publish(sw, next, d.observer.load(std::memory_order_relaxed) != nullptr);
   if (prev == next && prev_layer == state_layer) return;
   ChangeEvent ev;
@@ -273,6 +307,45 @@ void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, std::string_view so
   ev.reason = d.reason;
   ev.time = clock_->Now();
   events.push_back(std::move(ev));
+}
+
+void RegistryCore::SyncBreakerLocked(Switch& sw, absl::Time now) {
+  SwitchData& d = RegistryAccess::Data(sw);
+  const SwitchValue* entry = nullptr;
+  Layer layer = Layer::kDefault;
+  for (int l = kLayerCount - 1; l >= 0 && entry == nullptr; --l) {
+    if (d.views[l].breaker_entry != nullptr) {
+      entry = d.views[l].breaker_entry;
+      layer = static_cast<Layer>(l);
+    }
+  }
+  const BreakerPolicy* policy =
+      entry != nullptr && entry->breaker.has_value() ? &*entry->breaker : nullptr;
+  if (policy == nullptr) {
+    if (d.breaker == nullptr || !d.breaker->attached()) return;
+    const bool held_off = d.breaker->holds_off();
+    d.observer.store(nullptr, std::memory_order_release);
+    d.breaker->Detach();
+    d.breaker_layer.reset();
+    std::erase(breaker_switches_, &sw);
+    if (held_off) ComputeViewLocked(d, Layer::kBreaker, now);
+    return;
+  }
+  if (d.breaker == nullptr) {
+    d.breaker = std::make_unique<Breaker>(clock_ == &Clock::Real() ? nullptr : clock_);
+  }
+  if (d.breaker->attached()) {
+    if (d.breaker->policy() != *policy || d.breaker_layer != layer) {
+      d.breaker->Reconfigure(*policy, layer);
+    }
+  } else {
+    d.breaker->Attach(*policy, layer, ReadOutcomes(RegistryAccess::Id(sw)),
+                      d.breaker->NowNs());
+    breaker_switches_.push_back(&sw);
+    d.observer.store(d.breaker.get(), std::memory_order_release);
+    StartBreakerThreadLocked();
+  }
+  d.breaker_layer = layer;
 }
 
 void RegistryCore::ReplaceLayerLocked(Layer layer, std::shared_ptr<const Snapshot> snapshot,
@@ -298,7 +371,9 @@ absl::Status RegistryCore::Adopt(Switch& sw) {
   }
   SwitchValue def;
   def.state = spec.default_state;
-  if (spec.default_state == State::kOn && spec.default_allow < 1.0) def.allow = spec.default_allow;
+  // Anything but exactly 1 (NaN and 1.5 included) goes to validation.
+  if (spec.default_allow != 1.0) def.allow = spec.default_allow;
+  def.breaker = spec.breaker;
   def.actor = "code";
   def.reason = "default";
   if (absl::Status s = ValidateSwitchValue(def, absl::StrCat("switch \"", spec.name, "\" default"));
@@ -327,9 +402,16 @@ absl::Status RegistryCore::Adopt(Switch& sw) {
                                                    " would share the variable ", d.env_var,
                                                    "; rename one of them"));
     }
-    std::vector<std::string> new_group_vars;
+    // Each group variable has one owner, across switches and within this spec.
+    absl::flat_hash_map<std::string, const std::string*> spec_group_vars;
     for (const std::string& g : spec.groups) {
       std::string var = EnvVarForGroup(g);
+      if (auto mine = spec_group_vars.find(var); mine != spec_group_vars.end() && *mine->second != g) {
+        return absl::AlreadyExistsError(absl::StrCat("groups \"", *mine->second, "\" and \"", g,
+                                                     "\" of switch \"", spec.name,
+                                                     "\" would share the variable ", var,
+                                                     "; rename one of them"));
+      }
       auto it = env_owners_.find(var);
       if (it != env_owners_.end() && it->second != absl::StrCat("group \"", g, "\"")) {
         return absl::AlreadyExistsError(absl::StrCat("group \"", g, "\" of switch \"", spec.name,
@@ -337,7 +419,7 @@ absl::Status RegistryCore::Adopt(Switch& sw) {
                                                      " would share the variable ", var,
                                                      "; rename one of them"));
       }
-      if (it == env_owners_.end()) new_group_vars.push_back(std::move(var));
+      spec_group_vars.emplace(std::move(var), &g);
     }
     if (RegistryAccess::Id(sw) >= kMaxSwitchIds) {
       return absl::ResourceExhaustedError(absl::StrCat(
@@ -351,7 +433,6 @@ absl::Status RegistryCore::Adopt(Switch& sw) {
         env_owners_[var] = absl::StrCat("group \"", spec.groups[i], "\"");
       }
     }
-    (void)new_group_vars;
     d.registry = owner_;
     switches_[spec.name] = &sw;
     const absl::Time now = clock_->Now();
@@ -360,6 +441,7 @@ absl::Status RegistryCore::Adopt(Switch& sw) {
     std::vector<ChangeEvent> initial;
     ResolveLocked(sw, now, "define", initial);
     ScheduleExpiryLocked();
+    EnqueueLocked(events);
   }
   Deliver(std::move(events), std::move(logs));
   return absl::OkStatus();
@@ -373,6 +455,8 @@ void RegistryCore::Unregister(Switch& sw) {
   if (it == switches_.end() || it->second != &sw) return;
   switches_.erase(it);
   env_owners_.erase(d.env_var);
+  std::erase(breaker_switches_, &sw);
+  d.observer.store(nullptr, std::memory_order_release);
   d.registry = nullptr;
 }
 
@@ -433,6 +517,9 @@ SwitchInfo RegistryCore::InfoLocked(const Switch* sw, std::string_view unknown_n
   for (int l = 1; l < kLayerCount; ++l) {
     const Snapshot& snap = *layers_[l];
     const Layer layer = static_cast<Layer>(l);
+    if (layer == Layer::kBreaker && d.breaker != nullptr && d.breaker->holds_off()) {
+      info.layers.push_back({layer, "switch", d.breaker->open_entry()});
+    }
     if (auto it = snap.switches.find(d.spec.name);
         it != snap.switches.end() && !Expired(it->second, now)) {
       info.layers.push_back({layer, "switch", it->second});
@@ -458,6 +545,9 @@ SwitchInfo RegistryCore::InfoLocked(const Switch* sw, std::string_view unknown_n
   info.counters.primary_failures = failed;
   info.counters.injected_faults = fault_error + fault_delay;
   info.counters.fallbacks = skipped + failed + fault_error;
+  if (d.breaker != nullptr && d.breaker->attached()) {
+    info.breaker = d.breaker->Info(now, d.breaker->NowNs());
+  }
   return info;
 }
 
@@ -512,6 +602,7 @@ absl::Status RegistryCore::SetOverride(std::string_view name, SwitchValue value,
     auto next = std::make_shared<Snapshot>(*layers_[static_cast<int>(Layer::kAdmin)]);
     next->switches[std::string(name)] = std::move(value);
     ReplaceLayerLocked(Layer::kAdmin, std::move(next), "admin", events);
+    EnqueueLocked(events);
   }
   Deliver(std::move(events), {});
   return absl::OkStatus();
@@ -529,6 +620,7 @@ absl::Status RegistryCore::ClearOverride(std::string_view name) {
     auto next = std::make_shared<Snapshot>(admin);
     next->switches.erase(std::string(name));
     ReplaceLayerLocked(Layer::kAdmin, std::move(next), "admin", events);
+    EnqueueLocked(events);
   }
   Deliver(std::move(events), {});
   return absl::OkStatus();
@@ -545,7 +637,8 @@ absl::Status RegistryCore::ApplySnapshot(Layer layer, Snapshot snapshot, std::st
     if (absl::Status s = ValidateSwitchValue(v, path); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(who, ": ", s.message()));
     }
-    if (layer == Layer::kBreaker && (v.state != State::kOff || v.allow || v.SetsFault())) {
+    if (layer == Layer::kBreaker &&
+        (v.state != State::kOff || v.allow || v.SetsFault() || v.SetsBreaker())) {
       return absl::InvalidArgumentError(
           absl::StrCat(who, ": ", path, ": the breaker layer may only turn a switch off; "
                                         "accepted: \"off\""));
@@ -571,6 +664,7 @@ absl::Status RegistryCore::ApplySnapshot(Layer layer, Snapshot snapshot, std::st
   {
     std::lock_guard<std::mutex> lock(mu_);
     ReplaceLayerLocked(layer, std::make_shared<const Snapshot>(std::move(snapshot)), who, events);
+    EnqueueLocked(events);
   }
   Deliver(std::move(events), {});
   return absl::OkStatus();
@@ -578,7 +672,14 @@ absl::Status RegistryCore::ApplySnapshot(Layer layer, Snapshot snapshot, std::st
 
 Snapshot RegistryCore::LayerSnapshot(Layer layer) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return *layers_[static_cast<int>(layer)];
+  Snapshot out = *layers_[static_cast<int>(layer)];
+  if (layer == Layer::kBreaker) {
+    for (const Switch* sw : breaker_switches_) {
+      const SwitchData& d = RegistryAccess::Data(*sw);
+      if (d.breaker->holds_off()) out.switches[d.spec.name] = d.breaker->open_entry();
+    }
+  }
+  return out;
 }
 
 void RegistryCore::ScheduleExpiryLocked() {
@@ -643,11 +744,118 @@ void RegistryCore::ProcessExpiries() {
       if (ev.reason.empty()) ev.reason = "an entry expired";
     }
     ScheduleExpiryLocked();
+    EnqueueLocked(events);
   }
   Deliver(std::move(events), {});
 }
 
+// ------------------------------------------------------------------ breakers
+
+namespace {
+
+constexpr auto kBreakerTick = std::chrono::milliseconds(25);
+
+// Registry::Global(), once created. It is never destroyed, so its breaker
+// thread is stopped at exit instead, before the statics that thread may
+// touch (DEGRADE_SWITCH globals, listeners' state, the log sink) go away.
+// Other registries stop theirs in their destructor.
+std::atomic<Registry*> g_global_registry{nullptr};
+
+void StopGlobalBreakerThreadAtExit() {
+  if (Registry* global = g_global_registry.load(std::memory_order_acquire)) {
+    RegistryAccess::Core(*global).StopBreakerThread();
+  }
+}
+
+}  // namespace
+
+void RegistryCore::StartBreakerThreadLocked() {
+  if (breaker_thread_.joinable() || breaker_stop_ || stop_) {
+    breaker_cv_.notify_all();
+    return;
+  }
+  if (clock_ != &Clock::Real()) return;  // fake clocks: tests call ProcessBreakers
+  if (owner_ == g_global_registry.load(std::memory_order_acquire)) {
+    static const bool hooked = std::atexit(StopGlobalBreakerThreadAtExit) == 0;
+    (void)hooked;
+  }
+  breaker_thread_ = std::thread([this] { BreakerLoop(); });
+}
+
+void RegistryCore::StopBreakerThread() {
+  std::thread thread;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    breaker_stop_ = true;
+    thread.swap(breaker_thread_);
+  }
+  breaker_cv_.notify_all();
+  if (!thread.joinable()) return;
+  // exit() called by a listener on the breaker thread itself: it cannot
+  // join itself; it stops at its next check of breaker_stop_.
+  if (thread.get_id() == std::this_thread::get_id()) {
+    thread.detach();
+  } else {
+    thread.join();
+  }
+}
+
+void RegistryCore::BreakerLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!breaker_stop_) {
+    if (breaker_switches_.empty()) {
+      breaker_cv_.wait(lock);
+      continue;
+    }
+    breaker_cv_.wait_for(lock, kBreakerTick);
+    if (breaker_stop_) break;
+    lock.unlock();
+    ProcessBreakers();
+    lock.lock();
+  }
+}
+
+void RegistryCore::ProcessBreakers() {
+  std::vector<ChangeEvent> events;
+  std::vector<PendingLog> logs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Time now = clock_->Now();
+    // By index: resolving a switch never attaches another breaker, but the
+    // list is the registry's, not ours to hold iterators into.
+    for (size_t i = 0; i < breaker_switches_.size(); ++i) {
+      Switch& sw = *breaker_switches_[i];
+      SwitchData& d = RegistryAccess::Data(sw);
+      Breaker& b = *d.breaker;
+      std::optional<Breaker::Transition> t =
+          b.Evaluate(ReadOutcomes(RegistryAccess::Id(sw)), b.NowNs(), now, d.spec.name);
+      if (!t) continue;
+      logs.push_back({t->to == BreakerState::kOpen ? LogLevel::kWarning : LogLevel::kInfo,
+                      std::move(t->message)});
+      if (t->to == BreakerState::kClosed) continue;  // the layer did not change
+      ComputeViewLocked(d, Layer::kBreaker, now);
+      const size_t first = events.size();
+      ResolveLocked(sw, now, "breaker", events);
+      for (size_t e = first; e < events.size(); ++e) {
+        events[e].actor = "breaker";
+        events[e].reason = t->reason;
+      }
+    }
+    EnqueueLocked(events);
+  }
+  Deliver(std::move(events), std::move(logs));
+}
+
 // ------------------------------------------------------------------ delivery
+
+// Called with mu_ held, so events enter the queue in the order their state
+// changes happened (lock order: mu_, then deliver_mu_; never the reverse).
+void RegistryCore::EnqueueLocked(std::vector<ChangeEvent>& events) {
+  if (events.empty()) return;
+  std::lock_guard<std::mutex> lock(deliver_mu_);
+  for (ChangeEvent& e : events) pending_events_.push_back(std::move(e));
+  events.clear();
+}
 
 void RegistryCore::Deliver(std::vector<ChangeEvent> events, std::vector<PendingLog> logs) {
   for (PendingLog& l : logs) Log(l.level, l.message);
@@ -733,7 +941,11 @@ Registry::~Registry() = default;
 Registry& Registry::Global() {
   // Never destroyed: DEGRADE_SWITCH globals in other translation units may be
   // destroyed after any other static, and unregister themselves from it.
-  static Registry* global = new Registry();
+  static Registry* global = [] {
+    auto* r = new Registry();
+    internal::g_global_registry.store(r, std::memory_order_release);
+    return r;
+  }();
   return *global;
 }
 
@@ -777,6 +989,7 @@ void Registry::ReportSourceHealth(SourceHealth health) {
 }
 std::vector<SourceHealth> Registry::sources() const { return core_->sources(); }
 void Registry::ProcessExpiries() { core_->ProcessExpiries(); }
+void Registry::ProcessBreakers() { core_->ProcessBreakers(); }
 Clock& Registry::clock() const noexcept { return core_->clock(); }
 
 }  // namespace degrade

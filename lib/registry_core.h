@@ -16,19 +16,12 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "breaker.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "degrade/switch.h"
 
 namespace degrade::internal {
-
-// Receives Call outcomes for a switch whose word carries kFlagObserve (the
-// breaker installs one). Must not allocate or block.
-class OutcomeObserver {
- public:
-  virtual ~OutcomeObserver() = default;
-  virtual void Record(bool ok) noexcept = 0;
-};
 
 // What one layer says about one switch, found once per layer change.
 struct LayerView {
@@ -36,6 +29,8 @@ struct LayerView {
   std::string_view state_scope;              // "switch", "group:x", "all"
   const SwitchValue* fault_entry = nullptr;  // decides the fault, if any
   std::string_view fault_scope;
+  const SwitchValue* breaker_entry = nullptr;  // decides the breaker policy, if any
+  std::string_view breaker_scope;
 };
 
 // Everything about a switch except its hot words. Owned by the Switch.
@@ -54,7 +49,14 @@ struct SwitchData {
   std::string actor;
   std::optional<absl::Time> expires_at;
 
-  std::atomic<OutcomeObserver*> observer{nullptr};
+  // The breaker, created the first time a policy applies and kept (detached
+  // when no layer sets a policy) until the switch dies, so that a Call still
+  // holding `observer` never sees it freed. Guarded by the registry's mutex,
+  // except its hot side.
+  std::unique_ptr<Breaker> breaker;
+  std::optional<Layer> breaker_layer;  // layer of the policy in effect
+  // The breaker while attached, else null. Read by Call's slow path.
+  std::atomic<Breaker*> observer{nullptr};
 };
 
 // Reaches Switch's private parts for the registry.
@@ -94,6 +96,10 @@ class RegistryCore {
   void ReportSourceHealth(SourceHealth health);
   std::vector<SourceHealth> sources() const;
   void ProcessExpiries();
+  void ProcessBreakers();
+  // Stops the breaker thread (at exit for registries never destroyed, and
+  // in the destructor). Idempotent.
+  void StopBreakerThread();
   Clock& clock() const { return *clock_; }
 
  private:
@@ -113,10 +119,18 @@ class RegistryCore {
                           std::string_view source, std::vector<ChangeEvent>& events);
   SwitchInfo InfoLocked(const Switch* sw, std::string_view unknown_name) const;
   void ScheduleExpiryLocked();
+  // Attaches, reconfigures or detaches the switch's breaker to match the
+  // policy its views decide; recomputes its breaker-layer view if that
+  // dropped an "off" the breaker held.
+  void SyncBreakerLocked(Switch& sw, absl::Time now);
+  void StartBreakerThreadLocked();
 
-  // Outside mu_: hands events to the delivery queue and drains it.
+  // With mu_ held: moves events into the delivery queue, in state order.
+  void EnqueueLocked(std::vector<ChangeEvent>& events);
+  // Outside mu_: emits logs, queues any remaining events and drains the queue.
   void Deliver(std::vector<ChangeEvent> events, std::vector<PendingLog> logs);
   void ExpiryLoop();
+  void BreakerLoop();
 
   Registry* const owner_;
   Clock* const clock_;
@@ -128,7 +142,9 @@ class RegistryCore {
   absl::flat_hash_map<std::string, std::string> env_owners_;
   std::vector<std::unique_ptr<Switch>> owned_;
   std::array<std::shared_ptr<const Snapshot>, kLayerCount> layers_;
-  Snapshot env_layer_;  // built as switches are defined
+  // Built as switches are defined; layers_[kEnv] aliases it (never copied,
+  // so views into it stay valid: map nodes do not move).
+  Snapshot env_layer_;
   std::map<std::string, SourceHealth> sources_;
   std::deque<ErrorRecord> errors_;
   bool destroying_ = false;
@@ -138,6 +154,13 @@ class RegistryCore {
   std::condition_variable expiry_cv_;
   std::thread expiry_thread_;
   bool stop_ = false;
+
+  // Breakers: switches with one attached, evaluated every kBreakerTick by
+  // the breaker thread (real clock only; started with the first breaker).
+  std::vector<Switch*> breaker_switches_;
+  std::condition_variable breaker_cv_;
+  std::thread breaker_thread_;
+  bool breaker_stop_ = false;
 
   // Delivery: events queue in state order; one thread at a time drains it.
   std::mutex deliver_mu_;

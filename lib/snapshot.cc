@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "degrade/breaker.h"
 #include "degrade/state.h"
 #include "nlohmann/json.hpp"
 
@@ -36,7 +37,7 @@ constexpr size_t kMaxNameLength = 128;
 constexpr double kMaxTtlSeconds = 30.0 * 24 * 60 * 60;
 
 constexpr std::string_view kAcceptedValue =
-    R"("on", "off" or an object with state, allow, fault, reason, actor, expires_at, ttl_s)";
+    R"("on", "off" or an object with state, allow, fault, reason, actor, expires_at, ttl_s, breaker)";
 constexpr std::string_view kAcceptedState = R"("on" or "off")";
 constexpr std::string_view kAcceptedFraction = "a number in [0, 1]";
 constexpr std::string_view kAcceptedFault =
@@ -48,11 +49,28 @@ constexpr std::string_view kAcceptedDelayForDelayFault =
 constexpr std::string_view kAcceptedText = "a string of at most 1024 bytes of UTF-8";
 constexpr std::string_view kAcceptedTime = R"(an RFC 3339 time such as "2026-11-21T12:00:00Z")";
 constexpr std::string_view kAcceptedTtl = "a number of seconds in (0, 2592000] (30 days)";
+constexpr std::string_view kAcceptedBreaker =
+    R"("off" or an object with window, window_size, min_calls, failure_ratio, slow_call_ms, slow_call_ratio, open_s, half_open_calls)";
+constexpr std::string_view kAcceptedWindow = R"("count" or "time")";
+constexpr std::string_view kAcceptedWindowSeconds =
+    R"(an integer number of seconds in [1, 3600] for a "time" window)";
+constexpr std::string_view kAcceptedWindowCalls =
+    R"(an integer number of calls in [1, 10000] for a "count" window)";
+constexpr std::string_view kAcceptedMinCalls = "an integer in [1, 1000000]";
+constexpr std::string_view kAcceptedRatio = "a number in (0, 1]";
+constexpr std::string_view kAcceptedSlowCallMs =
+    "an integer number of milliseconds in [0, 600000] (0: calls are not timed)";
+constexpr std::string_view kAcceptedOpenSeconds = "a number of seconds in (0, 86400]";
+constexpr std::string_view kAcceptedHalfOpenCalls = "an integer in [1, 1000]";
 constexpr std::string_view kNameRule =
     "1-128 characters of [a-z0-9._-], starting with a letter or digit";
 
 static_assert(kMaxFaultDelayMs == 600'000, "update kAcceptedDelay");
 static_assert(kMaxReasonLength == 1024, "update kAcceptedText");
+static_assert(kMaxBreakerWindowSeconds == 3600 && kMaxBreakerWindowCalls == 10'000 &&
+                  kMaxBreakerMinCalls == 1'000'000 && kMaxBreakerSlowCallMs == 600'000 &&
+                  kMaxBreakerOpenSeconds == 86'400.0 && kMaxBreakerHalfOpenCalls == 1000,
+              "update the kAccepted* breaker texts");
 
 absl::string_view AbslView(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
@@ -385,6 +403,105 @@ absl::Status ParseFault(Context& context, std::string_view path, const Json& val
   return absl::OkStatus();
 }
 
+bool InRatioRange(double value) { return std::isfinite(value) && value > 0.0 && value <= 1.0; }
+
+// An integer in [min, max]; 20.0 counts as an integer, as for delay_ms.
+absl::StatusOr<uint32_t> ParseBoundedInteger(const Context& context, std::string_view path,
+                                             const Json& value, uint32_t min, uint32_t max,
+                                             std::string_view accepted) {
+  const std::optional<double> number = AsNumber(value);
+  if (!number || !std::isfinite(*number) || std::floor(*number) != *number) {
+    return context.BadValue(path, value, "is not an integer", accepted);
+  }
+  if (*number < min || *number > max) {
+    return context.BadValue(
+        path, value, Cat("is not in [", std::to_string(min), ", ", std::to_string(max), "]"),
+        accepted);
+  }
+  return static_cast<uint32_t>(*number);
+}
+
+absl::StatusOr<double> ParseRatio(const Context& context, std::string_view path,
+                                  const Json& value) {
+  const std::optional<double> number = AsNumber(value);
+  if (!number) return context.BadValue(path, value, "is not a number", kAcceptedRatio);
+  if (!InRatioRange(*number)) {
+    return context.BadValue(path, value, "is not in (0, 1]", kAcceptedRatio);
+  }
+  return *number;
+}
+
+absl::Status ParseBreaker(Context& context, std::string_view path, const Json& value,
+                          SwitchValue& out) {
+  if (const auto* text = value.get_ptr<const std::string*>(); text != nullptr && *text == "off") {
+    out.breaker_cleared = true;
+    return absl::OkStatus();
+  }
+  const auto* object = value.get_ptr<const Json::object_t*>();
+  if (object == nullptr) {
+    return context.BadValue(path, value, "is not a breaker policy", kAcceptedBreaker);
+  }
+  BreakerPolicy policy;
+  const Json* window_size = nullptr;  // checked once the window kind is known
+  for (const auto& [key, field] : *object) {
+    const std::string field_path = Child(path, key);
+    if (key == "window") {
+      const auto* kind = field.get_ptr<const std::string*>();
+      if (kind != nullptr && *kind == "count") {
+        policy.window = BreakerPolicy::Window::kCount;
+      } else if (kind != nullptr && *kind == "time") {
+        policy.window = BreakerPolicy::Window::kTime;
+      } else {
+        return context.BadValue(field_path, field, "is not a window kind", kAcceptedWindow);
+      }
+    } else if (key == "window_size") {
+      window_size = &field;
+    } else if (key == "min_calls") {
+      absl::StatusOr<uint32_t> n = ParseBoundedInteger(context, field_path, field, 1,
+                                                       kMaxBreakerMinCalls, kAcceptedMinCalls);
+      if (!n.ok()) return n.status();
+      policy.min_calls = *n;
+    } else if (key == "failure_ratio" || key == "slow_call_ratio") {
+      absl::StatusOr<double> ratio = ParseRatio(context, field_path, field);
+      if (!ratio.ok()) return ratio.status();
+      (key == "failure_ratio" ? policy.failure_ratio : policy.slow_call_ratio) = *ratio;
+    } else if (key == "slow_call_ms") {
+      absl::StatusOr<uint32_t> ms = ParseBoundedInteger(
+          context, field_path, field, 0, kMaxBreakerSlowCallMs, kAcceptedSlowCallMs);
+      if (!ms.ok()) return ms.status();
+      policy.slow_call_ms = *ms;
+    } else if (key == "open_s") {
+      const std::optional<double> number = AsNumber(field);
+      if (!number) {
+        return context.BadValue(field_path, field, "is not a number", kAcceptedOpenSeconds);
+      }
+      if (!std::isfinite(*number) || *number <= 0 || *number > kMaxBreakerOpenSeconds) {
+        return context.BadValue(field_path, field, "is not in (0, 86400]", kAcceptedOpenSeconds);
+      }
+      policy.open_s = *number;
+    } else if (key == "half_open_calls") {
+      absl::StatusOr<uint32_t> n =
+          ParseBoundedInteger(context, field_path, field, 1, kMaxBreakerHalfOpenCalls,
+                              kAcceptedHalfOpenCalls);
+      if (!n.ok()) return n.status();
+      policy.half_open_calls = *n;
+    } else {
+      context.WarnUnknown(field_path);
+    }
+  }
+  if (window_size != nullptr) {
+    const bool time = policy.window == BreakerPolicy::Window::kTime;
+    absl::StatusOr<uint32_t> size = ParseBoundedInteger(
+        context, Child(path, "window_size"), *window_size, 1,
+        time ? kMaxBreakerWindowSeconds : kMaxBreakerWindowCalls,
+        time ? kAcceptedWindowSeconds : kAcceptedWindowCalls);
+    if (!size.ok()) return size.status();
+    policy.window_size = *size;
+  }
+  out.breaker = policy;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SwitchValue> ParseValue(Context& context, std::string_view path, const Json& value) {
   SwitchValue out;
   if (const auto* text = value.get_ptr<const std::string*>()) {
@@ -447,8 +564,11 @@ absl::StatusOr<SwitchValue> ParseValue(Context& context, std::string_view path, 
         return context.BadValue(field_path, field, "is not in (0, 2592000]", kAcceptedTtl);
       }
       ttl_s = *number;
+    } else if (key == "breaker") {
+      if (absl::Status status = ParseBreaker(context, field_path, field, out); !status.ok()) {
+        return status;
+      }
     } else {
-      // Includes "breaker", which DESIGN.md reserves but nothing reads yet.
       context.WarnUnknown(field_path);
     }
   }
@@ -489,7 +609,8 @@ void Deliver(Context& context, std::vector<std::string>* warnings) {
 
 Json ValueToJson(const SwitchValue& value) {
   const bool only_state = value.state && !value.allow && !value.fault && !value.fault_cleared &&
-                          value.reason.empty() && value.actor.empty() && !value.expires_at;
+                          !value.SetsBreaker() && value.reason.empty() && value.actor.empty() &&
+                          !value.expires_at;
   if (only_state) return std::string(StateName(*value.state));
 
   Json out = Json::object();
@@ -503,6 +624,21 @@ Json ValueToJson(const SwitchValue& value) {
     out["fault"] = std::move(fault);
   } else if (value.fault_cleared) {
     out["fault"] = "off";
+  }
+  if (value.breaker) {
+    const BreakerPolicy& p = *value.breaker;
+    Json breaker = Json::object();
+    breaker["window"] = std::string(BreakerWindowName(p.window));
+    breaker["window_size"] = p.window_size;
+    breaker["min_calls"] = p.min_calls;
+    breaker["failure_ratio"] = p.failure_ratio;
+    breaker["slow_call_ms"] = p.slow_call_ms;
+    breaker["slow_call_ratio"] = p.slow_call_ratio;
+    breaker["open_s"] = p.open_s;
+    breaker["half_open_calls"] = p.half_open_calls;
+    out["breaker"] = std::move(breaker);
+  } else if (value.breaker_cleared) {
+    out["breaker"] = "off";
   }
   if (!value.reason.empty()) out["reason"] = value.reason;
   if (!value.actor.empty()) out["actor"] = value.actor;
@@ -650,6 +786,54 @@ absl::Status ValidateSwitchValue(const SwitchValue& value, std::string_view path
     }
     if (value.fault_cleared) {
       return error(fault_path, "both a fault and fault_cleared given; accepted: one of them");
+    }
+  }
+  if (value.breaker) {
+    const BreakerPolicy& p = *value.breaker;
+    const std::string breaker_path = Child(path, "breaker");
+    const bool time = p.window == BreakerPolicy::Window::kTime;
+    if (p.window != BreakerPolicy::Window::kTime && p.window != BreakerPolicy::Window::kCount) {
+      return error(Child(breaker_path, "window"),
+                   Cat(std::to_string(static_cast<int>(p.window)),
+                       " is not a window kind; accepted: ", kAcceptedWindow));
+    }
+    auto check_integer = [&](std::string_view field, uint32_t v, uint32_t min, uint32_t max,
+                             std::string_view accepted) {
+      if (v >= min && v <= max) return absl::OkStatus();
+      return error(Child(breaker_path, field),
+                   Cat(std::to_string(v), " is not in [", std::to_string(min), ", ",
+                       std::to_string(max), "]; accepted: ", accepted));
+    };
+    auto check_ratio = [&](std::string_view field, double v) {
+      if (InRatioRange(v)) return absl::OkStatus();
+      return error(Child(breaker_path, field),
+                   Cat(FormatNumber(v), " is not in (0, 1]; accepted: ", kAcceptedRatio));
+    };
+    for (absl::Status status : {
+             check_integer("window_size", p.window_size, 1,
+                           time ? kMaxBreakerWindowSeconds : kMaxBreakerWindowCalls,
+                           time ? kAcceptedWindowSeconds : kAcceptedWindowCalls),
+             check_integer("min_calls", p.min_calls, 1, kMaxBreakerMinCalls, kAcceptedMinCalls),
+             check_ratio("failure_ratio", p.failure_ratio),
+             check_integer("slow_call_ms", p.slow_call_ms, 0, kMaxBreakerSlowCallMs,
+                           kAcceptedSlowCallMs),
+             check_ratio("slow_call_ratio", p.slow_call_ratio),
+         }) {
+      if (!status.ok()) return status;
+    }
+    if (!std::isfinite(p.open_s) || p.open_s <= 0 || p.open_s > kMaxBreakerOpenSeconds) {
+      return error(Child(breaker_path, "open_s"), Cat(FormatNumber(p.open_s),
+                                                      " is not in (0, 86400]; accepted: ",
+                                                      kAcceptedOpenSeconds));
+    }
+    if (absl::Status status = check_integer("half_open_calls", p.half_open_calls, 1,
+                                            kMaxBreakerHalfOpenCalls, kAcceptedHalfOpenCalls);
+        !status.ok()) {
+      return status;
+    }
+    if (value.breaker_cleared) {
+      return error(breaker_path,
+                   "both a breaker policy and breaker_cleared given; accepted: one of them");
     }
   }
   auto check_text = [&](std::string_view field, const std::string& text) {

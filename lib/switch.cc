@@ -6,6 +6,7 @@
 #include <cmath>
 #include <thread>
 
+#include "absl/base/attributes.h"
 #include "absl/strings/str_cat.h"
 #include "degrade/call.h"
 #include "degrade/env.h"
@@ -17,7 +18,9 @@ namespace degrade {
 namespace internal {
 namespace {
 
-__thread uint64_t t_rng_state = 0;
+// Initial-exec: the library is linked at start-up (or dlopen()ed with room in
+// the static TLS surplus for these few bytes), so no __tls_get_addr per roll.
+__thread uint64_t t_rng_state DEGRADE_TLS_INITIAL_EXEC = 0;
 
 // splitmix64: tiny, fast, good enough to spread a dimmer or a fault rate.
 // Per thread, so no sharing; seeded lazily from the thread's own address and
@@ -43,7 +46,9 @@ uint32_t NextRandom32() noexcept {
 EffectiveState DetachedState(const SwitchSpec& spec, Registry& reg) {
   SwitchValue chosen;
   chosen.state = spec.default_state;
-  if (spec.default_state == State::kOn && spec.default_allow < 1.0) chosen.allow = spec.default_allow;
+  if (spec.default_state == State::kOn && spec.default_allow >= 0.0 && spec.default_allow < 1.0) {
+    chosen.allow = spec.default_allow;
+  }
   auto try_var = [&](const std::string& var) -> bool {
     const char* raw = std::getenv(var.c_str());
     if (raw == nullptr) return false;
@@ -73,11 +78,27 @@ EffectiveState DetachedState(const SwitchSpec& spec, Registry& reg) {
 
 bool RollDimmed(int64_t word) noexcept { return NextRandom32() < WordThreshold(word); }
 
-Decision DecideSlow(const Switch& sw, int64_t word, uint32_t id, uint64_t fault_word) noexcept {
-  (void)sw;
+namespace {
+
+// Every case but the one DecideSlow handles itself.
+ABSL_ATTRIBUTE_NOINLINE SlowVerdict DecideSlowGeneral(const Switch& sw, int64_t word, uint32_t id,
+                                                      uint64_t fault_word) noexcept {
   if (word < 0 && NextRandom32() >= WordThreshold(word)) {
     CountOutcome(id, kOutcomeSkipped);
-    return Decision::kSkip;
+    return {Decision::kSkip, 0};
+  }
+  // The breaker decides before the fault is rolled, so that an injected
+  // fault uses up a half-open probe and counts against it, and its start
+  // stamp is taken before an injected delay, which then counts as slowness.
+  int64_t start = Breaker::kNoReport;
+  if (WordFlags(word) & kFlagObserve) {
+    if (Breaker* breaker = RegistryAccess::Data(sw).observer.load(std::memory_order_acquire)) {
+      start = breaker->Admit();
+      if (start == Breaker::kRefuse) {
+        CountOutcome(id, kOutcomeSkipped);
+        return {Decision::kSkip, 0};
+      }
+    }
   }
   if ((WordFlags(word) & kFlagFault) && fault_word != 0 &&
       uint64_t{NextRandom32()} < FaultWordThreshold(fault_word)) {
@@ -85,17 +106,31 @@ Decision DecideSlow(const Switch& sw, int64_t word, uint32_t id, uint64_t fault_
     if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     if (FaultWordKind(fault_word) == kFaultKindError) {
       CountOutcome(id, kOutcomeFaultError);
-      return Decision::kFaultError;
+      return {Decision::kFaultError, start};
     }
     CountOutcome(id, kOutcomeFaultDelay);
   }
-  return Decision::kRun;
+  return {Decision::kRun, start};
 }
 
-void ObserveOutcome(const Switch& sw, bool ok) noexcept {
-  OutcomeObserver* observer =
-      RegistryAccess::Data(sw).observer.load(std::memory_order_acquire);
-  if (observer != nullptr) observer->Record(ok);
+}  // namespace
+
+SlowVerdict DecideSlow(const Switch& sw, int64_t word, uint32_t id, uint64_t fault_word) noexcept {
+  // A breaker on a plainly-on switch, the one slow case on a hot path: kept
+  // free of the general case's frame.
+  if (word == MakeOnWord(kFlagObserve)) {
+    Breaker* breaker = RegistryAccess::Data(sw).observer.load(std::memory_order_acquire);
+    const int64_t start = breaker != nullptr ? breaker->Admit() : Breaker::kNoReport;
+    if (ABSL_PREDICT_TRUE(start != Breaker::kRefuse)) return {Decision::kRun, start};
+    CountOutcome(id, kOutcomeSkipped);
+    return {Decision::kSkip, 0};
+  }
+  return DecideSlowGeneral(sw, word, id, fault_word);
+}
+
+void ObserveOutcome(const Switch& sw, bool ok, int64_t start) noexcept {
+  Breaker* breaker = RegistryAccess::Data(sw).observer.load(std::memory_order_acquire);
+  if (breaker != nullptr) breaker->Record(ok, start);
 }
 
 }  // namespace internal

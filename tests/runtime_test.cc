@@ -107,6 +107,26 @@ TEST(RuntimeTest, RealEnvironmentIsReadAtDefinition) {
   (void)dim;
 }
 
+// Regression: each definition used to replace the env layer's snapshot while
+// earlier switches' views still pointed into the old one (use after free,
+// seen by valgrind and ASan once any later layer change re-resolved them).
+TEST(RuntimeTest, EnvSettingsSurviveLaterDefinitionsAndLayerChanges) {
+  ScopedEnv a("DEGRADE_RT_UAF_A", "off");
+  ScopedEnv b("DEGRADE_RT_UAF_B", "30%");
+  Registry registry(Quiet());
+  Switch* first = *registry.Define({.name = "rt.uaf.a", .description = "x"});
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(registry.Define({.name = "rt.uaf.b" + std::to_string(i), .description = "x"}).ok());
+  }
+  ASSERT_TRUE(registry.Define({.name = "rt.uaf.b", .description = "x"}).ok());
+  ASSERT_TRUE(registry.ApplySnapshot(Layer::kRemote, Snapshot{}, "test").ok());
+  EXPECT_FALSE(first->enabled());
+  const SwitchInfo info = *registry.Get("rt.uaf.a");
+  EXPECT_EQ(info.deciding_layer, Layer::kEnv);
+  EXPECT_EQ(info.reason, "DEGRADE_RT_UAF_A=off");
+  EXPECT_DOUBLE_EQ(registry.Get("rt.uaf.b")->effective.allow, 0.3);
+}
+
 TEST(RuntimeTest, ProgramWithoutRuntimeGetsDefaultsAndEnv) {
   ScopedEnv a("DEGRADE_RT_NORUNTIME", "0");
   Registry registry(Quiet());

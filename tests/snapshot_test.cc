@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "degrade/breaker.h"
 #include "degrade/state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -206,13 +207,16 @@ TEST(SnapshotTest, UnknownValueFieldWarnsWithPathAndParses) {
       ElementsAre(R"(file x.json: switches."search.suggest".colour: unknown field, ignored)"));
 }
 
-TEST(SnapshotTest, BreakerFieldIsNotReadYetAndWarns) {
+TEST(SnapshotTest, UnknownBreakerFieldWarns) {
   std::vector<std::string> warnings;
   absl::StatusOr<Snapshot> snapshot =
       Parse(R"({"switches": {"a": {"state": "on", "breaker": {"failures": 5}}}})", &warnings);
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
-  EXPECT_EQ(snapshot->switches.at("a"), On());
-  EXPECT_THAT(warnings, ElementsAre("file x.json: switches.a.breaker: unknown field, ignored"));
+  SwitchValue expected = On();
+  expected.breaker = BreakerPolicy{};
+  EXPECT_EQ(snapshot->switches.at("a"), expected);
+  EXPECT_THAT(warnings,
+              ElementsAre("file x.json: switches.a.breaker.failures: unknown field, ignored"));
 }
 
 TEST(SnapshotTest, UnknownFaultFieldWarns) {
@@ -332,7 +336,7 @@ TEST(SnapshotTest, NullValueIsRejected) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Message(status),
             R"(file x.json: switches.a: null is not a switch value; accepted: "on", "off" or an )"
-            "object with state, allow, fault, reason, actor, expires_at, ttl_s");
+            "object with state, allow, fault, reason, actor, expires_at, ttl_s, breaker");
 }
 
 TEST(SnapshotTest, NullAllIsRejected) {
@@ -823,6 +827,235 @@ TEST(SnapshotTest, NameWithControlByteShowsTheByte) {
   absl::Status status = ValidateName(std::string("re\0cs", 5));
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Message(status), HasSubstr("has byte 0x00 at position 2;"));
+}
+
+// --- Breaker policies --------------------------------------------------------
+
+TEST(SnapshotTest, BreakerPolicyParsesEveryField) {
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({"switches": {"a": {"breaker": {
+      "window": "count", "window_size": 200, "min_calls": 50, "failure_ratio": 0.25,
+      "slow_call_ms": 800, "slow_call_ratio": 0.75, "open_s": 12.5, "half_open_calls": 7}}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const std::optional<BreakerPolicy>& b = snapshot->switches.at("a").breaker;
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(*b, (BreakerPolicy{.window = BreakerPolicy::Window::kCount,
+                               .window_size = 200,
+                               .min_calls = 50,
+                               .failure_ratio = 0.25,
+                               .slow_call_ms = 800,
+                               .slow_call_ratio = 0.75,
+                               .open_s = 12.5,
+                               .half_open_calls = 7}));
+}
+
+TEST(SnapshotTest, BreakerEmptyObjectGetsEveryDefault) {
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({"switches": {"a": {"breaker": {}}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").breaker, BreakerPolicy{});
+  EXPECT_FALSE(snapshot->switches.at("a").SetsState());
+}
+
+TEST(SnapshotTest, BreakerOffIsBreakerCleared) {
+  absl::StatusOr<Snapshot> snapshot = Parse(R"({"all": {"breaker": "off"}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_TRUE(snapshot->all->breaker_cleared);
+  EXPECT_FALSE(snapshot->all->breaker.has_value());
+  EXPECT_TRUE(snapshot->all->SetsBreaker());
+}
+
+TEST(SnapshotTest, BreakerIntegersMayBeWrittenAsFloats) {
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"a": {"breaker": {"window_size": 20.0, "min_calls": 5.0}}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").breaker->window_size, 20u);
+}
+
+TEST(SnapshotTest, BreakerWindowSizeIsCheckedAgainstTheKindWhateverTheOrder) {
+  // 5000 calls is a valid count window even though "window" comes later.
+  absl::StatusOr<Snapshot> snapshot = Parse(
+      R"({"switches": {"a": {"breaker": {"window_size": 5000, "window": "count"}}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.at("a").breaker->window_size, 5000u);
+}
+
+TEST(SnapshotTest, BreakerPolicyRoundTrips) {
+  Snapshot in;
+  SwitchValue v = Off();
+  v.breaker = BreakerPolicy{.window = BreakerPolicy::Window::kCount, .window_size = 100,
+                            .failure_ratio = 0.3, .slow_call_ms = 250, .open_s = 0.5};
+  in.switches["a"] = v;
+  SwitchValue cleared;
+  cleared.breaker_cleared = true;
+  in.groups["g"] = cleared;
+  const std::string json = SnapshotToJson(in);
+  absl::StatusOr<Snapshot> out = Parse(json);
+  ASSERT_TRUE(out.ok()) << out.status() << " in " << json;
+  EXPECT_EQ(*out, in);
+}
+
+TEST(SnapshotTest, BreakerPolicyIsWrittenInFull) {
+  SwitchValue v;
+  v.breaker = BreakerPolicy{};
+  EXPECT_EQ(SwitchValueToJson(v),
+            R"({"breaker":{"failure_ratio":0.5,"half_open_calls":5,"min_calls":20,)"
+            R"("open_s":30.0,"slow_call_ms":0,"slow_call_ratio":1.0,"window":"time",)"
+            R"("window_size":10}})");
+}
+
+TEST(SnapshotTest, StateWithBreakerIsNotWrittenAsTheShortForm) {
+  SwitchValue v = On();
+  v.breaker_cleared = true;
+  EXPECT_EQ(SwitchValueToJson(v), R"({"breaker":"off","state":"on"})");
+}
+
+// Every invalid breaker value, with the message it gets.
+struct BadBreaker {
+  std::string value;    // the JSON of "breaker"
+  std::string message;  // after "file x.json: switches.a.breaker"
+};
+
+class BreakerRejectionTest : public ::testing::TestWithParam<BadBreaker> {};
+
+TEST_P(BreakerRejectionTest, IsRejectedWithPathValueAndAccepted) {
+  absl::Status status = ParseAsSwitchA(R"({"breaker": )" + GetParam().value + "}");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), "file x.json: switches.a.breaker" + GetParam().message);
+}
+
+constexpr std::string_view kAcceptedPolicy =
+    R"(accepted: "off" or an object with window, window_size, min_calls, failure_ratio, )"
+    "slow_call_ms, slow_call_ratio, open_s, half_open_calls";
+
+// gtest prints parameters; keep names readable.
+std::string BadBreakerName(const ::testing::TestParamInfo<BadBreaker>& info) {
+  return "Case" + std::to_string(info.index);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    SnapshotTest, BreakerRejectionTest,
+    ::testing::Values(
+        BadBreaker{R"("on")", R"(: "on" is not a breaker policy; )" + std::string(kAcceptedPolicy)},
+        BadBreaker{"null", ": null is not a breaker policy; " + std::string(kAcceptedPolicy)},
+        BadBreaker{"5", ": 5 is not a breaker policy; " + std::string(kAcceptedPolicy)},
+        BadBreaker{"[]", ": [] is not a breaker policy; " + std::string(kAcceptedPolicy)},
+        BadBreaker{R"({"window": "sliding"})",
+                   R"(.window: "sliding" is not a window kind; accepted: "count" or "time")"},
+        BadBreaker{R"({"window": 1})",
+                   R"(.window: 1 is not a window kind; accepted: "count" or "time")"},
+        BadBreaker{R"({"window_size": 0})",
+                   R"(.window_size: 0 is not in [1, 3600]; accepted: an integer number of )"
+                   R"(seconds in [1, 3600] for a "time" window)"},
+        BadBreaker{R"({"window_size": 3601})",
+                   R"(.window_size: 3601 is not in [1, 3600]; accepted: an integer number of )"
+                   R"(seconds in [1, 3600] for a "time" window)"},
+        BadBreaker{R"({"window": "count", "window_size": 10001})",
+                   R"(.window_size: 10001 is not in [1, 10000]; accepted: an integer number of )"
+                   R"(calls in [1, 10000] for a "count" window)"},
+        BadBreaker{R"({"window_size": 1.5})",
+                   R"(.window_size: 1.5 is not an integer; accepted: an integer number of )"
+                   R"(seconds in [1, 3600] for a "time" window)"},
+        BadBreaker{R"({"window_size": "10"})",
+                   R"(.window_size: "10" is not an integer; accepted: an integer number of )"
+                   R"(seconds in [1, 3600] for a "time" window)"},
+        BadBreaker{R"({"min_calls": 0})",
+                   ".min_calls: 0 is not in [1, 1000000]; accepted: an integer in [1, 1000000]"},
+        BadBreaker{R"({"min_calls": 1000001})",
+                   ".min_calls: 1000001 is not in [1, 1000000]; accepted: an integer in "
+                   "[1, 1000000]"},
+        BadBreaker{R"({"min_calls": true})",
+                   ".min_calls: true is not an integer; accepted: an integer in [1, 1000000]"},
+        BadBreaker{R"({"failure_ratio": 0})",
+                   ".failure_ratio: 0 is not in (0, 1]; accepted: a number in (0, 1]"},
+        BadBreaker{R"({"failure_ratio": 1.5})",
+                   ".failure_ratio: 1.5 is not in (0, 1]; accepted: a number in (0, 1]"},
+        BadBreaker{R"({"failure_ratio": -0.1})",
+                   ".failure_ratio: -0.1 is not in (0, 1]; accepted: a number in (0, 1]"},
+        BadBreaker{R"({"failure_ratio": "0.5"})",
+                   R"(.failure_ratio: "0.5" is not a number; accepted: a number in (0, 1])"},
+        BadBreaker{R"({"slow_call_ms": -1})",
+                   ".slow_call_ms: -1 is not in [0, 600000]; accepted: an integer number of "
+                   "milliseconds in [0, 600000] (0: calls are not timed)"},
+        BadBreaker{R"({"slow_call_ms": 600001})",
+                   ".slow_call_ms: 600001 is not in [0, 600000]; accepted: an integer number of "
+                   "milliseconds in [0, 600000] (0: calls are not timed)"},
+        BadBreaker{R"({"slow_call_ms": 2.5})",
+                   ".slow_call_ms: 2.5 is not an integer; accepted: an integer number of "
+                   "milliseconds in [0, 600000] (0: calls are not timed)"},
+        BadBreaker{R"({"slow_call_ratio": 0})",
+                   ".slow_call_ratio: 0 is not in (0, 1]; accepted: a number in (0, 1]"},
+        BadBreaker{R"({"slow_call_ratio": 2})",
+                   ".slow_call_ratio: 2 is not in (0, 1]; accepted: a number in (0, 1]"},
+        BadBreaker{R"({"open_s": 0})",
+                   ".open_s: 0 is not in (0, 86400]; accepted: a number of seconds in (0, 86400]"},
+        BadBreaker{R"({"open_s": 86401})",
+                   ".open_s: 86401 is not in (0, 86400]; accepted: a number of seconds in "
+                   "(0, 86400]"},
+        BadBreaker{R"({"open_s": "30"})",
+                   R"(.open_s: "30" is not a number; accepted: a number of seconds in (0, 86400])"},
+        BadBreaker{R"({"half_open_calls": 0})",
+                   ".half_open_calls: 0 is not in [1, 1000]; accepted: an integer in [1, 1000]"},
+        BadBreaker{R"({"half_open_calls": 1001})",
+                   ".half_open_calls: 1001 is not in [1, 1000]; accepted: an integer in [1, 1000]"},
+        BadBreaker{R"({"half_open_calls": 2.5})",
+                   ".half_open_calls: 2.5 is not an integer; accepted: an integer in [1, 1000]"}),
+    BadBreakerName);
+
+TEST(SnapshotTest, NonPolicyBreakerValuesNameWhatIsAccepted) {
+  absl::Status status = ParseAsSwitchA(R"({"breaker": "on"})");
+  EXPECT_THAT(Message(status), HasSubstr(kAcceptedPolicy));
+}
+
+TEST(SnapshotTest, BadBreakerRejectsTheWholeSnapshot) {
+  absl::StatusOr<Snapshot> snapshot = Parse(
+      R"({"switches": {"a": "off", "b": {"breaker": {"failure_ratio": 2}}}})");
+  EXPECT_EQ(snapshot.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SnapshotTest, ValidateAcceptsDefaultBreaker) {
+  SwitchValue v;
+  v.breaker = BreakerPolicy{};
+  EXPECT_TRUE(ValidateSwitchValue(v).ok());
+}
+
+TEST(SnapshotTest, ValidateRejectsBreakerFailureRatioZero) {
+  SwitchValue v;
+  v.breaker = BreakerPolicy{.failure_ratio = 0};
+  EXPECT_EQ(Message(ValidateSwitchValue(v)),
+            "value.breaker.failure_ratio: 0 is not in (0, 1]; accepted: a number in (0, 1]");
+}
+
+TEST(SnapshotTest, ValidateRejectsBreakerNanSlowCallRatio) {
+  SwitchValue v;
+  v.breaker = BreakerPolicy{.slow_call_ratio = std::numeric_limits<double>::quiet_NaN()};
+  EXPECT_EQ(ValidateSwitchValue(v).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SnapshotTest, ValidateRejectsCountWindowAboveMax) {
+  SwitchValue v;
+  v.breaker = BreakerPolicy{.window = BreakerPolicy::Window::kCount, .window_size = 10'001};
+  EXPECT_THAT(Message(ValidateSwitchValue(v)),
+              StartsWith("value.breaker.window_size: 10001 is not in [1, 10000]"));
+}
+
+TEST(SnapshotTest, ValidateRejectsZeroHalfOpenCalls) {
+  SwitchValue v;
+  v.breaker = BreakerPolicy{.half_open_calls = 0};
+  EXPECT_THAT(Message(ValidateSwitchValue(v)),
+              StartsWith("value.breaker.half_open_calls: 0 is not in [1, 1000]"));
+}
+
+TEST(SnapshotTest, ValidateRejectsInfiniteOpenSeconds) {
+  SwitchValue v;
+  v.breaker = BreakerPolicy{.open_s = std::numeric_limits<double>::infinity()};
+  EXPECT_THAT(Message(ValidateSwitchValue(v)), StartsWith("value.breaker.open_s: inf is not in"));
+}
+
+TEST(SnapshotTest, ValidateRejectsBreakerTogetherWithBreakerCleared) {
+  SwitchValue v;
+  v.breaker = BreakerPolicy{};
+  v.breaker_cleared = true;
+  EXPECT_EQ(Message(ValidateSwitchValue(v)),
+            "value.breaker: both a breaker policy and breaker_cleared given; accepted: one of them");
 }
 
 }  // namespace

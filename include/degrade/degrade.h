@@ -8,6 +8,7 @@
 #ifndef DEGRADE_DEGRADE_H_
 #define DEGRADE_DEGRADE_H_
 
+#include "degrade/breaker.h"   // IWYU pragma: export
 #include "degrade/call.h"      // IWYU pragma: export
 #include "degrade/clock.h"     // IWYU pragma: export
 #include "degrade/env.h"       // IWYU pragma: export

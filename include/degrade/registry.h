@@ -10,12 +10,20 @@
 // one wins (off, then the lowest allow), so cutting any group cuts its
 // members.
 //
-// Two fields are decided separately, each by the highest layer that sets it:
+// Three fields are decided separately, each by the highest layer that sets
+// it:
 //   - the state (state and/or allow): that layer is the "deciding layer", and
 //     its reason, actor and expiry are the switch's;
-//   - the fault (a fault, or "fault": "off" to hide lower layers' faults).
+//   - the fault (a fault, or "fault": "off" to hide lower layers' faults);
+//   - the breaker policy (a policy, or "breaker": "off" to hide lower
+//     layers' policies; the default layer's is SwitchSpec::breaker).
 // So a drill fault set through the admin layer does not turn back on a
-// switch that the environment turned off. An entry whose expires_at has
+// switch that the environment turned off.
+//
+// The breaker layer is the registry's own: while a switch's breaker is open
+// (degrade/breaker.h) the layer holds "off" for it, with actor "breaker"
+// and the window's figures as reason; ApplySnapshot(Layer::kBreaker, ...)
+// sets further entries beside those. An entry whose expires_at has
 // passed is ignored as if absent; admin entries are removed when they expire.
 //
 // Every change of a switch's effective state (or of its deciding layer) is
@@ -38,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "degrade/breaker.h"
 #include "degrade/clock.h"
 #include "degrade/log.h"
 #include "degrade/snapshot.h"
@@ -90,6 +99,9 @@ struct SwitchInfo {
   // Every layer that says something, lowest first, expired entries left out.
   std::vector<LayerSetting> layers;
   Counters counters;
+  // The switch's breaker while some layer sets a policy for it; nullopt
+  // otherwise (and for unknown names).
+  std::optional<BreakerInfo> breaker;
 };
 
 // Health of a background source (file watcher, HTTP poller, etcd watch).
@@ -215,6 +227,18 @@ class Registry {
   // registry thread calls this when the next entry is due (real clock); with
   // a fake clock, tests call it after advancing time.
   void ProcessExpiries();
+
+  // Evaluates every breaker once: takes the calls counted since the last
+  // evaluation into its window, opens it when a threshold is crossed, goes
+  // half-open when the open period is over, closes or reopens it on the
+  // probes' outcomes. Transitions are applied through the breaker layer
+  // (change events, as any layer change) and logged (kWarning when opening,
+  // kInfo otherwise). With the real clock a registry thread calls this every
+  // 25 ms from the first breaker on, and stops in the destructor (at exit
+  // for Global()); with another clock nothing does: tests advance the clock
+  // and call this. Outcomes are placed in the window at the evaluation that
+  // takes them, so with a fake clock call it after the calls you make.
+  void ProcessBreakers();
 
   Clock& clock() const noexcept;
 

@@ -31,8 +31,21 @@
 //   ttl_s       number of seconds in (0, 2592000] (30 days); becomes
 //               expires_at = now + ttl_s when parsed. An error together with
 //               expires_at.
-// Unknown fields (in the top level, in a value, in a fault) are ignored with
-// a warning; "breaker" is reserved and, not being read yet, warned about too.
+//   breaker     a circuit breaker policy (degrade/breaker.h), every field
+//               optional, defaults as in BreakerPolicy:
+//                 window          "count" | "time"
+//                 window_size     integer: seconds in [1, 3600] for "time",
+//                                 calls in [1, 10000] for "count"
+//                 min_calls       integer in [1, 1000000]
+//                 failure_ratio   number in (0, 1]
+//                 slow_call_ms    integer in [0, 600000] (0: not timed)
+//                 slow_call_ratio number in (0, 1]
+//                 open_s          number of seconds in (0, 86400]
+//                 half_open_calls integer in [1, 1000]
+//               (integers may be written 20.0). Or the string "off":
+//               SwitchValue::breaker_cleared.
+// Unknown fields (in the top level, in a value, in a fault, in a breaker) are
+// ignored with a warning.
 // A wrong type or value anywhere rejects the whole snapshot, and so does null
 // where a value is expected: null is not "absent". Booleans are not numbers.
 // Objects and arrays nested deeper than 64 levels are rejected as invalid
@@ -114,7 +127,8 @@ absl::StatusOr<SwitchValue> ParseSwitchValue(std::string_view json, std::string_
 // written as the short form "on" / "off"; an empty value as {}; empty
 // "switches"/"groups" and an absent "all" are left out. Faults are written in
 // full ({"delay_ms":0,"kind":"error","rate":1.0}), fault_cleared as
-// "fault": "off", times as RFC 3339 UTC with every significant digit of the
+// "fault": "off", breakers in full (every field), breaker_cleared as
+// "breaker": "off", times as RFC 3339 UTC with every significant digit of the
 // fraction. Never fails: text that is not UTF-8 is written with U+FFFD.
 // ParseSnapshot reads the result back to an equal value whenever every name
 // passes ValidateName and every value passes ValidateSwitchValue.
@@ -131,7 +145,9 @@ absl::Status ValidateName(std::string_view name, std::string_view what = "switch
 
 // Checks a value's ranges: allow and rate in [0, 1] (not NaN), delay_ms at
 // most kMaxFaultDelayMs and, for a "delay" fault, at least 1, allow only
-// without state off, not both a fault and fault_cleared, reason and actor at
+// without state off, not both a fault and fault_cleared, a breaker policy's
+// fields in the ranges listed above and not both a policy and
+// breaker_cleared, reason and actor at
 // most kMaxReasonLength bytes of valid UTF-8, expires_at finite, enums in
 // range. Returns InvalidArgument on the first problem, as
 // "<path>.<field>: <value> <problem>", e.g. "value.allow: 1.5 is not in

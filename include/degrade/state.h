@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "absl/time/time.h"
+#include "degrade/breaker.h"
 
 namespace degrade {
 
@@ -75,6 +76,11 @@ struct SwitchValue {
   // (JSON "fault": "off"), which hides faults from lower layers.
   std::optional<Fault> fault;
   bool fault_cleared = false;
+  // A breaker policy (see degrade/breaker.h). `breaker_cleared` = true means
+  // "explicitly no breaker" (JSON "breaker": "off"), which hides lower
+  // layers' policies. Like the fault, decided by the highest layer setting it.
+  std::optional<BreakerPolicy> breaker;
+  bool breaker_cleared = false;
   std::string reason;
   std::string actor;
   // After this instant the entry is ignored, as if absent.
@@ -84,6 +90,8 @@ struct SwitchValue {
   bool SetsState() const noexcept { return state.has_value() || allow.has_value(); }
   // True when the entry decides the fault (a fault or an explicit "off").
   bool SetsFault() const noexcept { return fault.has_value() || fault_cleared; }
+  // True when the entry decides the breaker policy (a policy or "off").
+  bool SetsBreaker() const noexcept { return breaker.has_value() || breaker_cleared; }
 
   friend bool operator==(const SwitchValue&, const SwitchValue&) = default;
 };

@@ -19,11 +19,13 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/base/optimization.h"
+#include "degrade/breaker.h"
 #include "degrade/internal/word.h"
 #include "degrade/state.h"
 
@@ -58,6 +60,10 @@ struct SwitchSpec {
   // The default layer. Default: on, allow 1.
   State default_state = State::kOn;
   double default_allow = 1.0;
+  // A circuit breaker for the default layer (see degrade/breaker.h); higher
+  // layers may replace it with their own policy or "breaker": "off".
+  // Default: none.
+  std::optional<BreakerPolicy> breaker = {};
 };
 
 class Switch {
