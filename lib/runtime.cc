@@ -11,7 +11,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "admin_server.h"
 #include "file_source.h"
+#include "http_source.h"
 
 namespace degrade {
 
@@ -24,8 +26,10 @@ class Runtime::Impl {
   // runtime.
   std::unique_ptr<internal::FileSource> file_;
   // --- remote sources (HTTP polling, etcd): members ---
+  std::unique_ptr<internal::HttpSource> http_;
   // --- end remote sources ---
   // --- admin endpoint: members ---
+  std::unique_ptr<internal::AdminServer> admin_;
   // --- end admin endpoint ---
 };
 
@@ -35,7 +39,9 @@ Runtime::~Runtime() = default;
 Registry& Runtime::registry() const noexcept { return *impl_->options_.registry; }
 
 // --- admin endpoint: admin_port ---
-int Runtime::admin_port() const noexcept { return 0; }
+int Runtime::admin_port() const noexcept {
+  return impl_->admin_ != nullptr ? impl_->admin_->port() : 0;
+}
 // --- end admin endpoint ---
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
@@ -58,16 +64,50 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   auto impl = std::make_unique<Impl>(std::move(options));
   const Options& o = impl->options_;
   // --- admin endpoint: validate ---
+  // Checked before any source starts: a typo in the address fails Start
+  // with nothing running.
+  internal::AdminConfig admin_config;
+  admin_config.addr = o.admin_addr;
+  admin_config.token = o.admin_token;
+  admin_config.allow_non_loopback = o.admin_allow_non_loopback;
+  if (!o.admin_addr.empty()) {
+    if (absl::Status s = internal::ValidateAdminConfig(admin_config); !s.ok()) return s;
+  }
   // --- end admin endpoint ---
   // --- remote sources: validate ---
+  const internal::HttpSource::Config http_config{
+      .urls = o.remote_urls,
+      .interval = o.remote_interval,
+      .timeout = o.remote_timeout,
+      .max_body_bytes = o.remote_max_body_bytes,
+      .ca_file = o.remote_ca_file,
+      .verify_tls = o.remote_verify_tls,
+      .cache_file = o.cache_file,
+  };
+  if (!o.remote_urls.empty()) {
+    if (absl::Status s = internal::HttpSource::Validate(http_config); !s.ok()) return s;
+  }
   // --- end remote sources ---
   if (!o.config_file.empty()) {
     impl->file_ = std::make_unique<internal::FileSource>(*o.registry, o.config_file,
                                                          o.file_poll_interval);
   }
   // --- remote sources: start ---
+  if (!o.remote_urls.empty()) {
+    impl->http_ = std::make_unique<internal::HttpSource>(*o.registry, http_config);
+  } else if (!o.cache_file.empty() && o.etcd_endpoints.empty()) {
+    o.registry->Log(LogLevel::kWarning,
+                    absl::StrCat("cache ", o.cache_file, ": cache_file (DEGRADE_CACHE_FILE) is set "
+                                 "but no remote source is configured; the cache is not used"));
+  }
   // --- end remote sources ---
   // --- admin endpoint: start ---
+  // Last, so the first request sees every source's start-up state.
+  if (!o.admin_addr.empty()) {
+    auto admin = internal::AdminServer::Start(*o.registry, std::move(admin_config));
+    if (!admin.ok()) return admin.status();
+    impl->admin_ = *std::move(admin);
+  }
   // --- end admin endpoint ---
   return std::unique_ptr<Runtime>(new Runtime(std::move(impl)));
 }

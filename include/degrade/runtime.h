@@ -36,20 +36,36 @@ struct Options {
   // How often the file is checked. Default: 200 ms (changes show within 1 s).
   absl::Duration file_poll_interval = absl::Milliseconds(200);
 
-  // Remote layer over HTTP polling (DESIGN section 5). URLs are tried in
-  // order; the first that answers wins. Env: DEGRADE_REMOTE_URLS
-  // (comma-separated). At most one remote source: remote_urls and
-  // etcd_endpoints together are an error.
+  // Remote layer over HTTP polling (DESIGN section 5): http:// or https://
+  // URLs serving a snapshot (degrade/snapshot.h). Every poll tries them in
+  // order, starting again from the first (the primary) each time, and stops
+  // at the first usable answer: a 200 whose body is a valid snapshot (applied
+  // as the whole remote layer) or a 304 to our If-None-Match (nothing to
+  // do). Anything else -- refused, timed out, TLS failure, another status, a
+  // body over the limit, invalid JSON, a wrong type -- changes nothing and
+  // moves on to the next URL at once. Start() polls once before returning.
+  // Each URL's distinct error is logged once; health is in sources() as
+  // "remote". Env: DEGRADE_REMOTE_URLS (comma-separated). At most one remote
+  // source: remote_urls and etcd_endpoints together are an error.
   std::vector<std::string> remote_urls;
-  // Poll interval, jittered by +-10%. Default: 5 s. Env:
+  // Poll interval, jittered by +-10%. When every URL failed, the next poll
+  // waits min(interval/4, 500 ms), doubling per failed poll up to
+  // max(interval, min(6 x interval, 60 s)), jittered by +-20%; one usable
+  // answer goes back to the interval. Default: 5 s. Env:
   // DEGRADE_REMOTE_INTERVAL_MS.
   absl::Duration remote_interval = absl::Seconds(5);
-  // Connect and read timeout of one request. Default: 2 s.
+  // Connect timeout and read timeout of one request; a body still arriving
+  // this long after the request started is abandoned. Start() may block for
+  // about (number of URLs) x this when every server is unreachable by
+  // timeout (a refused connection fails at once). Default: 2 s.
   absl::Duration remote_timeout = absl::Seconds(2);
-  // Largest response body accepted. Default: 1 MiB.
+  // Largest response body accepted, counted after decompression and enforced
+  // while the body streams in (a larger declared Content-Length is refused
+  // before any of the body is read). Default: 1 MiB.
   size_t remote_max_body_bytes = size_t{1} << 20;
-  // For https: a CA bundle file to verify servers against (default: the
-  // system's), and whether to verify at all. Default: verify.
+  // For https: a CA bundle file (PEM) to verify servers against (default:
+  // the system's), and whether to verify at all. The server's name or IP
+  // must match its certificate. Default: verify.
   std::string remote_ca_file;
   bool remote_verify_tls = true;
 
@@ -63,15 +79,31 @@ struct Options {
 
   // Last-known-good copy of the remote layer, written atomically after each
   // applied remote snapshot and applied at start when no remote source
-  // answers. Empty: none. Env: DEGRADE_CACHE_FILE.
+  // answers. The file is plain snapshot JSON, written to "<path>.tmp.<pid>"
+  // in the same directory, fsynced and renamed over the path (the directory
+  // is fsynced too). A write that fails (missing or unwritable directory,
+  // full disk) and a cache that cannot be read or parsed at start are
+  // reported (errors(), and sources() as "cache") and never change a switch.
+  // Set without a remote source, it is unused (a warning says so). Empty:
+  // none. Env: DEGRADE_CACHE_FILE.
   std::string cache_file;
 
-  // Admin endpoint (DESIGN section 7): "127.0.0.1:PORT" (PORT 0 picks a free
-  // port; see Runtime::admin_port()). Empty: off. Env: DEGRADE_ADMIN_ADDR.
+  // Admin endpoint (DESIGN section 7; README "Admin endpoint"): an HTTP
+  // server for listing and overriding switches, /metrics and the incident
+  // console. "127.0.0.1:PORT", "[::1]:PORT" or "localhost:PORT" (PORT 0 picks
+  // a free port; see Runtime::admin_port()). Empty: off. Env:
+  // DEGRADE_ADMIN_ADDR. Start fails with InvalidArgument for a malformed
+  // address or a non-loopback one (unless admin_allow_non_loopback), and with
+  // Unavailable when the port cannot be bound; the server is listening when
+  // Start returns and stops (closing open connections) with the runtime.
   std::string admin_addr;
-  // Bearer token for writes. Empty: writes refused. Env: DEGRADE_ADMIN_TOKEN.
+  // Bearer token that PUT and DELETE must present (compared in constant
+  // time, never logged). Empty: writes get 403 while reads work. Env:
+  // DEGRADE_ADMIN_TOKEN.
   std::string admin_token;
-  // Binding a non-loopback address needs this on. Default: off.
+  // Allows admin_addr to be a non-loopback address (0.0.0.0, a LAN address).
+  // The server has no TLS: put it behind a TLS proxy or a firewall. Default:
+  // off.
   bool admin_allow_non_loopback = false;
 };
 

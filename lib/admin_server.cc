@@ -1,0 +1,717 @@
+// The admin endpoint (see admin_server.h).
+//
+// cpp-httplib 0.11.4 bounds each wait for the socket (read timeout) but not a
+// whole request: a client that sends one byte every few seconds holds a
+// worker forever, and stop() waits for idle keep-alive connections. So
+// BoundedServer replaces the per-connection loop (the library's
+// process_and_close_socket, a virtual meant for this) with one that keeps a
+// deadline per request and checks a stop flag every 100 ms, and reads and
+// writes through ConnectionStream, which enforces both. Parsing, routing and
+// response writing stay the library's (process_request).
+#include "admin_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "console_html.h"
+#include "degrade/snapshot.h"
+#include "httplib.h"
+#include "listing_json.h"
+#include "metrics.h"
+#include "nlohmann/json.hpp"
+#include "str_util.h"
+
+namespace degrade::internal {
+namespace {
+
+constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
+constexpr std::string_view kAcceptedAddr =
+    "HOST:PORT with HOST 127.0.0.1 (or another 127.x.y.z), [::1] or localhost, and PORT a "
+    "number from 0 to 65535 (0 picks a free port), e.g. 127.0.0.1:9901; another IP literal "
+    "(0.0.0.0, [::]) needs admin_allow_non_loopback";
+constexpr absl::Duration kStopCheck = absl::Milliseconds(100);
+constexpr absl::Duration kNewConnectionGrace = absl::Seconds(1);
+
+// Set by the error handler when the library rejected a request it could not
+// parse: what follows on that connection cannot be trusted to be in step.
+// Requests are handled synchronously on the worker that owns the connection,
+// so a per-thread flag is per-connection.
+thread_local bool close_after_response = false;
+
+// ------------------------------------------------------------------ workers
+
+// A fixed pool that also says whether connections are waiting for a worker,
+// so idle keep-alive connections can make way for them.
+class WorkerPool final : public httplib::TaskQueue {
+ public:
+  explicit WorkerPool(size_t n) {
+    for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { Work(); });
+  }
+  ~WorkerPool() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(fn));
+      waiting_.store(queue_.size(), std::memory_order_relaxed);
+    }
+    cv_.notify_one();
+  }
+
+  // Runs what is queued (each task closes its socket quickly once the
+  // server is stopping), then joins. Idempotent.
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+  bool HasWaiting() const noexcept { return waiting_.load(std::memory_order_relaxed) > 0; }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+        waiting_.store(queue_.size(), std::memory_order_relaxed);
+      }
+      // A worker must survive anything one connection does.
+      try {
+        fn();
+      } catch (...) {
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;  // guarded by mu_
+  bool stop_ = false;                        // guarded by mu_
+  std::atomic<size_t> waiting_{0};
+  std::vector<std::thread> threads_;
+};
+
+// ------------------------------------------------------------------ one connection
+
+// A socket stream whose every wait ends at the earliest of: io_timeout, the
+// current request's deadline, and the server stopping.
+class ConnectionStream final : public httplib::Stream {
+ public:
+  ConnectionStream(int fd, const AdminConfig& config, const std::atomic<bool>& stopping)
+      : fd_(fd), config_(config), stopping_(stopping) {}
+
+  // Waits for the first byte of the next request. False: close the
+  // connection (peer idle too long, server stopping, or another connection
+  // needs this worker: at once between requests, after a grace period on a
+  // new connection that has sent nothing yet, e.g. a browser's preconnect).
+  bool WaitForRequest(bool first, const std::function<bool()>& others_waiting) {
+    if (pos_ < end_) return true;  // pipelined
+    const absl::Time start = absl::Now();
+    const absl::Time until = start + config_.keep_alive_timeout;
+    for (;;) {
+      if (stopping_.load(std::memory_order_relaxed)) return false;
+      if (others_waiting() && (!first || absl::Now() - start >= kNewConnectionGrace)) {
+        return false;
+      }
+      const absl::Duration left = until - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      const int r = Poll(POLLIN, std::min(left, kStopCheck));
+      if (r != 0) return r > 0;
+    }
+  }
+
+  void BeginRequest() {
+    read_deadline_ = absl::Now() + config_.request_deadline;
+    write_deadline_.reset();
+  }
+
+  // True once a read timed out or failed: the library has answered 400 (or
+  // nothing); the connection is not worth keeping.
+  bool read_failed() const noexcept { return read_failed_; }
+
+  bool is_readable() const override { return pos_ < end_ || Wait(POLLIN, read_deadline_); }
+  bool is_writable() const override { return Wait(POLLOUT, WriteDeadline()); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (pos_ == end_) {
+      for (;;) {
+        if (!Wait(POLLIN, read_deadline_)) {
+          read_failed_ = true;
+          return -1;
+        }
+        const ssize_t n = ::recv(fd_, buf_, sizeof buf_, MSG_DONTWAIT);
+        if (n >= 0) {
+          if (n == 0) return 0;  // peer closed
+          pos_ = 0;
+          end_ = static_cast<size_t>(n);
+          break;
+        }
+        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+          read_failed_ = true;
+          return -1;
+        }
+      }
+    }
+    const size_t k = std::min(size, end_ - pos_);
+    std::memcpy(ptr, buf_ + pos_, k);
+    pos_ += k;
+    return static_cast<ssize_t>(k);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    for (;;) {
+      if (!Wait(POLLOUT, WriteDeadline())) return -1;
+      const ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) return n;  // the library loops over partial writes
+      if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+    }
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    Address(&::getpeername, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    Address(&::getsockname, ip, port);
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  absl::Time WriteDeadline() const {
+    // The response gets its own budget, counted from its first byte.
+    if (!write_deadline_) write_deadline_ = absl::Now() + config_.request_deadline;
+    return *write_deadline_;
+  }
+
+  // 1 ready (or hung up: the next recv/send says which), 0 timed out, -1 error.
+  int Poll(short events, absl::Duration timeout) const {
+    pollfd p{fd_, events, 0};
+    const int ms = static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout)));
+    const int r = ::poll(&p, 1, ms);
+    if (r < 0) return errno == EINTR ? 0 : -1;
+    return r > 0 ? 1 : 0;
+  }
+
+  bool Wait(short events, absl::Time deadline) const {
+    const absl::Time until = std::min(deadline, absl::Now() + config_.io_timeout);
+    for (;;) {
+      if (stopping_.load(std::memory_order_relaxed)) return false;
+      const absl::Duration left = until - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      const int r = Poll(events, std::min(left, kStopCheck));
+      if (r != 0) return r > 0;
+    }
+  }
+
+  using NameFn = int (*)(int, sockaddr*, socklen_t*);
+  void Address(NameFn fn, std::string& ip, int& port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    ip.clear();
+    port = -1;
+    if (fn(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+    char text[INET6_ADDRSTRLEN] = {};
+    if (addr.ss_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+      ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+      port = ntohs(a->sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+      ::inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+      port = ntohs(a->sin6_port);
+    }
+    ip = text;
+  }
+
+  const int fd_;
+  const AdminConfig& config_;
+  const std::atomic<bool>& stopping_;
+  absl::Time read_deadline_ = absl::InfiniteFuture();
+  mutable std::optional<absl::Time> write_deadline_;
+  bool read_failed_ = false;
+  char buf_[4096];
+  size_t pos_ = 0;
+  size_t end_ = 0;
+};
+
+class BoundedServer final : public httplib::Server {
+ public:
+  explicit BoundedServer(const AdminConfig& config) : config_(config) {
+    new_task_queue = [this] {
+      auto* pool = new WorkerPool(config_.threads);
+      pool_.store(pool);
+      return pool;
+    };
+  }
+
+  // Makes every connection wind down within kStopCheck; then stop().
+  void Shutdown() {
+    stopping_.store(true);
+    stop();
+  }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    bool ret = false;
+    {
+      ConnectionStream stream(sock, config_, stopping_);
+      const auto others_waiting = [this] {
+        WorkerPool* pool = pool_.load();
+        return pool != nullptr && pool->HasWaiting();
+      };
+      for (size_t left = config_.keep_alive_max_requests; left > 0; --left) {
+        const bool first = left == config_.keep_alive_max_requests;
+        if (!stream.WaitForRequest(first, others_waiting)) break;
+        stream.BeginRequest();
+        close_after_response = false;
+        bool closed = false;
+        ret = process_request(stream, /*close_connection=*/left == 1, closed, nullptr);
+        if (!ret || closed || stream.read_failed() || close_after_response) break;
+      }
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ret;
+  }
+
+  const AdminConfig& config_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<WorkerPool*> pool_{nullptr};
+};
+
+// ------------------------------------------------------------------ helpers
+
+void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(Dump(body), "application/json");
+}
+
+void SendError(httplib::Response& res, int status, std::string_view message) {
+  SendJson(res, status, {{"error", std::string(message)}});
+}
+void SendError(httplib::Response& res, int status, const absl::Status& error) {
+  SendError(res, status, std::string_view(error.message().data(), error.message().size()));
+}
+
+// Text from a request, cut for an error message (Dump makes it valid UTF-8).
+std::string Clip(std::string_view s) {
+  constexpr size_t kMax = 120;
+  return s.size() <= kMax ? std::string(s) : absl::StrCat(ToAbsl(s.substr(0, kMax)), "...");
+}
+
+// The JSON path of a switch entry, quoted as ParseSnapshot quotes it.
+std::string SwitchPath(std::string_view name) {
+  const bool plain = std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+  return plain ? absl::StrCat("switches.", ToAbsl(name))
+               : absl::StrCat("switches.\"", ToAbsl(name), "\"");
+}
+
+bool IsRead(const httplib::Request& req) { return req.method == "GET" || req.method == "HEAD"; }
+
+}  // namespace
+
+// ------------------------------------------------------------------ address, token
+
+absl::StatusOr<AdminAddress> ParseAdminAddress(std::string_view addr) {
+  const auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("admin_addr (DEGRADE_ADMIN_ADDR) \"",
+                                                   Clip(addr), "\" ", ToAbsl(why),
+                                                   "; accepted: ", ToAbsl(kAcceptedAddr)));
+  };
+  std::string_view host;
+  std::string_view port_text;
+  if (!addr.empty() && addr.front() == '[') {
+    const size_t close = addr.find(']');
+    if (close == std::string_view::npos || close + 1 >= addr.size() || addr[close + 1] != ':') {
+      return bad("is not [IPV6]:PORT");
+    }
+    host = addr.substr(1, close - 1);
+    port_text = addr.substr(close + 2);
+  } else {
+    const size_t colon = addr.rfind(':');
+    if (colon == std::string_view::npos) return bad("has no :PORT");
+    host = addr.substr(0, colon);
+    port_text = addr.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return bad("has an IPv6 host without [ ]");
+  }
+  int port = -1;
+  if (port_text.empty() ||
+      !std::all_of(port_text.begin(), port_text.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }) ||
+      port_text.size() > 5 || !absl::SimpleAtoi(ToAbsl(port_text), &port) || port > 65535) {
+    return bad("has no valid port");
+  }
+  AdminAddress out;
+  out.port = port;
+  if (host == "localhost") {
+    // Not through the resolver: "localhost" may map to ::1 first.
+    out.host = "127.0.0.1";
+    out.loopback = true;
+    return out;
+  }
+  const std::string h(host);
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, h.c_str(), &v4) == 1) {
+    out.loopback = (ntohl(v4.s_addr) >> 24) == 127;
+  } else if (::inet_pton(AF_INET6, h.c_str(), &v6) == 1) {
+    out.loopback = IN6_IS_ADDR_LOOPBACK(&v6);
+  } else {
+    return bad(host.empty() ? "has no host" : "does not have an IP address or localhost as host");
+  }
+  out.host = h;
+  return out;
+}
+
+absl::Status ValidateAdminConfig(const AdminConfig& config) {
+  absl::StatusOr<AdminAddress> addr = ParseAdminAddress(config.addr);
+  if (!addr.ok()) return addr.status();
+  if (!addr->loopback && !config.allow_non_loopback) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "admin_addr (DEGRADE_ADMIN_ADDR) \"", config.addr,
+        "\" is not a loopback address: the admin endpoint can change every switch, so it binds "
+        "loopback only unless admin_allow_non_loopback is set (then put it behind a firewall "
+        "and TLS proxy); accepted: 127.0.0.1:PORT, [::1]:PORT or localhost:PORT"));
+  }
+  if (config.threads == 0 || config.keep_alive_max_requests == 0 || config.max_body_bytes == 0 ||
+      config.io_timeout <= absl::ZeroDuration() ||
+      config.request_deadline <= absl::ZeroDuration() ||
+      config.keep_alive_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("admin endpoint: threads, timeouts and limits must be "
+                                      "positive");
+  }
+  return absl::OkStatus();
+}
+
+bool ConstantTimeEquals(std::string_view presented, std::string_view expected) noexcept {
+  const size_t n = std::max(presented.size(), expected.size());
+  // Every byte of the longer string is visited; the loop has no early exit
+  // and the only branches depend on lengths, not on content.
+  volatile unsigned char diff = presented.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char a = i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+    const unsigned char b = i < expected.size() ? static_cast<unsigned char>(expected[i]) : 0;
+    diff = diff | static_cast<unsigned char>(a ^ b);
+  }
+  return diff == 0;
+}
+
+// ------------------------------------------------------------------ AdminServer::Impl
+
+class AdminServer::Impl {
+ public:
+  Impl(Registry& registry, AdminConfig config)
+      : registry_(registry), config_(std::move(config)), server_(config_) {}
+
+  ~Impl() {
+    if (thread_.joinable()) {
+      server_.Shutdown();
+      thread_.join();
+    }
+  }
+
+  absl::Status Start(const AdminAddress& addr) {
+    Configure();
+    if (addr.port == 0) {
+      port_ = server_.bind_to_any_port(addr.host);
+    } else if (server_.bind_to_port(addr.host, addr.port)) {
+      port_ = addr.port;
+    }
+    if (port_ <= 0) {
+      port_ = 0;
+      return absl::UnavailableError(absl::StrCat(
+          "admin endpoint: cannot listen on ", config_.addr,
+          " (port in use, or the address is not on this host); choose another admin_addr "
+          "(DEGRADE_ADMIN_ADDR), or port 0 for a free one"));
+    }
+    thread_ = std::thread([this] {
+      server_.listen_after_bind();
+      listen_returned_.store(true);
+    });
+    // The socket already listens (connections queue); this waits for the
+    // accept loop so that stop() in the destructor reaches it.
+    while (!server_.is_running() && !listen_returned_.load()) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    if (!server_.is_running()) {
+      return absl::UnavailableError(
+          absl::StrCat("admin endpoint: the server on ", config_.addr, " stopped at start"));
+    }
+    return absl::OkStatus();
+  }
+
+  int port() const noexcept { return port_; }
+
+ private:
+  void Configure() {
+    server_.set_payload_max_length(config_.max_body_bytes);
+    const auto io_ms = std::chrono::milliseconds(absl::ToInt64Milliseconds(config_.io_timeout));
+    // Also set as SO_RCVTIMEO/SO_SNDTIMEO on each socket; ConnectionStream
+    // does not block in recv/send, so they are only a backstop.
+    server_.set_read_timeout(io_ms);
+    server_.set_write_timeout(io_ms);
+    server_.set_keep_alive_max_count(config_.keep_alive_max_requests);
+    server_.set_keep_alive_timeout(
+        std::max<time_t>(1, absl::ToInt64Seconds(config_.keep_alive_timeout)));
+    server_.set_tcp_nodelay(true);
+    // The library's default is SO_REUSEPORT, which lets a second process
+    // (another instance of the same service, say) bind the same port and
+    // silently receive half the requests, tokens included. SO_REUSEADDR only
+    // allows a restart while old connections linger in TIME_WAIT.
+    server_.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    // On every response, errors included. The console's CSP lets only its
+    // own inline code run and talk only to this origin; there are no CORS
+    // headers, so other origins cannot call the API from a browser.
+    server_.set_default_headers({
+        {"Content-Security-Policy",
+         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+         "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},
+        {"X-Content-Type-Options", "nosniff"},
+        {"X-Frame-Options", "DENY"},
+        {"Cache-Control", "no-store"},
+        {"Referrer-Policy", "no-referrer"},
+    });
+    server_.set_error_handler(httplib::Server::HandlerWithResponse(
+        [this](const httplib::Request&, httplib::Response& res) { return LibraryError(res); }));
+    server_.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+          SendError(res, 500, "internal error while handling the request");
+        });
+    const auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+      Handle(req, res);
+    };
+    // Every path reaches Handle, which answers 404 and 405 itself.
+    const std::string any = ".*";
+    server_.Get(any, handle);
+    server_.Put(any, handle);
+    server_.Delete(any, handle);
+    server_.Post(any, handle);
+    server_.Patch(any, handle);
+    server_.Options(any, handle);
+    // Methods the library has no handler list for (TRACE, CONNECT, ...).
+    server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      static const std::string_view kRouted[] = {"GET",   "HEAD",  "PUT",    "DELETE",
+                                                 "POST", "PATCH", "OPTIONS"};
+      if (std::find(std::begin(kRouted), std::end(kRouted), req.method) != std::end(kRouted)) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      Handle(req, res);
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
+
+  // Errors the library produces before a handler runs.
+  httplib::Server::HandlerResponse LibraryError(httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // ours
+    close_after_response = true;
+    switch (res.status) {
+      case 413:
+        SendError(res, 413,
+                  absl::StrCat("request body is larger than ", config_.max_body_bytes,
+                               " bytes; accepted: one switch value (a small JSON document)"));
+        break;
+      case 414:
+        SendError(res, 414, "request line is too long; accepted: at most 8192 bytes");
+        break;
+      case 400:
+        SendError(res, 400, "malformed HTTP request (request line, headers or body)");
+        break;
+      default:
+        SendError(res, res.status, "request failed");
+        break;
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }
+
+  void Handle(const httplib::Request& req, httplib::Response& res) {
+    const std::string& path = req.path;
+    if (path == "/") {
+      if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+      res.status = 200;
+      res.set_content(std::string(kConsoleHtml), "text/html; charset=utf-8");
+      return;
+    }
+    if (path == "/healthz") {
+      if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+      return SendJson(res, 200, {{"status", "ok"}});
+    }
+    if (path == "/metrics") {
+      if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+      res.status = 200;
+      res.set_content(PrometheusText(registry_), std::string(kPrometheusContentType));
+      return;
+    }
+    if (path == kSwitchesPath) {
+      if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+      return SendJson(res, 200, ListingJson(registry_));
+    }
+    if (absl::StartsWith(path, absl::StrCat(ToAbsl(kSwitchesPath), "/"))) {
+      const std::string name = path.substr(kSwitchesPath.size() + 1);
+      if (!name.empty() && name.find('/') == std::string::npos) {
+        if (IsRead(req)) return GetSwitch(name, res);
+        if (req.method == "PUT") return PutSwitch(name, req, res);
+        if (req.method == "DELETE") return DeleteSwitch(name, req, res);
+        return MethodNotAllowed(req, res, "GET, HEAD, PUT, DELETE");
+      }
+    }
+    SendError(res, 404,
+              absl::StrCat("no route for ", Clip(path), "; routes: GET /degrade/v1/switches, "
+                           "GET|PUT|DELETE /degrade/v1/switches/{name}, GET /metrics, "
+                           "GET /healthz, GET /"));
+  }
+
+  void MethodNotAllowed(const httplib::Request& req, httplib::Response& res,
+                        std::string_view allow) {
+    SendError(res, 405, absl::StrCat("method ", Clip(req.method), " is not allowed on ",
+                                     Clip(req.path), "; allowed: ", ToAbsl(allow)));
+    res.set_header("Allow", std::string(allow));
+  }
+
+  void GetSwitch(const std::string& name, httplib::Response& res) {
+    absl::StatusOr<SwitchInfo> info = registry_.Get(name);
+    if (!info.ok()) return SendError(res, 404, info.status());
+    SendJson(res, 200, SwitchInfoJson(*info));
+  }
+
+  // True when the request carries the configured token; otherwise answers
+  // 403 (no token configured) or 401. Never logs or echoes the token.
+  bool Authorized(const httplib::Request& req, httplib::Response& res) {
+    std::string_view problem;
+    int status = 401;
+    if (config_.token.empty()) {
+      status = 403;
+      problem = "writes are disabled: no admin token is configured; set DEGRADE_ADMIN_TOKEN "
+                "(Options::admin_token) for this process to enable PUT and DELETE";
+    } else if (!req.has_header("Authorization")) {
+      problem = "missing Authorization header; send Authorization: Bearer <DEGRADE_ADMIN_TOKEN>";
+    } else {
+      const std::string& header = req.get_header_value("Authorization");
+      constexpr std::string_view kScheme = "bearer ";
+      if (header.size() < kScheme.size() ||
+          !absl::EqualsIgnoreCase(ToAbsl(std::string_view(header).substr(0, kScheme.size())),
+                                  ToAbsl(kScheme))) {
+        problem = "Authorization is not a bearer token; send Authorization: Bearer "
+                  "<DEGRADE_ADMIN_TOKEN>";
+      } else {
+        const absl::string_view presented =
+            absl::StripAsciiWhitespace(absl::string_view(header).substr(kScheme.size()));
+        if (ConstantTimeEquals(std::string_view(presented.data(), presented.size()),
+                               config_.token)) {
+          return true;
+        }
+        problem = "wrong token; use the DEGRADE_ADMIN_TOKEN of the process you are talking to";
+      }
+    }
+    registry_.Log(LogLevel::kWarning,
+                  absl::StrCat("admin: ", req.method, " ", Clip(req.path), " from ",
+                               req.remote_addr, " refused (", status, "): ", ToAbsl(problem)));
+    SendError(res, status, problem);
+    if (status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"degrade\"");
+    return false;
+  }
+
+  void PutSwitch(const std::string& name, const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    if (registry_.Find(name) == nullptr) return NotDefined(name, res);
+    std::vector<std::string> warnings;
+    absl::StatusOr<SwitchValue> value = ParseSwitchValue(
+        req.body, "admin PUT", SwitchPath(name), registry_.clock().Now(), &warnings);
+    if (!value.ok()) return SendError(res, 400, value.status());
+    if (value->actor.empty()) {
+      const std::string& header = req.get_header_value("X-Degrade-Actor");
+      value->actor = header.empty() ? "admin" : header;
+    }
+    const std::string summary = SwitchValueToJson(*value);
+    const std::string actor = value->actor;
+    if (absl::Status s = registry_.SetOverride(name, *std::move(value)); !s.ok()) {
+      return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
+    }
+    for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
+    registry_.Log(LogLevel::kInfo, absl::StrCat("admin: ", Clip(actor), " from ", req.remote_addr,
+                                                " set ", name, " to ", Clip(summary)));
+    absl::StatusOr<SwitchInfo> info = registry_.Get(name);
+    if (!info.ok()) return NotDefined(name, res);
+    nlohmann::json body = SwitchInfoJson(*info);
+    if (!warnings.empty()) body["warnings"] = warnings;
+    SendJson(res, 200, body);
+  }
+
+  void DeleteSwitch(const std::string& name, const httplib::Request& req,
+                    httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    if (absl::Status s = registry_.ClearOverride(name); !s.ok()) {
+      return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
+    }
+    const std::string& actor = req.get_header_value("X-Degrade-Actor");
+    registry_.Log(LogLevel::kInfo,
+                  absl::StrCat("admin: ", Clip(actor.empty() ? "admin" : actor), " from ",
+                               req.remote_addr, " cleared the override of ", name));
+    absl::StatusOr<SwitchInfo> info = registry_.Get(name);
+    if (!info.ok()) return NotDefined(name, res);
+    SendJson(res, 200, SwitchInfoJson(*info));
+  }
+
+  void NotDefined(const std::string& name, httplib::Response& res) {
+    SendError(res, 404, absl::StrCat("switch \"", Clip(name),
+                                     "\" is not defined in this process; GET "
+                                     "/degrade/v1/switches lists the ones that are"));
+  }
+
+  Registry& registry_;
+  const AdminConfig config_;
+  BoundedServer server_;
+  std::thread thread_;
+  std::atomic<bool> listen_returned_{false};
+  int port_ = 0;
+};
+
+// ------------------------------------------------------------------ AdminServer
+
+absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(Registry& registry,
+                                                                AdminConfig config) {
+  if (absl::Status s = ValidateAdminConfig(config); !s.ok()) return s;
+  const AdminAddress addr = *ParseAdminAddress(config.addr);
+  auto impl = std::make_unique<Impl>(registry, std::move(config));
+  if (absl::Status s = impl->Start(addr); !s.ok()) return s;
+  return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));
+}
+
+AdminServer::AdminServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AdminServer::~AdminServer() = default;
+int AdminServer::port() const noexcept { return impl_->port(); }
+
+}  // namespace degrade::internal

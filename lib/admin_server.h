@@ -1,0 +1,106 @@
+// The admin endpoint (DESIGN section 7): an embedded cpp-httplib server over
+// one registry. Runtime starts it from Options::admin_addr; tests may start
+// it directly with tighter limits. Not installed.
+//
+// Routes (docs/admin.md has examples and every status code):
+//   GET    /degrade/v1/switches         the listing (ListingJson)
+//   GET    /degrade/v1/switches/{name}  one switch; 404 if no one knows it
+//   PUT    /degrade/v1/switches/{name}  admin-layer setting (a snapshot value,
+//                                       ttl_s allowed); needs the token
+//   DELETE /degrade/v1/switches/{name}  clears it; needs the token
+//   GET    /metrics                     Prometheus text (metrics.h)
+//   GET    /healthz                     {"status":"ok"}
+//   GET    /                            the incident console (console_html.h)
+// HEAD works wherever GET does; other methods on these paths get 405 with an
+// Allow header; other paths 404. Every error body is {"error": "..."}.
+//
+// Bounds: a fixed pool of worker threads (one per open connection); each
+// request must arrive whole (request line, headers, body) within
+// request_deadline of its first byte, and every single wait for the socket
+// ends after io_timeout, so a client that sends slowly, or half a request,
+// or nothing, is disconnected; bodies over max_body_bytes get 413; an idle
+// keep-alive connection is closed after keep_alive_timeout, or at once when
+// another connection is waiting for a worker. The request line and each
+// header line are limited by cpp-httplib (8 KiB each).
+//
+// Thread safety: Start and the destructor from one thread; port() from any.
+#ifndef DEGRADE_LIB_ADMIN_SERVER_H_
+#define DEGRADE_LIB_ADMIN_SERVER_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "degrade/registry.h"
+
+namespace degrade::internal {
+
+struct AdminConfig {
+  // "127.0.0.1:PORT", "[::1]:PORT", "localhost:PORT" (= 127.0.0.1), or any
+  // other IP literal when allow_non_loopback. PORT 0 picks a free port.
+  std::string addr;
+  // Bearer token for PUT and DELETE. Empty: writes get 403.
+  std::string token;
+  bool allow_non_loopback = false;
+
+  size_t threads = 8;
+  absl::Duration io_timeout = absl::Seconds(5);
+  absl::Duration request_deadline = absl::Seconds(10);
+  absl::Duration keep_alive_timeout = absl::Seconds(5);
+  size_t keep_alive_max_requests = 100;
+  size_t max_body_bytes = size_t{64} << 10;
+};
+
+// A parsed admin address.
+struct AdminAddress {
+  std::string host;  // an IP literal, as given to bind ("127.0.0.1", "::1")
+  int port = 0;
+  bool loopback = false;
+};
+
+// Parses `addr` (AdminConfig::addr). InvalidArgument naming the value and
+// what is accepted.
+absl::StatusOr<AdminAddress> ParseAdminAddress(std::string_view addr);
+
+// Checks a config without starting anything: the address parses, and is
+// loopback unless allow_non_loopback; limits are positive. InvalidArgument
+// naming the address (never the token).
+absl::Status ValidateAdminConfig(const AdminConfig& config);
+
+// Compares a presented secret with the expected one in time that depends
+// only on the longer length, never on where they differ (a length mismatch
+// is folded into the result, not returned early).
+bool ConstantTimeEquals(std::string_view presented, std::string_view expected) noexcept;
+
+class AdminServer {
+ public:
+  // Validates, binds and starts serving; the socket is listening when this
+  // returns. Errors: InvalidArgument from ValidateAdminConfig; Unavailable
+  // when the address cannot be bound (in use, not local).
+  static absl::StatusOr<std::unique_ptr<AdminServer>> Start(Registry& registry,
+                                                            AdminConfig config);
+
+  // Stops accepting, closes every connection (including ones in the middle
+  // of a request) and joins the workers: returns within about 100 ms.
+  ~AdminServer();
+
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // The bound port.
+  int port() const noexcept;
+
+  class Impl;
+
+ private:
+  explicit AdminServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace degrade::internal
+
+#endif  // DEGRADE_LIB_ADMIN_SERVER_H_

@@ -1,0 +1,475 @@
+// The incident console served at GET / by the admin endpoint: one
+// self-contained page (inline CSS and JS, no external assets). Not installed.
+//
+// It reads GET degrade/v1/switches every 2 s and writes with PUT/DELETE on
+// degrade/v1/switches/{name} (relative URLs, so it also works behind a path
+// prefix). The token is asked for once per tab, kept in sessionStorage and
+// sent as an Authorization header, never as a cookie. Every server-provided
+// string reaches the page through textContent or an attribute, never as
+// HTML; the server's CSP forbids any script but this inline one and any
+// connection but to its own origin.
+#ifndef DEGRADE_LIB_CONSOLE_HTML_H_
+#define DEGRADE_LIB_CONSOLE_HTML_H_
+
+#include <string_view>
+
+namespace degrade::internal {
+
+inline constexpr std::string_view kConsoleHtml = R"html(<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>degrade console</title>
+<style>
+:root { color-scheme: dark; --bg: #0e1318; --panel: #18202a; --line: #2b3540; --text: #eef2f6;
+  --muted: #a3b0bd; --red: #dc2626; --red-bg: #3d1214; --amber: #f59e0b; --amber-bg: #3b2c0a;
+  --green: #16a34a; --purple: #a855f7; --blue: #3b82f6; }
+* { box-sizing: border-box; }
+[hidden] { display: none !important; }
+body { margin: 0; font: 18px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+  background: var(--bg); color: var(--text); }
+header { display: flex; align-items: center; gap: 16px; padding: 10px 20px; background: #090d11;
+  border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 3; }
+h1 { font-size: 24px; margin: 0; font-weight: 700; }
+h1 small { color: var(--muted); font-weight: 400; font-size: 18px; margin-left: 8px; }
+h2 { font-size: 16px; margin: 0 0 8px; color: var(--muted); text-transform: uppercase; letter-spacing: .06em; }
+.spacer { flex: 1; }
+.pill { padding: 4px 12px; border-radius: 999px; font-size: 16px; font-weight: 600; }
+.pill.live { background: #0f3d22; color: #86efac; }
+.pill.stale { background: var(--red); color: #fff; }
+main { padding: 14px 20px 40px; }
+#banner { margin: 12px 20px 0; padding: 12px 16px; border-radius: 8px; display: flex; gap: 12px;
+  align-items: center; font-size: 19px; font-weight: 600; }
+#banner.error { background: var(--red); color: #fff; }
+#banner.ok { background: #14532d; color: #dcfce7; }
+#banner span { flex: 1; white-space: pre-wrap; word-break: break-word; }
+#health { display: flex; gap: 16px; flex-wrap: wrap; margin-bottom: 14px; }
+.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; }
+#sources-panel { flex: 1 1 420px; }
+#errors-panel { flex: 2 1 520px; }
+.source { display: flex; gap: 10px; align-items: baseline; margin: 4px 0; flex-wrap: wrap; }
+.dot { width: 14px; height: 14px; border-radius: 50%; display: inline-block; flex: none; position: relative; top: 1px; }
+.dot.ok { background: var(--green); } .dot.bad { background: var(--red); }
+.muted { color: var(--muted); }
+.small { font-size: 15px; }
+.errtext { color: #fca5a5; }
+#errors { margin: 0; padding-left: 0; list-style: none; max-height: 9.5em; overflow: auto; font-size: 15px; }
+#errors li { margin: 2px 0; word-break: break-word; }
+.toolbar { display: flex; gap: 16px; align-items: center; margin: 6px 0 10px; flex-wrap: wrap; }
+#filter { font: inherit; font-size: 19px; padding: 8px 12px; width: 28em; max-width: 100%; border-radius: 8px;
+  border: 2px solid var(--line); background: #0a0f14; color: var(--text); }
+#filter:focus { border-color: var(--blue); outline: none; }
+.count { font-weight: 700; }
+.count.off { color: #f87171; } .count.dim { color: var(--amber); } .count.fault { color: #d8b4fe; }
+table { width: 100%; border-collapse: collapse; }
+th { text-align: left; font-size: 14px; text-transform: uppercase; letter-spacing: .05em; color: var(--muted);
+  padding: 8px 10px; border-bottom: 2px solid var(--line); }
+td { padding: 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+tr.st-off > td { background: var(--red-bg); }
+tr.st-dim > td { background: var(--amber-bg); }
+tr.undefined > td { opacity: .75; }
+.sw-name { font-weight: 700; font-size: 20px; font-family: ui-monospace, "DejaVu Sans Mono", monospace; word-break: break-all; }
+.desc { margin-top: 2px; }
+.badge { display: inline-block; font-weight: 800; padding: 4px 12px; border-radius: 6px; font-size: 18px;
+  letter-spacing: .04em; white-space: nowrap; margin: 0 6px 4px 0; }
+.badge.on { background: var(--green); color: #fff; }
+.badge.off { background: var(--red); color: #fff; }
+.badge.dim { background: var(--amber); color: #111; }
+.badge.fault { background: var(--purple); color: #fff; }
+.badge.undefined { background: #4b5563; color: #fff; }
+.badge.breaker { background: #7f1d1d; color: #fff; border: 2px solid #fca5a5; }
+.layer { font-weight: 700; }
+.layer.admin { color: #93c5fd; } .layer.breaker { color: #fca5a5; }
+.num { font-variant-numeric: tabular-nums; }
+.nowrap { white-space: nowrap; }
+.c-switch { max-width: 30em; }
+.c-reason { min-width: 10em; max-width: 24em; word-break: break-word; }
+.ctl { width: 21em; }
+.ctl input, .ctl select { font: inherit; font-size: 16px; padding: 5px 8px; border-radius: 6px;
+  border: 1px solid var(--line); background: #0a0f14; color: var(--text); }
+.ctl input { width: 100%; }
+.ctl .row2 { margin-top: 6px; display: flex; gap: 8px; align-items: center; }
+button { font: inherit; font-size: 17px; font-weight: 700; padding: 6px 16px; border-radius: 6px;
+  border: 2px solid #3b4652; background: #26303a; color: var(--text); cursor: pointer; }
+button:hover:not(:disabled) { filter: brightness(1.25); }
+button:disabled { opacity: .45; cursor: not-allowed; }
+button.b-off { background: #991b1b; border-color: var(--red); color: #fff; }
+button.b-on { background: #166534; border-color: var(--green); color: #fff; }
+dialog { background: var(--panel); color: var(--text); border: 1px solid var(--line); border-radius: 12px;
+  padding: 20px 24px; width: 34em; max-width: 95vw; }
+dialog::backdrop { background: rgba(0,0,0,.6); }
+dialog label { display: block; margin: 12px 0; }
+dialog input { display: block; width: 100%; font: inherit; padding: 8px 10px; margin-top: 4px; border-radius: 6px;
+  border: 1px solid var(--line); background: #0a0f14; color: var(--text); }
+dialog .buttons { display: flex; justify-content: flex-end; gap: 10px; }
+</style>
+</head>
+<body>
+<header>
+  <h1>degrade<small>incident console</small></h1>
+  <span id="conn" class="pill stale">connecting…</span>
+  <span id="host" class="muted small"></span>
+  <span class="spacer"></span>
+  <span id="who" class="muted small"></span>
+  <button type="button" id="token-btn">Set token</button>
+</header>
+<div id="banner" role="alert" hidden><span id="banner-text"></span><button type="button" id="banner-close">Dismiss</button></div>
+<main>
+  <section id="health">
+    <div class="panel" id="sources-panel"><h2>Sources</h2><div id="sources"></div></div>
+    <div class="panel" id="errors-panel"><h2>Recent errors <span id="error-count" class="muted"></span></h2><ol id="errors"></ol></div>
+  </section>
+  <div class="toolbar">
+    <input id="filter" type="search" autocomplete="off" spellcheck="false"
+           placeholder="Filter: name, owner, group, state, reason  (press /)" aria-label="Filter switches">
+    <span id="summary"></span>
+  </div>
+  <table>
+    <thead><tr><th>Switch</th><th>State</th><th>Decided by</th><th>Reason</th><th>Expires</th><th>Calls</th><th>Control</th></tr></thead>
+    <tbody id="rows"></tbody>
+  </table>
+  <p id="empty" class="muted" hidden>No switch matches.</p>
+</main>
+<dialog id="token-dialog">
+  <form id="token-form">
+    <h2>Admin token</h2>
+    <div class="small muted">Writes need this process's DEGRADE_ADMIN_TOKEN. It stays in this tab only
+      (sessionStorage) and is sent as an Authorization header.</div>
+    <label>Token <input id="token-input" type="password" autocomplete="off" required></label>
+    <label>Your name, recorded as the actor <input id="actor-input" type="text" autocomplete="off" maxlength="100" placeholder="console"></label>
+    <div class="buttons"><button type="button" id="token-cancel">Cancel</button><button type="submit" id="token-save" class="b-on">Save</button></div>
+  </form>
+</dialog>
+<script>
+'use strict';
+(() => {
+const API = 'degrade/v1/switches';
+const REFRESH_MS = 2000;
+const TTLS = [['', 'no expiry'], ['900', '15 min'], ['3600', '1 hour'], ['14400', '4 hours']];
+const $ = (id) => document.getElementById(id);
+const rows = new Map();
+let lastOk = 0, lastError = '', inflight = false, afterToken = null, bannerTimer = 0;
+
+const session = {
+  get token() { return sessionStorage.getItem('degrade.token') || ''; },
+  set token(v) { if (v) sessionStorage.setItem('degrade.token', v); else sessionStorage.removeItem('degrade.token'); },
+  get actor() { return sessionStorage.getItem('degrade.actor') || ''; },
+  set actor(v) { if (v) sessionStorage.setItem('degrade.actor', v); else sessionStorage.removeItem('degrade.actor'); },
+};
+
+// Server data only ever goes through textContent or attributes.
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function setText(e, t) { t = String(t); if (e.textContent !== t) e.textContent = t; }
+function setClass(e, c) { if (e.className !== c) e.className = c; }
+function fmt(n) { return Number(n).toLocaleString('en-US'); }
+function pct(x) { return Math.round(x * 1000) / 10 + '%'; }
+function ago(iso) {
+  if (!iso) return 'never';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return s + ' s ago';
+  if (s < 3600) return Math.floor(s / 60) + ' min ago';
+  return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min ago';
+}
+function countdown(ms) {
+  if (ms <= 0) return 'expiring…';
+  const s = Math.ceil(ms / 1000), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const two = (x) => String(x).padStart(2, '0');
+  return 'in ' + (h ? h + ':' + two(m) : m) + ':' + two(r);
+}
+
+function banner(kind, text) {
+  clearTimeout(bannerTimer);
+  $('banner').className = kind;
+  setText($('banner-text'), text);
+  $('banner').hidden = false;
+  if (kind === 'ok') bannerTimer = setTimeout(() => { $('banner').hidden = true; }, 6000);
+}
+
+async function errorText(r) {
+  try { const j = await r.json(); if (j && typeof j.error === 'string') return j.error; } catch (e) { /* not JSON */ }
+  return r.statusText || 'no details';
+}
+
+function stateOf(s) {
+  if (s.state === 'off') return {cls: 'off', text: 'OFF'};
+  if (s.allow < 1) return {cls: 'dim', text: 'DIMMED ' + pct(s.allow)};
+  return {cls: 'on', text: 'ON'};
+}
+
+function makeRow(name) {
+  const r = {name};
+  r.tr = el('tr');
+  r.tr.dataset.switch = name;
+  const c1 = el('td', 'c-switch'); r.nameEl = el('div', 'sw-name', name); r.desc = el('div', 'desc'); r.meta = el('div', 'small muted');
+  c1.append(r.nameEl, r.desc, r.meta);
+  const c2 = el('td'); r.badge = el('span', 'badge'); r.fault = el('span', 'badge fault'); r.undef = el('span', 'badge undefined', 'NOT DEFINED HERE');
+  r.breaker = el('span', 'badge breaker');
+  r.badge.dataset.role = 'state';
+  c2.append(r.badge, r.fault, r.breaker, r.undef);
+  const c3 = el('td'); r.layer = el('div', 'layer'); r.layerMeta = el('div', 'small muted'); c3.append(r.layer, r.layerMeta);
+  const c4 = el('td', 'c-reason'); r.reason = el('div'); r.reason.dataset.role = 'reason'; r.actor = el('div', 'small muted'); c4.append(r.reason, r.actor);
+  const c5 = el('td', 'num'); r.expires = el('div', 'nowrap'); r.expiresAt = el('div', 'small muted'); c5.append(r.expires, r.expiresAt);
+  const c6 = el('td', 'num'); r.calls = el('div', 'nowrap'); r.callMeta = el('div', 'small muted'); c6.append(r.calls, r.callMeta);
+  const c7 = el('td', 'ctl');
+  r.reasonIn = el('input'); r.reasonIn.type = 'text'; r.reasonIn.placeholder = 'reason, e.g. INC-123 vendor 5xx';
+  r.reasonIn.maxLength = 1000; r.reasonIn.setAttribute('aria-label', 'reason for ' + name);
+  r.ttl = el('select'); r.ttl.setAttribute('aria-label', 'expiry for ' + name);
+  for (const [v, t] of TTLS) { const o = el('option', '', t); o.value = v; r.ttl.append(o); }
+  const row2 = el('div', 'row2');
+  r.off = el('button', 'b-off', 'Off'); r.on = el('button', 'b-on', 'On'); r.clear = el('button', '', 'Clear');
+  for (const b of [r.off, r.on, r.clear]) b.type = 'button';
+  r.off.dataset.action = 'off'; r.on.dataset.action = 'on'; r.clear.dataset.action = 'clear';
+  r.clear.title = 'Remove the admin override: lower layers decide again';
+  r.off.onclick = () => write(r, 'off');
+  r.on.onclick = () => write(r, 'on');
+  r.clear.onclick = () => write(r, 'clear');
+  row2.append(r.ttl, r.off, r.on, r.clear);
+  c7.append(r.reasonIn, row2);
+  r.tr.append(c1, c2, c3, c4, c5, c6, c7);
+  return r;
+}
+
+function update(r, s) {
+  r.data = s;
+  const st = stateOf(s);
+  setClass(r.tr, 'st-' + st.cls + (s.defined ? '' : ' undefined'));
+  setClass(r.badge, 'badge ' + st.cls);
+  setText(r.badge, st.text);
+  r.badge.dataset.state = s.state;
+  r.fault.hidden = !s.fault;
+  if (s.fault) {
+    setText(r.fault, 'FAULT ' + s.fault.kind + ' ' + pct(s.fault.rate) + (s.fault.delay_ms ? ' +' + s.fault.delay_ms + ' ms' : ''));
+  }
+  r.undef.hidden = s.defined;
+  const b = s.breaker;
+  r.breaker.hidden = !b || b.state === 'closed';
+  if (b && b.state !== 'closed') {
+    setText(r.breaker, b.state === 'open' ? 'BREAKER OPEN' : 'BREAKER PROBING');
+    r.breaker.title = b.last_reason || '';
+  }
+  setText(r.desc, s.description || '');
+  const meta = [];
+  if (s.owner) meta.push('owner: ' + s.owner);
+  if (s.groups && s.groups.length) meta.push('groups: ' + s.groups.join(', '));
+  if (s.env_var) meta.push(s.env_var);
+  setText(r.meta, meta.join(' · '));
+  setText(r.layer, s.layer);
+  setClass(r.layer, 'layer ' + s.layer);
+  const lm = [];
+  if (s.fault_layer) lm.push('fault from ' + s.fault_layer);
+  if (b) lm.push('breaker ' + b.state.replace('_', '-') + (b.times_opened ? ', opened ' + fmt(b.times_opened) + '×' : ''));
+  setText(r.layerMeta, lm.join(' · '));
+  r.layer.title = (s.layers || []).map((l) => l.layer + (l.scope === 'switch' ? '' : ' (' + l.scope + ')') + ': ' +
+      JSON.stringify(l.value)).join('\n');
+  setText(r.reason, s.reason || '—');
+  setText(r.actor, s.actor ? 'by ' + s.actor : '');
+  r.expiry = s.expires_at ? Date.parse(s.expires_at) : 0;
+  setText(r.expiresAt, s.expires_at ? s.expires_at.replace('T', ' ').replace(/\.\d+/, '') : '');
+  tick(r);
+  const c = s.counters || {};
+  setText(r.calls, s.defined ? fmt(c.calls || 0) + ' calls' : '—');
+  // No-break spaces keep each count with its word when the cell wraps.
+  setText(r.callMeta, s.defined ? fmt(c.skipped || 0) + '\u00a0skipped · ' + fmt(c.primary_failures || 0) +
+      '\u00a0failed · ' + fmt(c.injected_faults || 0) + '\u00a0faults · ' + fmt(c.fallbacks || 0) +
+      '\u00a0fallbacks' : '');
+  const why = s.defined ? '' : 'This process does not define this switch; change it where it is defined.';
+  for (const b of [r.off, r.on, r.clear, r.reasonIn, r.ttl]) { b.disabled = !s.defined || r.busy; b.title = why || b.title; }
+  r.text = [s.name, s.description, s.owner, (s.groups || []).join(' '), st.text, s.layer, s.reason, s.actor,
+      s.fault ? 'fault' : '', s.defined ? '' : 'undefined unknown',
+      b && b.state !== 'closed' ? 'breaker ' + b.state : ''].join(' ').toLowerCase();
+}
+
+function tick(r) { setText(r.expires, r.expiry ? countdown(r.expiry - Date.now()) : '—'); }
+
+function renderSources(data) {
+  const box = $('sources');
+  box.replaceChildren();
+  const sources = data.sources || [];
+  if (!sources.length) box.append(el('div', 'muted', 'No background sources: defaults, environment and admin only.'));
+  for (const h of sources) {
+    const line = el('div', 'source');
+    line.append(el('span', 'dot ' + (h.healthy ? 'ok' : 'bad')), el('strong', '', h.name), el('span', 'small muted', h.target));
+    let status = h.healthy ? 'healthy' : 'FAILING: ' + fmt(h.consecutive_failures) + ' failures in a row';
+    status += ' · last success ' + ago(h.last_success) + ' · ' + fmt(h.applied) + ' applied';
+    line.append(el('span', 'small', status));
+    if (!h.healthy && h.last_error) line.append(el('span', 'small errtext', h.last_error));
+    box.append(line);
+  }
+  const errors = (data.errors || []).slice(-20).reverse();
+  setText($('error-count'), errors.length ? '(' + (data.errors || []).length + ')' : '');
+  const list = $('errors');
+  list.replaceChildren();
+  if (!errors.length) list.append(el('li', 'muted', 'None.'));
+  for (const e of errors) {
+    const li = el('li');
+    li.append(el('span', 'muted', ago(e.time) + ' — '), el('span', 'errtext', e.message));
+    list.append(li);
+  }
+}
+
+function render(data) {
+  renderSources(data);
+  const body = $('rows');
+  const seen = new Set();
+  let i = 0;
+  for (const s of data.switches || []) {
+    seen.add(s.name);
+    let r = rows.get(s.name);
+    if (!r) { r = makeRow(s.name); rows.set(s.name, r); }
+    update(r, s);
+    // Move a row only when out of place: moving would blur a focused input.
+    if (body.children[i] !== r.tr) body.insertBefore(r.tr, body.children[i] || null);
+    i++;
+  }
+  for (const [name, r] of rows) if (!seen.has(name)) { r.tr.remove(); rows.delete(name); }
+  applyFilter();
+}
+
+function applyFilter() {
+  const q = $('filter').value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  let shown = 0, off = 0, dim = 0, faults = 0, undef = 0;
+  for (const r of rows.values()) {
+    const s = r.data;
+    const show = q.every((w) => r.text.includes(w));
+    r.tr.hidden = !show;
+    if (show) shown++;
+    if (s.state === 'off') off++; else if (s.allow < 1) dim++;
+    if (s.fault) faults++;
+    if (!s.defined) undef++;
+  }
+  $('empty').hidden = shown > 0;
+  const sum = $('summary');
+  sum.replaceChildren();
+  const part = (n, cls, text) => { const e = el('span', 'count ' + cls, fmt(n) + ' ' + text); sum.append(' · ', e); };
+  sum.append(el('span', 'count', fmt(rows.size) + ' switches'));
+  if (shown !== rows.size) sum.append(' (' + fmt(shown) + ' shown)');
+  part(off, 'off', 'off');
+  part(dim, 'dim', 'dimmed');
+  if (faults) part(faults, 'fault', 'with faults');
+  if (undef) part(undef, '', 'not defined here');
+}
+
+function renderConn() {
+  const c = $('conn');
+  if (lastError) {
+    setClass(c, 'pill stale');
+    setText(c, 'NOT UPDATING: ' + lastError + (lastOk ? ' · data from ' + new Date(lastOk).toLocaleTimeString() : ''));
+  } else {
+    setClass(c, 'pill live');
+    setText(c, 'live · ' + new Date(lastOk).toLocaleTimeString());
+  }
+}
+
+async function refresh() {
+  if (inflight) return;
+  inflight = true;
+  try {
+    const r = await fetch(API, {cache: 'no-store', headers: {Accept: 'application/json'}});
+    if (!r.ok) throw new Error('HTTP ' + r.status + ': ' + await errorText(r));
+    const data = await r.json();
+    lastOk = Date.now();
+    lastError = '';
+    render(data);
+  } catch (e) {
+    lastError = e && e.message ? e.message : String(e);
+  } finally {
+    inflight = false;
+    renderConn();
+  }
+}
+
+function renderWho() {
+  setText($('who'), session.token ? 'writes as ' + (session.actor || 'console') : 'read-only until a token is set');
+  setText($('token-btn'), session.token ? 'Forget token' : 'Set token');
+}
+
+function askToken(then) {
+  afterToken = then || null;
+  $('token-input').value = '';
+  $('actor-input').value = session.actor;
+  $('token-dialog').showModal();
+  $('token-input').focus();
+}
+
+async function write(r, action) {
+  if (!session.token) { askToken(() => write(r, action)); return; }
+  const url = API + '/' + encodeURIComponent(r.name);
+  const headers = {Authorization: 'Bearer ' + session.token, Accept: 'application/json'};
+  const actor = session.actor || 'console';
+  if (/^[\x20-\x7e]*$/.test(actor)) headers['X-Degrade-Actor'] = actor;
+  const opts = {method: action === 'clear' ? 'DELETE' : 'PUT', headers, cache: 'no-store'};
+  if (action !== 'clear') {
+    const body = {state: action, actor};
+    const reason = r.reasonIn.value.trim();
+    if (reason) body.reason = reason;
+    if (r.ttl.value) body.ttl_s = Number(r.ttl.value);
+    headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  r.busy = true;
+  for (const b of [r.off, r.on, r.clear]) b.disabled = true;
+  try {
+    const res = await fetch(url, opts);
+    if (!res.ok) {
+      const msg = await errorText(res);
+      if (res.status === 401) session.token = '';
+      renderWho();
+      banner('error', (action === 'clear' ? 'Clear' : 'Turning ' + action) + ' ' + r.name + ' failed (HTTP ' + res.status + '): ' + msg);
+      return;
+    }
+    const s = await res.json();
+    update(r, s);
+    r.reasonIn.value = '';
+    r.ttl.value = '';
+    banner('ok', r.name + ' is now ' + stateOf(s).text + ' (decided by ' + s.layer + (s.expires_at ? ', expires ' + countdown(Date.parse(s.expires_at) - Date.now()) : '') + ')');
+  } catch (e) {
+    banner('error', 'Cannot reach the service: ' + (e && e.message ? e.message : e));
+  } finally {
+    r.busy = false;
+    if (r.data) update(r, r.data);
+    refresh();
+  }
+}
+
+$('token-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const t = $('token-input').value.trim();
+  if (!t) return;
+  session.token = t;
+  session.actor = $('actor-input').value.trim();
+  $('token-dialog').close();
+  renderWho();
+  const then = afterToken;
+  afterToken = null;
+  if (then) then();
+});
+$('token-cancel').onclick = () => { afterToken = null; $('token-dialog').close(); };
+$('token-btn').onclick = () => {
+  if (session.token) { session.token = ''; renderWho(); } else askToken(null);
+};
+$('banner-close').onclick = () => { $('banner').hidden = true; };
+$('filter').addEventListener('input', applyFilter);
+document.addEventListener('keydown', (e) => {
+  if (e.key === '/' && document.activeElement === document.body) { e.preventDefault(); $('filter').focus(); }
+  if (e.key === 'Escape' && document.activeElement === $('filter')) { $('filter').value = ''; applyFilter(); }
+});
+setText($('host'), location.host);
+renderWho();
+refresh();
+setInterval(refresh, REFRESH_MS);
+setInterval(() => { for (const r of rows.values()) tick(r); if (lastOk) renderConn(); }, 1000);
+})();
+</script>
+</body>
+</html>
+)html";
+
+}  // namespace degrade::internal
+
+#endif  // DEGRADE_LIB_CONSOLE_HTML_H_

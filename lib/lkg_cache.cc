@@ -1,0 +1,148 @@
+// Last-known-good cache: write-temp, fsync, rename, fsync-dir.
+//
+// The temporary file lives in the target's directory so the rename is atomic
+// (same filesystem). The directory fsync makes the rename itself durable: a
+// crash right after WriteCache returns must not bring back the old file, or
+// none at all.
+#include "lkg_cache.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+
+namespace degrade::internal {
+namespace {
+
+// ErrnoToStatus, except that EFBIG (file size limit hit) counts as the full
+// disk it amounts to for a cache, not as OutOfRange.
+absl::Status Errno(int err, const std::string& message) {
+  if (err == EFBIG) {
+    return absl::ResourceExhaustedError(absl::StrCat(message, ": File too large"));
+  }
+  return absl::ErrnoToStatus(err, message);
+}
+
+std::string DirOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Closes on scope exit unless released.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now and returns close(2)'s errno (0 on success): on NFS and some
+  // other filesystems a write error is reported only here.
+  int Close() {
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    return rc == 0 ? 0 : errno;
+  }
+
+ private:
+  int fd_;
+};
+
+// Serialises writers in this process: they share "<path>.tmp.<pid>".
+std::mutex& WriteMutex() {
+  static std::mutex* mu = new std::mutex;
+  return *mu;
+}
+
+}  // namespace
+
+absl::Status WriteCache(const std::string& path, const Snapshot& snapshot) {
+  const std::string who = absl::StrCat("cache ", path);
+  const std::string content = SnapshotToJson(snapshot) + "\n";
+  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+
+  std::lock_guard<std::mutex> lock(WriteMutex());
+  absl::Status status = [&]() -> absl::Status {
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (fd.get() < 0) {
+      return Errno(errno, absl::StrCat(who, ": cannot create temporary file ", tmp));
+    }
+    size_t done = 0;
+    while (done < content.size()) {
+      const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Errno(errno, absl::StrCat(who, ": cannot write temporary file ", tmp));
+      }
+      done += static_cast<size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) {
+      return Errno(errno, absl::StrCat(who, ": cannot fsync temporary file ", tmp));
+    }
+    if (int err = fd.Close(); err != 0) {
+      return Errno(err, absl::StrCat(who, ": cannot close temporary file ", tmp));
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      return Errno(errno, absl::StrCat(who, ": cannot rename ", tmp, " over it"));
+    }
+    return absl::OkStatus();
+  }();
+  if (!status.ok()) {
+    ::unlink(tmp.c_str());  // may not exist; nothing more to do either way
+    return status;
+  }
+
+  const std::string dir = DirOf(path);
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0) {
+    return Errno(errno, absl::StrCat(who, ": written, but cannot open directory ", dir,
+                                     " to fsync it"));
+  }
+  if (::fsync(dfd.get()) != 0) {
+    return Errno(errno, absl::StrCat(who, ": written, but cannot fsync directory ", dir));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Snapshot> ReadCache(const std::string& path, absl::Time now,
+                                   std::vector<std::string>* warnings) {
+  const std::string who = absl::StrCat("cache ", path);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Errno(errno, absl::StrCat(who, ": cannot open"));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Errno(errno, absl::StrCat(who, ": cannot stat"));
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(who, ": not a regular file"));
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxCacheBytes) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        who, ": ", st.st_size, " bytes is larger than the limit of ", kMaxCacheBytes, " bytes"));
+  }
+  std::string content;
+  char buf[64 * 1024];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno(errno, absl::StrCat(who, ": cannot read"));
+    }
+    if (n == 0) break;
+    content.append(buf, static_cast<size_t>(n));
+    // The file may grow after fstat; the bound holds regardless.
+    if (content.size() > kMaxCacheBytes) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(who, ": larger than the limit of ", kMaxCacheBytes, " bytes"));
+    }
+  }
+  return ParseSnapshot(content, who, now, warnings);
+}
+
+}  // namespace degrade::internal

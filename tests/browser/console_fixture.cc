@@ -1,0 +1,127 @@
+// A small service for the console's browser test: a few switches with
+// degrade::Call loops running (one with a failing dependency and a breaker),
+// a file layer that mentions a name this process does not define, and the
+// admin endpoint on 127.0.0.1 (port 0).
+//
+//   console_fixture [TOKEN]     prints "port N" once serving, then runs until
+//                               stdin closes or 60 s pass.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "degrade/call.h"
+#include "degrade/registry.h"
+#include "degrade/runtime.h"
+
+int main(int argc, char** argv) {
+  const std::string token = argc > 1 ? argv[1] : "console-test-token";
+  degrade::Registry::Options ro;
+  ro.log_sink = [](degrade::LogLevel level, std::string_view message) {
+    if (level == degrade::LogLevel::kError) std::cerr << "degrade: " << message << "\n";
+  };
+  degrade::Registry registry(ro);
+
+  std::vector<degrade::Switch*> switches;
+  for (degrade::SwitchSpec spec : {
+           degrade::SwitchSpec{.name = "checkout.recommendations",
+                               .description = "Personalized recommendations on the checkout "
+                                              "page; checkout works without them.",
+                               .owner = "team-discovery",
+                               .groups = {"tier2"}},
+           degrade::SwitchSpec{.name = "search.suggest",
+                               // Markup in server text must show as text.
+                               .description = "Search suggestions <img src=x "
+                                              "onerror=\"document.title='pwned'\">",
+                               .owner = "team-search"},
+           degrade::SwitchSpec{.name = "analytics.events",
+                               .description = "Client analytics forwarding; losing it loses "
+                                              "only metrics.",
+                               .owner = "team-data",
+                               .groups = {"tier2"}},
+           // Its dependency always fails: the breaker opens within ~1 s.
+           degrade::SwitchSpec{.name = "payments.fraud-score",
+                               .description = "Vendor fraud score; orders are scored later "
+                                              "without it.",
+                               .owner = "team-payments",
+                               .breaker = degrade::BreakerPolicy{
+                                   .window = degrade::BreakerPolicy::Window::kCount,
+                                   .window_size = 20,
+                                   .min_calls = 10,
+                                   .open_s = 600}},
+       }) {
+    auto sw = registry.Define(std::move(spec));
+    if (!sw.ok()) {
+      std::cerr << sw.status() << "\n";
+      return 1;
+    }
+    switches.push_back(*sw);
+  }
+
+  // A file layer that dims one switch and names one this build lacks.
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("degrade-console-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path file = dir / "degrade.json";
+  std::ofstream(file) << R"({"switches": {"analytics.events": {"allow": 0.5, "reason": "cost cut",
+                             "actor": "finops"}, "legacy.widget": "off"}})";
+
+  degrade::Options o;
+  o.registry = &registry;
+  o.config_file = file.string();
+  o.admin_addr = "127.0.0.1:0";
+  o.admin_token = token;
+  auto runtime = degrade::Runtime::Start(o);
+  if (!runtime.ok()) {
+    std::cerr << runtime.status() << "\n";
+    return 1;
+  }
+
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < switches.size(); ++i) {
+    callers.emplace_back([&, i] {
+      uint64_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        ++n;
+        degrade::Call(
+            *switches[i],
+            [&]() -> absl::StatusOr<int> {
+              if (i == 1 && n % 10 == 0) return absl::UnavailableError("flaky");
+              if (i == 3) return absl::UnavailableError("vendor 503");
+              return 1;
+            },
+            [] { return 0; });
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  }
+
+  std::cout << "port " << (*runtime)->admin_port() << std::endl;
+
+  // Until stdin closes (the test ends) or 60 s pass (the test died).
+  std::atomic<bool> stdin_closed{false};
+  std::thread([&] {
+    char buf[256];
+    while (::read(0, buf, sizeof buf) > 0) {
+    }
+    stdin_closed.store(true);
+  }).detach();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!stdin_closed.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  stop.store(true);
+  for (std::thread& t : callers) t.join();
+  runtime->reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
