@@ -1,0 +1,292 @@
+// Backend over a service's admin endpoint (cpp-httplib client).
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "ctl_backend.h"
+#include "ctl_strings.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+
+namespace degrade::ctl {
+namespace {
+
+constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
+
+struct ParsedUrl {
+  std::string scheme;     // "http" or "https"
+  std::string authority;  // "127.0.0.1:9090", "[::1]:9090", "admin.internal"
+  std::string base_path;  // "" or "/svc-a" (no trailing slash)
+};
+
+absl::StatusOr<ParsedUrl> ParseUrl(std::string_view url) {
+  const std::string accepted =
+      "accepted: http://HOST:PORT, https://HOST[:PORT] or HOST:PORT, e.g. http://127.0.0.1:9090";
+  ParsedUrl out;
+  std::string_view rest = url;
+  if (const size_t p = rest.find("://"); p != std::string_view::npos) {
+    out.scheme = absl::AsciiStrToLower(AV(rest.substr(0, p)));
+    rest.remove_prefix(p + 3);
+    if (out.scheme != "http" && out.scheme != "https") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--admin \"", std::string(url), "\": scheme is not http or https; ", accepted));
+    }
+  } else {
+    out.scheme = "http";
+  }
+  const size_t slash = rest.find('/');
+  out.authority = std::string(rest.substr(0, slash));
+  if (slash != std::string_view::npos) {
+    out.base_path = std::string(rest.substr(slash));
+    while (!out.base_path.empty() && out.base_path.back() == '/') out.base_path.pop_back();
+  }
+  // Host: a bracketed IPv6 literal or a name/IPv4 of safe characters; then an
+  // optional numeric port (required without a scheme, so that a typo like
+  // "--admin list" is caught).
+  std::string_view auth = out.authority;
+  std::string_view host, port;
+  if (absl::StartsWith(AV(auth), "[")) {
+    const size_t close = auth.find(']');
+    if (close == std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--admin \"", std::string(url), "\": unclosed '[' in host; ", accepted));
+    }
+    host = auth.substr(0, close + 1);
+    auth.remove_prefix(close + 1);
+    if (!auth.empty() && auth.front() != ':') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--admin \"", std::string(url), "\": junk after host; ", accepted));
+    }
+    if (!auth.empty()) port = auth.substr(1);
+  } else {
+    const size_t colon = auth.rfind(':');
+    host = auth.substr(0, colon);
+    if (colon != std::string_view::npos) port = auth.substr(colon + 1);
+    for (char c : host) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--admin \"", std::string(url), "\": host has '", std::string(1, c), "'; ", accepted));
+      }
+    }
+  }
+  if (host.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--admin \"", std::string(url), "\": no host; ", accepted));
+  }
+  const bool had_scheme = url.find("://") != std::string_view::npos;
+  int port_number = 0;
+  if (!port.empty() || !had_scheme) {
+    if (!absl::SimpleAtoi(AV(port), &port_number) || port_number < 1 || port_number > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--admin \"", std::string(url), "\": port \"", std::string(port),
+                       "\" is not a number from 1 to 65535; ", accepted));
+    }
+  }
+  return out;
+}
+
+// The server's {"error": "..."} message, or the start of whatever it sent.
+std::string ServerMessage(const std::string& body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object()) {
+    auto it = j.find("error");
+    if (it != j.end() && it->is_string()) return it->get<std::string>();
+  }
+  std::string text = body.substr(0, 200);
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  text = std::string(absl::StripAsciiWhitespace(text));
+  return text.empty() ? "no message" : text;
+}
+
+// cpp-httplib's names ("Connection", "Read") read badly in a sentence.
+std::string ClientErrorText(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::Connection:
+      return "connection refused or failed";
+    case httplib::Error::ConnectionTimeout:
+      return "connection timed out";
+    case httplib::Error::Read:
+      return "read failed or timed out";
+    case httplib::Error::Write:
+      return "write failed";
+    default:
+      return httplib::to_string(e);
+  }
+}
+
+class AdminBackend final : public Backend {
+ public:
+  AdminBackend(AdminOptions options, ParsedUrl url)
+      : options_(std::move(options)),
+        url_(std::move(url)),
+        client_(absl::StrCat(url_.scheme, "://", url_.authority)) {
+    const auto connect = absl::ToChronoMicroseconds(options_.connect_timeout);
+    const auto read = absl::ToChronoMicroseconds(options_.read_timeout);
+    client_.set_connection_timeout(connect);
+    client_.set_read_timeout(read);
+    client_.set_write_timeout(read);
+    client_.set_keep_alive(false);
+  }
+
+  absl::StatusOr<Reply> List() override {
+    return Finish("GET", std::string(kSwitchesPath), "", client_.Get(Path(""), Headers("")));
+  }
+
+  absl::StatusOr<Reply> Get(std::string_view name) override {
+    return Finish("GET", SwitchPath(name), name, client_.Get(Path(name), Headers("")));
+  }
+
+  absl::StatusOr<Reply> Put(std::string_view name, const nlohmann::json& value) override {
+    std::string actor;
+    if (auto it = value.find("actor"); it != value.end() && it->is_string()) {
+      actor = it->get<std::string>();
+    }
+    const std::string body = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return Finish("PUT", SwitchPath(name), name,
+                  client_.Put(Path(name), Headers(actor), body, "application/json"));
+  }
+
+  absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor) override {
+    return Finish("DELETE", SwitchPath(name), name, client_.Delete(Path(name), Headers(actor)));
+  }
+
+ private:
+  static std::string SwitchPath(std::string_view name) {
+    return absl::StrCat(AV(kSwitchesPath), "/", AV(name));
+  }
+  // Names are checked against [a-z0-9._-] before they get here: no escaping.
+  std::string Path(std::string_view name) const {
+    return name.empty() ? absl::StrCat(url_.base_path, AV(kSwitchesPath))
+                        : absl::StrCat(url_.base_path, SwitchPath(name));
+  }
+
+  httplib::Headers Headers(std::string_view actor) const {
+    httplib::Headers h = {{"Accept", "application/json"}};
+    if (!options_.token.empty()) h.emplace("Authorization", "Bearer " + options_.token);
+    // The actor may come from $USER: keep it to one header line.
+    std::string clean;
+    for (char c : actor) {
+      if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) clean.push_back(c);
+    }
+    if (!clean.empty()) h.emplace("X-Degrade-Actor", std::move(clean));
+    return h;
+  }
+
+  std::string Where() const { return absl::StrCat(url_.scheme, "://", url_.authority); }
+
+  // A server may echo what it was sent; the token must never reach a
+  // terminal or a log through us.
+  std::string Scrub(std::string text) const {
+    if (!options_.token.empty()) absl::StrReplaceAll({{options_.token, "<token>"}}, &text);
+    return text;
+  }
+
+  absl::Status Unreachable(httplib::Error e) const {
+    const std::string what = ClientErrorText(e);
+    switch (e) {
+      case httplib::Error::Read:
+        return absl::UnavailableError(absl::StrCat(
+            "no answer from the admin endpoint at ", Where(), " within ",
+            absl::FormatDuration(options_.read_timeout), " (", what,
+            "): the service may be overloaded or not a degrade admin endpoint; try again, or "
+            "check --admin"));
+      case httplib::Error::SSLConnection:
+      case httplib::Error::SSLLoadingCerts:
+      case httplib::Error::SSLServerVerification:
+        return absl::UnavailableError(absl::StrCat(
+            "TLS with the admin endpoint at ", Where(), " failed (", what,
+            "): check the scheme (the admin endpoint serves plain http unless a proxy adds "
+            "TLS) and the certificate"));
+      default:
+        return absl::UnavailableError(absl::StrCat(
+            "cannot reach the admin endpoint at ", Where(), " (", what,
+            "): is the service running with DEGRADE_ADMIN_ADDR=", url_.authority, "?"));
+    }
+  }
+
+  absl::StatusOr<Reply> Finish(std::string_view method, const std::string& route,
+                               std::string_view name, const httplib::Result& result) const {
+    if (!result) return Unreachable(result.error());
+    const int status = result->status;
+    const std::string& body = result->body;
+    if (status >= 200 && status < 300) {
+      Reply reply;
+      reply.body = body;
+      if (absl::StripAsciiWhitespace(body).empty()) return reply;
+      reply.json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+      if (reply.json.is_discarded() || !reply.json.is_object()) {
+        return absl::DataLossError(absl::StrCat(
+            Where(), " answered ", AV(method), " ", route, " with ", status,
+            " and a body that is not a JSON object: is --admin pointing at a degrade admin "
+            "endpoint?"));
+      }
+      return reply;
+    }
+    const std::string said = absl::StrCat("(", status, ": ", Scrub(ServerMessage(body)), ")");
+    switch (status) {
+      case 400:
+        return absl::InvalidArgumentError(
+            absl::StrCat("the service rejected the request ", said,
+                         ": nothing was changed; fix the value and try again"));
+      case 401:
+        return absl::UnauthenticatedError(
+            absl::StrCat("the service refused the token ", said, ": set ", options_.token_env,
+                         " to the service's admin token (its DEGRADE_ADMIN_TOKEN)"));
+      case 403:
+        return absl::PermissionDeniedError(absl::StrCat(
+            "the service refuses writes ", said,
+            ": it runs without an admin token; restart it with DEGRADE_ADMIN_TOKEN set to "
+            "allow changes"));
+      case 404:
+        if (name.empty()) {
+          return absl::NotFoundError(absl::StrCat(
+              "no degrade admin endpoint at ", Where(), url_.base_path, " ", said,
+              ": check --admin (it should point at the service's DEGRADE_ADMIN_ADDR)"));
+        }
+        return absl::NotFoundError(absl::StrCat("the service does not define a switch named \"",
+                                                AV(name), "\" ", said,
+                                                ": 'degradectl list' shows the names"));
+      case 405:
+        return absl::UnimplementedError(absl::StrCat(
+            "the service does not accept ", AV(method), " ", route, " ", said,
+            ": is --admin pointing at a degrade admin endpoint of a compatible version?"));
+      case 413:
+        return absl::InvalidArgumentError(
+            absl::StrCat("the request is too large for the service ", said, ": shorten --reason"));
+      default:
+        if (status >= 500) {
+          return absl::InternalError(
+              absl::StrCat("the service failed ", said,
+                           ": try again; 'degradectl get' shows whether anything changed"));
+        }
+        return absl::UnknownError(absl::StrCat("unexpected answer to ", AV(method), " ", route, " ",
+                                               said, ": check --admin"));
+    }
+  }
+
+  AdminOptions options_;
+  ParsedUrl url_;
+  httplib::Client client_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeAdminBackend(AdminOptions options) {
+  absl::StatusOr<ParsedUrl> url = ParseUrl(options.url);
+  if (!url.ok()) return url.status();
+  return std::unique_ptr<Backend>(new AdminBackend(std::move(options), *std::move(url)));
+}
+
+}  // namespace degrade::ctl

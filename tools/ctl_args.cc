@@ -1,0 +1,461 @@
+// degradectl's command line (see ctl_args.h).
+#include "ctl_args.h"
+
+#include <array>
+#include <cmath>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ctl_strings.h"
+#include "degrade/snapshot.h"
+#include "degrade/state.h"
+
+namespace degrade::ctl {
+namespace {
+
+constexpr std::array<Command, 7> kCommands = {{
+    {"list", "", "every switch: state, deciding layer, reason, expiry, counters",
+     "Lists every switch the service knows: its effective state, the layer that\n"
+     "decided it, the reason, actor and expiry of that setting, and how many calls\n"
+     "went through it and fell back. Then the health of the service's sources.\n"
+     "Switches that a layer names but the service does not define are marked *.\n",
+     0, 0, kNoOptions, false},
+    {"get", "NAME", "one switch in full: description, every layer's setting, counters",
+     "Shows one switch: description, owner, groups, environment variable, the\n"
+     "effective state and fault with the layers that decided them, what every\n"
+     "layer says about it, and its counters.\n",
+     1, 1, kNoOptions, false},
+    {"on", "NAME", "call the dependency again (admin override)",
+     "Turns the switch on through the admin layer, above every other layer: the\n"
+     "service calls the dependency again. Use 'clear' instead to hand the decision\n"
+     "back to the lower layers (file, environment, remote, breaker).\n",
+     1, 1, kActorOption | kWriteOptions, true},
+    {"off", "NAME", "skip the dependency; callers use their fallback",
+     "Turns the switch off through the admin layer, above every other layer: the\n"
+     "service stops calling the dependency and uses its fallback. Give a reason\n"
+     "(an incident id) and a TTL so the override ends by itself:\n"
+     "  degradectl off recommendations --reason \"INC-42 vendor 5xx\" --ttl 30m\n",
+     1, 1, kActorOption | kWriteOptions, true},
+    {"allow", "NAME FRACTION", "let a fraction of calls through: 0.25 or 25%",
+     "Turns the switch on for a fraction of calls (a dimmer), through the admin\n"
+     "layer; the rest use the fallback. FRACTION: a number in [0, 1] (0.25) or a\n"
+     "percentage (25%). 'allow NAME 100%' is plain on.\n",
+     2, 2, kActorOption | kWriteOptions, true},
+    {"fault", "NAME error|delay|off", "inject a fault for a drill, or hide one",
+     "Injects a fault through the admin layer, for drills: 'error' makes the\n"
+     "wrapped call fail (the fallback runs), 'delay' delays it by --delay-ms\n"
+     "before it runs; on --rate of the calls (default 1 = all). The switch's\n"
+     "state is left to the other layers. A fault ends by itself after --ttl\n"
+     "(default 10m, at most 24h). 'fault NAME off' hides faults set by lower\n"
+     "layers. Every write replaces the switch's admin entry, so 'fault' replaces\n"
+     "an admin on/off and 'on'/'off' end an admin fault.\n"
+     "  degradectl fault payments.fraud-score delay --delay-ms 800 --rate 50%\n",
+     2, 2, kActorOption | kWriteOptions | kFaultOptions, true},
+    {"clear", "NAME", "remove the admin override; lower layers decide again",
+     "Removes the switch's admin-layer entry (on, off, allow or fault): the file,\n"
+     "environment, remote and breaker layers decide again.\n",
+     1, 1, kActorOption, true},
+}};
+
+constexpr std::string_view kUsageLine =
+    "usage: degradectl [--admin URL] [--json] [--token-env VAR] COMMAND [ARGS] [OPTIONS]";
+
+absl::Status Usage(std::string_view message) {
+  return absl::InvalidArgumentError(std::string(message));
+}
+
+std::string Quote(std::string_view s) { return absl::StrCat("\"", AV(s), "\""); }
+
+// Options that take a value, and the set they belong to (kNoOptions: global).
+struct OptionInfo {
+  std::string_view name;
+  bool takes_value;
+  OptionSet set;
+};
+constexpr std::array<OptionInfo, 9> kOptions = {{
+    {"--admin", true, kNoOptions},
+    {"--json", false, kNoOptions},
+    {"--token-env", true, kNoOptions},
+    {"--help", false, kNoOptions},
+    {"--reason", true, kWriteOptions},
+    {"--ttl", true, kWriteOptions},
+    {"--actor", true, kActorOption},
+    {"--rate", true, kFaultOptions},
+    {"--delay-ms", true, kFaultOptions},
+}};
+
+std::string CommandsTaking(OptionSet set) {
+  std::vector<std::string> names;
+  for (const Command& c : kCommands) {
+    if (c.options & set) names.emplace_back(c.name);
+  }
+  return absl::StrJoin(names, ", ");
+}
+
+bool IsEnvVarName(std::string_view s) {
+  if (s.empty() || absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+// Reasons and actors end up in tables, logs and (the actor) an HTTP header.
+absl::Status CheckText(std::string_view option, const std::string& text) {
+  if (text.size() > kMaxReasonLength) {
+    return Usage(absl::StrCat(AV(option), " is ", text.size(), " bytes; accepted: at most ",
+                              kMaxReasonLength));
+  }
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Usage(absl::StrCat(AV(option),
+                                " contains a control character (a newline?); accepted: one line "
+                                "of text"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::span<const Command> Commands() { return kCommands; }
+
+const Command* FindCommand(std::string_view name) {
+  for (const Command& c : kCommands) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<double> ParseFraction(std::string_view text, std::string_view what) {
+  std::string_view number = text;
+  const bool percent = absl::EndsWith(AV(number), "%");
+  if (percent) number.remove_suffix(1);
+  double value = 0;
+  // SimpleAtod takes blanks, "inf" and "nan": none of them is a fraction.
+  const bool parsed = !number.empty() &&
+                      !absl::ascii_isspace(static_cast<unsigned char>(number.front())) &&
+                      !absl::ascii_isspace(static_cast<unsigned char>(number.back())) &&
+                      absl::SimpleAtod(AV(number), &value) && std::isfinite(value);
+  if (parsed && percent) value /= 100.0;
+  if (!parsed || value < 0.0 || value > 1.0) {
+    return Usage(absl::StrCat(AV(what), " ", Quote(text),
+                              " is not a fraction; accepted: a number from 0 to 1 (0.25) or a "
+                              "percentage from 0% to 100% (25%)"));
+  }
+  return value;
+}
+
+absl::StatusOr<int64_t> ParseDuration(std::string_view text, std::string_view what) {
+  constexpr int64_t kMax = 30 * 24 * 3600;
+  const auto bad = [&] {
+    return Usage(absl::StrCat(AV(what), " ", Quote(text),
+                              " is not a duration; accepted: 30s, 15m, 2h, 1d, 1h30m or plain "
+                              "seconds (90), more than 0 and at most 30d"));
+  };
+  int64_t total = 0;
+  bool had_unit = false;
+  std::string_view rest = text;
+  if (rest.empty()) return bad();
+  while (!rest.empty()) {
+    size_t digits = 0;
+    while (digits < rest.size() && absl::ascii_isdigit(static_cast<unsigned char>(rest[digits]))) {
+      ++digits;
+    }
+    if (digits == 0 || digits > 9) return bad();
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(AV(rest.substr(0, digits)), &n)) return bad();
+    rest.remove_prefix(digits);
+    int64_t unit = 1;
+    if (rest.empty()) {
+      if (had_unit) return bad();  // "1h30" is ambiguous
+    } else {
+      switch (rest.front()) {
+        case 's':
+          unit = 1;
+          break;
+        case 'm':
+          unit = 60;
+          break;
+        case 'h':
+          unit = 3600;
+          break;
+        case 'd':
+          unit = 86400;
+          break;
+        default:
+          return bad();
+      }
+      rest.remove_prefix(1);
+      had_unit = true;
+    }
+    total += n * unit;
+    if (total > kMax) return bad();
+  }
+  if (total <= 0) return bad();
+  return total;
+}
+
+absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
+  Invocation inv;
+  std::vector<std::string> positionals;
+  std::vector<std::string> used_names;  // for "does not apply" messages
+  bool named_help = false;              // `degradectl help [CMD]`
+
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      positionals.insert(positionals.end(), args.begin() + i + 1, args.end());
+      break;
+    }
+    if (arg == "-h") {
+      inv.help = true;
+      continue;
+    }
+    if (!absl::StartsWith(arg, "-") || arg == "-") {
+      positionals.push_back(arg);
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    const std::string name = arg.substr(0, eq);
+    const OptionInfo* option = nullptr;
+    for (const OptionInfo& o : kOptions) {
+      if (o.name == name) option = &o;
+    }
+    if (option == nullptr) {
+      return Usage(absl::StrCat("unknown option ", name,
+                                "; options: --admin URL, --json, --token-env VAR, --reason TEXT, "
+                                "--ttl DURATION, --actor NAME, --rate R, --delay-ms N, --help"));
+    }
+    std::string value;
+    if (option->takes_value) {
+      if (eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return Usage(absl::StrCat(name, " needs a value"));
+      }
+    } else if (eq != std::string::npos) {
+      return Usage(absl::StrCat(name, " takes no value"));
+    }
+    if (option->set != kNoOptions) used_names.push_back(name);
+
+    if (name == "--help") {
+      inv.help = true;
+    } else if (name == "--json") {
+      inv.json = true;
+    } else if (name == "--admin") {
+      if (value.empty()) return Usage("--admin needs a URL, e.g. http://127.0.0.1:9090");
+      inv.admin_url = value;
+    } else if (name == "--token-env") {
+      if (!IsEnvVarName(value)) {
+        return Usage(absl::StrCat("--token-env ", Quote(value),
+                                  " is not a variable name; accepted: [A-Za-z_][A-Za-z0-9_]*"));
+      }
+      inv.token_env = value;
+    } else if (name == "--reason") {
+      if (absl::Status s = CheckText("--reason", value); !s.ok()) return s;
+      inv.reason = value;
+    } else if (name == "--actor") {
+      if (value.empty()) return Usage("--actor needs a name");
+      if (absl::Status s = CheckText("--actor", value); !s.ok()) return s;
+      inv.actor = value;
+    } else if (name == "--ttl") {
+      absl::StatusOr<int64_t> ttl = ParseDuration(value, "--ttl");
+      if (!ttl.ok()) return ttl.status();
+      inv.ttl_s = *ttl;
+    } else if (name == "--rate") {
+      absl::StatusOr<double> rate = ParseFraction(value, "--rate");
+      if (!rate.ok()) return rate.status();
+      inv.rate = *rate;
+    } else if (name == "--delay-ms") {
+      int64_t ms = -1;
+      if (!absl::SimpleAtoi(value, &ms) || ms < 0 || ms > kMaxFaultDelayMs ||
+          absl::ascii_isspace(value.front())) {
+        return Usage(absl::StrCat("--delay-ms ", Quote(value),
+                                  " is not valid; accepted: a whole number of milliseconds from "
+                                  "0 to ",
+                                  kMaxFaultDelayMs, " (at least 1 for delay)"));
+      }
+      inv.delay_ms = ms;
+    }
+  }
+
+  // The command, or `help [COMMAND]`.
+  if (!positionals.empty() && positionals.front() == "help") {
+    named_help = true;
+    inv.help = true;
+    positionals.erase(positionals.begin());
+  }
+  if (positionals.empty()) {
+    if (inv.help) return inv;
+    return Usage("no command given");
+  }
+  inv.command = FindCommand(positionals.front());
+  if (inv.command == nullptr) {
+    std::vector<std::string> names;
+    for (const Command& c : kCommands) names.emplace_back(c.name);
+    return Usage(absl::StrCat("unknown command ", Quote(positionals.front()),
+                              "; commands: ", absl::StrJoin(names, ", "), ", help"));
+  }
+  positionals.erase(positionals.begin());
+  if (named_help && !positionals.empty()) {
+    return Usage("help takes at most one command name");
+  }
+  if (inv.help) return inv;  // `off --help` needs no NAME
+
+  const Command& cmd = *inv.command;
+  const int n = static_cast<int>(positionals.size());
+  if (n < cmd.min_args) {
+    return Usage(absl::StrCat(AV(cmd.name), " needs ", AV(cmd.args), " (", n, " given)"));
+  }
+  if (n > cmd.max_args) {
+    return Usage(
+        absl::StrCat(AV(cmd.name), " takes ",
+                     cmd.args.empty() ? std::string("no arguments") : std::string(cmd.args),
+                     "; unexpected ", Quote(positionals[cmd.max_args])));
+  }
+  for (const std::string& option : used_names) {
+    unsigned set = 0;
+    for (const OptionInfo& o : kOptions) {
+      if (o.name == option) set = o.set;
+    }
+    if (!(cmd.options & set)) {
+      return Usage(absl::StrCat(option, " does not apply to ", AV(cmd.name),
+                                "; it applies to: ", CommandsTaking(static_cast<OptionSet>(set))));
+    }
+  }
+  if (n >= 1) {
+    if (absl::Status s = ValidateName(positionals[0], "switch name"); !s.ok()) {
+      return Usage(SV(s.message()));
+    }
+  }
+  if (cmd.name == "allow") {
+    absl::StatusOr<double> allow = ParseFraction(positionals[1], "FRACTION");
+    if (!allow.ok()) return allow.status();
+  }
+  if (cmd.name == "fault") {
+    const std::string& kind = positionals[1];
+    if (kind != "error" && kind != "delay" && kind != "off") {
+      return Usage(absl::StrCat("fault kind ", Quote(kind),
+                                " is not valid; accepted: error, "
+                                "delay (with --delay-ms N), off"));
+    }
+    if (kind == "off" && (inv.rate || inv.delay_ms)) {
+      return Usage("fault NAME off takes no --rate or --delay-ms");
+    }
+    if (kind == "delay" && (!inv.delay_ms || *inv.delay_ms < 1)) {
+      return Usage("fault NAME delay needs --delay-ms N with N from 1 to 600000");
+    }
+    if (kind != "off" && inv.ttl_s && *inv.ttl_s > kMaxFaultTtlS) {
+      return Usage(absl::StrCat("--ttl ", *inv.ttl_s,
+                                "s is too long for a fault; accepted: at most 24h, so a "
+                                "forgotten drill ends by itself"));
+    }
+  }
+  inv.args = std::move(positionals);
+  return inv;
+}
+
+nlohmann::json WriteBody(const Invocation& inv, std::string_view actor) {
+  nlohmann::json body = nlohmann::json::object();
+  const std::string_view cmd = inv.command->name;
+  std::optional<int64_t> ttl = inv.ttl_s;
+  if (cmd == "on") {
+    body["state"] = "on";
+  } else if (cmd == "off") {
+    body["state"] = "off";
+  } else if (cmd == "allow") {
+    body["state"] = "on";
+    body["allow"] = *ParseFraction(inv.args[1], "FRACTION");  // checked by ParseArgs
+  } else if (cmd == "fault") {
+    const std::string& kind = inv.args[1];
+    if (kind == "off") {
+      body["fault"] = "off";
+    } else {
+      nlohmann::json fault = {{"kind", kind}, {"rate", inv.rate.value_or(1.0)}};
+      if (inv.delay_ms) fault["delay_ms"] = *inv.delay_ms;
+      body["fault"] = std::move(fault);
+      if (!ttl) ttl = kDefaultFaultTtlS;
+    }
+  }
+  if (inv.reason) body["reason"] = *inv.reason;
+  if (!actor.empty()) body["actor"] = std::string(actor);
+  if (ttl) body["ttl_s"] = *ttl;
+  return body;
+}
+
+std::string GeneralHelp() {
+  std::string out = absl::StrCat(
+      "degradectl: turn a service's non-essential dependencies off and on, from its admin\n"
+      "endpoint. The service keeps its essential path working with fallbacks.\n\n",
+      AV(kUsageLine), "\n\ncommands:\n");
+  for (const Command& c : kCommands) {
+    std::string head = absl::StrCat(AV(c.name), c.args.empty() ? "" : " ", AV(c.args));
+    head.resize(std::max<size_t>(head.size() + 2, 28), ' ');
+    absl::StrAppend(&out, "  ", head, AV(c.summary), "\n");
+  }
+  absl::StrAppend(
+      &out,
+      "  help [COMMAND]              this text, or one command's (also: COMMAND --help)\n\n"
+      "global options:\n"
+      "  --admin URL       the service's admin endpoint: http://127.0.0.1:PORT, the address\n"
+      "                    it was started with in DEGRADE_ADMIN_ADDR. Default: $DEGRADE_ADMIN_URL\n"
+      "  --json            print the service's JSON unchanged (for scripts)\n"
+      "  --token-env VAR   the environment variable holding the admin token for writes.\n"
+      "                    Default: DEGRADE_ADMIN_TOKEN. The token is never a flag.\n\n"
+      "write options (on, off, allow, fault; clear takes --actor):\n"
+      "  --reason TEXT     why, shown to everyone (an incident id)\n"
+      "  --ttl DURATION    the override ends by itself after 30s, 15m, 2h, 1d, 1h30m or N\n"
+      "                    seconds (at most 30d; faults: default 10m, at most 24h)\n"
+      "  --actor NAME      who did it. Default: your login name\n\n"
+      "exit status: 0 ok, 1 failure (refused, unreachable, server error), 2 usage error\n\n"
+      "example:\n"
+      "  export DEGRADE_ADMIN_URL=http://127.0.0.1:9090 DEGRADE_ADMIN_TOKEN=...\n"
+      "  degradectl off recommendations --reason \"INC-42 vendor down\" --ttl 30m\n"
+      "  degradectl list\n"
+      "  degradectl clear recommendations\n");
+  return out;
+}
+
+std::string CommandHelp(const Command& c) {
+  std::string out = absl::StrCat("usage: degradectl [--admin URL] [--json] ", AV(c.name),
+                                 c.args.empty() ? "" : " ", AV(c.args));
+  if (c.options & kWriteOptions) absl::StrAppend(&out, " [--reason TEXT] [--ttl DURATION]");
+  if (c.options & kFaultOptions) absl::StrAppend(&out, " [--rate R] [--delay-ms N]");
+  if (c.options & kActorOption) absl::StrAppend(&out, " [--actor NAME]");
+  absl::StrAppend(&out, "\n\n", AV(c.help), "\noptions:\n");
+  if (c.options & kWriteOptions) {
+    absl::StrAppend(&out,
+                    "  --reason TEXT     why, shown to everyone (an incident id)\n"
+                    "  --ttl DURATION    ends by itself after 30s, 15m, 2h, 1d, 1h30m or N "
+                    "seconds\n");
+  }
+  if (c.options & kFaultOptions) {
+    absl::StrAppend(&out,
+                    "  --rate R          fraction of calls hit: 0.5 or 50% (default 1)\n"
+                    "  --delay-ms N      delay in milliseconds (required for delay; with error,\n"
+                    "                    a delay before failing)\n");
+  }
+  if (c.options & kActorOption) {
+    absl::StrAppend(&out, "  --actor NAME      who did it (default: your login name)\n");
+  }
+  absl::StrAppend(&out,
+                  "  --admin URL       the admin endpoint (default: $DEGRADE_ADMIN_URL)\n"
+                  "  --json            print the service's JSON unchanged\n");
+  if (c.writes) {
+    absl::StrAppend(&out,
+                    "  --token-env VAR   variable holding the admin token (default: "
+                    "DEGRADE_ADMIN_TOKEN)\n");
+  }
+  return out;
+}
+
+}  // namespace degrade::ctl

@@ -1,0 +1,93 @@
+// degradectl's command line: the command table, parsing into an Invocation,
+// help texts, and the write bodies the commands send. Pure functions: no
+// environment, no I/O, so every rule is testable without a server.
+#ifndef DEGRADE_TOOLS_CTL_ARGS_H_
+#define DEGRADE_TOOLS_CTL_ARGS_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace degrade::ctl {
+
+// Which options a command takes (bit set).
+enum OptionSet : unsigned {
+  kNoOptions = 0,
+  kActorOption = 1u << 0,   // --actor
+  kWriteOptions = 1u << 1,  // --reason, --ttl
+  kFaultOptions = 1u << 2,  // --rate, --delay-ms
+};
+
+struct Command {
+  std::string_view name;
+  std::string_view args;     // "NAME FRACTION"
+  std::string_view summary;  // one line, for the command list
+  std::string_view help;     // paragraphs for `degradectl NAME --help`
+  int min_args = 0;          // positionals after the command name
+  int max_args = 0;
+  unsigned options = kNoOptions;
+  bool writes = false;  // needs the token
+};
+
+// Every command, in the order `degradectl help` shows them.
+std::span<const Command> Commands();
+const Command* FindCommand(std::string_view name);
+
+// A parsed command line. Options may come before or after the command.
+struct Invocation {
+  const Command* command = nullptr;  // null only when help was asked for
+  std::vector<std::string> args;     // positionals after the command name
+  bool help = false;                 // help for `command` (or general help)
+
+  // Global options.
+  std::string admin_url;                          // --admin; empty: use DEGRADE_ADMIN_URL
+  bool json = false;                              // --json
+  std::string token_env = "DEGRADE_ADMIN_TOKEN";  // --token-env
+
+  // Write options.
+  std::optional<std::string> reason;
+  std::optional<int64_t> ttl_s;
+  std::optional<std::string> actor;
+  // Fault options.
+  std::optional<double> rate;
+  std::optional<int64_t> delay_ms;
+};
+
+// Parses argv[1..]. InvalidArgument (exit status 2) says what was wrong and
+// what is accepted: an unknown command or option, a missing or extra
+// argument, an option the command does not take, a bad value.
+absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args);
+
+// "0.25" or "25%" -> 0.25. Accepted: a number in [0, 1] or a percentage in
+// [0%, 100%]. `what` starts the message ("FRACTION", "--rate").
+absl::StatusOr<double> ParseFraction(std::string_view text, std::string_view what);
+
+// "30s", "15m", "2h", "1d", "1h30m" or plain seconds "90" -> seconds.
+// Accepted: more than 0 and at most 30 days (the service's ttl_s limit).
+absl::StatusOr<int64_t> ParseDuration(std::string_view text, std::string_view what);
+
+// Faults set through degradectl end by themselves: DESIGN's drills must not
+// outlive a forgotten terminal.
+inline constexpr int64_t kDefaultFaultTtlS = 10 * 60;
+inline constexpr int64_t kMaxFaultTtlS = 24 * 60 * 60;
+
+// The switch value a write command sends (DESIGN section 3), with reason,
+// actor and ttl_s: e.g. {"state": "off", "reason": "INC-42", "actor": "ana",
+// "ttl_s": 900}. `actor` is the resolved actor (--actor or the login name).
+// The command must be on, off, allow or fault; its arguments were checked
+// by ParseArgs.
+nlohmann::json WriteBody(const Invocation& inv, std::string_view actor);
+
+// `degradectl help`, and `degradectl CMD --help`.
+std::string GeneralHelp();
+std::string CommandHelp(const Command& command);
+
+}  // namespace degrade::ctl
+
+#endif  // DEGRADE_TOOLS_CTL_ARGS_H_

@@ -1,0 +1,341 @@
+// degradectl's human output (see ctl_render.h).
+#include "ctl_render.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+
+namespace degrade::ctl {
+namespace {
+
+using nlohmann::json;
+
+// Typed, non-throwing field access: the JSON is the service's, not ours.
+const json* Field(const json& j, const char* key) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+std::string Str(const json& j, const char* key) {
+  const json* f = Field(j, key);
+  return f != nullptr && f->is_string() ? f->get<std::string>() : std::string();
+}
+std::optional<double> Num(const json& j, const char* key) {
+  const json* f = Field(j, key);
+  if (f == nullptr || !f->is_number()) return std::nullopt;
+  return f->get<double>();
+}
+std::string Count(const json& j, const char* key) {
+  const json* f = Field(j, key);
+  if (f == nullptr || !f->is_number_integer()) return "-";
+  return f->dump();
+}
+
+// Replaces C0/C1 control characters and DEL so that text from the service
+// cannot move the cursor or break the table.
+std::string Clean(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out.push_back(' ');
+    } else if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      out.push_back(' ');  // U+0080..U+009F
+      ++i;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+// Display width, counting code points (good enough for names and reasons).
+size_t Width(std::string_view s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
+}
+
+std::string Truncate(std::string s, size_t max_width) {
+  if (Width(s) <= max_width) return s;
+  size_t points = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xc0) != 0x80 && ++points == max_width - 2) {
+      // Cut before the next code point starts.
+      size_t end = i + 1;
+      while (end < s.size() && (static_cast<unsigned char>(s[end]) & 0xc0) == 0x80) ++end;
+      return s.substr(0, end) + "..";
+    }
+  }
+  return s;
+}
+
+// The reason and actor of the deciding entry. The default layer is the
+// code's declaration: the library fills in placeholders ("default", "code")
+// that would only clutter the table.
+std::string Reason(const json& sw) {
+  return Str(sw, "layer") == "default" ? std::string() : Clean(Str(sw, "reason"));
+}
+std::string Actor(const json& sw) {
+  return Str(sw, "layer") == "default" ? std::string() : Clean(Str(sw, "actor"));
+}
+
+std::string Percent(double fraction) { return absl::StrFormat("%.4g%%", fraction * 100.0); }
+
+std::string OrDash(std::string s) { return s.empty() ? "-" : s; }
+
+// "error", "delay 800ms", "error at 50%".
+std::string FaultText(const json& fault) {
+  std::string out = OrDash(Clean(Str(fault, "kind")));
+  if (auto ms = Num(fault, "delay_ms"); ms && *ms > 0) absl::StrAppend(&out, " ", *ms, "ms");
+  if (auto rate = Num(fault, "rate"); rate && *rate != 1.0) {
+    absl::StrAppend(&out, " at ", Percent(*rate));
+  }
+  return out;
+}
+
+// One layer's value, as a snapshot holds it: "off", or
+// "on 25%, reason "x", by ana, expires in 9m".
+std::string DescribeValue(const json& v, absl::Time now) {
+  if (v.is_string()) return Clean(v.get<std::string>());
+  if (!v.is_object()) return Clean(v.dump());
+  std::vector<std::string> parts;
+  const std::string state = Str(v, "state");
+  const std::optional<double> allow = Num(v, "allow");
+  if (!state.empty() || allow) {
+    std::string s = state.empty() ? "on" : Clean(state);
+    if (allow && *allow != 1.0) absl::StrAppend(&s, " ", Percent(*allow));
+    parts.push_back(std::move(s));
+  }
+  if (const json* f = Field(v, "fault")) {
+    parts.push_back(f->is_object() ? "fault " + FaultText(*f) : "fault off");
+  }
+  if (std::string r = Str(v, "reason"); !r.empty()) {
+    parts.push_back(absl::StrCat("reason \"", Clean(r), "\""));
+  }
+  if (std::string a = Str(v, "actor"); !a.empty()) parts.push_back("by " + Clean(a));
+  if (std::string e = Str(v, "expires_at"); !e.empty()) {
+    parts.push_back("expires " + RelativeExpiry(e, now));
+  }
+  return parts.empty() ? "{}" : absl::StrJoin(parts, ", ");
+}
+
+// The expiry of the entry in `layer` that sets the fault, if any.
+std::string FaultExpiry(const json& sw, const std::string& layer) {
+  const json* layers = Field(sw, "layers");
+  if (layers == nullptr || !layers->is_array()) return "";
+  for (const json& entry : *layers) {
+    if (Str(entry, "layer") != layer) continue;
+    const json* value = Field(entry, "value");
+    if (value != nullptr && Field(*value, "fault") != nullptr) return Str(*value, "expires_at");
+  }
+  return "";
+}
+
+// Rows padded to column widths; `right` marks right-aligned columns.
+std::string Table(const std::vector<std::vector<std::string>>& rows,
+                  const std::vector<bool>& right) {
+  std::vector<size_t> widths(right.size(), 0);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], Width(row[c]));
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      const std::string pad(widths[c] - Width(row[c]), ' ');
+      if (c > 0) line += "  ";
+      line += right[c] ? pad + row[c] : row[c] + (c + 1 < row.size() ? pad : "");
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string RelativeExpiry(const std::string& rfc3339, absl::Time now) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &err)) return Clean(rfc3339);
+  const int64_t s = absl::ToInt64Seconds(absl::Ceil(t - now, absl::Seconds(1)));
+  if (s <= 0) return "expired";
+  if (s < 60) return absl::StrCat("in ", s, "s");
+  if (s < 3600) return absl::StrCat("in ", (s + 30) / 60, "m");
+  if (s < 86400) {
+    const int64_t h = s / 3600, m = (s % 3600) / 60;
+    return m == 0 ? absl::StrCat("in ", h, "h") : absl::StrFormat("in %dh%02dm", h, m);
+  }
+  const int64_t d = s / 86400, h = (s % 86400) / 3600;
+  return h == 0 ? absl::StrCat("in ", d, "d") : absl::StrCat("in ", d, "d", h, "h");
+}
+
+std::string StateLabel(const json& sw) {
+  std::string out = OrDash(Clean(Str(sw, "state")));
+  if (out == "on") {
+    if (auto allow = Num(sw, "allow"); allow && *allow != 1.0) {
+      absl::StrAppend(&out, " ", Percent(*allow));
+    }
+  }
+  if (const json* f = Field(sw, "fault"); f != nullptr && f->is_object()) out += " +fault";
+  return out;
+}
+
+std::string RenderList(const json& listing, absl::Time now) {
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "STATE", "LAYER", "REASON", "ACTOR", "EXPIRES", "CALLS", "FALLBACKS"}};
+  bool any_unknown = false;
+  const json* switches = Field(listing, "switches");
+  if (switches != nullptr && switches->is_array()) {
+    for (const json& sw : *switches) {
+      std::string name = Clean(Str(sw, "name"));
+      if (const json* d = Field(sw, "defined"); d != nullptr && d->is_boolean() && !*d) {
+        name += "*";
+        any_unknown = true;
+      }
+      const std::string expires = Str(sw, "expires_at");
+      const json* counters = Field(sw, "counters");
+      rows.push_back({name, StateLabel(sw), OrDash(Clean(Str(sw, "layer"))),
+                      OrDash(Truncate(Reason(sw), 40)), OrDash(Truncate(Actor(sw), 20)),
+                      expires.empty() ? "-" : RelativeExpiry(expires, now),
+                      counters ? Count(*counters, "calls") : "-",
+                      counters ? Count(*counters, "fallbacks") : "-"});
+    }
+  }
+  std::string out = Table(rows, {false, false, false, false, false, false, true, true});
+  if (rows.size() == 1) out += "(no switches)\n";
+  if (any_unknown) out += "* named by a layer, not defined in this service\n";
+
+  const json* sources = Field(listing, "sources");
+  if (sources != nullptr && sources->is_array() && !sources->empty()) {
+    std::vector<std::vector<std::string>> srows;
+    for (const json& s : *sources) {
+      const json* healthy = Field(s, "healthy");
+      const bool ok = healthy == nullptr || !healthy->is_boolean() || healthy->get<bool>();
+      std::string health =
+          ok ? absl::StrCat("healthy, ", Count(s, "applied"), " applied")
+             : absl::StrCat("FAILING (", Count(s, "consecutive_failures"),
+                            " in a row): ", Truncate(Clean(Str(s, "last_error")), 100));
+      srows.push_back(
+          {"  " + Clean(Str(s, "name")), Truncate(Clean(Str(s, "target")), 60), std::move(health)});
+    }
+    out += "sources:\n" + Table(srows, {false, false, false});
+  }
+  const json* errors = Field(listing, "errors");
+  if (errors != nullptr && errors->is_array() && !errors->empty()) {
+    absl::StrAppend(&out, errors->size(),
+                    " recent error(s) in the service; 'degradectl list --json' shows them\n");
+  }
+  return out;
+}
+
+std::string RenderSwitch(const json& sw, absl::Time now) {
+  std::vector<std::vector<std::string>> rows;
+  auto add = [&](std::string label, std::string value) {
+    rows.push_back({"  " + std::move(label), std::move(value)});
+  };
+  add("description", OrDash(Clean(Str(sw, "description"))));
+  add("owner", OrDash(Clean(Str(sw, "owner"))));
+  std::vector<std::string> groups;
+  if (const json* g = Field(sw, "groups"); g != nullptr && g->is_array()) {
+    for (const json& x : *g) {
+      if (x.is_string()) groups.push_back(Clean(x.get<std::string>()));
+    }
+  }
+  add("groups", groups.empty() ? "-" : absl::StrJoin(groups, ", "));
+  add("env var", OrDash(Clean(Str(sw, "env_var"))));
+  if (const json* d = Field(sw, "defined"); d != nullptr && d->is_boolean() && !*d) {
+    add("defined", "no: a layer names it, this service does not define it");
+  }
+  add("state", StateLabel(sw));
+  add("decided by", OrDash(Clean(Str(sw, "layer"))));
+  add("reason", OrDash(Reason(sw)));
+  add("actor", OrDash(Actor(sw)));
+  const std::string expires = Str(sw, "expires_at");
+  add("expires", expires.empty()
+                     ? "never"
+                     : absl::StrCat(Clean(expires), " (", RelativeExpiry(expires, now), ")"));
+  const json* fault = Field(sw, "fault");
+  const std::string fault_layer = Str(sw, "fault_layer");
+  if (fault != nullptr && fault->is_object()) {
+    add("fault", absl::StrCat(FaultText(*fault), " (", OrDash(Clean(fault_layer)), ")"));
+  } else {
+    add("fault", fault_layer.empty() ? "none" : absl::StrCat("none (", Clean(fault_layer), ")"));
+  }
+  if (const json* b = Field(sw, "breaker"); b != nullptr && b->is_object()) {
+    std::string text = OrDash(Clean(Str(*b, "state")));
+    if (const json* w = Field(*b, "window"); w != nullptr && w->is_object()) {
+      absl::StrAppend(&text, ", window ", Count(*w, "calls"), " calls");
+      if (auto ratio = Num(*w, "failure_ratio")) {
+        absl::StrAppend(&text, " ", Percent(*ratio), " failed");
+      }
+    }
+    if (std::string next = Str(*b, "next_probe_at"); !next.empty()) {
+      absl::StrAppend(&text, ", probes ", RelativeExpiry(next, now));
+    }
+    if (std::string why = Str(*b, "last_reason"); !why.empty()) {
+      absl::StrAppend(&text, "; last change: ", Clean(why));
+    }
+    add("breaker", std::move(text));
+  }
+  std::string out = Clean(Str(sw, "name")) + "\n" + Table(rows, {false, false});
+
+  std::vector<std::vector<std::string>> lrows;
+  if (const json* layers = Field(sw, "layers"); layers != nullptr && layers->is_array()) {
+    for (const json& l : *layers) {
+      const json* v = Field(l, "value");
+      json value = v != nullptr ? *v : json();
+      if (Str(l, "layer") == "default" && value.is_object()) {
+        value.erase("reason");  // placeholders, see Reason()
+        value.erase("actor");
+      }
+      lrows.push_back({"    " + Clean(Str(l, "layer")), Clean(Str(l, "scope")),
+                       v ? DescribeValue(value, now) : "-"});
+    }
+  }
+  out += "  layers (lowest first)\n";
+  out += lrows.empty() ? "    (none)\n" : Table(lrows, {false, false, false});
+
+  if (const json* c = Field(sw, "counters"); c != nullptr && c->is_object()) {
+    absl::StrAppend(&out, "  counters     calls ", Count(*c, "calls"), ", primary ok ",
+                    Count(*c, "primary_ok"), ", skipped ", Count(*c, "skipped"),
+                    ", primary failures ", Count(*c, "primary_failures"), ", injected faults ",
+                    Count(*c, "injected_faults"), ", fallbacks ", Count(*c, "fallbacks"), "\n");
+  }
+  return out;
+}
+
+std::string RenderWriteResult(const json& sw, absl::Time now) {
+  std::string out = absl::StrCat(Clean(Str(sw, "name")), ": ", StateLabel(sw), " (",
+                                 OrDash(Clean(Str(sw, "layer"))));
+  if (std::string r = Reason(sw); !r.empty()) {
+    absl::StrAppend(&out, ", reason \"", r, "\"");
+  }
+  if (std::string e = Str(sw, "expires_at"); !e.empty()) {
+    absl::StrAppend(&out, ", expires ", RelativeExpiry(e, now));
+  }
+  out += ")";
+  const std::string fault_layer = Str(sw, "fault_layer");
+  if (!fault_layer.empty()) {
+    const json* fault = Field(sw, "fault");
+    absl::StrAppend(&out, "; fault ",
+                    fault != nullptr && fault->is_object() ? FaultText(*fault) : "off", " (",
+                    Clean(fault_layer));
+    if (std::string e = FaultExpiry(sw, fault_layer); !e.empty()) {
+      absl::StrAppend(&out, ", expires ", RelativeExpiry(e, now));
+    }
+    out += ")";
+  }
+  return out + "\n";
+}
+
+}  // namespace degrade::ctl

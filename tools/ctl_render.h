@@ -1,0 +1,40 @@
+// degradectl's human output, from the listing JSON of degrade/listing.h.
+// Independent of where the JSON came from (admin endpoint, etcd).
+//
+// Input is a service's JSON, so nothing here trusts it: a missing field or a
+// field of the wrong type shows as "-" rather than failing, and control
+// characters in reasons (a newline, a terminal escape) are replaced by
+// blanks before they reach the terminal.
+#ifndef DEGRADE_TOOLS_CTL_RENDER_H_
+#define DEGRADE_TOOLS_CTL_RENDER_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace degrade::ctl {
+
+// The table of `degradectl list`:
+//   NAME             STATE   LAYER  REASON              ACTOR  EXPIRES  CALLS  FALLBACKS
+//   recommendations  off     admin  INC-42 vendor down  ana    in 14m   1200   1180
+// then the sources' health and the number of recent errors.
+std::string RenderList(const nlohmann::json& listing, absl::Time now);
+
+// The block of `degradectl get`: every field, every layer's setting.
+std::string RenderSwitch(const nlohmann::json& sw, absl::Time now);
+
+// The one line after a write:
+//   recommendations: off (admin, reason "INC-42", expires in 15m)
+std::string RenderWriteResult(const nlohmann::json& sw, absl::Time now);
+
+// "on", "off", "on 25%", with " +fault" when a fault is active.
+std::string StateLabel(const nlohmann::json& sw);
+
+// "in 14m", "in 2h05m", "in 3d4h", "in 45s"; "expired" once past. `rfc3339`
+// not a time: returned as given.
+std::string RelativeExpiry(const std::string& rfc3339, absl::Time now);
+
+}  // namespace degrade::ctl
+
+#endif  // DEGRADE_TOOLS_CTL_RENDER_H_

@@ -1,0 +1,187 @@
+// degradectl: list and change a service's switches from the command line.
+//
+//   degradectl --admin http://127.0.0.1:9090 off recommendations --reason INC-42 --ttl 15m
+//
+// Three steps, kept apart so that a new control plane or a new command is an
+// addition: ctl_args parses the command line, a Backend (ctl_backend.h) talks
+// to the control plane, ctl_render turns the listing JSON into text.
+//
+// Exit status: 0 ok, 1 failure (the service refused, failed or could not be
+// reached), 2 usage error.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "ctl_args.h"
+#include "ctl_backend.h"
+#include "ctl_render.h"
+#include "ctl_strings.h"
+
+namespace degrade::ctl {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+std::string GetEnv(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+// The login name: who sits at the terminal, then who the shell says, then
+// who owns the process.
+std::string LoginName() {
+  char buf[256];
+  if (getlogin_r(buf, sizeof buf) == 0 && buf[0] != '\0') return buf;
+  if (std::string user = GetEnv("USER"); !user.empty()) return user;
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  char pwbuf[4096];
+  if (getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &found) == 0 && found != nullptr) {
+    return found->pw_name;
+  }
+  return "";
+}
+
+int UsageError(std::string_view message, const Command* command) {
+  std::cerr << "degradectl: " << message << "\n";
+  if (command != nullptr) {
+    std::cerr << "run 'degradectl " << command->name << " --help' for its usage\n";
+  } else {
+    std::cerr << "run 'degradectl help' for usage\n";
+  }
+  return kExitUsage;
+}
+
+int Failure(const absl::Status& status) {
+  std::cerr << "degradectl: " << status.message() << "\n";
+  return kExitFailure;
+}
+
+void PrintBody(const std::string& body) {
+  std::cout << body;
+  if (!body.empty() && body.back() != '\n') std::cout << "\n";
+}
+
+// Runs a write, then shows the switch as it is after it. The service may
+// answer a write with the switch or with nothing; ask when it did not say.
+int Write(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> reply) {
+  if (!reply.ok()) return Failure(reply.status());
+  // The service accepted the value but ignored part of it (an unknown
+  // field, say): the operator should know.
+  if (const auto it = reply->json.find("warnings");
+      reply->json.is_object() && it != reply->json.end() && it->is_array()) {
+    for (const auto& w : *it) {
+      if (w.is_string()) {
+        std::cerr << "degradectl: warning from the service: " << w.get<std::string>() << "\n";
+      }
+    }
+  }
+  const std::string& name = inv.args[0];
+  if (!reply->json.is_object() || !reply->json.contains("state")) {
+    reply = backend.Get(name);
+    if (!reply.ok()) {
+      return Failure(absl::Status(reply.status().code(),
+                                  absl::StrCat("the change was made, but reading it back failed: ",
+                                               reply.status().message())));
+    }
+  }
+  if (inv.json) {
+    PrintBody(reply->body);
+  } else {
+    std::cout << RenderWriteResult(reply->json, absl::Now());
+  }
+  return kExitOk;
+}
+
+// The control plane this invocation talks to. Today the admin endpoint;
+// `--etcd ENDPOINTS --prefix P` will choose an etcd backend here. Errors are
+// usage errors: what is missing and how to give it.
+absl::StatusOr<std::unique_ptr<Backend>> OpenBackend(const Invocation& inv) {
+  AdminOptions admin;
+  admin.url = !inv.admin_url.empty() ? inv.admin_url : GetEnv("DEGRADE_ADMIN_URL");
+  if (admin.url.empty()) {
+    return absl::InvalidArgumentError(
+        "no admin endpoint given: pass --admin http://127.0.0.1:PORT (the service's "
+        "DEGRADE_ADMIN_ADDR) or set DEGRADE_ADMIN_URL");
+  }
+  admin.token_env = inv.token_env;
+  admin.token = GetEnv(inv.token_env.c_str());
+  if (inv.command->writes && admin.token.empty()) {
+    // The service would answer 401; say it before sending anything.
+    return absl::InvalidArgumentError(absl::StrCat(
+        AV(inv.command->name), " changes the service and needs its admin token: set ",
+        inv.token_env, " to the service's admin token (the DEGRADE_ADMIN_TOKEN it runs with)"));
+  }
+  return MakeAdminBackend(std::move(admin));
+}
+
+// Runs a read and prints the reply: the service's JSON, or `render`ed.
+int Show(absl::StatusOr<Reply> reply, const Invocation& inv,
+         std::string (*render)(const nlohmann::json&, absl::Time)) {
+  if (!reply.ok()) return Failure(reply.status());
+  if (inv.json) {
+    PrintBody(reply->body);
+  } else {
+    std::cout << render(reply->json, absl::Now());
+  }
+  return kExitOk;
+}
+
+int Execute(Backend& backend, const Invocation& inv) {
+  const std::string_view cmd = inv.command->name;
+  if (cmd == "list") return Show(backend.List(), inv, RenderList);
+  if (cmd == "get") return Show(backend.Get(inv.args[0]), inv, RenderSwitch);
+  const std::string actor = inv.actor ? *inv.actor : LoginName();
+  if (cmd == "clear") return Write(backend, inv, backend.Clear(inv.args[0], actor));
+  return Write(backend, inv, backend.Put(inv.args[0], WriteBody(inv, actor)));  // on, off, ...
+}
+
+int Run(const std::vector<std::string>& args) {
+  absl::StatusOr<Invocation> inv = ParseArgs(args);
+  if (!inv.ok()) {
+    // Point at the command's help when the command itself was understood.
+    const Command* command = nullptr;
+    for (const std::string& a : args) {
+      if ((command = FindCommand(a)) != nullptr) break;
+    }
+    return UsageError(SV(inv.status().message()), command);
+  }
+  if (inv->help) {
+    std::cout << (inv->command != nullptr ? CommandHelp(*inv->command) : GeneralHelp());
+    return kExitOk;
+  }
+  absl::StatusOr<std::unique_ptr<Backend>> backend = OpenBackend(*inv);
+  if (!backend.ok()) return UsageError(SV(backend.status().message()), inv->command);
+  return Execute(**backend, *inv);
+}
+
+}  // namespace
+}  // namespace degrade::ctl
+
+int main(int argc, char** argv) {
+  // Nothing below throws by design (JSON is parsed without exceptions); this
+  // only keeps an allocation failure from ending in std::terminate.
+  try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    const int status = degrade::ctl::Run(args);
+    std::cout.flush();
+    return std::cout.good() ? status : 1;
+  } catch (const std::exception& e) {
+    std::cerr << "degradectl: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}
