@@ -1,0 +1,99 @@
+"""degrade.switch / find / Switch: definition rules and attributes."""
+
+import pytest
+
+import degrade
+
+
+def test_switch_has_its_spec(name):
+    sw = degrade.switch(name, description="Recs; the page renders without them.",
+                        owner="recs-team", groups=["py.tier2", "py.tier3"])
+    assert (sw.name, sw.description, sw.owner, sw.groups) == (
+        name, "Recs; the page renders without them.", "recs-team", ("py.tier2", "py.tier3"))
+
+
+def test_new_switch_is_enabled(sw):
+    assert sw.enabled is True
+
+
+def test_default_off(name):
+    assert degrade.switch(name, default="off").enabled is False
+
+
+def test_default_bool(name):
+    assert degrade.switch(name, default=False).enabled is False
+
+
+def test_default_allow_is_a_dimmer(name):
+    sw = degrade.switch(name, allow=0.25)
+    info = degrade.get(sw)
+    assert (info["state"], info["allow"], info["layer"]) == ("on", 0.25, "default")
+
+
+def test_a_group_given_as_a_string_is_one_group(name):
+    assert degrade.switch(name, groups="py.tier2").groups == ("py.tier2",)
+
+
+def test_duplicate_raises_already_exists_with_the_cpp_message(sw):
+    with pytest.raises(degrade.AlreadyExistsError,
+                       match=f'switch "{sw.name}" is already defined') as raised:
+        degrade.switch(sw.name)
+    assert raised.value.code == 6
+
+
+def test_bad_name_raises_invalid_argument(name):
+    with pytest.raises(degrade.InvalidArgumentError, match=r'switch name "Py\.Recs".*lower case'):
+        degrade.switch("Py.Recs")
+
+
+def test_invalid_argument_is_a_value_error():
+    with pytest.raises(ValueError):
+        degrade.switch("")
+
+
+def test_reserved_name_raises_already_exists():
+    with pytest.raises(degrade.AlreadyExistsError, match="DEGRADE_CONFIG_FILE"):
+        degrade.switch("config.file")
+
+
+def test_allow_out_of_range_raises(name):
+    with pytest.raises(degrade.InvalidArgumentError, match=r"allow: 1\.5 is not in \[0, 1\]"):
+        degrade.switch(name, allow=1.5)
+
+
+def test_bad_default_raises(name):
+    with pytest.raises(degrade.InvalidArgumentError, match="default"):
+        degrade.switch(name, default="maybe")
+
+
+def test_find_returns_the_same_object(sw):
+    assert degrade.find(sw.name) is sw
+
+
+def test_find_unknown_raises_not_found():
+    with pytest.raises(degrade.NotFoundError, match='switch "py.nope" is not defined'):
+        degrade.find("py.nope")
+
+
+def test_not_found_is_a_lookup_error():
+    with pytest.raises(LookupError):
+        degrade.find("py.nope")
+
+
+def test_switch_cannot_be_instantiated_directly():
+    with pytest.raises(TypeError):
+        degrade.Switch()
+
+
+def test_switch_attributes_are_read_only(sw):
+    with pytest.raises(AttributeError):
+        sw.enabled = False
+
+
+def test_repr_shows_name_and_state(sw):
+    degrade.set_override(sw, 0.5)
+    assert repr(sw) == f"<degrade.Switch '{sw.name}' on allow=0.5>"
+
+
+def test_version_is_the_library_version():
+    assert degrade.__version__.count(".") == 2
