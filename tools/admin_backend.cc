@@ -23,78 +23,6 @@ namespace {
 
 constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
 
-struct ParsedUrl {
-  std::string scheme;     // "http" or "https"
-  std::string authority;  // "127.0.0.1:9090", "[::1]:9090", "admin.internal"
-  std::string base_path;  // "" or "/svc-a" (no trailing slash)
-};
-
-absl::StatusOr<ParsedUrl> ParseUrl(std::string_view url) {
-  const std::string accepted =
-      "accepted: http://HOST:PORT, https://HOST[:PORT] or HOST:PORT, e.g. http://127.0.0.1:9090";
-  ParsedUrl out;
-  std::string_view rest = url;
-  if (const size_t p = rest.find("://"); p != std::string_view::npos) {
-    out.scheme = absl::AsciiStrToLower(AV(rest.substr(0, p)));
-    rest.remove_prefix(p + 3);
-    if (out.scheme != "http" && out.scheme != "https") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--admin \"", std::string(url), "\": scheme is not http or https; ", accepted));
-    }
-  } else {
-    out.scheme = "http";
-  }
-  const size_t slash = rest.find('/');
-  out.authority = std::string(rest.substr(0, slash));
-  if (slash != std::string_view::npos) {
-    out.base_path = std::string(rest.substr(slash));
-    while (!out.base_path.empty() && out.base_path.back() == '/') out.base_path.pop_back();
-  }
-  // Host: a bracketed IPv6 literal or a name/IPv4 of safe characters; then an
-  // optional numeric port (required without a scheme, so that a typo like
-  // "--admin list" is caught).
-  std::string_view auth = out.authority;
-  std::string_view host, port;
-  if (absl::StartsWith(AV(auth), "[")) {
-    const size_t close = auth.find(']');
-    if (close == std::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--admin \"", std::string(url), "\": unclosed '[' in host; ", accepted));
-    }
-    host = auth.substr(0, close + 1);
-    auth.remove_prefix(close + 1);
-    if (!auth.empty() && auth.front() != ':') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--admin \"", std::string(url), "\": junk after host; ", accepted));
-    }
-    if (!auth.empty()) port = auth.substr(1);
-  } else {
-    const size_t colon = auth.rfind(':');
-    host = auth.substr(0, colon);
-    if (colon != std::string_view::npos) port = auth.substr(colon + 1);
-    for (char c : host) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--admin \"", std::string(url), "\": host has '", std::string(1, c), "'; ", accepted));
-      }
-    }
-  }
-  if (host.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--admin \"", std::string(url), "\": no host; ", accepted));
-  }
-  const bool had_scheme = url.find("://") != std::string_view::npos;
-  int port_number = 0;
-  if (!port.empty() || !had_scheme) {
-    if (!absl::SimpleAtoi(AV(port), &port_number) || port_number < 1 || port_number > 65535) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--admin \"", std::string(url), "\": port \"", std::string(port),
-                       "\" is not a number from 1 to 65535; ", accepted));
-    }
-  }
-  return out;
-}
-
 // The server's {"error": "..."} message, or the start of whatever it sent.
 std::string ServerMessage(const std::string& body) {
   nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -128,7 +56,7 @@ std::string ClientErrorText(httplib::Error e) {
 
 class AdminBackend final : public Backend {
  public:
-  AdminBackend(AdminOptions options, ParsedUrl url)
+  AdminBackend(AdminOptions options, HttpUrl url)
       : options_(std::move(options)),
         url_(std::move(url)),
         client_(absl::StrCat(url_.scheme, "://", url_.authority)) {
@@ -277,14 +205,80 @@ class AdminBackend final : public Backend {
   }
 
   AdminOptions options_;
-  ParsedUrl url_;
+  HttpUrl url_;
   httplib::Client client_;
 };
 
 }  // namespace
 
+absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view option) {
+  const std::string accepted =
+      "accepted: http://HOST:PORT, https://HOST[:PORT] or HOST:PORT, e.g. http://127.0.0.1:9090";
+  HttpUrl out;
+  std::string_view rest = url;
+  if (const size_t p = rest.find("://"); p != std::string_view::npos) {
+    out.scheme = absl::AsciiStrToLower(AV(rest.substr(0, p)));
+    rest.remove_prefix(p + 3);
+    if (out.scheme != "http" && out.scheme != "https") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          AV(option), " \"", std::string(url), "\": scheme is not http or https; ", accepted));
+    }
+  } else {
+    out.scheme = "http";
+  }
+  const size_t slash = rest.find('/');
+  out.authority = std::string(rest.substr(0, slash));
+  if (slash != std::string_view::npos) {
+    out.base_path = std::string(rest.substr(slash));
+    while (!out.base_path.empty() && out.base_path.back() == '/') out.base_path.pop_back();
+  }
+  // Host: a bracketed IPv6 literal or a name/IPv4 of safe characters; then an
+  // optional numeric port (required without a scheme, so that a typo like
+  // "--admin list" is caught).
+  std::string_view auth = out.authority;
+  std::string_view host, port;
+  if (absl::StartsWith(AV(auth), "[")) {
+    const size_t close = auth.find(']');
+    if (close == std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(AV(option), " \"", std::string(url), "\": unclosed '[' in host; ", accepted));
+    }
+    host = auth.substr(0, close + 1);
+    auth.remove_prefix(close + 1);
+    if (!auth.empty() && auth.front() != ':') {
+      return absl::InvalidArgumentError(
+          absl::StrCat(AV(option), " \"", std::string(url), "\": junk after host; ", accepted));
+    }
+    if (!auth.empty()) port = auth.substr(1);
+  } else {
+    const size_t colon = auth.rfind(':');
+    host = auth.substr(0, colon);
+    if (colon != std::string_view::npos) port = auth.substr(colon + 1);
+    for (char c : host) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') {
+        return absl::InvalidArgumentError(absl::StrCat(
+            AV(option), " \"", std::string(url), "\": host has '", std::string(1, c), "'; ", accepted));
+      }
+    }
+  }
+  if (host.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AV(option), " \"", std::string(url), "\": no host; ", accepted));
+  }
+  const bool had_scheme = url.find("://") != std::string_view::npos;
+  int port_number = 0;
+  if (!port.empty() || !had_scheme) {
+    if (!absl::SimpleAtoi(AV(port), &port_number) || port_number < 1 || port_number > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(AV(option), " \"", std::string(url), "\": port \"", std::string(port),
+                       "\" is not a number from 1 to 65535; ", accepted));
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<std::unique_ptr<Backend>> MakeAdminBackend(AdminOptions options) {
-  absl::StatusOr<ParsedUrl> url = ParseUrl(options.url);
+  absl::StatusOr<HttpUrl> url = ParseHttpUrl(options.url, "--admin");
   if (!url.ok()) return url.status();
   return std::unique_ptr<Backend>(new AdminBackend(std::move(options), *std::move(url)));
 }

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "ctl_backend.h"
 #include "ctl_strings.h"
 #include "degrade/snapshot.h"
 #include "degrade/state.h"
@@ -19,7 +20,7 @@
 namespace degrade::ctl {
 namespace {
 
-constexpr std::array<Command, 7> kCommands = {{
+constexpr std::array<Command, 9> kCommands = {{
     {"list", "", "every switch: state, deciding layer, reason, expiry, counters",
      "Lists every switch the service knows: its effective state, the layer that\n"
      "decided it, the reason, actor and expiry of that setting, and how many calls\n"
@@ -31,6 +32,13 @@ constexpr std::array<Command, 7> kCommands = {{
      "effective state and fault with the layers that decided them, what every\n"
      "layer says about it, and its counters.\n",
      1, 1, kNoOptions, false},
+    {"inventory", "", "every declared switch: owner, groups, breaker, description",
+     "Lists every switch the service declares (the inventory of its non-essential\n"
+     "dependencies): the owner to call, its groups, whether it has a breaker, its\n"
+     "environment variable and its description. Names a layer mentions but the\n"
+     "service does not define are left out. Then the switches without an owner or\n"
+     "a description, which an on-call engineer cannot judge in an incident.\n",
+     0, 0, kNoOptions, false},
     {"on", "NAME", "call the dependency again (admin override)",
      "Turns the switch on through the admin layer, above every other layer: the\n"
      "service calls the dependency again. Use 'clear' instead to hand the decision\n"
@@ -61,6 +69,24 @@ constexpr std::array<Command, 7> kCommands = {{
      "Removes the switch's admin-layer entry (on, off, allow or fault): the file,\n"
      "environment, remote and breaker layers decide again.\n",
      1, 1, kActorOption, true},
+    {"drill", "", "fire drill: inject a fault, measure detection and recovery, report",
+     "Rehearses an incident on a running service and measures it:\n"
+     "  1. probes --probe URL (the essential endpoint) for --baseline;\n"
+     "  2. injects the fault into --switch through the admin endpoint, with a TTL a\n"
+     "     little longer than --duration, so a killed drill still ends by itself;\n"
+     "  3. for --duration, probes the URL and reads the switch every --interval:\n"
+     "     time to detect (breaker open or switch off by any layer), and the\n"
+     "     essential path's success ratio and latency during the fault;\n"
+     "  4. clears the fault (always: also on Ctrl-C, SIGTERM or an error), then\n"
+     "     watches until the breaker is closed and primary calls succeed again\n"
+     "     (time to recover), at most --recover-timeout;\n"
+     "  5. writes report.json and report.html (a timeline plot and the figures).\n"
+     "The switch must be on, without an admin entry and without a fault.\n"
+     "With --expect-*, exits 1 when an objective is missed (for CI and schedules).\n"
+     "  degradectl drill --admin http://127.0.0.1:9901 --switch recommendations \\\n"
+     "      --fault error --probe http://127.0.0.1:8080/checkout --duration 30s \\\n"
+     "      --expect-detect-under 5s --expect-success-over 0.99 --out drills/\n",
+     0, 0, kActorOption | kWriteOptions | kFaultOptions | kDrillOptions, true},
 }};
 
 constexpr std::string_view kUsageLine =
@@ -78,7 +104,7 @@ struct OptionInfo {
   bool takes_value;
   OptionSet set;
 };
-constexpr std::array<OptionInfo, 9> kOptions = {{
+constexpr std::array<OptionInfo, 21> kOptions = {{
     {"--admin", true, kNoOptions},
     {"--json", false, kNoOptions},
     {"--token-env", true, kNoOptions},
@@ -88,6 +114,18 @@ constexpr std::array<OptionInfo, 9> kOptions = {{
     {"--actor", true, kActorOption},
     {"--rate", true, kFaultOptions},
     {"--delay-ms", true, kFaultOptions},
+    {"--switch", true, kDrillOptions},
+    {"--fault", true, kDrillOptions},
+    {"--probe", true, kDrillOptions},
+    {"--duration", true, kDrillOptions},
+    {"--baseline", true, kDrillOptions},
+    {"--interval", true, kDrillOptions},
+    {"--probe-timeout", true, kDrillOptions},
+    {"--recover-timeout", true, kDrillOptions},
+    {"--out", true, kDrillOptions},
+    {"--expect-detect-under", true, kDrillOptions},
+    {"--expect-success-over", true, kDrillOptions},
+    {"--expect-recover-under", true, kDrillOptions},
 }};
 
 std::string CommandsTaking(OptionSet set) {
@@ -122,9 +160,125 @@ absl::Status CheckText(std::string_view option, const std::string& text) {
   return absl::OkStatus();
 }
 
+// One drill option into `drill`; its value checked (ranges in the help).
+absl::Status ParseDrillOption(const std::string& name, const std::string& value,
+                              DrillFlags& drill) {
+  const auto duration = [&](absl::Duration min, absl::Duration max,
+                            std::optional<absl::Duration>& out) -> absl::Status {
+    absl::StatusOr<absl::Duration> d = ParseDrillDuration(value, name, min, max);
+    if (!d.ok()) return d.status();
+    out = *d;
+    return absl::OkStatus();
+  };
+  if (name == "--switch") {
+    if (absl::Status s = ValidateName(value, "--switch"); !s.ok()) return Usage(SV(s.message()));
+    drill.switch_name = value;
+  } else if (name == "--fault") {
+    if (value != "error" && value != "delay") {
+      return Usage(absl::StrCat("--fault ", Quote(value),
+                                " is not a drill fault; accepted: error, delay (with --delay-ms N)"));
+    }
+    drill.fault_kind = value;
+  } else if (name == "--probe") {
+    absl::StatusOr<HttpUrl> url = ParseHttpUrl(value, "--probe");
+    if (!url.ok()) return Usage(SV(url.status().message()));
+    drill.probe_url = value;
+  } else if (name == "--duration") {
+    return duration(absl::Seconds(1), absl::Hours(12), drill.duration);
+  } else if (name == "--baseline") {
+    return duration(absl::ZeroDuration(), absl::Hours(1), drill.baseline);
+  } else if (name == "--interval") {
+    return duration(absl::Milliseconds(20), absl::Seconds(10), drill.interval);
+  } else if (name == "--probe-timeout") {
+    return duration(absl::Milliseconds(10), absl::Seconds(60), drill.probe_timeout);
+  } else if (name == "--recover-timeout") {
+    return duration(absl::Seconds(1), absl::Hours(1), drill.recover_timeout);
+  } else if (name == "--out") {
+    if (value.empty()) {
+      return Usage("--out needs a directory (ending in /, or existing) or a file prefix");
+    }
+    drill.out = value;
+  } else if (name == "--expect-detect-under") {
+    return duration(absl::Milliseconds(1), absl::Hours(24), drill.expect_detect_under);
+  } else if (name == "--expect-recover-under") {
+    return duration(absl::Milliseconds(1), absl::Hours(24), drill.expect_recover_under);
+  } else if (name == "--expect-success-over") {
+    absl::StatusOr<double> r = ParseFraction(value, "--expect-success-over");
+    if (!r.ok()) return r.status();
+    drill.expect_success_over = *r;
+  }
+  return absl::OkStatus();
+}
+
+// What a drill needs beyond each option's own check.
+absl::Status CheckDrill(const Invocation& inv) {
+  const DrillFlags& d = inv.drill;
+  std::vector<std::string> missing;
+  if (d.switch_name.empty()) missing.push_back("--switch NAME");
+  if (d.fault_kind.empty()) missing.push_back("--fault error|delay");
+  if (d.probe_url.empty()) missing.push_back("--probe URL (the service's essential endpoint)");
+  if (!missing.empty()) {
+    return Usage(absl::StrCat("drill needs ", absl::StrJoin(missing, ", ")));
+  }
+  if (d.fault_kind == "delay" && (!inv.delay_ms || *inv.delay_ms < 1)) {
+    return Usage("drill --fault delay needs --delay-ms N with N from 1 to 600000");
+  }
+  if (inv.ttl_s) {
+    return Usage("--ttl does not apply to drill: the fault's TTL is --duration plus a margin, "
+                 "so that a killed drill still ends by itself");
+  }
+  const absl::Duration duration = d.duration.value_or(kDrillDefaultDuration);
+  const absl::Duration interval = d.interval.value_or(kDrillDefaultInterval);
+  if (interval * 2 > duration) {
+    return Usage(absl::StrCat("--interval ", absl::FormatDuration(interval),
+                              " is too long for --duration ", absl::FormatDuration(duration),
+                              "; accepted: at most half the duration"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::span<const Command> Commands() { return kCommands; }
+
+absl::StatusOr<absl::Duration> ParseDrillDuration(std::string_view text, std::string_view what,
+                                                  absl::Duration min, absl::Duration max) {
+  const auto bad = [&] {
+    return Usage(absl::StrCat(AV(what), " ", Quote(text),
+                              " is not valid; accepted: a duration like 250ms, 1.5s, 2m, 1h or "
+                              "plain seconds (90), from ",
+                              absl::FormatDuration(min), " to ", absl::FormatDuration(max)));
+  };
+  size_t digits = 0;
+  bool dot = false;
+  while (digits < text.size() &&
+         (absl::ascii_isdigit(static_cast<unsigned char>(text[digits])) ||
+          (text[digits] == '.' && !dot))) {
+    dot = dot || text[digits] == '.';
+    ++digits;
+  }
+  if (digits == 0 || digits > 12 || text[0] == '.' || text[digits - 1] == '.') return bad();
+  double number = 0;
+  if (!absl::SimpleAtod(AV(text.substr(0, digits)), &number) || !std::isfinite(number)) {
+    return bad();
+  }
+  const std::string_view unit = text.substr(digits);
+  absl::Duration d;
+  if (unit == "ms") {
+    d = absl::Milliseconds(number);
+  } else if (unit.empty() || unit == "s") {
+    d = absl::Seconds(number);
+  } else if (unit == "m") {
+    d = absl::Minutes(number);
+  } else if (unit == "h") {
+    d = absl::Hours(number);
+  } else {
+    return bad();
+  }
+  if (d < min || d > max) return bad();
+  return d;
+}
+
 
 const Command* FindCommand(std::string_view name) {
   for (const Command& c : kCommands) {
@@ -231,7 +385,11 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
     if (option == nullptr) {
       return Usage(absl::StrCat("unknown option ", name,
                                 "; options: --admin URL, --json, --token-env VAR, --reason TEXT, "
-                                "--ttl DURATION, --actor NAME, --rate R, --delay-ms N, --help"));
+                                "--ttl DURATION, --actor NAME, --rate R, --delay-ms N, --help; "
+                                "drill: --switch, --fault, --probe, --duration, --baseline, "
+                                "--interval, --probe-timeout, --recover-timeout, --out, "
+                                "--expect-detect-under, --expect-success-over, "
+                                "--expect-recover-under"));
     }
     std::string value;
     if (option->takes_value) {
@@ -285,6 +443,8 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
                                   kMaxFaultDelayMs, " (at least 1 for delay)"));
       }
       inv.delay_ms = ms;
+    } else if (option->set == kDrillOptions) {
+      if (absl::Status s = ParseDrillOption(name, value, inv.drill); !s.ok()) return s;
     }
   }
 
@@ -360,6 +520,9 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
                                 "forgotten drill ends by itself"));
     }
   }
+  if (cmd.name == "drill") {
+    if (absl::Status s = CheckDrill(inv); !s.ok()) return s;
+  }
   inv.args = std::move(positionals);
   return inv;
 }
@@ -426,6 +589,42 @@ std::string GeneralHelp() {
 }
 
 std::string CommandHelp(const Command& c) {
+  if (c.options & kDrillOptions) {
+    return absl::StrCat(
+        "usage: degradectl [--admin URL] [--json] drill --switch NAME --fault error|delay\n"
+        "         [--rate R] [--delay-ms N] --probe URL [--duration D] [--baseline D]\n"
+        "         [--interval D] [--probe-timeout D] [--recover-timeout D] [--out DIR/|PREFIX]\n"
+        "         [--expect-detect-under D] [--expect-success-over R] [--expect-recover-under D]\n"
+        "         [--reason TEXT] [--actor NAME]\n\n",
+        AV(c.help),
+        "\noptions (D: 250ms, 1.5s, 2m, 1h or plain seconds):\n"
+        "  --switch NAME            the switch whose dependency fails (required)\n"
+        "  --fault error|delay      the fault to inject (required)\n"
+        "  --rate R                 fraction of calls hit: 0.5 or 50% (default 1)\n"
+        "  --delay-ms N             delay in ms (required for delay, 1 to 600000)\n"
+        "  --probe URL              the essential endpoint to probe, e.g.\n"
+        "                           http://127.0.0.1:8080/checkout; ok = 2xx in time (required)\n"
+        "  --duration D             how long the fault lasts, 1s to 12h (default 60s)\n"
+        "  --baseline D             probing before the fault, 0 to 1h (default 10s)\n"
+        "  --interval D             sampling period of the probe and the switch,\n"
+        "                           20ms to 10s (default 100ms)\n"
+        "  --probe-timeout D        a slower probe failed, 10ms to 60s (default 1s)\n"
+        "  --recover-timeout D      how long to wait for recovery after the fault,\n"
+        "                           1s to 1h (default 2m)\n"
+        "  --out DIR/|PREFIX        DIR/report.json and DIR/report.html, or PREFIX.json and\n"
+        "                           PREFIX.html (default: report, in the current directory)\n"
+        "  --expect-detect-under D  objective: time to detect below D\n"
+        "  --expect-success-over R  objective: probe success during the fault above R\n"
+        "  --expect-recover-under D objective: time to recover below D\n"
+        "  --reason TEXT            shown on the fault (default: fire drill)\n"
+        "  --actor NAME             who runs it (default: your login name)\n"
+        "  --json                   print report.json to stdout instead of the summary\n"
+        "  --admin URL              the admin endpoint (default: $DEGRADE_ADMIN_URL)\n"
+        "  --token-env VAR          variable holding the admin token (default:\n"
+        "                           DEGRADE_ADMIN_TOKEN)\n\n"
+        "exit status: 0 done, every objective met; 1 an objective missed, the drill\n"
+        "interrupted or refused, or the service unreachable; 2 usage error\n");
+  }
   std::string out = absl::StrCat("usage: degradectl [--admin URL] [--json] ", AV(c.name),
                                  c.args.empty() ? "" : " ", AV(c.args));
   if (c.options & kWriteOptions) absl::StrAppend(&out, " [--reason TEXT] [--ttl DURATION]");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade::ctl {
@@ -22,6 +23,7 @@ enum OptionSet : unsigned {
   kActorOption = 1u << 0,   // --actor
   kWriteOptions = 1u << 1,  // --reason, --ttl
   kFaultOptions = 1u << 2,  // --rate, --delay-ms
+  kDrillOptions = 1u << 3,  // --switch, --fault, --probe, --duration, ... (drill only)
 };
 
 struct Command {
@@ -38,6 +40,29 @@ struct Command {
 // Every command, in the order `degradectl help` shows them.
 std::span<const Command> Commands();
 const Command* FindCommand(std::string_view name);
+
+// The options of `degradectl drill`, parsed and range-checked (see
+// CommandHelp for drill). Unset: the drill's defaults (kDrill* below).
+struct DrillFlags {
+  std::string switch_name;  // --switch, required
+  std::string fault_kind;   // --fault error|delay, required
+  std::string probe_url;    // --probe, required
+  std::string out;          // --out DIR/ or PREFIX; empty: "report"
+  std::optional<absl::Duration> duration;         // --duration: how long the fault lasts
+  std::optional<absl::Duration> baseline;         // --baseline (0 = none)
+  std::optional<absl::Duration> interval;         // --interval: sampling period
+  std::optional<absl::Duration> probe_timeout;    // --probe-timeout
+  std::optional<absl::Duration> recover_timeout;  // --recover-timeout
+  std::optional<absl::Duration> expect_detect_under;
+  std::optional<double> expect_success_over;
+  std::optional<absl::Duration> expect_recover_under;
+};
+
+inline constexpr absl::Duration kDrillDefaultDuration = absl::Seconds(60);
+inline constexpr absl::Duration kDrillDefaultBaseline = absl::Seconds(10);
+inline constexpr absl::Duration kDrillDefaultInterval = absl::Milliseconds(100);
+inline constexpr absl::Duration kDrillDefaultProbeTimeout = absl::Seconds(1);
+inline constexpr absl::Duration kDrillDefaultRecoverTimeout = absl::Seconds(120);
 
 // A parsed command line. Options may come before or after the command.
 struct Invocation {
@@ -57,6 +82,8 @@ struct Invocation {
   // Fault options.
   std::optional<double> rate;
   std::optional<int64_t> delay_ms;
+  // Drill options.
+  DrillFlags drill;
 };
 
 // Parses argv[1..]. InvalidArgument (exit status 2) says what was wrong and
@@ -71,6 +98,11 @@ absl::StatusOr<double> ParseFraction(std::string_view text, std::string_view wha
 // "30s", "15m", "2h", "1d", "1h30m" or plain seconds "90" -> seconds.
 // Accepted: more than 0 and at most 30 days (the service's ttl_s limit).
 absl::StatusOr<int64_t> ParseDuration(std::string_view text, std::string_view what);
+
+// "250ms", "1.5s", "2m", "1h" or plain seconds ("90", "0.5") -> a duration
+// in [min, max]. `what` starts the message ("--duration").
+absl::StatusOr<absl::Duration> ParseDrillDuration(std::string_view text, std::string_view what,
+                                                  absl::Duration min, absl::Duration max);
 
 // Faults set through degradectl end by themselves: DESIGN's drills must not
 // outlive a forgotten terminal.

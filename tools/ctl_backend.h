@@ -67,6 +67,18 @@ struct AdminOptions {
 // forms above; connects lazily, on the first request.
 absl::StatusOr<std::unique_ptr<Backend>> MakeAdminBackend(AdminOptions options);
 
+// An http(s) URL split for cpp-httplib: http://HOST:PORT, https://HOST[:PORT]
+// or HOST:PORT (meaning http), with an optional path.
+struct HttpUrl {
+  std::string scheme;     // "http" or "https"
+  std::string authority;  // "127.0.0.1:9090", "[::1]:9090", "admin.internal"
+  std::string base_path;  // "" or "/svc-a" (no trailing slash); may hold a query
+};
+
+// InvalidArgument naming `option` ("--admin", "--probe"), the URL and the
+// accepted forms when `url` is not one of them.
+absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view option);
+
 }  // namespace degrade::ctl
 
 #endif  // DEGRADE_TOOLS_CTL_BACKEND_H_

@@ -238,6 +238,61 @@ std::string RenderList(const json& listing, absl::Time now) {
   return out;
 }
 
+json InventoryFromListing(const json& listing) {
+  json out = json::array();
+  const json* switches = Field(listing, "switches");
+  if (switches != nullptr && switches->is_array()) {
+    for (const json& sw : *switches) {
+      if (const json* d = Field(sw, "defined"); d != nullptr && d->is_boolean() && !*d) continue;
+      json groups = json::array();
+      if (const json* g = Field(sw, "groups"); g != nullptr && g->is_array()) {
+        for (const json& x : *g) {
+          if (x.is_string()) groups.push_back(x);
+        }
+      }
+      const json* breaker = Field(sw, "breaker");
+      out.push_back({{"name", Str(sw, "name")},
+                     {"description", Str(sw, "description")},
+                     {"owner", Str(sw, "owner")},
+                     {"groups", groups},
+                     {"env_var", Str(sw, "env_var")},
+                     {"breaker", breaker != nullptr && breaker->is_object()}});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const json& a, const json& b) {
+    return a["name"].get<std::string>() < b["name"].get<std::string>();
+  });
+  return {{"switches", out}};
+}
+
+std::string RenderInventory(const json& listing) {
+  const json inventory = InventoryFromListing(listing);
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "OWNER", "GROUPS", "BREAKER", "ENV VAR", "DESCRIPTION"}};
+  std::vector<std::string> no_owner, no_description;
+  for (const json& e : inventory["switches"]) {
+    std::vector<std::string> groups;
+    for (const json& g : e["groups"]) groups.push_back(Clean(g.get<std::string>()));
+    const std::string name = Clean(e["name"].get<std::string>());
+    const std::string owner = Clean(e["owner"].get<std::string>());
+    const std::string description = Clean(e["description"].get<std::string>());
+    if (owner.empty()) no_owner.push_back(name);
+    if (description.empty()) no_description.push_back(name);
+    rows.push_back({name, OrDash(owner), groups.empty() ? "-" : absl::StrJoin(groups, ","),
+                    e["breaker"].get<bool>() ? "yes" : "no",
+                    OrDash(Clean(e["env_var"].get<std::string>())),
+                    OrDash(Truncate(description, 100))});
+  }
+  std::string out = Table(rows, {false, false, false, false, false, false});
+  if (rows.size() == 1) out += "(no switches)\n";
+  absl::StrAppend(&out, rows.size() - 1, " switch(es)");
+  if (!no_owner.empty()) absl::StrAppend(&out, "; without an owner: ", absl::StrJoin(no_owner, ", "));
+  if (!no_description.empty()) {
+    absl::StrAppend(&out, "; without a description: ", absl::StrJoin(no_description, ", "));
+  }
+  return out + "\n";
+}
+
 std::string RenderSwitch(const json& sw, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
   auto add = [&](std::string label, std::string value) {

@@ -28,6 +28,18 @@ std::string RenderSwitch(const nlohmann::json& sw, absl::Time now);
 //   recommendations: off (admin, reason "INC-42", expires in 15m)
 std::string RenderWriteResult(const nlohmann::json& sw, absl::Time now);
 
+// The inventory of `degradectl inventory --json`, from a listing: the
+// defined switches, by name, as degrade/inventory.h's InventoryToJson writes
+// them: {"switches": [{"name", "description", "owner", "groups", "env_var",
+// "breaker"}]} ("breaker": whether some layer gives it a breaker policy).
+nlohmann::json InventoryFromListing(const nlohmann::json& listing);
+
+// The table of `degradectl inventory`:
+//   NAME             OWNER           GROUPS  BREAKER  ENV VAR                  DESCRIPTION
+//   recommendations  team-discovery  tier2   yes      DEGRADE_RECOMMENDATIONS  "Customers ...
+// then the switches without an owner or a description.
+std::string RenderInventory(const nlohmann::json& listing);
+
 // "on", "off", "on 25%", with " +fault" when a fault is active.
 std::string StateLabel(const nlohmann::json& sw);
 

@@ -8,8 +8,13 @@
 //
 // Exit status: 0 ok, 1 failure (the service refused, failed or could not be
 // reached), 2 usage error.
+#include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +33,8 @@
 #include "ctl_backend.h"
 #include "ctl_render.h"
 #include "ctl_strings.h"
+#include "drill.h"
+#include "drill_report.h"
 
 namespace degrade::ctl {
 namespace {
@@ -110,9 +117,13 @@ int Write(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> reply) 
 // The control plane this invocation talks to. Today the admin endpoint;
 // `--etcd ENDPOINTS --prefix P` will choose an etcd backend here. Errors are
 // usage errors: what is missing and how to give it.
+std::string AdminUrl(const Invocation& inv) {
+  return !inv.admin_url.empty() ? inv.admin_url : GetEnv("DEGRADE_ADMIN_URL");
+}
+
 absl::StatusOr<std::unique_ptr<Backend>> OpenBackend(const Invocation& inv) {
   AdminOptions admin;
-  admin.url = !inv.admin_url.empty() ? inv.admin_url : GetEnv("DEGRADE_ADMIN_URL");
+  admin.url = AdminUrl(inv);
   if (admin.url.empty()) {
     return absl::InvalidArgumentError(
         "no admin endpoint given: pass --admin http://127.0.0.1:PORT (the service's "
@@ -141,9 +152,102 @@ int Show(absl::StatusOr<Reply> reply, const Invocation& inv,
   return kExitOk;
 }
 
-int Execute(Backend& backend, const Invocation& inv) {
+// Ctrl-C and SIGTERM end a drill early, cleanly: the drill's threads never
+// see the signals (blocked before they start); this thread collects them and
+// tells the drill to stop, which clears the fault and writes the report.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(DrillStop& stop) : stop_(stop) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] {
+      const timespec tick = {0, 100'000'000};
+      while (!done_.load()) {
+        const int sig = sigtimedwait(&set_, nullptr, &tick);
+        if (sig == SIGINT || sig == SIGTERM) {
+          if (!stop_.stopped()) {
+            std::cerr << "degradectl: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                      << ": ending the drill, clearing the fault\n";
+          }
+          stop_.Stop();
+        }
+      }
+    });
+  }
+  ~SignalWatcher() {
+    done_.store(true);
+    thread_.join();
+  }
+
+ private:
+  DrillStop& stop_;
+  sigset_t set_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+int Drill(Backend& backend, const Invocation& inv, std::string_view admin_url) {
+  const std::string actor = inv.actor ? *inv.actor : LoginName();
+  const std::string id = absl::StrCat(
+      "drill ", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()), "-",
+      getpid());
+  absl::StatusOr<DrillPlan> plan = MakeDrillPlan(inv, admin_url, actor, id);
+  if (!plan.ok()) return Failure(plan.status());
+
+  DrillStop stop;
+  absl::StatusOr<DrillOutcome> outcome;
+  {
+    SignalWatcher signals(stop);
+    outcome = RunDrill(backend, *plan, stop, std::cerr);
+  }
+  if (!outcome.ok()) return Failure(outcome.status());
+
+  const DrillTimeline& tl = outcome->timeline;
+  const DrillFigures figures = ComputeFigures(tl);
+  const std::vector<ObjectiveResult> objectives = CheckObjectives(figures, plan->objectives);
+  const nlohmann::json report = ReportJson(plan->settings, tl, figures, objectives);
+  int status = kExitOk;
+  const std::string report_text =
+      report.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  for (const auto& [path, text] :
+       {std::pair<std::string, std::string>(plan->json_path, report_text),
+        std::pair<std::string, std::string>(
+            plan->html_path, ReportHtml(plan->settings, tl, figures, objectives))}) {
+    if (absl::Status s = WriteFileAtomically(path, text); !s.ok()) {
+      std::cerr << "degradectl: the report could not be written: " << s.message() << "\n";
+      status = kExitFailure;
+    }
+  }
+  if (inv.json) {
+    std::cout << report_text;
+  } else {
+    std::cout << ReportSummary(plan->settings, tl, figures, objectives);
+    std::cout << "report: " << plan->json_path << ", " << plan->html_path << "\n";
+  }
+  if (tl.interrupted || !tl.error.empty() || !outcome->clear_error.empty()) status = kExitFailure;
+  for (const ObjectiveResult& o : objectives) {
+    if (!o.met) status = kExitFailure;
+  }
+  return status;
+}
+
+int Execute(Backend& backend, const Invocation& inv, std::string_view admin_url) {
   const std::string_view cmd = inv.command->name;
   if (cmd == "list") return Show(backend.List(), inv, RenderList);
+  if (cmd == "inventory") {
+    absl::StatusOr<Reply> reply = backend.List();
+    if (!reply.ok()) return Failure(reply.status());
+    if (inv.json) {
+      PrintBody(InventoryFromListing(reply->json).dump(-1, ' ', false,
+                                                       nlohmann::json::error_handler_t::replace));
+    } else {
+      std::cout << RenderInventory(reply->json);
+    }
+    return kExitOk;
+  }
+  if (cmd == "drill") return Drill(backend, inv, admin_url);
   if (cmd == "get") return Show(backend.Get(inv.args[0]), inv, RenderSwitch);
   const std::string actor = inv.actor ? *inv.actor : LoginName();
   if (cmd == "clear") return Write(backend, inv, backend.Clear(inv.args[0], actor));
@@ -166,7 +270,7 @@ int Run(const std::vector<std::string>& args) {
   }
   absl::StatusOr<std::unique_ptr<Backend>> backend = OpenBackend(*inv);
   if (!backend.ok()) return UsageError(SV(backend.status().message()), inv->command);
-  return Execute(**backend, *inv);
+  return Execute(**backend, *inv, AdminUrl(*inv));
 }
 
 }  // namespace
