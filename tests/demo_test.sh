@@ -134,6 +134,40 @@ check "DEGRADE_RECOMMENDATIONS=off at start skips recommendations" \
   test "$(degraded_of <<<"$answer")" = '["recommendations"]'
 check "shop_service stops cleanly on SIGINT too" bash -c "kill -INT ${PIDS[-1]}; sleep 1; ! kill -0 ${PIDS[-1]} 2>/dev/null"
 
+# --- every switch off: the essential path needs none of the dependencies -----
+# The core issue's "every switch off" test mode, applied to the demo service:
+# DEGRADE_ALL=off cuts every non-essential dependency at start (the env
+# layer), and checkout must still place orders, from fallbacks alone.
+start alloff env DEGRADE_ALL=off DEGRADE_ADMIN_ADDR=127.0.0.1:0 DEGRADE_ADMIN_TOKEN=t0k3n \
+  "$BIN/shop_service" "${deps_args[@]}"
+ALLOFF="$(port_of alloff)"
+ALLOFF_ADMIN="$(sed -n 's|.*admin endpoint on http://127.0.0.1:\([0-9]*\).*|\1|p' "$WORK/alloff.out")"
+all_ok=1
+for _ in 1 2 3 4 5; do
+  answer="$(curl -sf "http://127.0.0.1:$ALLOFF/checkout")" || all_ok=0
+  grep -q '"status":"placed"' <<<"$answer" || all_ok=0
+  [[ "$(degraded_of <<<"$answer")" == '["recommendations","reviews","analytics"]' ]] || all_ok=0
+done
+check "DEGRADE_ALL=off: checkout places every order and leaves out every optional part" \
+  test "$all_ok" -eq 1
+"$CTL" --admin "http://127.0.0.1:$ALLOFF_ADMIN" --json list >"$WORK/alloff.json" 2>&1
+check "DEGRADE_ALL=off: every switch is off by the env layer and no primary ran" \
+  /usr/bin/python3 -c '
+import json, sys
+switches = json.load(open(sys.argv[1]))["switches"]
+assert len(switches) == 3, switches
+for s in switches:
+    assert s["state"] == "off" and s["layer"] == "env", s
+    c = s["counters"]
+    assert c["calls"] == 5 and c["skipped"] == 5 and c["primary_ok"] == 0, s
+' "$WORK/alloff.json"
+"$CTL" --admin "http://127.0.0.1:$ALLOFF_ADMIN" inventory >"$WORK/inventory.out" 2>&1
+check "degradectl inventory lists every declared switch with its owner" \
+  bash -c "grep -q '^recommendations  team-discovery  tier2' '$WORK/inventory.out' &&
+           grep -q '^reviews          team-ugc        tier2' '$WORK/inventory.out' &&
+           grep -q '^analytics        team-data       tier3' '$WORK/inventory.out'"
+check "shop_service with every switch off stops cleanly" stops_cleanly "${PIDS[-1]}"
+
 # --- scripts/demo.sh ---------------------------------------------------------
 DEMO_BUILD_DIR="$BUILD" DEMO_SKIP_BUILD=1 DEMO_PHASE_S=2 \
   timeout 120 bash "$SRC/scripts/demo.sh" >"$WORK/demo.out" 2>&1
