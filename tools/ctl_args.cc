@@ -32,13 +32,6 @@ constexpr std::array<Command, 9> kCommands = {{
      "effective state and fault with the layers that decided them, what every\n"
      "layer says about it, and its counters.\n",
      1, 1, kNoOptions, false},
-    {"inventory", "", "every declared switch: owner, groups, breaker, description",
-     "Lists every switch the service declares (the inventory of its non-essential\n"
-     "dependencies): the owner to call, its groups, whether it has a breaker, its\n"
-     "environment variable and its description. Names a layer mentions but the\n"
-     "service does not define are left out. Then the switches without an owner or\n"
-     "a description, which an on-call engineer cannot judge in an incident.\n",
-     0, 0, kNoOptions, false},
     {"on", "NAME", "call the dependency again (admin override)",
      "Turns the switch on through the admin layer, above every other layer: the\n"
      "service calls the dependency again. Use 'clear' instead to hand the decision\n"
@@ -69,6 +62,13 @@ constexpr std::array<Command, 9> kCommands = {{
      "Removes the switch's admin-layer entry (on, off, allow or fault): the file,\n"
      "environment, remote and breaker layers decide again.\n",
      1, 1, kActorOption, true},
+    {"inventory", "", "every declared switch: owner, groups, breaker, description",
+     "Lists every switch the service declares (the inventory of its non-essential\n"
+     "dependencies): the owner to call, its groups, whether it has a breaker, its\n"
+     "environment variable and its description. Names a layer mentions but the\n"
+     "service does not define are left out. Then the switches without an owner or\n"
+     "a description, which an on-call engineer cannot judge in an incident.\n",
+     0, 0, kNoOptions, false},
     {"drill", "", "fire drill: inject a fault, measure detection and recovery, report",
      "Rehearses an incident on a running service and measures it:\n"
      "  1. probes --probe URL (the essential endpoint) for --baseline;\n"

@@ -343,6 +343,7 @@ class Drill {
           if (l.is_object() && l.value("layer", "") == "admin") admin = l.value("value", json());
         }
       }
+      if (!admin && !out_.timeline.fault_on_ms) return;  // the PUT never took effect
       if (!admin || !admin->is_object() || admin->value("reason", "") != s.reason) {
         // Gone (expired) or replaced by someone else: the drill's fault is
         // not there any more, and whatever is there is not the drill's.
