@@ -182,6 +182,30 @@ check "demo: turning the switch off restores checkout (ok ${off:-?}%)" \
   awk -v v="${off:-0}" 'BEGIN { exit !(v >= 95) }'
 check "demo: every process it started stopped" grep -q "all processes stopped" "$WORK/demo.out"
 
+# --- scripts/drill_demo.sh: a short drill against the demo service -----------
+# The timing figures are drill_test's business (tests/drill_test.cc); this
+# checks that the script starts everything, the drill writes its reports and
+# clears its fault, and everything stops.
+DEMO_BUILD_DIR="$BUILD" DRILL_OUT="$WORK/drill/" DRILL_USERS_RPS=20 \
+  timeout 90 bash "$SRC/scripts/drill_demo.sh" --baseline 1s --duration 4s \
+  --recover-timeout 20s >"$WORK/drill_demo.out" 2>&1
+status=$?
+check "scripts/drill_demo.sh runs the drill (status $status: 0 met, 1 an objective missed)" \
+  test "$status" -eq 0 -o "$status" -eq 1
+check "drill_demo: the drill printed its figures" \
+  grep -q "^  time to detect " "$WORK/drill_demo.out"
+check "drill_demo: report.json and report.html written, the fault cleared" \
+  /usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1] + "report.json"))
+assert r["format"] == "degrade-drill/1" and not r["interrupted"], r["error"]
+assert r["fault_on_ms"] is not None and r["fault_off_ms"] is not None, r
+assert r["figures"]["baseline"]["probes"] > 0, r["figures"]
+assert "<svg" in open(sys.argv[1] + "report.html").read()
+' "$WORK/drill/"
+check "drill_demo: its shop service and load generator stopped" \
+  bash -c "! pgrep -f '$BUILD/examples/(shop_service|loadgen) ' >/dev/null"
+
 if [[ "$FAILED" -ne 0 ]]; then
   echo "--- demo.sh output ---"; cat "$WORK/demo.out"
   echo "--- shop_service stderr ---"; cat "$WORK/shop.err"
