@@ -647,8 +647,12 @@ std::string CommandHelp(const Command& c) {
     absl::StrAppend(&out, "  --actor NAME      who did it (default: your login name)\n");
   }
   absl::StrAppend(&out,
-                  "  --admin URL       the admin endpoint (default: $DEGRADE_ADMIN_URL)\n"
-                  "  --json            print the service's JSON unchanged\n");
+                  "  --admin URL       the admin endpoint (default: $DEGRADE_ADMIN_URL)\n",
+                  c.name == "inventory"
+                      ? "  --json            print the inventory as JSON: {\"switches\": [{\"name\", "
+                        "\"description\",\n                    \"owner\", \"groups\", "
+                        "\"env_var\", \"breaker\"}]}\n"
+                      : "  --json            print the service's JSON unchanged\n");
   if (c.writes) {
     absl::StrAppend(&out,
                     "  --token-env VAR   variable holding the admin token (default: "
