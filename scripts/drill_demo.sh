@@ -9,6 +9,8 @@
 #
 #   bash scripts/drill_demo.sh                      # the README's example
 #   bash scripts/drill_demo.sh --fault error        # extra options go to the drill
+#                                                   # (later ones win; --fault replaces
+#                                                   # the default delay fault)
 #
 # Environment (all optional):
 #   DEMO_BUILD_DIR   build directory with the built examples and degradectl (default: build)
@@ -86,8 +88,11 @@ if [[ "$USERS_RPS" != 0 ]]; then
   echo "users: $USERS_RPS checkouts/s from examples/loadgen"
 fi
 
+# The default fault, unless the caller names one (then with its own options).
+FAULT=(--fault delay --delay-ms 800)
+for arg in "$@"; do [[ "$arg" == --fault* ]] && FAULT=(); done
 ARGS=(drill --admin "http://127.0.0.1:$ADMIN" --switch recommendations
-      --fault delay --delay-ms 800 --probe "http://127.0.0.1:$SHOP/checkout"
+      "${FAULT[@]}" --probe "http://127.0.0.1:$SHOP/checkout"
       --baseline 5s --duration 20s --out "$OUT"
       --expect-detect-under 5s --expect-success-over 0.9 --expect-recover-under 15s "$@")
 echo "\$ degradectl ${ARGS[*]}"
