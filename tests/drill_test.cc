@@ -256,6 +256,8 @@ class DrillTest : public ::testing::Test {
     return out;
   }
 
+  void InterruptDuringTheFault(int sig, const std::string& name);
+
   static inline std::string* dir_ = nullptr;
   static inline std::vector<std::unique_ptr<Process>> deps_;
   static inline Process* shop_ = nullptr;
@@ -366,10 +368,11 @@ TEST_F(DrillTest, MissedObjectiveExitsOneAndStillClears) {
   EXPECT_FALSE(HasAdminEntry(sw)) << sw.dump();
 }
 
-TEST_F(DrillTest, SigintClearsTheFault) {
-  auto drill = StartDrill("interrupted", {"--fault", "delay", "--delay-ms", "50", "--baseline",
-                                          "300ms", "--duration", "30s"});
-  // Wait for the fault to be in the listing, then Ctrl-C.
+// Starts a long drill, waits for its fault to be in the listing, sends
+// `sig`, and checks that the drill ended, cleared the fault and reported.
+void DrillTest::InterruptDuringTheFault(int sig, const std::string& name) {
+  auto drill = StartDrill(name, {"--fault", "delay", "--delay-ms", "50", "--baseline", "300ms",
+                                 "--duration", "30s"});
   const absl::Time deadline = absl::Now() + absl::Seconds(15);
   bool injected = false;
   while (!injected && absl::Now() < deadline) {
@@ -378,20 +381,25 @@ TEST_F(DrillTest, SigintClearsTheFault) {
   }
   ASSERT_TRUE(injected) << drill->err();
   absl::SleepFor(absl::Milliseconds(300));
-  drill->Signal(SIGINT);
+  drill->Signal(sig);
   const std::optional<int> code = drill->Wait(absl::Seconds(20));
-  ASSERT_TRUE(code.has_value()) << "the drill did not end within 20 s of SIGINT";
+  ASSERT_TRUE(code.has_value()) << "the drill did not end within 20 s of the signal";
   EXPECT_EQ(*code, 1);
-  EXPECT_THAT(drill->err(), HasSubstr("SIGINT: ending the drill, clearing the fault"));
+  EXPECT_THAT(drill->err(), HasSubstr(absl::StrCat(sig == SIGINT ? "SIGINT" : "SIGTERM",
+                                                   ": ending the drill, clearing the fault")));
   const json sw = Switch();
   EXPECT_TRUE(sw["fault"].is_null()) << sw.dump();
   EXPECT_FALSE(HasAdminEntry(sw)) << sw.dump();
-  const json report = json::parse(ReadFile(Path("interrupted.json")), nullptr, false);
+  const json report = json::parse(ReadFile(Path(name + ".json")), nullptr, false);
   ASSERT_TRUE(report.is_object());
   EXPECT_EQ(report["interrupted"], true);
   EXPECT_TRUE(report["fault_off_ms"].is_number());
   EXPECT_LT(report["fault_off_ms"].get<double>() - report["fault_on_ms"].get<double>(), 20000);
 }
+
+TEST_F(DrillTest, SigintClearsTheFault) { InterruptDuringTheFault(SIGINT, "sigint"); }
+
+TEST_F(DrillTest, SigtermClearsTheFault) { InterruptDuringTheFault(SIGTERM, "sigterm"); }
 
 TEST_F(DrillTest, RefusesASwitchWithAnAdminOverride) {
   ASSERT_TRUE(backend_->Put("recommendations", {{"state", "off"}, {"reason", "INC-1"}}).ok());
