@@ -342,11 +342,16 @@ bool DefineSwitches(degrade::Registry& registry, int n, std::vector<degrade::Swi
 // off, then all on, alternately. Snapshots are taken by value, so copies are
 // made ahead, in batches, outside the timed region (the pause is amortised
 // over a batch instead of costing two clock reads per iteration).
+// With kListened, a change listener is registered, so every apply also
+// builds and delivers N change events (without one, none are built).
+template <bool kListened>
 void BM_Registry_ApplySnapshot(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   degrade::Registry registry(QuietOptions());
   std::vector<degrade::Switch*> switches;
   if (!DefineSwitches(registry, n, &switches, state)) return;
+  uint64_t events = 0;
+  if (kListened) registry.AddListener([&events](const degrade::ChangeEvent&) { ++events; });
 
   degrade::Snapshot all_off;
   degrade::Snapshot all_on;
@@ -381,6 +386,10 @@ void BM_Registry_ApplySnapshot(benchmark::State& state) {
       state.SkipWithError("a switch does not show the last snapshot applied");
       return;
     }
+  }
+  if (kListened && events != applied * static_cast<uint64_t>(n)) {
+    state.SkipWithError("the listener did not receive one event per switch per apply");
+    return;
   }
   state.SetItemsProcessed(static_cast<int64_t>(applied) * n);
   state.counters["switches"] = n;
@@ -482,9 +491,12 @@ void RegisterAll() {
   threads(RegisterBenchmark("BM_Peer_Getenv", BM_Peer_Getenv));
   threads(RegisterBenchmark("BM_Peer_LockedMap", BM_Peer_LockedMap));
 
-  RegisterBenchmark("BM_Registry_ApplySnapshot", BM_Registry_ApplySnapshot)
+  RegisterBenchmark("BM_Registry_ApplySnapshot", BM_Registry_ApplySnapshot<false>)
       ->Arg(10)
       ->Arg(1000)
+      ->Arg(10000)
+      ->Unit(benchmark::kMicrosecond);
+  RegisterBenchmark("BM_Registry_ApplySnapshot_Listened", BM_Registry_ApplySnapshot<true>)
       ->Arg(10000)
       ->Unit(benchmark::kMicrosecond);
 }

@@ -170,17 +170,29 @@ uint64_t Mix(uint64_t h) noexcept {  // murmur3's finalizer
 }  // namespace
 
 size_t EnvNameHash::operator()(std::string_view name) const noexcept {
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ name.size();
-  size_t i = 0;
-  for (; i + 8 <= name.size(); i += 8) {
+  const char* p = name.data();
+  size_t n = name.size();
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+  auto load = [](const char* at) {
     uint64_t w;
-    std::memcpy(&w, name.data() + i, 8);
-    h = (h ^ EnvWord(w)) * 0x100000001b3ull;
+    std::memcpy(&w, at, 8);
+    return w;
+  };
+  for (; n >= 8; p += 8, n -= 8) {
+    h = (h ^ EnvWord(load(p))) * 0x100000001b3ull;
     h ^= h >> 29;
   }
-  if (i < name.size()) {
+  if (n > 0) {
+    // The last n bytes in the low end of a word, zeros above: from a load
+    // ending at the name's end when the name is long enough (little endian:
+    // the shift drops the bytes already hashed; big endian would keep other
+    // bytes of the name, as consistently), else byte by byte.
     uint64_t w = 0;
-    std::memcpy(&w, name.data() + i, name.size() - i);
+    if (name.size() >= 8) {
+      w = load(name.data() + name.size() - 8) >> (8 * (8 - n));
+    } else {
+      for (size_t i = 0; i < n; ++i) w |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+    }
     h = (h ^ EnvWord(w)) * 0x100000001b3ull;
   }
   return static_cast<size_t>(Mix(h));
@@ -369,6 +381,9 @@ void RegistryCore::RecomputeLayerLocked(Layer layer, absl::Time now, bool resolv
   // tree search per switch is cheaper).
   const bool from_entries =
       own_entries_found || snap.switches.size() <= 4 * switches_.size() + 16;
+  // Room for an event per switch up front when someone listens, rather
+  // than growing (and moving every event) as a big change is resolved.
+  if (resolve && events != nullptr) events->reserve(events->size() + switches_.size());
   if (from_entries && !own_entries_found) {
     for (const auto& [name, value] : snap.switches) {
       if (Switch* sw = FindLocked(name)) RegistryAccess::Data(*sw).pending_own = &value;
@@ -387,8 +402,8 @@ void RegistryCore::RecomputeLayerLocked(Layer layer, absl::Time now, bool resolv
 
 void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, std::string_view source,
                                  std::vector<ChangeEvent>* events) {
-  SyncBreakerLocked(sw, now);
   SwitchData& d = RegistryAccess::Data(sw);
+  if (d.rare != nullptr || d.breaker != nullptr) SyncBreakerLocked(sw, now);
   int state_layer = 0;  // the default layer always has an entry
   for (int l = kLayerCount - 1; l > 0; --l) {
     if (d.state_views[l] != nullptr) {
@@ -436,7 +451,6 @@ void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, std::string_view so
 
 void RegistryCore::SyncBreakerLocked(Switch& sw, absl::Time now) {
   SwitchData& d = RegistryAccess::Data(sw);
-  if (d.rare == nullptr && d.breaker == nullptr) return;  // never had a policy
   const SwitchValue* entry = nullptr;
   Layer layer = Layer::kDefault;
   if (d.rare != nullptr) {
@@ -1000,37 +1014,56 @@ void RegistryCore::ProcessBreakers() {
 void RegistryCore::EnqueueLocked(std::vector<ChangeEvent>& events) {
   if (events.empty()) return;
   std::lock_guard<std::mutex> lock(deliver_mu_);
-  for (ChangeEvent& e : events) pending_events_.push_back(std::move(e));
+  AppendPendingLocked(events);
+}
+
+// With deliver_mu_ held. A whole batch moves in at once when the queue is
+// empty (the usual case), not event by event.
+void RegistryCore::AppendPendingLocked(std::vector<ChangeEvent>& events) {
+  if (pending_events_.empty()) {
+    pending_events_.swap(events);
+  } else {
+    for (ChangeEvent& e : events) pending_events_.push_back(std::move(e));
+  }
   events.clear();
 }
 
 void RegistryCore::Deliver(std::vector<ChangeEvent> events, std::vector<PendingLog> logs) {
   for (PendingLog& l : logs) Log(l.level, l.message);
   std::unique_lock<std::mutex> lock(deliver_mu_);
-  for (ChangeEvent& e : events) pending_events_.push_back(std::move(e));
+  AppendPendingLocked(events);
   if (delivering_) return;  // the delivering thread will drain ours too
   delivering_ = true;
-  // The listeners as of each event, copied again only when one was added or
-  // removed since the last event (not once per event of a big batch).
+  // The queue is taken a batch at a time and its events handed to the
+  // listeners where they lie. Listeners (and the sink) are those of each
+  // event: copied again only when one was added or removed, or the sink
+  // replaced, since the last event (not once per event of a big batch).
+  std::vector<ChangeEvent> batch;
   std::vector<std::shared_ptr<Registry::Listener>> listeners;
-  std::optional<uint64_t> listeners_seen;
+  std::shared_ptr<const LogSink> sink;
+  std::optional<uint64_t> seen_version;
   while (!pending_events_.empty()) {
-    ChangeEvent ev = std::move(pending_events_.front());
-    pending_events_.pop_front();
-    if (listeners_seen != listeners_version_) {
-      listeners.clear();
-      listeners.reserve(listeners_.size());
-      for (auto& [id, l] : listeners_) listeners.push_back(l);
-      listeners_seen = listeners_version_;
+    batch.clear();
+    batch.swap(pending_events_);
+    for (const ChangeEvent& ev : batch) {
+      if (seen_version != listeners_version_) {
+        listeners.clear();
+        listeners.reserve(listeners_.size());
+        for (auto& [id, l] : listeners_) listeners.push_back(l);
+        sink = sink_;
+        seen_version = listeners_version_;
+      }
+      const bool log_changes = log_changes_.load(std::memory_order_relaxed);
+      lock.unlock();
+      for (auto& l : listeners) (*l)(ev);
+      if (log_changes && *sink) (*sink)(LogLevel::kChange, ChangeEventToJson(ev));
+      lock.lock();
     }
-    const bool log_changes = log_changes_.load(std::memory_order_relaxed);
-    std::shared_ptr<const LogSink> sink = log_changes ? sink_ : nullptr;
-    lock.unlock();
-    for (auto& l : listeners) (*l)(ev);
-    if (sink != nullptr && *sink) (*sink)(LogLevel::kChange, ChangeEventToJson(ev));
-    lock.lock();
   }
   delivering_ = false;
+  // A big batch's buffer is not kept for the registry's lifetime.
+  std::vector<ChangeEvent>().swap(pending_events_);
+  lock.unlock();
 }
 
 uint64_t RegistryCore::AddListener(Registry::Listener listener) {
@@ -1052,6 +1085,7 @@ void RegistryCore::RemoveListener(uint64_t id) {
 void RegistryCore::SetLogSink(LogSink sink) {
   std::lock_guard<std::mutex> lock(deliver_mu_);
   sink_ = std::make_shared<const LogSink>(std::move(sink));
+  ++listeners_version_;
 }
 
 void RegistryCore::SetLogChanges(bool on) { log_changes_.store(on, std::memory_order_release); }

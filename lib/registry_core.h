@@ -37,17 +37,13 @@ struct RareViews {
 // Kept small (the registry holds one per switch, and a process may have
 // thousands): no copies of layer entries, no formatted strings.
 struct SwitchData {
-  // The declaration (SwitchSpec), fixed once defined. The environment
-  // variable is not kept: EnvVarForSwitch(name) makes it when needed.
+  // Fields in the order a layer change reads them (the name, to find the
+  // switch; its views; its resolved state), so that resolving thousands of
+  // switches touches as few cache lines of each as it can.
+
+  // The declaration's name. The environment variable is not kept:
+  // EnvVarForSwitch(name) makes it when needed.
   std::string name;
-  std::string description;
-  std::string owner;
-  std::vector<std::string> groups;
-  // The default layer's entry when it is not one of the two shared plain
-  // ones ("on" / "off" with actor "code", reason "default"): a default
-  // allow, a breaker policy, or an invalid state. See DefaultEntry.
-  std::unique_ptr<const SwitchValue> custom_default;
-  Registry* registry = nullptr;  // null when detached
 
   // Guarded by the registry's mutex.
   // Per layer, the entry that decides the state (state/allow), or null: a
@@ -62,6 +58,12 @@ struct SwitchData {
   // being recomputed. Null outside it.
   const SwitchValue* pending_own = nullptr;
   EffectiveState effective;
+  Layer deciding_layer = Layer::kDefault;  // layer of state_views' deciding entry
+  std::optional<Layer> fault_layer;
+  std::optional<Layer> breaker_layer;  // layer of the policy in effect
+  // Set before registration.
+  State default_state = State::kOn;
+  bool registry_owned = false;  // made by Registry::Define; freed with the registry
 
   // The breaker, created the first time a policy applies and kept (detached
   // when no layer sets a policy) until the switch dies, so that a Call still
@@ -71,12 +73,15 @@ struct SwitchData {
   // The breaker while attached, else null. Read by Call's slow path.
   std::atomic<Breaker*> observer{nullptr};
 
-  // Guarded by the registry's mutex (set before registration).
-  State default_state = State::kOn;
-  bool registry_owned = false;  // made by Registry::Define; freed with the registry
-  Layer deciding_layer = Layer::kDefault;  // layer of state_views' deciding entry
-  std::optional<Layer> fault_layer;
-  std::optional<Layer> breaker_layer;  // layer of the policy in effect
+  // The rest of the declaration (SwitchSpec), fixed once defined.
+  std::vector<std::string> groups;
+  std::string description;
+  std::string owner;
+  // The default layer's entry when it is not one of the two shared plain
+  // ones ("on" / "off" with actor "code", reason "default"): a default
+  // allow, a breaker policy, or an invalid state. See DefaultEntry.
+  std::unique_ptr<const SwitchValue> custom_default;
+  Registry* registry = nullptr;  // null when detached
 };
 
 // Fills `d`'s declaration from `spec` (nothing is checked here: Adopt does).
@@ -196,6 +201,7 @@ class RegistryCore {
 
   // With mu_ held: moves events into the delivery queue, in state order.
   void EnqueueLocked(std::vector<ChangeEvent>& events);
+  void AppendPendingLocked(std::vector<ChangeEvent>& events);
   // Outside mu_: emits logs, queues any remaining events and drains the queue.
   void Deliver(std::vector<ChangeEvent> events, std::vector<PendingLog> logs);
   void ExpiryLoop();
@@ -234,12 +240,12 @@ class RegistryCore {
 
   // Delivery: events queue in state order; one thread at a time drains it.
   std::mutex deliver_mu_;
-  std::deque<ChangeEvent> pending_events_;
-  std::deque<PendingLog> pending_logs_;
+  std::vector<ChangeEvent> pending_events_;
   bool delivering_ = false;
   std::map<uint64_t, std::shared_ptr<Registry::Listener>> listeners_;
   uint64_t next_listener_id_ = 1;
-  uint64_t listeners_version_ = 0;  // bumped by every add and remove
+  // Bumped by every AddListener, RemoveListener and SetLogSink.
+  uint64_t listeners_version_ = 0;
   std::atomic<size_t> listener_count_{0};
   std::shared_ptr<const LogSink> sink_;
   std::atomic<bool> log_changes_{false};

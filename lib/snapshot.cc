@@ -875,8 +875,13 @@ absl::Status ValidateSwitchValueAt(const SwitchValue& value,
     }
     return absl::OkStatus();
   };
-  if (absl::Status status = check_text("reason", value.reason); !status.ok()) return status;
-  if (absl::Status status = check_text("actor", value.actor); !status.ok()) return status;
+  // An empty text is valid: most entries have no reason or actor.
+  if (!value.reason.empty()) {
+    if (absl::Status status = check_text("reason", value.reason); !status.ok()) return status;
+  }
+  if (!value.actor.empty()) {
+    if (absl::Status status = check_text("actor", value.actor); !status.ok()) return status;
+  }
   if (value.expires_at &&
       (*value.expires_at == absl::InfiniteFuture() || *value.expires_at == absl::InfinitePast())) {
     return error(field("expires_at"),
