@@ -2,12 +2,17 @@
 //
 // One mutex guards all layer data. Each layer is an immutable Snapshot held
 // by shared_ptr; replacing a layer recomputes, for every switch, that layer's
-// view (which entry decides state and fault: switch, group or all) and then
-// resolves the switch from its six cached views, so applying a layer costs
-// one or two map lookups per switch, not six. Effective states are published
-// into the switches' atomic words before the lock is released; events are
-// queued in the same critical section, so listeners see them in state order,
-// and are delivered after it.
+// view (pointers to the entries that decide its state, fault and breaker
+// policy there: its own, a group's or `all`) and then resolves the switch
+// from its six cached views. A switch's own entry is found from the
+// snapshot's side, one hash lookup per entry, in the same pass that
+// validates the entries; no string is copied per switch, and change events
+// are built only for changes someone listens to. Effective states are
+// published into the switches' atomic words before the lock is released;
+// events are queued in the same critical section, so listeners see them in
+// state order, and are delivered after it. Measured costs: README
+// "Performance" (10,000 switches: a snapshot applied in a few ms, under 512
+// bytes per switch; tests/memory_test.cc holds the latter).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -83,8 +88,9 @@ void RegistryAccess::Publish(Switch& sw, const EffectiveState& e, bool observe) 
                                       : MakeDimmedWord(static_cast<uint32_t>(threshold), flags);
   }
   // Unchanged words are not written: re-resolving every switch of a big
-  // layer then leaves the cache lines that enabled() reads alone. (Only the
-  // registry, under its mutex, writes these words.)
+  // layer then leaves the cache lines that enabled() reads alone. (Writers
+  // never race: the registry writes under its mutex, and a detached switch
+  // only in its constructor.)
   if (sw.fault_.load(std::memory_order_relaxed) == fault_word &&
       sw.word_.load(std::memory_order_relaxed) == word) {
     return;
@@ -139,10 +145,6 @@ namespace {
 // The character DEGRADE_<NAME> has for a name's character (before upper
 // casing: valid names are lower case).
 constexpr char EnvChar(char c) noexcept { return c == '.' || c == '-' ? '_' : c; }
-
-}  // namespace
-
-namespace {
 
 // Eight bytes of a name as its variable has them, for hashing: bytes below
 // '0' ('.' and '-' in valid names) become '_', eight at a time. Adding 0x50
