@@ -9,48 +9,48 @@
 //   /tmp/bench-build/bench/hot_path_benchmark
 //   /usr/bin/python3 bench/report.py --build-dir /tmp/bench-build
 //
-// Last run: /usr/bin/python3 bench/report.py --build-dir /tmp/bench-build
+// Last run: /usr/bin/python3 bench/report.py --build-dir build-rel
 // --repetitions 5, of a --buildtype=release build (gcc 12.2 -O3 -DNDEBUG), on
 // a 2-vCPU KVM Xeon, Debian 12, while other builds shared the machine (load
-// average 18-19 on 2 CPUs: "on-cpu" below shows each thread ran for only
-// about 25% of its wall time at 1 thread, 13% at 2). Times are CPU time per
-// call; wall times are shown but inflated by that load. The nanosecond rows
-// move a lot under such load; over five runs (load 5 to 19) they read:
-//   enabled() on  / raw load      0.61x 1.12x 0.73x 1.19x 0.85x
-//   enabled() off / raw load      1.38x 1.41x 1.37x 2.45x 1.47x
-//   enabled() on,  2 / 1 thread   1.00x 0.80x 0.99x 0.79x 0.89x
-//   enabled() off, 2 / 1 thread   0.98x 0.93x 1.36x 0.79x 1.14x
-//   Call skip, 1 thread           1.29  1.57  1.30  2.64  2.91 ns
-// The instruction counts (callgrind) do not move: 3 on, 4 off, 3 raw.
+// average 9-11 on 2 CPUs: "on-cpu" below shows each thread ran for only
+// 33-67% of its wall time). Times are CPU time per call; wall times are
+// inflated by that load. A second full run three minutes later read
+// ApplySnapshot/10000 7.87 ms, the listened one 12.9 ms, the same 447 B, and
+// for the nanosecond rows: enabled() off / raw 2.13x, on 2/1 threads 1.47x,
+// off 2/1 threads 0.94x, Call skip 3.65 / 2.76 ns; a re-run of only the off,
+// skip and raw rows then read 1.23x and 2.78 / 1.71 ns. Those rows are noise
+// here; the instruction counts (callgrind) do not move: 3 on, 4 off, 3 raw,
+// 19 Call skip, 22 Call primary.
 //
-// degrade hot-path report, 2026-11-22T01:40:08+00:00, 2 CPUs at 2000 MHz
-// load average 18.06 18.17 14.73 before, 19.00 18.44 15.30 after the benchmarks
+// degrade hot-path report, 2026-11-22T05:30:46+00:00, 2 CPUs at 2000 MHz
+// load average 9.94 11.42 10.06 before, 9.61 10.75 9.94 after the benchmarks
 // --benchmark_min_time=0.2, median of 5 repetitions; times are cpu_time per call (see bench/report.py)
 //
 // figure                                    measured                     target   vs target
 // ----------------------------------------  ---------------------------  -------  ---------  ----
-// enabled() on vs raw load, 1 thread        0.85x (0.565 ns / 0.668 ns)  <= 1.5x  0.56x      PASS
-// enabled() off vs raw load, 1 thread       1.47x (0.979 ns / 0.668 ns)  <= 1.5x  0.98x      PASS
-// enabled() on, 2 vs 1 thread per call      0.89x (0.505 ns / 0.565 ns)  <= 1.2x  0.74x      PASS
-// enabled() off, 2 vs 1 thread per call     1.14x (1.11 ns / 0.979 ns)   <= 1.2x  0.95x      PASS
-// Call skip, 1 thread                       2.91 ns                      < 3 ns   0.97x      PASS
-// Call skip, 2 threads                      1.74 ns                      < 3 ns   0.58x      PASS
-// ApplySnapshot, 10,000 switches            22.87 ms                     < 10 ms  2.29x      MISS
-// bytes per switch (heap, 10,000)           1579 B                       < 512 B  3.08x      MISS
+// enabled() on vs raw load, 1 thread        0.54x (0.440 ns / 0.811 ns)  <= 1.5x  0.36x      PASS
+// enabled() off vs raw load, 1 thread       1.00x (0.810 ns / 0.811 ns)  <= 1.5x  0.67x      PASS
+// enabled() on, 2 vs 1 thread per call      0.95x (0.417 ns / 0.440 ns)  <= 1.2x  0.79x      PASS
+// enabled() off, 2 vs 1 thread per call     1.49x (1.21 ns / 0.810 ns)   <= 1.2x  1.24x      MISS
+// Call skip, 1 thread                       3.55 ns                      < 3 ns   1.18x      MISS
+// Call skip, 2 threads                      3.34 ns                      < 3 ns   1.11x      MISS
+// ApplySnapshot, 10,000 switches            6.50 ms                      < 10 ms  0.65x      PASS
+// bytes per switch (heap, 10,000)           447 B                        < 512 B  0.87x      PASS
 // instructions/check, on                    3.00                         <= 4     0.75x      PASS
 // instructions/check, off                   4.00                         <= 4     1.00x      PASS
-// raw relaxed atomic<bool> load             1T 0.668 ns, 2T 0.749 ns                         info
-// enabled() fractional (allow 0.5)          1T 11.9 ns, 2T 10.7 ns                           info
-// Call primary (switch on)                  1T 1.59 ns, 2T 1.41 ns                           info
-// absl::GetFlag(bool)                       1T 0.878 ns, 2T 0.806 ns                         info
-// getenv + strcmp                           1T 34.0 ns, 2T 40.0 ns                           info
-// shared_lock + flat_hash_map find (1,000)  1T 33.2 ns, 2T 37.7 ns                           info
-// ApplySnapshot, 10 switches                8.57 us                                          info
-// ApplySnapshot, 1,000 switches             1.43 ms                                          info
-// RSS growth per switch (cross-check)       1572 B                                           info
-// Define, per switch (of 10,000)            3.51 us                                          info
+// raw relaxed atomic<bool> load             1T 0.811 ns, 2T 0.810 ns                         info
+// enabled() fractional (allow 0.5)          1T 5.68 ns, 2T 3.55 ns                           info
+// Call primary (switch on)                  1T 2.70 ns, 2T 2.77 ns                           info
+// absl::GetFlag(bool)                       1T 1.36 ns, 2T 1.07 ns                           info
+// getenv + strcmp                           1T 32.9 ns, 2T 35.2 ns                           info
+// shared_lock + flat_hash_map find (1,000)  1T 30.9 ns, 2T 34.2 ns                           info
+// ApplySnapshot, 10 switches                2.18 us                                          info
+// ApplySnapshot, 1,000 switches             338 us                                           info
+// ApplySnapshot, 10,000, with a listener    12.3 ms                                          info
+// RSS growth per switch (cross-check)       444 B                                            info
+// Define, per switch (of 10,000)            1.53 us                                          info
 // instructions/check, raw                   3.00                                             info
-// instructions/check, dimmed                66.50                                            info
+// instructions/check, dimmed                38.50                                            info
 // instructions/check, call_skip             19.00                                            info
 // instructions/check, call_primary          22.00                                            info
 // instructions/check, empty (loop itself)   2.00                                             info
@@ -58,30 +58,31 @@
 // All benchmarks. cpu = cpu_time per call; wall = real_time x threads; on-cpu =
 // cpu / wall, the share of the time each thread was running (well under 100%: a busy
 // machine; at 2 threads, the two threads often did not run side by side).
-//   BM_Switch_Enabled/on/threads:1                  cpu  0.565 ns  wall   2.29 ns  on-cpu  25%
-//   BM_Switch_Enabled/on/threads:2                  cpu  0.505 ns  wall   4.02 ns  on-cpu  13%
-//   BM_Switch_Enabled/off/threads:1                 cpu  0.979 ns  wall   3.95 ns  on-cpu  25%
-//   BM_Switch_Enabled/off/threads:2                 cpu   1.11 ns  wall   8.64 ns  on-cpu  13%
-//   BM_Switch_Enabled/fractional/threads:1          cpu   11.9 ns  wall   45.7 ns  on-cpu  26%
-//   BM_Switch_Enabled/fractional/threads:2          cpu   10.7 ns  wall   82.2 ns  on-cpu  13%
-//   BM_Call_Skip/threads:1                          cpu   2.91 ns  wall   11.3 ns  on-cpu  26%
-//   BM_Call_Skip/threads:2                          cpu   1.74 ns  wall   12.4 ns  on-cpu  14%
-//   BM_Call_Primary/threads:1                       cpu   1.59 ns  wall   5.65 ns  on-cpu  28%
-//   BM_Call_Primary/threads:2                       cpu   1.41 ns  wall   11.0 ns  on-cpu  13%
-//   BM_Peer_RawAtomicLoad/threads:1                 cpu  0.668 ns  wall   2.78 ns  on-cpu  24%
-//   BM_Peer_RawAtomicLoad/threads:2                 cpu  0.749 ns  wall   5.95 ns  on-cpu  13%
-//   BM_Peer_AbslGetFlag/threads:1                   cpu  0.878 ns  wall   3.58 ns  on-cpu  25%
-//   BM_Peer_AbslGetFlag/threads:2                   cpu  0.806 ns  wall   6.39 ns  on-cpu  13%
-//   BM_Peer_Getenv/threads:1                        cpu   34.0 ns  wall    142 ns  on-cpu  24%  environ_entries=38
-//   BM_Peer_Getenv/threads:2                        cpu   40.0 ns  wall    306 ns  on-cpu  13%  environ_entries=38
-//   BM_Peer_LockedMap/threads:1                     cpu   33.2 ns  wall    146 ns  on-cpu  23%
-//   BM_Peer_LockedMap/threads:2                     cpu   37.7 ns  wall    273 ns  on-cpu  14%
-//   BM_Registry_ApplySnapshot/10                    cpu   8.57 us  wall   37.6 us  on-cpu  23%
-//   BM_Registry_ApplySnapshot/1000                  cpu   1.43 ms  wall   5.89 ms  on-cpu  24%
-//   BM_Registry_ApplySnapshot/10000                 cpu   22.9 ms  wall   90.9 ms  on-cpu  25%
-//   BM_Registry_MemoryPerSwitch/10000/iterations:1  cpu   35.1 ms  wall    145 ms  on-cpu  24%  bytes_per_switch=1579  rss_bytes_per_switch=1572
+//   BM_Switch_Enabled/on/threads:1                  cpu  0.440 ns  wall  0.923 ns  on-cpu  48%
+//   BM_Switch_Enabled/on/threads:2                  cpu  0.417 ns  wall   1.70 ns  on-cpu  25%
+//   BM_Switch_Enabled/off/threads:1                 cpu  0.810 ns  wall   1.32 ns  on-cpu  61%
+//   BM_Switch_Enabled/off/threads:2                 cpu   1.21 ns  wall   3.83 ns  on-cpu  32%
+//   BM_Switch_Enabled/fractional/threads:1          cpu   5.68 ns  wall   11.6 ns  on-cpu  49%
+//   BM_Switch_Enabled/fractional/threads:2          cpu   3.55 ns  wall   14.0 ns  on-cpu  25%
+//   BM_Call_Skip/threads:1                          cpu   3.55 ns  wall   5.33 ns  on-cpu  67%
+//   BM_Call_Skip/threads:2                          cpu   3.34 ns  wall   10.4 ns  on-cpu  32%
+//   BM_Call_Primary/threads:1                       cpu   2.70 ns  wall   4.56 ns  on-cpu  59%
+//   BM_Call_Primary/threads:2                       cpu   2.77 ns  wall   8.44 ns  on-cpu  33%
+//   BM_Peer_RawAtomicLoad/threads:1                 cpu  0.811 ns  wall   1.32 ns  on-cpu  61%
+//   BM_Peer_RawAtomicLoad/threads:2                 cpu  0.810 ns  wall   3.51 ns  on-cpu  23%
+//   BM_Peer_AbslGetFlag/threads:1                   cpu   1.36 ns  wall   2.75 ns  on-cpu  49%
+//   BM_Peer_AbslGetFlag/threads:2                   cpu   1.07 ns  wall   3.93 ns  on-cpu  27%
+//   BM_Peer_Getenv/threads:1                        cpu   32.9 ns  wall   66.7 ns  on-cpu  49%  environ_entries=41
+//   BM_Peer_Getenv/threads:2                        cpu   35.2 ns  wall    140 ns  on-cpu  25%  environ_entries=41
+//   BM_Peer_LockedMap/threads:1                     cpu   30.9 ns  wall   74.3 ns  on-cpu  42%
+//   BM_Peer_LockedMap/threads:2                     cpu   34.2 ns  wall    172 ns  on-cpu  20%
+//   BM_Registry_ApplySnapshot/10                    cpu   2.18 us  wall   5.50 us  on-cpu  40%
+//   BM_Registry_ApplySnapshot/1000                  cpu    338 us  wall    853 us  on-cpu  40%
+//   BM_Registry_ApplySnapshot/10000                 cpu   6.50 ms  wall   19.8 ms  on-cpu  33%
+//   BM_Registry_ApplySnapshot_Listened/10000        cpu   12.3 ms  wall   34.6 ms  on-cpu  35%
+//   BM_Registry_MemoryPerSwitch/10000/iterations:1  cpu   15.3 ms  wall   44.1 ms  on-cpu  35%  bytes_per_switch=447  rss_bytes_per_switch=444
 //
-// 8 PASS, 2 MISS, 0 not measured
+// 7 PASS, 3 MISS, 0 not measured
 //
 // How to read the thread rows. With ->Threads(n), Google Benchmark 1.7.1
 // sums every thread's iterations, divides the *average* thread wall time by
@@ -342,11 +343,16 @@ bool DefineSwitches(degrade::Registry& registry, int n, std::vector<degrade::Swi
 // off, then all on, alternately. Snapshots are taken by value, so copies are
 // made ahead, in batches, outside the timed region (the pause is amortised
 // over a batch instead of costing two clock reads per iteration).
+// With kListened, a change listener is registered, so every apply also
+// builds and delivers N change events (without one, none are built).
+template <bool kListened>
 void BM_Registry_ApplySnapshot(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   degrade::Registry registry(QuietOptions());
   std::vector<degrade::Switch*> switches;
   if (!DefineSwitches(registry, n, &switches, state)) return;
+  uint64_t events = 0;
+  if (kListened) registry.AddListener([&events](const degrade::ChangeEvent&) { ++events; });
 
   degrade::Snapshot all_off;
   degrade::Snapshot all_on;
@@ -381,6 +387,10 @@ void BM_Registry_ApplySnapshot(benchmark::State& state) {
       state.SkipWithError("a switch does not show the last snapshot applied");
       return;
     }
+  }
+  if (kListened && events != applied * static_cast<uint64_t>(n)) {
+    state.SkipWithError("the listener did not receive one event per switch per apply");
+    return;
   }
   state.SetItemsProcessed(static_cast<int64_t>(applied) * n);
   state.counters["switches"] = n;
@@ -482,9 +492,12 @@ void RegisterAll() {
   threads(RegisterBenchmark("BM_Peer_Getenv", BM_Peer_Getenv));
   threads(RegisterBenchmark("BM_Peer_LockedMap", BM_Peer_LockedMap));
 
-  RegisterBenchmark("BM_Registry_ApplySnapshot", BM_Registry_ApplySnapshot)
+  RegisterBenchmark("BM_Registry_ApplySnapshot", BM_Registry_ApplySnapshot<false>)
       ->Arg(10)
       ->Arg(1000)
+      ->Arg(10000)
+      ->Unit(benchmark::kMicrosecond);
+  RegisterBenchmark("BM_Registry_ApplySnapshot_Listened", BM_Registry_ApplySnapshot<true>)
       ->Arg(10000)
       ->Unit(benchmark::kMicrosecond);
 }

@@ -285,6 +285,9 @@ def print_report(args, context, r, errors, ipc, load_before, load_after):
         e = r.get(f"BM_Registry_ApplySnapshot/{n}")
         if e:
             t.info(f"ApplySnapshot, {n:,} switches", fmt_time(e["cpu_ns"]))
+    e = r.get("BM_Registry_ApplySnapshot_Listened/10000")
+    if e:
+        t.info("ApplySnapshot, 10,000, with a listener", fmt_time(e["cpu_ns"]))
     if mem:
         t.info("RSS growth per switch (cross-check)", f"{mem.get('rss_bytes_per_switch', 0):.0f} B")
         t.info("Define, per switch (of 10,000)", fmt_time(mem["cpu_ns"] / 10000))

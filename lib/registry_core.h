@@ -12,10 +12,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "breaker.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
@@ -23,41 +24,70 @@
 
 namespace degrade::internal {
 
-// What one layer says about one switch, found once per layer change.
-struct LayerView {
-  const SwitchValue* state_entry = nullptr;  // decides state/allow, if any
-  std::string_view state_scope;              // "switch", "group:x", "all"
-  const SwitchValue* fault_entry = nullptr;  // decides the fault, if any
-  std::string_view fault_scope;
-  const SwitchValue* breaker_entry = nullptr;  // decides the breaker policy, if any
-  std::string_view breaker_scope;
+// Which entry decides each switch's fault and breaker policy in each layer
+// (see SwitchData::state_views). Faults and breaker policies are rare, so
+// these live in a block allocated the first time some layer sets one for the
+// switch, and are not paid for by every switch.
+struct RareViews {
+  std::array<const SwitchValue*, kLayerCount> fault{};
+  std::array<const SwitchValue*, kLayerCount> breaker{};
 };
 
 // Everything about a switch except its hot words. Owned by the Switch.
+// Kept small (the registry holds one per switch, and a process may have
+// thousands): no copies of layer entries, no formatted strings.
 struct SwitchData {
-  SwitchSpec spec;
-  std::string env_var;
-  Registry* registry = nullptr;  // null when detached
-  SwitchValue default_value;     // the default layer's entry
+  // Fields in the order a layer change reads them (the name, to find the
+  // switch; its views; its resolved state), so that resolving thousands of
+  // switches touches as few cache lines of each as it can.
+
+  // The declaration's name. The environment variable is not kept:
+  // EnvVarForSwitch(name) makes it when needed.
+  std::string name;
 
   // Guarded by the registry's mutex.
-  std::array<LayerView, kLayerCount> views;
+  // Per layer, the entry that decides the state (state/allow), or null: a
+  // pointer into the layer's immutable snapshot (kept alive by the registry
+  // until the layer is replaced, and every view of it recomputed), the
+  // breaker's open entry, or DefaultEntry for the default layer (never
+  // null). Found once per layer change. Which scope (switch, group, all) it
+  // came from is not kept: listings find it again from the layers.
+  std::array<const SwitchValue*, kLayerCount> state_views{};
+  std::unique_ptr<RareViews> rare;  // null until a fault or policy applies
+  // Scratch for RecomputeLayerLocked: this switch's own entry in the layer
+  // being recomputed. Null outside it.
+  const SwitchValue* pending_own = nullptr;
   EffectiveState effective;
-  Layer deciding_layer = Layer::kDefault;
+  Layer deciding_layer = Layer::kDefault;  // layer of state_views' deciding entry
   std::optional<Layer> fault_layer;
-  std::string reason;
-  std::string actor;
-  std::optional<absl::Time> expires_at;
+  std::optional<Layer> breaker_layer;  // layer of the policy in effect
+  // Set before registration.
+  State default_state = State::kOn;
+  bool registry_owned = false;  // made by Registry::Define; freed with the registry
 
   // The breaker, created the first time a policy applies and kept (detached
   // when no layer sets a policy) until the switch dies, so that a Call still
   // holding `observer` never sees it freed. Guarded by the registry's mutex,
   // except its hot side.
   std::unique_ptr<Breaker> breaker;
-  std::optional<Layer> breaker_layer;  // layer of the policy in effect
   // The breaker while attached, else null. Read by Call's slow path.
   std::atomic<Breaker*> observer{nullptr};
+
+  // The rest of the declaration (SwitchSpec), fixed once defined.
+  std::vector<std::string> groups;
+  std::string description;
+  std::string owner;
+  // The default layer's entry when it is not one of the two shared plain
+  // ones ("on" / "off" with actor "code", reason "default"): a default
+  // allow, a breaker policy, or an invalid state. See DefaultEntry.
+  std::unique_ptr<const SwitchValue> custom_default;
+  Registry* registry = nullptr;  // null when detached
 };
+
+// Fills `d`'s declaration from `spec` (nothing is checked here: Adopt does).
+void SetSpec(SwitchData& d, SwitchSpec spec);
+// The default layer's entry for `d`: its custom_default, or a shared one.
+const SwitchValue& DefaultEntry(const SwitchData& d) noexcept;
 
 // Reaches Switch's private parts for the registry.
 class RegistryAccess {
@@ -67,6 +97,27 @@ class RegistryAccess {
   static void Publish(Switch& sw, const EffectiveState& state, bool observe);
   static std::unique_ptr<Switch> MakeOwned(std::unique_ptr<SwitchData> data);
   static RegistryCore& Core(Registry& r) { return *r.core_; }
+};
+
+// Names as their environment variables see them: '.' and '-' count as '_'
+// (valid names are lower case), so two names that would share DEGRADE_<NAME>
+// (or DEGRADE_GROUP_<NAME>) are equal here. One set of switches keyed this
+// way both finds a switch by name (FindLocked then compares exactly) and
+// finds the switch already owning a variable, with 8 bytes per switch.
+struct EnvNameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view name) const noexcept;
+  size_t operator()(const Switch* sw) const noexcept { return (*this)(RegistryAccess::Data(*sw).name); }
+};
+struct EnvNameEq {
+  using is_transparent = void;
+  static bool Same(std::string_view a, std::string_view b) noexcept;
+  static std::string_view Key(std::string_view name) noexcept { return name; }
+  static std::string_view Key(const Switch* sw) noexcept { return RegistryAccess::Data(*sw).name; }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return Same(Key(a), Key(b));
+  }
 };
 
 class RegistryCore {
@@ -111,12 +162,35 @@ class RegistryCore {
   // All below with mu_ held.
   std::optional<std::string> Getenv(std::string_view var) const;
   void ReadEnvForLocked(SwitchData& data, std::vector<PendingLog>& logs);
+  // The switch named exactly `name`, or null.
+  Switch* FindLocked(std::string_view name) const;
+  // Recomputes `data`'s view of `layer` (which entry decides its state,
+  // fault and breaker policy there), given its own entry in the layer (null
+  // when none). ComputeViewLocked finds that entry itself.
+  void SetViewLocked(SwitchData& data, Layer layer, const SwitchValue* own, absl::Time now) const;
   void ComputeViewLocked(SwitchData& data, Layer layer, absl::Time now) const;
+  // Every switch's view of `layer`, then (when `resolve`) its resolution.
+  // Own entries are found from the snapshot's side when that is cheaper: one
+  // hash lookup per entry rather than a tree search per switch.
+  // With `own_entries_found`, the caller has set every switch's pending_own
+  // from this layer's entries already.
+  void RecomputeLayerLocked(Layer layer, absl::Time now, bool resolve, std::string_view source,
+                            std::vector<ChangeEvent>* events, bool own_entries_found = false);
+  // Decides the switch's effective state from its views and publishes it.
+  // When it changed and `events` is not null, appends the event.
   void ResolveLocked(Switch& sw, absl::Time now, std::string_view source,
-                     std::vector<ChangeEvent>& events);
-  // Replaces a layer and re-resolves every switch; returns the events.
+                     std::vector<ChangeEvent>* events);
+  // Replaces a layer and re-resolves every switch; returns the events and,
+  // in `old`, the layer replaced (to be freed after the lock is released).
   void ReplaceLayerLocked(Layer layer, std::shared_ptr<const Snapshot> snapshot,
-                          std::string_view source, std::vector<ChangeEvent>& events);
+                          std::string_view source, std::vector<ChangeEvent>* events,
+                          std::shared_ptr<const Snapshot>& old, bool own_entries_found = false);
+  // Whether anyone receives change events (a listener, or SetLogChanges):
+  // if not, none are built.
+  bool WantEvents() const noexcept {
+    return listener_count_.load(std::memory_order_acquire) > 0 ||
+           log_changes_.load(std::memory_order_acquire);
+  }
   SwitchInfo InfoLocked(const Switch* sw, std::string_view unknown_name) const;
   void ScheduleExpiryLocked();
   // Attaches, reconfigures or detaches the switch's breaker to match the
@@ -127,6 +201,7 @@ class RegistryCore {
 
   // With mu_ held: moves events into the delivery queue, in state order.
   void EnqueueLocked(std::vector<ChangeEvent>& events);
+  void AppendPendingLocked(std::vector<ChangeEvent>& events);
   // Outside mu_: emits logs, queues any remaining events and drains the queue.
   void Deliver(std::vector<ChangeEvent> events, std::vector<PendingLog> logs);
   void ExpiryLoop();
@@ -137,10 +212,11 @@ class RegistryCore {
   std::function<std::optional<std::string>(std::string_view)> getenv_;
 
   mutable std::mutex mu_;
-  absl::flat_hash_map<std::string, Switch*> switches_;  // by name
-  // Environment variable -> who uses it ("switch x" / "group x").
-  absl::flat_hash_map<std::string, std::string> env_owners_;
-  std::vector<std::unique_ptr<Switch>> owned_;
+  // Every registered switch, by name as its environment variable sees it.
+  absl::flat_hash_set<Switch*, EnvNameHash, EnvNameEq> switches_;
+  // Every group name some switch has used (never removed), keyed likewise:
+  // each DEGRADE_GROUP_<G> belongs to one group.
+  absl::flat_hash_set<std::string, EnvNameHash, EnvNameEq> groups_;
   std::array<std::shared_ptr<const Snapshot>, kLayerCount> layers_;
   // Built as switches are defined; layers_[kEnv] aliases it (never copied,
   // so views into it stay valid: map nodes do not move).
@@ -164,11 +240,13 @@ class RegistryCore {
 
   // Delivery: events queue in state order; one thread at a time drains it.
   std::mutex deliver_mu_;
-  std::deque<ChangeEvent> pending_events_;
-  std::deque<PendingLog> pending_logs_;
+  std::vector<ChangeEvent> pending_events_;
   bool delivering_ = false;
   std::map<uint64_t, std::shared_ptr<Registry::Listener>> listeners_;
   uint64_t next_listener_id_ = 1;
+  // Bumped by every AddListener, RemoveListener and SetLogSink.
+  uint64_t listeners_version_ = 0;
+  std::atomic<size_t> listener_count_{0};
   std::shared_ptr<const LogSink> sink_;
   std::atomic<bool> log_changes_{false};
 };

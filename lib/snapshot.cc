@@ -1,5 +1,6 @@
 #include "degrade/snapshot.h"
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -13,12 +14,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "degrade/breaker.h"
 #include "degrade/state.h"
 #include "nlohmann/json.hpp"
+#include "snapshot_internal.h"
 
 namespace degrade {
 namespace {
@@ -198,12 +201,31 @@ std::optional<double> AsNumber(const Json& value) {
 
 bool InUnitInterval(double value) { return std::isfinite(value) && value >= 0.0 && value <= 1.0; }
 
-bool IsNameChar(char c) {
+constexpr bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+// The common case, checked without building anything: 1-128 name
+// characters starting with [a-z0-9]. A table, not five compares per byte:
+// ApplySnapshot checks every name of a snapshot.
+constexpr std::array<bool, 256> kNameChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) table[c] = IsNameChar(static_cast<char>(c));
+  return table;
+}();
+
+bool IsValidName(std::string_view name) noexcept {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  const char first = name[0];
+  if (!((first >= 'a' && first <= 'z') || (first >= '0' && first <= '9'))) return false;
+  bool ok = true;
+  for (const char c : name) ok &= kNameChars[static_cast<unsigned char>(c)];
+  return ok;
 }
 
 // What is wrong with a switch or group name, if anything.
 std::optional<std::string> NameProblem(std::string_view name) {
+  if (IsValidName(name)) return std::nullopt;
   if (name.empty()) return "is empty";
   if (name.size() > kMaxNameLength) {
     return Cat("is ", std::to_string(name.size()), " characters long");
@@ -746,67 +768,73 @@ absl::Status ValidateName(std::string_view name, std::string_view what) {
       Cat(what, " ", RenderString(name), ": ", *problem, "; accepted: ", kNameRule));
 }
 
-absl::Status ValidateSwitchValue(const SwitchValue& value, std::string_view path) {
+namespace internal {
+
+// The path is only built for a message: a valid value (the common case, and
+// 10,000 of them in a big snapshot) costs no string work.
+absl::Status ValidateSwitchValueAt(const SwitchValue& value,
+                                   absl::FunctionRef<std::string()> path) {
   auto error = [](std::string_view field_path, std::string_view message) {
     return absl::InvalidArgumentError(Cat(field_path, ": ", message));
   };
+  auto field = [&](std::string_view name) { return Child(path(), name); };
   if (value.state && *value.state != State::kOn && *value.state != State::kOff) {
-    return error(Child(path, "state"), Cat(std::to_string(static_cast<int>(*value.state)),
-                                           " is not a state; accepted: ", kAcceptedState));
+    return error(field("state"), Cat(std::to_string(static_cast<int>(*value.state)),
+                                     " is not a state; accepted: ", kAcceptedState));
   }
   if (value.allow) {
     if (!InUnitInterval(*value.allow)) {
-      return error(Child(path, "allow"), Cat(FormatNumber(*value.allow), " is not in [0, 1]"));
+      return error(field("allow"), Cat(FormatNumber(*value.allow), " is not in [0, 1]"));
     }
     if (value.state == State::kOff) {
-      return error(Child(path, "allow"),
+      return error(field("allow"),
                    Cat(FormatNumber(*value.allow),
                        R"( given with state "off"; allow is only meaningful with state on)"));
     }
   }
   if (value.fault) {
     const Fault& fault = *value.fault;
-    const std::string fault_path = Child(path, "fault");
+    auto fault_path = [&] { return field("fault"); };
     if (fault.kind != Fault::Kind::kError && fault.kind != Fault::Kind::kDelay) {
-      return error(Child(fault_path, "kind"),
+      return error(Child(fault_path(), "kind"),
                    Cat(std::to_string(static_cast<int>(fault.kind)),
                        " is not a fault kind; accepted: ", kAcceptedKind));
     }
     if (!InUnitInterval(fault.rate)) {
-      return error(Child(fault_path, "rate"), Cat(FormatNumber(fault.rate), " is not in [0, 1]"));
+      return error(Child(fault_path(), "rate"), Cat(FormatNumber(fault.rate), " is not in [0, 1]"));
     }
     if (fault.delay_ms > kMaxFaultDelayMs) {
-      return error(Child(fault_path, "delay_ms"),
+      return error(Child(fault_path(), "delay_ms"),
                    Cat(std::to_string(fault.delay_ms),
                        " is not in [0, 600000]; accepted: ", kAcceptedDelay));
     }
     if (fault.kind == Fault::Kind::kDelay && fault.delay_ms == 0) {
-      return error(Child(fault_path, "delay_ms"),
+      return error(Child(fault_path(), "delay_ms"),
                    Cat("0 is too small; accepted: ", kAcceptedDelayForDelayFault));
     }
     if (value.fault_cleared) {
-      return error(fault_path, "both a fault and fault_cleared given; accepted: one of them");
+      return error(fault_path(), "both a fault and fault_cleared given; accepted: one of them");
     }
   }
   if (value.breaker) {
     const BreakerPolicy& p = *value.breaker;
-    const std::string breaker_path = Child(path, "breaker");
+    auto breaker_path = [&] { return field("breaker"); };
     const bool time = p.window == BreakerPolicy::Window::kTime;
     if (p.window != BreakerPolicy::Window::kTime && p.window != BreakerPolicy::Window::kCount) {
-      return error(Child(breaker_path, "window"),
+      return error(Child(breaker_path(), "window"),
                    Cat(std::to_string(static_cast<int>(p.window)),
                        " is not a window kind; accepted: ", kAcceptedWindow));
     }
-    auto check_integer = [&](std::string_view field, uint32_t v, uint32_t min, uint32_t max,
+    auto check_integer = [&](std::string_view name, uint32_t v, uint32_t min, uint32_t max,
                              std::string_view accepted) {
       if (v >= min && v <= max) return absl::OkStatus();
-      return error(Child(breaker_path, field),
+      return error(Child(breaker_path(), name),
                    Cat(std::to_string(v), " is not in [", std::to_string(min), ", ",
                        std::to_string(max), "]; accepted: ", accepted));
     };
-    auto check_ratio = [&](std::string_view field, double v) {
+    auto check_ratio = [&](std::string_view name, double v) {
       if (InRatioRange(v)) return absl::OkStatus();
-      return error(Child(breaker_path, field),
+      return error(Child(breaker_path(), name),
                    Cat(FormatNumber(v), " is not in (0, 1]; accepted: ", kAcceptedRatio));
     };
     for (absl::Status status : {
@@ -822,7 +850,7 @@ absl::Status ValidateSwitchValue(const SwitchValue& value, std::string_view path
       if (!status.ok()) return status;
     }
     if (!std::isfinite(p.open_s) || p.open_s <= 0 || p.open_s > kMaxBreakerOpenSeconds) {
-      return error(Child(breaker_path, "open_s"), Cat(FormatNumber(p.open_s),
+      return error(Child(breaker_path(), "open_s"), Cat(FormatNumber(p.open_s),
                                                       " is not in (0, 86400]; accepted: ",
                                                       kAcceptedOpenSeconds));
     }
@@ -832,31 +860,41 @@ absl::Status ValidateSwitchValue(const SwitchValue& value, std::string_view path
       return status;
     }
     if (value.breaker_cleared) {
-      return error(breaker_path,
+      return error(breaker_path(),
                    "both a breaker policy and breaker_cleared given; accepted: one of them");
     }
   }
-  auto check_text = [&](std::string_view field, const std::string& text) {
-    const std::string field_path = Child(path, field);
+  auto check_text = [&](std::string_view name, const std::string& text) {
     if (text.size() > kMaxReasonLength) {
-      return error(field_path, Cat(RenderString(text), " is ", std::to_string(text.size()),
-                                   " bytes long; accepted: ", kAcceptedText));
+      return error(field(name), Cat(RenderString(text), " is ", std::to_string(text.size()),
+                                    " bytes long; accepted: ", kAcceptedText));
     }
     if (!IsValidUtf8(text)) {
-      return error(field_path,
+      return error(field(name),
                    Cat(RenderString(text), " is not valid UTF-8; accepted: ", kAcceptedText));
     }
     return absl::OkStatus();
   };
-  if (absl::Status status = check_text("reason", value.reason); !status.ok()) return status;
-  if (absl::Status status = check_text("actor", value.actor); !status.ok()) return status;
+  // An empty text is valid: most entries have no reason or actor.
+  if (!value.reason.empty()) {
+    if (absl::Status status = check_text("reason", value.reason); !status.ok()) return status;
+  }
+  if (!value.actor.empty()) {
+    if (absl::Status status = check_text("actor", value.actor); !status.ok()) return status;
+  }
   if (value.expires_at &&
       (*value.expires_at == absl::InfiniteFuture() || *value.expires_at == absl::InfinitePast())) {
-    return error(Child(path, "expires_at"),
+    return error(field("expires_at"),
                  Cat(absl::FormatTime(*value.expires_at),
                      " is not a finite time; accepted: ", kAcceptedTime));
   }
   return absl::OkStatus();
+}
+
+}  // namespace internal
+
+absl::Status ValidateSwitchValue(const SwitchValue& value, std::string_view path) {
+  return internal::ValidateSwitchValueAt(value, [path] { return std::string(path); });
 }
 
 }  // namespace degrade

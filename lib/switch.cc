@@ -43,11 +43,13 @@ uint32_t NextRandom32() noexcept {
 }
 
 // The state a detached switch keeps: default, then env (switch > group > all).
-EffectiveState DetachedState(const SwitchSpec& spec, Registry& reg) {
+EffectiveState DetachedState(const SwitchData& d, Registry& reg) {
   SwitchValue chosen;
-  chosen.state = spec.default_state;
-  if (spec.default_state == State::kOn && spec.default_allow >= 0.0 && spec.default_allow < 1.0) {
-    chosen.allow = spec.default_allow;
+  chosen.state = d.default_state;
+  const std::optional<double> default_allow = DefaultEntry(d).allow;
+  if (d.default_state == State::kOn && default_allow && *default_allow >= 0.0 &&
+      *default_allow < 1.0) {
+    chosen.allow = default_allow;
   }
   auto try_var = [&](const std::string& var) -> bool {
     const char* raw = std::getenv(var.c_str());
@@ -57,9 +59,9 @@ EffectiveState DetachedState(const SwitchSpec& spec, Registry& reg) {
     chosen = *parsed;
     return true;
   };
-  if (ValidateName(spec.name).ok() && !try_var(EnvVarForSwitch(spec.name))) {
+  if (ValidateName(d.name).ok() && !try_var(EnvVarForSwitch(d.name))) {
     bool found = false;
-    for (const std::string& g : spec.groups) {
+    for (const std::string& g : d.groups) {
       if (ValidateName(g).ok() && try_var(EnvVarForGroup(g))) {
         found = true;
         break;
@@ -137,13 +139,13 @@ void ObserveOutcome(const Switch& sw, bool ok, int64_t start) noexcept {
 
 Switch::Switch(SwitchSpec spec) noexcept
     : id_(internal::AcquireSwitchId()), data_(std::make_unique<internal::SwitchData>()) {
-  data_->spec = std::move(spec);
+  internal::SetSpec(*data_, std::move(spec));
   Registry& global = Registry::Global();
   absl::Status status = internal::RegistryAccess::Core(global).Adopt(*this);
   if (!status.ok()) {
     // Not a crash and not a silent merge: loud, listed, and still usable with
     // its own default and environment state.
-    const EffectiveState detached = internal::DetachedState(data_->spec, global);
+    const EffectiveState detached = internal::DetachedState(*data_, global);
     internal::RegistryAccess::Publish(*this, detached, false);
     global.Log(LogLevel::kError,
                absl::StrCat("DEGRADE_SWITCH: ", status.message(),
@@ -163,10 +165,10 @@ Switch::~Switch() {
   internal::ReleaseSwitchId(id_);
 }
 
-std::string_view Switch::name() const noexcept { return data_->spec.name; }
-std::string_view Switch::description() const noexcept { return data_->spec.description; }
-std::string_view Switch::owner() const noexcept { return data_->spec.owner; }
-const std::vector<std::string>& Switch::groups() const noexcept { return data_->spec.groups; }
+std::string_view Switch::name() const noexcept { return data_->name; }
+std::string_view Switch::description() const noexcept { return data_->description; }
+std::string_view Switch::owner() const noexcept { return data_->owner; }
+const std::vector<std::string>& Switch::groups() const noexcept { return data_->groups; }
 bool Switch::registered() const noexcept { return data_->registry != nullptr; }
 Registry* Switch::registry() const noexcept { return data_->registry; }
 

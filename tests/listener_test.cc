@@ -307,6 +307,79 @@ TEST_F(ListenerTest, RemoveListenerStopsDelivery) {
   EXPECT_EQ(other, 2);
 }
 
+// With nobody listening no events are built, but the state a later event
+// starts from is still the one the switch had.
+TEST_F(ListenerTest, ListenerAddedLaterGetsOnlyLaterChangesFromTheRightOldState) {
+  Define(Spec("a"));
+  ASSERT_TRUE(registry().SetOverride("a", Allow(0.25)).ok());  // nobody listens
+  Record();
+  ASSERT_TRUE(registry().SetOverride("a", Off("later")).ok());
+  const std::vector<ChangeEvent> got = events();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].old_state.allow, 0.25);
+  EXPECT_EQ(got[0].old_layer, Layer::kAdmin);
+  EXPECT_EQ(got[0].new_state.state, State::kOff);
+  EXPECT_EQ(got[0].reason, "later");
+}
+
+TEST_F(ListenerTest, NoEventsOnceTheLastListenerIsRemoved) {
+  Define(Spec("a"));
+  const uint64_t id = Record();
+  ASSERT_TRUE(registry().SetOverride("a", Off()).ok());
+  registry().RemoveListener(id);
+  ASSERT_TRUE(registry().ClearOverride("a").ok());
+  ASSERT_TRUE(registry().SetOverride("a", Off()).ok());
+  EXPECT_EQ(events().size(), 1u);
+  // Listening again: the next change starts from off, as it is.
+  Record();
+  ASSERT_TRUE(registry().ClearOverride("a").ok());
+  const std::vector<ChangeEvent> got = events();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].old_state.state, State::kOff);
+  EXPECT_EQ(got[1].new_state.state, State::kOn);
+}
+
+// A batch (one snapshot changing several switches) is delivered event by
+// event: a listener added or removed during it counts from the next event.
+TEST_F(ListenerTest, ListenerAddedDuringABatchGetsTheRestOfIt) {
+  Define(Spec("a", {"g"}));
+  Define(Spec("b", {"g"}));
+  Define(Spec("c", {"g"}));
+  int later = 0;
+  bool added = false;
+  registry().AddListener([&](const ChangeEvent&) {
+    if (!added) {
+      added = true;
+      registry().AddListener([&](const ChangeEvent&) { ++later; });
+    }
+  });
+  Snapshot s;
+  s.groups["g"] = Off();
+  Apply(Layer::kFile, s);
+  EXPECT_EQ(later, 2);
+}
+
+TEST_F(ListenerTest, ListenerRemovedDuringABatchGetsNoMoreOfIt) {
+  Define(Spec("a", {"g"}));
+  Define(Spec("b", {"g"}));
+  Define(Spec("c", {"g"}));
+  int removed_calls = 0;
+  uint64_t removed_id = 0;
+  bool removed = false;
+  registry().AddListener([&](const ChangeEvent&) {
+    if (!removed) {
+      removed = true;
+      registry().RemoveListener(removed_id);
+    }
+  });
+  removed_id = registry().AddListener([&](const ChangeEvent&) { ++removed_calls; });
+  Snapshot s;
+  s.groups["g"] = Off();
+  Apply(Layer::kFile, s);
+  // The first event had both listeners copied before the removal.
+  EXPECT_EQ(removed_calls, 1);
+}
+
 TEST_F(ListenerTest, RemoveListenerWithUnknownIdIsHarmless) {
   Define(Spec("a"));
   const uint64_t id = Record();

@@ -776,6 +776,125 @@ TEST_F(RegistryTest, ApplySnapshotWithBadGroupValueChangesNothing) {
   EXPECT_TRUE(a->enabled());
 }
 
+// Paths in messages are built only once an error is found; they must still
+// name the whole JSON path, exactly.
+TEST_F(RegistryTest, ApplySnapshotErrorNamesTheFullPathOfANestedField) {
+  Define(Spec("a"));
+  Snapshot bad;
+  bad.switches["a"] = Off();
+  bad.switches["svc.b"] = FaultOnly(Fault::Kind::kError, 1.5);
+  absl::Status s = registry().ApplySnapshot(Layer::kRemote, bad, "remote http://cfg");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(s), "remote http://cfg: switches.\"svc.b\".fault.rate: 1.5 is not in [0, 1]");
+}
+
+TEST_F(RegistryTest, ApplySnapshotErrorNamesTheFullPathInAGroupsBreaker) {
+  Define(Spec("a", {"tier-2"}));
+  SwitchValue v;
+  v.breaker = BreakerPolicy{};
+  v.breaker->min_calls = 0;
+  Snapshot bad;
+  bad.groups["tier-2"] = v;
+  absl::Status s = registry().ApplySnapshot(Layer::kFile, bad, "file x");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(s),
+              HasSubstr("file x: groups.\"tier-2\".breaker.min_calls: 0 is not in [1, 1000000]"));
+}
+
+TEST_F(RegistryTest, ApplySnapshotErrorNamesThePathOfAll) {
+  Define(Spec("a"));
+  Snapshot bad;
+  bad.all = Off("\xff\xfe not text");
+  absl::Status s = registry().ApplySnapshot(Layer::kFile, bad, "file x");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(s), AllOf(::testing::StartsWith("file x: all.reason: "),
+                                HasSubstr("is not valid UTF-8")));
+}
+
+TEST_F(RegistryTest, BreakerLayerErrorNamesTheEntrysPath) {
+  Define(Spec("a"));
+  absl::Status s =
+      registry().ApplySnapshot(Layer::kBreaker, SwitchSnapshot("a", On()), "breaker");
+  EXPECT_EQ(Message(s),
+            "breaker: switches.\"a\": the breaker layer may only turn a switch off; "
+            "accepted: \"off\"");
+}
+
+TEST_F(RegistryTest, SetOverrideErrorNamesTheOverridesPath) {
+  Define(Spec("a"));
+  absl::Status s = registry().SetOverride("a", Allow(2.0));
+  EXPECT_EQ(Message(s), "override of \"a\".allow: 2 is not in [0, 1]");
+}
+
+TEST_F(RegistryTest, DefineErrorNamesTheDefaultsPath) {
+  SwitchSpec spec = Spec("a");
+  spec.default_allow = 1.5;
+  absl::StatusOr<Switch*> sw = registry().Define(spec);
+  ASSERT_FALSE(sw.ok());
+  EXPECT_EQ(Message(sw.status()), "switch \"a\" default.allow: 1.5 is not in [0, 1]");
+}
+
+// A rejected snapshot must leave no trace in the switches it named: the
+// next snapshot of that layer decides alone.
+TEST_F(RegistryTest, RejectedSnapshotLeavesNothingForTheNextOne) {
+  Switch* a = Define(Spec("a"));
+  Switch* b = Define(Spec("b"));
+  Snapshot bad;
+  bad.switches["a"] = Off("from the rejected snapshot");
+  bad.switches["b"] = Off();
+  bad.switches["z"] = Allow(-1);
+  ASSERT_EQ(registry().ApplySnapshot(Layer::kRemote, bad, "remote").code(),
+            absl::StatusCode::kInvalidArgument);
+  Apply(Layer::kRemote, SwitchSnapshot("b", Off("from the good one")));
+  EXPECT_TRUE(a->enabled());
+  EXPECT_FALSE(b->enabled());
+  const SwitchInfo info = Info("a");
+  EXPECT_EQ(info.deciding_layer, Layer::kDefault);
+  ASSERT_EQ(info.layers.size(), 1u);
+  EXPECT_EQ(info.layers[0].layer, Layer::kDefault);
+  EXPECT_EQ(Info("b").reason, "from the good one");
+}
+
+TEST_F(RegistryTest, EntryForANameSharingAVariableIsNotTheDefinedSwitchs) {
+  // "a_b" and "a.b" share DEGRADE_A_B, so only one can be defined; a layer
+  // may still name the other, which stays an unknown name.
+  Switch* sw = Define(Spec("a.b"));
+  Apply(Layer::kRemote, SwitchSnapshot("a_b", Off()));
+  EXPECT_TRUE(sw->enabled());
+  EXPECT_EQ(registry().Find("a_b"), nullptr);
+  EXPECT_EQ(registry().Find("a-b"), nullptr);
+  EXPECT_EQ(registry().Find("a.b"), sw);
+  EXPECT_EQ(registry().SetOverride("a-b", Off()).code(), absl::StatusCode::kNotFound);
+  const std::vector<SwitchInfo> list = registry().List();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].name, "a.b");
+  EXPECT_TRUE(list[0].defined);
+  EXPECT_EQ(list[1].name, "a_b");
+  EXPECT_FALSE(list[1].defined);
+  EXPECT_EQ(list[1].effective.state, State::kOff);
+}
+
+TEST_F(RegistryTest, ManySwitchesEachFollowTheirOwnEntry) {
+  // Enough switches and entries for the registry's hash set to grow several
+  // times; every other switch is named, the rest must stay untouched.
+  std::vector<Switch*> switches;
+  Snapshot snap;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string name = "svc.dep-" + std::to_string(i);
+    switches.push_back(Define(Spec(name)));
+    if (i % 2 == 0) snap.switches[name] = Off("entry " + std::to_string(i));
+  }
+  Apply(Layer::kRemote, snap);
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_NE(switches[i], nullptr);
+    EXPECT_EQ(switches[i]->enabled(), i % 2 != 0) << i;
+  }
+  EXPECT_EQ(Info("svc.dep-1234").reason, "entry 1234");
+  EXPECT_EQ(Info("svc.dep-1235").deciding_layer, Layer::kDefault);
+  EXPECT_EQ(registry().Find("svc.dep-1999"), switches[1999]);
+  EXPECT_EQ(registry().Find("svc_dep-1999"), nullptr);
+}
+
 TEST_F(RegistryTest, ApplySnapshotToDefaultLayerIsRejected) {
   Switch* a = Define(Spec("a"));
   absl::Status s = registry().ApplySnapshot(Layer::kDefault, SwitchSnapshot("a", Off()), "x");

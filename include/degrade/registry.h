@@ -206,6 +206,8 @@ class Registry {
   // Change listeners. The returned id removes it. Listeners run after the
   // state is visible to enabled(), outside locks, one at a time, in the
   // order changes happened. A listener may call back into the registry.
+  // A listener receives the changes made after AddListener returns (while
+  // no one listens and change lines are off, no events are built at all).
   using Listener = std::function<void(const ChangeEvent&)>;
   uint64_t AddListener(Listener listener);
   void RemoveListener(uint64_t id);
