@@ -150,14 +150,14 @@ TEST(EtcdWatchParserTest, AuthFailureIsCanceledWithReason) {
 TEST(EtcdWatchParserTest, ErrorMessageCarriesGrpcCode) {
   auto m = ParseAll(kError);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kUnknown);  // gRPC code 2
-  EXPECT_THAT(m.status().message(), HasSubstr("etcd: json: cannot unmarshal number"));
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("etcd: json: cannot unmarshal number"));
 }
 
 TEST(EtcdWatchParserTest, NestedErrorObject) {
   auto m = ParseAll(
       R"({"error":{"grpc_code":16,"http_code":401,"message":"etcdserver: invalid auth token","http_status":"Unauthorized"}})");
   EXPECT_EQ(m.status().code(), absl::StatusCode::kUnauthenticated);
-  EXPECT_THAT(m.status().message(), HasSubstr("etcdserver: invalid auth token"));
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("etcdserver: invalid auth token"));
 }
 
 TEST(EtcdWatchParserTest, MessagesAfterAnErrorAreNotDelivered) {
@@ -268,8 +268,8 @@ TEST_P(EtcdWatchParserBadTest, IsRejectedWithANamedReason) {
   const BadCase& c = GetParam();
   auto m = ParseAll(c.stream);
   EXPECT_EQ(m.status().code(), c.code) << m.status();
-  EXPECT_THAT(m.status().message(), HasSubstr(c.message));
-  EXPECT_THAT(m.status().message(), HasSubstr("etcd watch stream: "));
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr(c.message));
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("etcd watch stream: "));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -329,7 +329,7 @@ TEST(EtcdWatchParserTest, OversizedMessageIsRejectedBeforeItEnds) {
   const std::string big = "{\"result\":{\"cancel_reason\":\"" + std::string(100, 'x');
   absl::Status s = parser.Feed(big, c.sink());
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(s.message(), HasSubstr("longer than the limit of 64 bytes"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("longer than the limit of 64 bytes"));
 }
 
 TEST(EtcdWatchParserTest, MessageOfExactlyTheLimitIsAccepted) {
