@@ -510,6 +510,22 @@ TEST_F(EtcdSourceTest, CompactionPastTheWatchersRevisionReadsThePrefixAgain) {
   source.reset();
 }
 
+TEST_F(EtcdSourceTest, IdleWatchIsReopenedQuietlyAndKeepsWorking) {
+  internal::EtcdSource::Config config;
+  config.client = ClientFor(cluster_->endpoints());
+  config.client.watch_idle_timeout = absl::Milliseconds(300);
+  config.prefix = kPrefix;
+  auto source = std::make_unique<internal::EtcdSource>(watcher_->registry(), config);
+  ASSERT_TRUE(Eventually([&] { return watcher_->Health("etcd")->healthy; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // about 4 idle timeouts
+  auto h = watcher_->Health("etcd");
+  EXPECT_TRUE(h->healthy) << h->last_error;
+  EXPECT_EQ(h->consecutive_failures, 0u);
+  EXPECT_EQ(watcher_->CountLogs(LogLevel::kError, ""), 0) << watcher_->AllLogs();
+  Put("switches/recs", R"("off")");
+  ASSERT_TRUE(Eventually([&] { return !watcher_->enabled("recs"); }));
+}
+
 TEST_F(EtcdSourceTest, CacheCoversARestartWhileEtcdIsDown) {
   const std::string cache = (dir_ / "etcd-cache.json").string();
   Options o = watcher_->Base({cluster_->endpoint(0)});
@@ -600,12 +616,24 @@ bool MakeCertificate(const fs::path& dir, std::string* cert, std::string* key) {
   return std::system(cmd.c_str()) == 0;
 }
 
+// A temporary directory, removed on scope exit (also when an ASSERT fails).
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/degrade-etcd-tls-XXXXXX";
+    if (mkdtemp(tmpl) != nullptr) path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+  fs::path path;
+};
+
 TEST(EtcdTlsSourceTest, HttpsEndpointIsVerifiedAgainstTheCaFile) {
-  char tmpl[] = "/tmp/degrade-etcd-tls-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const fs::path dir = tmpl;
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
   std::string cert, key;
-  ASSERT_TRUE(MakeCertificate(dir, &cert, &key)) << "openssl failed";
+  ASSERT_TRUE(MakeCertificate(dir.path, &cert, &key)) << "openssl failed";
   EtcdCluster::Options co = Members(1);
   co.cert_file = cert;
   co.key_file = key;
@@ -637,8 +665,6 @@ TEST(EtcdTlsSourceTest, HttpsEndpointIsVerifiedAgainstTheCaFile) {
     EXPECT_THAT(h->last_error, HasSubstr("TLS certificate verification failed against the system "
                                          "CA store"));
   }
-  cluster.reset();
-  fs::remove_all(dir);
 }
 
 // ----------------------------------------------------------- three members
