@@ -270,6 +270,16 @@ stage_install() {
   return "$rc"
 }
 
+# ---- fuzz (issue 7) ---------------------------------------------------------
+# Builds fuzz/ with clang + ASan + UBSan in build-fuzz/ and runs each libFuzzer
+# target for DEGRADE_TEST_FUZZ_SECONDS (default 20) as one meson test, so the
+# summary counts one case per target (scripts/fuzz.sh, docs/fuzzing.md).
+# Skipped by --quick.
+stage_fuzz() {
+  summary_dirs+=(build-fuzz)
+  bash "$ROOT/scripts/fuzz.sh" --seconds "${DEGRADE_TEST_FUZZ_SECONDS:-20}"
+}
+
 # ---- main ------------------------------------------------------------------
 
 total_start="$(date +%s)"
@@ -295,6 +305,7 @@ fi
 if [[ "$quick" -eq 0 ]]; then
   run_stage "install check" stage_install
 fi
+if [[ "$quick" -eq 0 ]]; then run_stage "fuzz (libFuzzer, clang)" stage_fuzz; fi
 
 total_end="$(date +%s)"
 
