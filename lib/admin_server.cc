@@ -508,7 +508,7 @@ class AdminServer::Impl {
     server_.set_error_handler(httplib::Server::HandlerWithResponse(
         [this](const httplib::Request&, httplib::Response& res) { return LibraryError(res); }));
     server_.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        [](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
           SendError(res, 500, "internal error while handling the request");
         });
     const auto handle = [this](const httplib::Request& req, httplib::Response& res) {

@@ -427,10 +427,10 @@ absl::Status RegistryCore::Adopt(Switch& sw) {
     }
     ReadEnvForLocked(d, logs);
     env_owners_[d.env_var] = absl::StrCat("switch \"", spec.name, "\"");
-    for (size_t i = 0; i < spec.groups.size(); ++i) {
-      std::string var = EnvVarForGroup(spec.groups[i]);
+    for (const std::string& group : spec.groups) {
+      std::string var = EnvVarForGroup(group);
       if (!env_owners_.contains(var)) {
-        env_owners_[var] = absl::StrCat("group \"", spec.groups[i], "\"");
+        env_owners_[var] = absl::StrCat("group \"", group, "\"");
       }
     }
     d.registry = owner_;
@@ -443,7 +443,7 @@ absl::Status RegistryCore::Adopt(Switch& sw) {
     ScheduleExpiryLocked();
     EnqueueLocked(events);
   }
-  Deliver(std::move(events), std::move(logs));
+  Deliver(std::move(events), logs);
   return absl::OkStatus();
 }
 
@@ -823,7 +823,7 @@ void RegistryCore::ProcessBreakers() {
     const absl::Time now = clock_->Now();
     // By index: resolving a switch never attaches another breaker, but the
     // list is the registry's, not ours to hold iterators into.
-    for (size_t i = 0; i < breaker_switches_.size(); ++i) {
+    for (size_t i = 0; i < breaker_switches_.size(); ++i) {  // NOLINT(modernize-loop-convert): see above
       Switch& sw = *breaker_switches_[i];
       SwitchData& d = RegistryAccess::Data(sw);
       Breaker& b = *d.breaker;
@@ -843,7 +843,7 @@ void RegistryCore::ProcessBreakers() {
     }
     EnqueueLocked(events);
   }
-  Deliver(std::move(events), std::move(logs));
+  Deliver(std::move(events), logs);
 }
 
 // ------------------------------------------------------------------ delivery
@@ -857,8 +857,8 @@ void RegistryCore::EnqueueLocked(std::vector<ChangeEvent>& events) {
   events.clear();
 }
 
-void RegistryCore::Deliver(std::vector<ChangeEvent> events, std::vector<PendingLog> logs) {
-  for (PendingLog& l : logs) Log(l.level, l.message);
+void RegistryCore::Deliver(std::vector<ChangeEvent> events, const std::vector<PendingLog>& logs) {
+  for (const PendingLog& l : logs) Log(l.level, l.message);
   std::unique_lock<std::mutex> lock(deliver_mu_);
   for (ChangeEvent& e : events) pending_events_.push_back(std::move(e));
   if (delivering_) return;  // the delivering thread will drain ours too

@@ -128,7 +128,7 @@ class RegistryCore {
   // With mu_ held: moves events into the delivery queue, in state order.
   void EnqueueLocked(std::vector<ChangeEvent>& events);
   // Outside mu_: emits logs, queues any remaining events and drains the queue.
-  void Deliver(std::vector<ChangeEvent> events, std::vector<PendingLog> logs);
+  void Deliver(std::vector<ChangeEvent> events, const std::vector<PendingLog>& logs);
   void ExpiryLoop();
   void BreakerLoop();
 
