@@ -285,6 +285,11 @@ void StructuredRequest(FuzzedDataProvider& in) {
     }
   }
 
+  // For failure messages: the request as sent.
+  std::string sent = method + " " + req.path + "\n";
+  for (const auto& [key, value] : req.headers) sent += key + ": " + value + "\n";
+  sent += "body (" + std::to_string(body.size()) + " bytes): " + body.substr(0, 300);
+
   const Snapshot after = fixture->registry->LayerSnapshot(Layer::kAdmin);
   const bool write = method == "PUT" || method == "DELETE";
   if (!(status == 200 && write)) {
@@ -301,7 +306,8 @@ void StructuredRequest(FuzzedDataProvider& in) {
         body, "admin PUT", "switches." + name, degrade::fuzz::FuzzClock().Now());
     if (expected.ok() && expected->actor.empty()) expected->actor = actor.empty() ? "admin" : actor;
     if (expected.ok() && degrade::ValidateSwitchValue(*expected).ok()) {
-      DEGRADE_FUZZ_CHECK(status == 200, std::to_string(status) + ": " + res.body.substr(0, 300));
+      DEGRADE_FUZZ_CHECK(status == 200, std::to_string(status) + ": " + res.body.substr(0, 300) +
+                                            "\nrequest: " + sent);
       auto it = after.switches.find(name);
       DEGRADE_FUZZ_CHECK(it != after.switches.end() && it->second == *expected,
                          "the admin layer does not hold the value PUT: " +
