@@ -14,7 +14,7 @@
 //     probes are let through again.
 #include "breaker.h"
 
-#include <time.h>
+#include <time.h>  // NOLINT(modernize-deprecated-headers): clock_gettime and clockid_t are POSIX, declared by <time.h>; <ctime> promises only ISO C
 
 #include <algorithm>
 #include <cmath>

@@ -71,19 +71,34 @@ thread_local DirectoryReaper t_reaper;
 
 }  // namespace
 
+// Where a thread counts while memory for its own counters cannot be had:
+// its counts are lost (and shared with other such threads) rather than
+// ending the process, since this runs inside degrade::Call.
+Counter* DiscardChunk() noexcept {
+  static Counter discard[kChunkCounters] = {};
+  return discard;
+}
+
 Counter* CounterChunkSlow(uint32_t id) noexcept {
   CounterState& st = State();
   const uint32_t c = id >> kChunkShift;
   std::lock_guard<std::mutex> lock(st.mu);
   CounterDirectory* dir = t_counter_directory;
   if (dir == nullptr) {
-    dir = new CounterDirectory{};
+    dir = new (std::nothrow) CounterDirectory{};
+    if (dir == nullptr) return DiscardChunk();
+    try {
+      st.live.push_back(dir);
+    } catch (const std::bad_alloc&) {
+      delete dir;
+      return DiscardChunk();
+    }
     t_reaper.dir = dir;  // registers the exit hook on first use
-    st.live.push_back(dir);
     t_counter_directory = dir;
   }
   if (dir->chunks[c] == nullptr) {
-    Counter* chunk = new Counter[kChunkCounters];
+    Counter* chunk = new (std::nothrow) Counter[kChunkCounters];
+    if (chunk == nullptr) return DiscardChunk();
     for (size_t i = 0; i < kChunkCounters; ++i) chunk[i].store(0, std::memory_order_relaxed);
     dir->chunks[c] = chunk;
   }

@@ -89,8 +89,11 @@ absl::StatusOr<SwitchValue> ParseEnvValue(std::string_view var, std::string_view
   if (v.back() == '%') {
     double percent = 0;
     const absl::string_view number = absl::string_view(v).substr(0, v.size() - 1);
-    if (number.empty() || !absl::SimpleAtod(number, &percent) || !std::isfinite(percent) ||
-        !(number[0] >= '0' && number[0] <= '9')) {
+    // The same plain decimals as a fraction: SimpleAtod alone would also
+    // take "1e1" and blanks ("5 %"), which the fraction form rejects.
+    if (number.empty() || number.find_first_not_of("0123456789.") != absl::string_view::npos ||
+        !(number[0] >= '0' && number[0] <= '9') || !absl::SimpleAtod(number, &percent) ||
+        !std::isfinite(percent)) {
       return invalid();
     }
     if (percent < 0 || percent > 100) {

@@ -148,9 +148,18 @@ absl::Status EtcdWatchParser::Feed(std::string_view bytes,
       message_.clear();
     }
     // Scan to the end of the message or of the input, then copy the span.
+    // Both limits are checked byte by byte, so the error a stream gets does
+    // not depend on where it was split (found by fuzz/etcd_watch_fuzz: a
+    // message both too long and too deep got either error).
     const size_t start = i;
     bool complete = false;
     for (; i < bytes.size(); ++i) {
+      if (message_.size() + (i - start) >= max_message_bytes_) {
+        error_ = absl::ResourceExhaustedError(
+            absl::StrCat(kWhat, ": message longer than the limit of ", max_message_bytes_,
+                         " bytes; accepted: messages up to that size"));
+        return error_;
+      }
       const char c = bytes[i];
       if (in_string_) {
         if (escaped_) {
@@ -178,14 +187,7 @@ absl::Status EtcdWatchParser::Feed(std::string_view bytes,
         }
       }
     }
-    const size_t n = i - start;
-    if (n > max_message_bytes_ - message_.size()) {
-      error_ = absl::ResourceExhaustedError(
-          absl::StrCat(kWhat, ": message longer than the limit of ", max_message_bytes_,
-                       " bytes; accepted: messages up to that size"));
-      return error_;
-    }
-    message_.append(bytes.data() + start, n);
+    message_.append(bytes.data() + start, i - start);
     if (complete) {
       if (absl::Status s = Deliver(on_message); !s.ok()) {
         error_ = s;

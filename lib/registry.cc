@@ -572,7 +572,7 @@ absl::Status RegistryCore::Adopt(Switch& sw) {
     ResolveLocked(sw, now, "define", nullptr);
     ScheduleExpiryLocked();
   }
-  Deliver(std::move(events), std::move(logs));
+  Deliver(std::move(events), logs);
   return absl::OkStatus();
 }
 
@@ -986,7 +986,7 @@ void RegistryCore::ProcessBreakers() {
     std::vector<ChangeEvent>* want = WantEvents() ? &events : nullptr;
     // By index: resolving a switch never attaches another breaker, but the
     // list is the registry's, not ours to hold iterators into.
-    for (size_t i = 0; i < breaker_switches_.size(); ++i) {
+    for (size_t i = 0; i < breaker_switches_.size(); ++i) {  // NOLINT(modernize-loop-convert): see above
       Switch& sw = *breaker_switches_[i];
       SwitchData& d = RegistryAccess::Data(sw);
       Breaker& b = *d.breaker;
@@ -1006,7 +1006,7 @@ void RegistryCore::ProcessBreakers() {
     }
     EnqueueLocked(events);
   }
-  Deliver(std::move(events), std::move(logs));
+  Deliver(std::move(events), logs);
 }
 
 // ------------------------------------------------------------------ delivery
@@ -1030,8 +1030,8 @@ void RegistryCore::AppendPendingLocked(std::vector<ChangeEvent>& events) {
   events.clear();
 }
 
-void RegistryCore::Deliver(std::vector<ChangeEvent> events, std::vector<PendingLog> logs) {
-  for (PendingLog& l : logs) Log(l.level, l.message);
+void RegistryCore::Deliver(std::vector<ChangeEvent> events, const std::vector<PendingLog>& logs) {
+  for (const PendingLog& l : logs) Log(l.level, l.message);
   std::unique_lock<std::mutex> lock(deliver_mu_);
   AppendPendingLocked(events);
   if (delivering_) return;  // the delivering thread will drain ours too

@@ -203,7 +203,7 @@ class RegistryCore {
   void EnqueueLocked(std::vector<ChangeEvent>& events);
   void AppendPendingLocked(std::vector<ChangeEvent>& events);
   // Outside mu_: emits logs, queues any remaining events and drains the queue.
-  void Deliver(std::vector<ChangeEvent> events, std::vector<PendingLog> logs);
+  void Deliver(std::vector<ChangeEvent> events, const std::vector<PendingLog>& logs);
   void ExpiryLoop();
   void BreakerLoop();
 

@@ -11,6 +11,7 @@ PACKAGES=(
   pybind11-dev python3-dev python3-pytest
   etcd-server etcd-client libssl-dev
   valgrind cmake
+  clang libclang-rt-14-dev clang-tidy
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

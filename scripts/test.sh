@@ -270,6 +270,26 @@ stage_install() {
   return "$rc"
 }
 
+# ---- fuzz (issue 7) ---------------------------------------------------------
+# Builds fuzz/ with clang + ASan + UBSan in build-fuzz/ and runs each libFuzzer
+# target for DEGRADE_TEST_FUZZ_SECONDS (default 20) as one meson test, so the
+# summary counts one case per target (scripts/fuzz.sh, docs/fuzzing.md).
+# Skipped by --quick.
+stage_fuzz() {
+  summary_dirs+=(build-fuzz)
+  bash "$ROOT/scripts/fuzz.sh" --seconds "${DEGRADE_TEST_FUZZ_SECONDS:-20}"
+}
+
+# ---- clang-tidy (issue 7) ---------------------------------------------------
+# scripts/tidy.sh over lib/, include/ and tools/ with build/compile_commands.json
+# (.clang-tidy; any warning fails). Counted as one case. Skipped by --quick.
+stage_tidy() {
+  local rc=0
+  bash "$ROOT/scripts/tidy.sh" --builddir build || rc=$?
+  extras+=(--extra "static-checks: clang-tidy=$([[ "$rc" -eq 0 ]] && echo passed || echo failed)")
+  return "$rc"
+}
+
 # ---- main ------------------------------------------------------------------
 
 total_start="$(date +%s)"
@@ -295,6 +315,8 @@ fi
 if [[ "$quick" -eq 0 ]]; then
   run_stage "install check" stage_install
 fi
+if [[ "$quick" -eq 0 ]]; then run_stage "clang-tidy" stage_tidy; fi
+if [[ "$quick" -eq 0 ]]; then run_stage "fuzz (libFuzzer, clang)" stage_fuzz; fi
 
 total_end="$(date +%s)"
 

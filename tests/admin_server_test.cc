@@ -534,6 +534,23 @@ TEST_F(AdminServerTest, OverlongRequestLineIs414) {
   EXPECT_TRUE(absl::StrContains(ErrorOf(r), "too long")) << ErrorOf(r);
 }
 
+// Found by fuzz/admin_request_fuzz: cpp-httplib does not read the body of a
+// GET, so it used to be parsed as the next request on the connection.
+TEST_F(AdminServerTest, BodyOfAGetIsNeverReadAsTheNextRequest) {
+  const std::string smuggled = absl::StrCat(
+      "PUT ", SwitchPath("shop.recs"), " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ", kToken,
+      "\r\nContent-Length: 5\r\n\r\n\"off\"");
+  RawSocket s(runtime_->admin_port());
+  ASSERT_TRUE(s.Send(absl::StrCat("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: ",
+                                  smuggled.size(), "\r\n\r\n", smuggled)));
+  const std::optional<std::string> got = s.ReadUntilClosed();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 200")) << *got;
+  EXPECT_EQ(got->find("HTTP/1.1", 1), std::string::npos) << "one response only: " << *got;
+  EXPECT_TRUE(recs_->enabled()) << "the body of the GET ran as a PUT";
+  EXPECT_EQ(registry_.LayerSnapshot(Layer::kAdmin).switches.count("shop.recs"), 0u);
+}
+
 TEST_F(AdminServerTest, MalformedRequestGets400AndTheConnectionCloses) {
   RawSocket s(runtime_->admin_port());
   ASSERT_TRUE(s.Send("GARBAGE\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n"));

@@ -14,23 +14,28 @@
 
 namespace {
 std::atomic<long> g_allocations{0};
+// While set, this thread's allocations fail (out of memory, for real as far
+// as the code under test can tell).
+thread_local bool t_fail_allocations = false;
 }  // namespace
 
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  if (void* p = t_fail_allocations ? nullptr : std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
 void* operator new[](std::size_t n) { return operator new(n); }
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
+  return t_fail_allocations ? nullptr : std::malloc(n == 0 ? 1 : n);
 }
 void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+// Not inlined: gcc 12 would otherwise pair the free() inside with the
+// operator new above and report a (false) -Wmismatched-new-delete.
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete[](void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 DEGRADE_SWITCH(kAllocOn, "alloc.on", "stays on");
 DEGRADE_SWITCH(kAllocOff, "alloc.off", "turned off by the test");
@@ -134,6 +139,24 @@ TEST_F(AllocTest, FirstCallOnAThreadAllocatesOnlyItsCounterBlock) {
   EXPECT_GE(first, 2);
   EXPECT_LE(first, 3);
   EXPECT_EQ(later, 0);
+}
+
+// The first Call on a thread allocates that thread's counters. Found by
+// clang-tidy (bugprone-unhandled-exception-at-new): that allocation was a
+// throwing new inside a noexcept function, so running out of memory there
+// ended the process. Now the call goes through and its counts are dropped.
+TEST_F(AllocTest, CallOnAThreadThatCannotAllocateStillRuns) {
+  int result = 0;
+  bool primary_ran = false;
+  std::thread t([&] {
+    t_fail_allocations = true;
+    result = Call(
+        kAllocOn, [&] { primary_ran = true; return 7; }, [] { return -1; });
+    t_fail_allocations = false;
+  });
+  t.join();
+  EXPECT_TRUE(primary_ran);
+  EXPECT_EQ(result, 7);
 }
 
 }  // namespace

@@ -182,6 +182,10 @@ TEST(EnvTest, HexIsRejected) { ExpectRejected("0x1"); }
 TEST(EnvTest, NanIsRejected) { ExpectRejected("nan"); }
 TEST(EnvTest, InfIsRejected) { ExpectRejected("inf"); }
 TEST(EnvTest, BarePercentSignIsRejected) { ExpectRejected("%"); }
+// Found by fuzz/env_value_fuzz: the percentage form took what the fraction
+// form rejects.
+TEST(EnvTest, ExponentPercentageIsRejected) { ExpectRejected("1e1%"); }
+TEST(EnvTest, BlankBeforePercentSignIsRejected) { ExpectRejected("5 %"); }
 TEST(EnvTest, BareDotIsRejected) { ExpectRejected("."); }
 TEST(EnvTest, TwoDotsAreRejected) { ExpectRejected("0.2.5"); }
 

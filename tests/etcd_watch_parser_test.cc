@@ -332,6 +332,22 @@ TEST(EtcdWatchParserTest, OversizedMessageIsRejectedBeforeItEnds) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("longer than the limit of 64 bytes"));
 }
 
+// Found by fuzz/etcd_watch_fuzz: a message over both limits got the size
+// error when fed in pieces and the depth error when fed whole.
+TEST(EtcdWatchParserTest, TheFirstLimitCrossedDecidesTheErrorHoweverTheStreamIsSplit) {
+  const std::string deep = "{\"result\":" + std::string(100, '[');
+  for (const size_t piece : {size_t{1}, size_t{7}, deep.size()}) {
+    EtcdWatchParser parser(40);  // the size limit is crossed at byte 41, the depth at byte 74
+    Collected c;
+    absl::Status s;
+    for (size_t at = 0; at < deep.size() && s.ok(); at += piece) {
+      s = parser.Feed(std::string_view(deep).substr(at, piece), c.sink());
+    }
+    EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << "pieces of " << piece << ": " << s;
+    EXPECT_THAT(s.message(), HasSubstr("longer than the limit of 40 bytes")) << "pieces of " << piece;
+  }
+}
+
 TEST(EtcdWatchParserTest, MessageOfExactlyTheLimitIsAccepted) {
   const std::string msg = "{\"result\":{\"created\":true}}";
   EtcdWatchParser parser(msg.size());

@@ -307,7 +307,7 @@ absl::StatusOr<double> ParseFraction(std::string_view text, std::string_view wha
 }
 
 absl::StatusOr<int64_t> ParseDuration(std::string_view text, std::string_view what) {
-  constexpr int64_t kMax = 30 * 24 * 3600;
+  constexpr int64_t kMax = int64_t{30} * 24 * 3600;
   const auto bad = [&] {
     return Usage(absl::StrCat(AV(what), " ", Quote(text),
                               " is not a duration; accepted: 30s, 15m, 2h, 1d, 1h30m or plain "
@@ -365,7 +365,8 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--") {
-      positionals.insert(positionals.end(), args.begin() + i + 1, args.end());
+      const auto rest = args.subspan(i + 1);
+      positionals.insert(positionals.end(), rest.begin(), rest.end());
       break;
     }
     if (arg == "-h") {
@@ -461,6 +462,7 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
   inv.command = FindCommand(positionals.front());
   if (inv.command == nullptr) {
     std::vector<std::string> names;
+    names.reserve(std::size(kCommands));
     for (const Command& c : kCommands) names.emplace_back(c.name);
     return Usage(absl::StrCat("unknown command ", Quote(positionals.front()),
                               "; commands: ", absl::StrJoin(names, ", "), ", help"));

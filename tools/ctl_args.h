@@ -106,8 +106,8 @@ absl::StatusOr<absl::Duration> ParseDrillDuration(std::string_view text, std::st
 
 // Faults set through degradectl end by themselves: DESIGN's drills must not
 // outlive a forgotten terminal.
-inline constexpr int64_t kDefaultFaultTtlS = 10 * 60;
-inline constexpr int64_t kMaxFaultTtlS = 24 * 60 * 60;
+inline constexpr int64_t kDefaultFaultTtlS = int64_t{10} * 60;
+inline constexpr int64_t kMaxFaultTtlS = int64_t{24} * 60 * 60;
 
 // The switch value a write command sends (DESIGN section 3), with reason,
 // actor and ttl_s: e.g. {"state": "off", "reason": "INC-42", "actor": "ana",

@@ -91,7 +91,7 @@ std::string Actor(const json& sw) {
 
 std::string Percent(double fraction) { return absl::StrFormat("%.4g%%", fraction * 100.0); }
 
-std::string OrDash(std::string s) { return s.empty() ? "-" : s; }
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 // "error", "delay 800ms", "error at 50%".
 std::string FaultText(const json& fault) {

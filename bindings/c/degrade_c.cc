@@ -192,6 +192,10 @@ const char* degrade_switch_description(const degrade_switch_t* sw) {
   return sw == nullptr ? nullptr : AsSwitch(sw)->description().data();
 }
 
+}  // extern "C"
+
+// A C++ helper: outside the extern "C" block, so it has C++ linkage (clang
+// rejects a C-linkage function returning absl::StatusOr).
 namespace {
 
 absl::StatusOr<degrade::SwitchInfo> InfoOf(const Switch* sw) {
@@ -204,6 +208,8 @@ absl::StatusOr<degrade::SwitchInfo> InfoOf(const Switch* sw) {
 }
 
 }  // namespace
+
+extern "C" {
 
 int degrade_switch_state(const degrade_switch_t* sw, degrade_state_t* out, char** errptr) {
   return Guard(errptr, [&]() -> absl::Status {
