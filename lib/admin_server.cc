@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -42,6 +43,7 @@
 #include "metrics.h"
 #include "nlohmann/json.hpp"
 #include "openssl/err.h"
+#include "openssl/pem.h"
 #include "openssl/ssl.h"
 #include "str_util.h"
 
@@ -77,6 +79,19 @@ thread_local bool close_after_response = false;
 thread_local int limit_status = 0;
 // Set while WorkerPool::enqueue hands a connection back to be refused.
 thread_local bool refuse_connection = false;
+// The token of the server whose connection this worker is serving: no
+// response body may contain it (a client that put it in a path or a header
+// the server quotes back gets "<token>").
+thread_local const std::string* secret = nullptr;
+
+// Replaces every occurrence of the serving server's token in `text`.
+void Scrub(std::string& text) {
+  if (secret == nullptr || secret->empty()) return;
+  for (size_t at = text.find(*secret); at != std::string::npos;
+       at = text.find(*secret, at + 7)) {
+    text.replace(at, secret->size(), "<token>");
+  }
+}
 
 // ------------------------------------------------------------------ workers
 
@@ -208,14 +223,25 @@ absl::StatusOr<SslCtxPtr> LoadTls(const AdminConfig& config) {
         "\": cannot load it as a PEM certificate chain (", SslReason(),
         "); accepted: a readable PEM file, the server certificate first"));
   }
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), config.tls_key_file.c_str(), SSL_FILETYPE_PEM) !=
-      1) {
+  // Read here rather than by SSL_CTX_use_PrivateKey_file, whose default
+  // passphrase callback would prompt on the terminal for an encrypted key.
+  EVP_PKEY* key = nullptr;
+  errno = 0;
+  if (FILE* f = std::fopen(config.tls_key_file.c_str(), "r")) {
+    key = PEM_read_PrivateKey(f, nullptr, [](char*, int, int, void*) { return 0; }, nullptr);
+    std::fclose(f);
+  }
+  if (key == nullptr) {
+    const std::string why = errno != 0 && ERR_peek_last_error() == 0 ? std::strerror(errno)
+                                                                      : SslReason();
     return absl::InvalidArgumentError(absl::StrCat(
         "admin_tls_key_file (DEGRADE_ADMIN_TLS_KEY) \"", config.tls_key_file,
-        "\": cannot load it as a PEM private key (", SslReason(),
+        "\": cannot load it as a PEM private key (", why,
         "); accepted: a readable, unencrypted PEM private key"));
   }
-  if (SSL_CTX_check_private_key(ctx.get()) != 1) {
+  const bool used = SSL_CTX_use_PrivateKey(ctx.get(), key) == 1;
+  EVP_PKEY_free(key);
+  if (!used || SSL_CTX_check_private_key(ctx.get()) != 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "admin_tls_key_file (DEGRADE_ADMIN_TLS_KEY) \"", config.tls_key_file,
         "\" does not match the certificate in \"", config.tls_cert_file, "\" (", SslReason(),
@@ -533,6 +559,7 @@ class BoundedServer final : public httplib::Server {
       return false;
     }
     bool ret = false;
+    secret = &config_.token;
     {
       // Non-blocking, so neither OpenSSL nor recv/send can block past the
       // deadlines ConnectionStream keeps.
@@ -564,6 +591,7 @@ class BoundedServer final : public httplib::Server {
       if (ssl != nullptr && ready) (void)SSL_shutdown(ssl.get());  // close_notify, no wait
       ERR_clear_error();
     }
+    secret = nullptr;
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
     return ret;
@@ -580,7 +608,9 @@ class BoundedServer final : public httplib::Server {
 
 void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(Dump(body), "application/json");
+  std::string text = Dump(body);
+  Scrub(text);
+  res.set_content(std::move(text), "application/json");
 }
 
 void SendError(httplib::Response& res, int status, std::string_view message) {
@@ -814,6 +844,9 @@ class AdminServer::Impl {
     server_.Post(any, handle);
     server_.Patch(any, handle);
     server_.Options(any, handle);
+    // Bodies the handlers set directly (metrics: switch reasons are free text).
+    server_.set_post_routing_handler(
+        [](const httplib::Request&, httplib::Response& res) { Scrub(res.body); });
     // Checks on every request before routing and before any body is read;
     // then methods the library has no handler list for (TRACE, CONNECT, ...).
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -889,6 +922,13 @@ class AdminServer::Impl {
         return false;
       }
     }
+    // A body is only ever a JSON document. Checked before the library reads
+    // (and, for forms, parses) it; this also refuses what a cross-site page
+    // can send without a preflight (forms, text/plain).
+    const bool has_body = req.has_header("Transfer-Encoding") ||
+                          (req.has_header("Content-Length") &&
+                           req.get_header_value("Content-Length") != "0");
+    if (has_body && !JsonBody(req, res)) return false;
     return true;
   }
 
@@ -1017,6 +1057,13 @@ class AdminServer::Impl {
     SendJson(res, 200, SwitchInfoJson(*info));
   }
 
+  // The log sink, with the token (if a client put it in a path, an actor or
+  // a body) replaced.
+  void Audit(LogLevel level, std::string line) {
+    Scrub(line);
+    registry_.Log(level, line);
+  }
+
   // True when the request carries the configured token; otherwise answers
   // 403 (no token configured) or 401. Never logs or echoes the token.
   bool Authorized(const httplib::Request& req, httplib::Response& res) {
@@ -1046,9 +1093,9 @@ class AdminServer::Impl {
         problem = "wrong token; use the DEGRADE_ADMIN_TOKEN of the process you are talking to";
       }
     }
-    registry_.Log(LogLevel::kWarning,
-                  absl::StrCat("admin: ", req.method, " ", Clip(req.path), " from ",
-                               req.remote_addr, " refused (", status, "): ", ToAbsl(problem)));
+    Audit(LogLevel::kWarning,
+          absl::StrCat("admin: ", req.method, " ", Clip(req.path), " from ", req.remote_addr,
+                       " refused (", status, "): ", ToAbsl(problem)));
     SendError(res, status, problem);
     if (status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"degrade\"");
     return false;
@@ -1070,9 +1117,9 @@ class AdminServer::Impl {
     if (absl::Status s = registry_.SetOverride(name, *std::move(value)); !s.ok()) {
       return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
     }
-    for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
-    registry_.Log(LogLevel::kInfo, absl::StrCat("admin: ", Clip(actor), " from ", req.remote_addr,
-                                                " set ", name, " to ", Clip(summary)));
+    for (const std::string& w : warnings) Audit(LogLevel::kWarning, w);
+    Audit(LogLevel::kInfo, absl::StrCat("admin: ", Clip(actor), " from ", req.remote_addr,
+                                        " set ", name, " to ", Clip(summary)));
     absl::StatusOr<SwitchInfo> info = registry_.Get(name);
     if (!info.ok()) return NotDefined(name, res);
     nlohmann::json body = SwitchInfoJson(*info);
@@ -1087,9 +1134,8 @@ class AdminServer::Impl {
       return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
     }
     const std::string& actor = req.get_header_value("X-Degrade-Actor");
-    registry_.Log(LogLevel::kInfo,
-                  absl::StrCat("admin: ", Clip(actor.empty() ? "admin" : actor), " from ",
-                               req.remote_addr, " cleared the override of ", name));
+    Audit(LogLevel::kInfo, absl::StrCat("admin: ", Clip(actor.empty() ? "admin" : actor), " from ",
+                                        req.remote_addr, " cleared the override of ", name));
     absl::StatusOr<SwitchInfo> info = registry_.Get(name);
     if (!info.ok()) return NotDefined(name, res);
     SendJson(res, 200, SwitchInfoJson(*info));
