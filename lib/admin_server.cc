@@ -119,7 +119,6 @@ class WorkerPool final : public httplib::TaskQueue {
       cv_.notify_one();
       return;
     }
-    refused_.fetch_add(1, std::memory_order_relaxed);
     refuse_connection = true;
     try {
       fn();
@@ -181,7 +180,6 @@ class WorkerPool final : public httplib::TaskQueue {
   size_t idle_ = 0;                          // guarded by mu_
   bool stop_ = false;                        // guarded by mu_
   std::atomic<bool> starved_{false};
-  std::atomic<uint64_t> refused_{0};
   std::vector<std::thread> threads_;
 };
 

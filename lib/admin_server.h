@@ -96,9 +96,12 @@ absl::StatusOr<AdminAddress> ParseAdminAddress(std::string_view addr);
 // and value (never the token). Start also loads the TLS files.
 absl::Status ValidateAdminConfig(const AdminConfig& config);
 
-// Compares a presented secret with the expected one in time that depends
-// only on the longer length, never on where they differ (a length mismatch
-// is folded into the result, not returned early).
+// Compares a presented secret with the expected one in time that never
+// depends on their contents or on where they differ: it visits every byte of
+// the longer one and folds a length mismatch into the result instead of
+// returning early. The time does depend on the two lengths (which can tell a
+// prober the token's length, not its bytes). bench/admin_token_benchmark.cc
+// measures it.
 bool ConstantTimeEquals(std::string_view presented, std::string_view expected) noexcept;
 
 class AdminServer {
