@@ -1100,7 +1100,7 @@ class AdminServer::Impl {
   }
 
   void PutSwitch(const std::string& name, const httplib::Request& req, httplib::Response& res) {
-    if (!Authorized(req, res) || !JsonBody(req, res)) return;
+    if (!Authorized(req, res)) return;
     if (registry_.Find(name) == nullptr) return NotDefined(name, res);
     std::vector<std::string> warnings;
     absl::StatusOr<SwitchValue> value = ParseSwitchValue(
