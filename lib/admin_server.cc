@@ -11,6 +11,7 @@
 #include "admin_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -20,6 +21,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -33,12 +35,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "console_html.h"
 #include "degrade/snapshot.h"
 #include "httplib.h"
 #include "listing_json.h"
 #include "metrics.h"
 #include "nlohmann/json.hpp"
+#include "openssl/err.h"
+#include "openssl/pem.h"
+#include "openssl/ssl.h"
 #include "str_util.h"
 
 namespace degrade::internal {
@@ -51,31 +57,74 @@ constexpr std::string_view kAcceptedAddr =
     "(0.0.0.0, [::]) needs admin_allow_non_loopback";
 constexpr absl::Duration kStopCheck = absl::Milliseconds(100);
 constexpr absl::Duration kNewConnectionGrace = absl::Seconds(1);
+// How long a keep-alive connection must have been idle before it is closed
+// for a waiting one. Closing it right after a response loses the request a
+// busy client is sending at that moment (seen as 1 PUT in 100 failing).
+constexpr absl::Duration kIdleBeforeYield = absl::Milliseconds(200);
+// cpp-httplib's own limits (CPPHTTPLIB_REQUEST_URI_MAX_LENGTH,
+// CPPHTTPLIB_HEADER_MAX_LENGTH), enforced here before it buffers more.
+constexpr size_t kMaxRequestLine = 8192;
+constexpr size_t kMaxHeaderLine = 8192;
+constexpr size_t kMaxHeaderLines = 100;
+// Chunked framing on top of max_body_bytes.
+constexpr size_t kBodyFramingSlack = 4096;
 
 // Set by the error handler when the library rejected a request it could not
 // parse: what follows on that connection cannot be trusted to be in step.
 // Requests are handled synchronously on the worker that owns the connection,
 // so a per-thread flag is per-connection.
 thread_local bool close_after_response = false;
+// The status (413, 414, 431) of the limit ConnectionStream enforced on the
+// current request by ending its input early, or 0.
+thread_local int limit_status = 0;
+// Set while WorkerPool::enqueue hands a connection back to be refused.
+thread_local bool refuse_connection = false;
+// The token of the server whose connection this worker is serving: no
+// response body may contain it (a client that put it in a path or a header
+// the server quotes back gets "<token>").
+thread_local const std::string* secret = nullptr;
+
+// Replaces every occurrence of the serving server's token in `text`.
+void Scrub(std::string& text) {
+  if (secret == nullptr || secret->empty()) return;
+  for (size_t at = text.find(*secret); at != std::string::npos;
+       at = text.find(*secret, at + 7)) {
+    text.replace(at, secret->size(), "<token>");
+  }
+}
 
 // ------------------------------------------------------------------ workers
 
-// A fixed pool that also says whether connections are waiting for a worker,
-// so idle keep-alive connections can make way for them.
+// A fixed pool with a bounded line. It says when connections wait with no
+// idle worker to take them (starved), so keep-alive connections make way.
 class WorkerPool final : public httplib::TaskQueue {
  public:
-  explicit WorkerPool(size_t n) {
+  WorkerPool(size_t n, size_t max_queued) : max_queued_(max_queued) {
     for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { Work(); });
   }
   ~WorkerPool() override { shutdown(); }
 
+  // Called by the accept loop. Beyond the line, the connection is refused
+  // right here (process_and_close_socket sees refuse_connection).
   void enqueue(std::function<void()> fn) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(std::move(fn));
-      waiting_.store(queue_.size(), std::memory_order_relaxed);
+      if (queue_.size() < max_queued_) {
+        queue_.push_back(std::move(fn));
+        UpdateStarved();
+        fn = nullptr;
+      }
     }
-    cv_.notify_one();
+    if (fn == nullptr) {
+      cv_.notify_one();
+      return;
+    }
+    refuse_connection = true;
+    try {
+      fn();
+    } catch (...) {
+    }
+    refuse_connection = false;
   }
 
   // Runs what is queued (each task closes its socket quickly once the
@@ -91,19 +140,30 @@ class WorkerPool final : public httplib::TaskQueue {
     }
   }
 
-  bool HasWaiting() const noexcept { return waiting_.load(std::memory_order_relaxed) > 0; }
+  // True while some accepted connection waits and no worker is idle.
+  bool Starved() const noexcept { return starved_.load(std::memory_order_relaxed); }
 
  private:
+  void UpdateStarved() {  // with mu_ held
+    starved_.store(queue_.size() > idle_, std::memory_order_relaxed);
+  }
+
   void Work() {
     for (;;) {
       std::function<void()> fn;
       {
         std::unique_lock<std::mutex> lock(mu_);
+        ++idle_;
+        UpdateStarved();
         cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;
+        --idle_;
+        if (queue_.empty()) {
+          UpdateStarved();
+          return;
+        }
         fn = std::move(queue_.front());
         queue_.pop_front();
-        waiting_.store(queue_.size(), std::memory_order_relaxed);
+        UpdateStarved();
       }
       // A worker must survive anything one connection does.
       try {
@@ -113,36 +173,120 @@ class WorkerPool final : public httplib::TaskQueue {
     }
   }
 
+  const size_t max_queued_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;  // guarded by mu_
+  size_t idle_ = 0;                          // guarded by mu_
   bool stop_ = false;                        // guarded by mu_
-  std::atomic<size_t> waiting_{0};
+  std::atomic<bool> starved_{false};
   std::vector<std::thread> threads_;
 };
 
+// ------------------------------------------------------------------ TLS
+
+struct SslCtxFree {
+  void operator()(SSL_CTX* ctx) const noexcept { SSL_CTX_free(ctx); }
+};
+struct SslFree {
+  void operator()(SSL* ssl) const noexcept { SSL_free(ssl); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using SslPtr = std::unique_ptr<SSL, SslFree>;
+
+// OpenSSL's reason for the last failure on this thread.
+std::string SslReason() {
+  const unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char text[256] = {};
+  ERR_error_string_n(e, text, sizeof text);
+  return text;
+}
+
+absl::StatusOr<SslCtxPtr> LoadTls(const AdminConfig& config) {
+  ERR_clear_error();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (ctx == nullptr) {
+    return absl::InternalError(absl::StrCat("admin endpoint: TLS setup failed: ", SslReason()));
+  }
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                     SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), config.tls_cert_file.c_str()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "admin_tls_cert_file (DEGRADE_ADMIN_TLS_CERT) \"", config.tls_cert_file,
+        "\": cannot load it as a PEM certificate chain (", SslReason(),
+        "); accepted: a readable PEM file, the server certificate first"));
+  }
+  // Read here rather than by SSL_CTX_use_PrivateKey_file, whose default
+  // passphrase callback would prompt on the terminal for an encrypted key.
+  EVP_PKEY* key = nullptr;
+  errno = 0;
+  if (FILE* f = std::fopen(config.tls_key_file.c_str(), "r")) {
+    key = PEM_read_PrivateKey(f, nullptr, [](char*, int, int, void*) { return 0; }, nullptr);
+    std::fclose(f);
+  }
+  if (key == nullptr) {
+    const std::string why = errno != 0 && ERR_peek_last_error() == 0 ? std::strerror(errno)
+                                                                      : SslReason();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "admin_tls_key_file (DEGRADE_ADMIN_TLS_KEY) \"", config.tls_key_file,
+        "\": cannot load it as a PEM private key (", why,
+        "); accepted: a readable, unencrypted PEM private key"));
+  }
+  const bool used = SSL_CTX_use_PrivateKey(ctx.get(), key) == 1;
+  EVP_PKEY_free(key);
+  if (!used || SSL_CTX_check_private_key(ctx.get()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "admin_tls_key_file (DEGRADE_ADMIN_TLS_KEY) \"", config.tls_key_file,
+        "\" does not match the certificate in \"", config.tls_cert_file, "\" (", SslReason(),
+        ")"));
+  }
+  return ctx;
+}
+
 // ------------------------------------------------------------------ one connection
 
-// A socket stream whose every wait ends at the earliest of: io_timeout, the
-// current request's deadline, and the server stopping.
+// A socket stream (plain or TLS) whose every wait ends at the earliest of:
+// io_timeout, the current request's deadline, and the server stopping. It
+// also counts what the parser reads of each request and ends the input
+// early (limit_status) at the request line, header and body limits, so
+// cpp-httplib never buffers more than they allow.
 class ConnectionStream final : public httplib::Stream {
  public:
-  ConnectionStream(int fd, const AdminConfig& config, const std::atomic<bool>& stopping)
-      : fd_(fd), config_(config), stopping_(stopping) {}
+  ConnectionStream(int fd, SSL* ssl, const AdminConfig& config,
+                   const std::atomic<bool>& stopping)
+      : fd_(fd), ssl_(ssl), config_(config), stopping_(stopping) {}
 
-  // Waits for the first byte of the next request. False: close the
-  // connection (peer idle too long, server stopping, or another connection
-  // needs this worker: at once between requests, after a grace period on a
-  // new connection that has sent nothing yet, e.g. a browser's preconnect).
-  bool WaitForRequest(bool first, const std::function<bool()>& others_waiting) {
-    if (pos_ < end_) return true;  // pipelined
-    const absl::Time start = absl::Now();
-    const absl::Time until = start + config_.keep_alive_timeout;
+  // Completes the TLS handshake within request_deadline. False: close.
+  bool Handshake() {
+    const absl::Time deadline = absl::Now() + config_.request_deadline;
     for (;;) {
-      if (stopping_.load(std::memory_order_relaxed)) return false;
-      if (others_waiting() && (!first || absl::Now() - start >= kNewConnectionGrace)) {
+      const int r = SSL_accept(ssl_);
+      if (r == 1) return true;
+      if (!WaitForSsl(r, deadline)) {
+        ERR_clear_error();
         return false;
       }
+    }
+  }
+
+  // Waits for the first byte of the next request. False: close the
+  // connection (peer idle too long, server stopping, or a connection is
+  // waiting with no worker free: after kIdleBeforeYield of idleness between
+  // requests, after kNewConnectionGrace on a new connection that has sent
+  // nothing yet, e.g. a browser's preconnect).
+  bool WaitForRequest(bool first, const std::function<bool()>& starved) {
+    if (Buffered()) return true;  // pipelined
+    const absl::Time start = absl::Now();
+    const absl::Time until = start + config_.keep_alive_timeout;
+    const absl::Duration yield_after = first ? kNewConnectionGrace : kIdleBeforeYield;
+    for (;;) {
+      if (stopping_.load(std::memory_order_relaxed)) return false;
+      if (starved() && absl::Now() - start >= yield_after) return false;
       const absl::Duration left = until - absl::Now();
       if (left <= absl::ZeroDuration()) return false;
       const int r = Poll(POLLIN, std::min(left, kStopCheck));
@@ -153,47 +297,51 @@ class ConnectionStream final : public httplib::Stream {
   void BeginRequest() {
     read_deadline_ = absl::Now() + config_.request_deadline;
     write_deadline_.reset();
+    in_headers_ = true;
+    line_bytes_ = 0;
+    lines_ = 0;
+    header_bytes_ = 0;
+    body_bytes_ = 0;
+    prev_ = 0;
+    limit_status = 0;
   }
 
-  // True once a read timed out or failed: the library has answered 400 (or
-  // nothing); the connection is not worth keeping.
-  bool read_failed() const noexcept { return read_failed_; }
+  // True once a read timed out or failed, or a limit ended the input: the
+  // library has answered 400 (or nothing); the connection is not worth
+  // keeping.
+  bool read_failed() const noexcept { return read_failed_ || limit_status != 0; }
 
-  bool is_readable() const override { return pos_ < end_ || Wait(POLLIN, read_deadline_); }
+  bool is_readable() const override { return Buffered() || Wait(POLLIN, read_deadline_); }
   bool is_writable() const override { return Wait(POLLOUT, WriteDeadline()); }
 
   ssize_t read(char* ptr, size_t size) override {
+    if (limit_status != 0) return 0;  // the input ends at a limit
     if (pos_ == end_) {
-      for (;;) {
-        if (!Wait(POLLIN, read_deadline_)) {
-          read_failed_ = true;
-          return -1;
-        }
-        const ssize_t n = ::recv(fd_, buf_, sizeof buf_, MSG_DONTWAIT);
-        if (n >= 0) {
-          if (n == 0) return 0;  // peer closed
-          pos_ = 0;
-          end_ = static_cast<size_t>(n);
-          break;
-        }
-        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-          read_failed_ = true;
-          return -1;
-        }
-      }
+      const ssize_t n = Fill();
+      if (n <= 0) return n;
     }
-    const size_t k = std::min(size, end_ - pos_);
+    size_t k = std::min(size, end_ - pos_);
+    k = Account(buf_ + pos_, k);
+    if (k == 0) return 0;
     std::memcpy(ptr, buf_ + pos_, k);
     pos_ += k;
     return static_cast<ssize_t>(k);
   }
 
   ssize_t write(const char* ptr, size_t size) override {
+    if (size == 0) return 0;
+    const int len = static_cast<int>(std::min<size_t>(size, 1 << 30));
     for (;;) {
-      if (!Wait(POLLOUT, WriteDeadline())) return -1;
-      const ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n >= 0) return n;  // the library loops over partial writes
+      if (ssl_ != nullptr) {
+        const int n = SSL_write(ssl_, ptr, len);
+        if (n > 0) return n;  // the library loops over partial writes
+        if (!WaitForSsl(n, WriteDeadline())) return -1;
+        continue;
+      }
+      const ssize_t n = ::send(fd_, ptr, static_cast<size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) return n;
       if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      if (!Wait(POLLOUT, WriteDeadline())) return -1;
     }
   }
 
@@ -206,6 +354,101 @@ class ConnectionStream final : public httplib::Stream {
   socket_t socket() const override { return fd_; }
 
  private:
+  bool Buffered() const { return pos_ < end_ || (ssl_ != nullptr && SSL_pending(ssl_) > 0); }
+
+  // Reads what the socket has into buf_. >0 bytes, 0 peer closed, -1 failed
+  // or timed out.
+  ssize_t Fill() {
+    for (;;) {
+      if (ssl_ != nullptr) {
+        const int n = SSL_read(ssl_, buf_, sizeof buf_);
+        if (n > 0) {
+          pos_ = 0;
+          end_ = static_cast<size_t>(n);
+          return n;
+        }
+        if (SSL_get_error(ssl_, n) == SSL_ERROR_ZERO_RETURN) return 0;
+        if (!WaitForSsl(n, read_deadline_)) {
+          read_failed_ = true;
+          return -1;
+        }
+        continue;
+      }
+      const ssize_t n = ::recv(fd_, buf_, sizeof buf_, MSG_DONTWAIT);
+      if (n > 0) {
+        pos_ = 0;
+        end_ = static_cast<size_t>(n);
+        return n;
+      }
+      if (n == 0) return 0;  // peer closed
+      if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+        read_failed_ = true;
+        return -1;
+      }
+      if (!Wait(POLLIN, read_deadline_)) {
+        read_failed_ = true;
+        return -1;
+      }
+    }
+  }
+
+  // Counts `n` bytes about to be handed to the parser; returns how many of
+  // them it may have (fewer when a limit is reached: limit_status is set and
+  // the input ends there).
+  size_t Account(const char* p, size_t n) {
+    if (!in_headers_) {
+      const size_t cap = config_.max_body_bytes + kBodyFramingSlack;
+      if (body_bytes_ + n > cap) {
+        limit_status = 413;
+        n = cap - body_bytes_;
+      }
+      body_bytes_ += n;
+      return n;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      ++line_bytes_;
+      if (lines_ > 0) ++header_bytes_;
+      const char prev = prev_;
+      prev_ = p[i];
+      if (p[i] == '\n') {
+        // "\r\n" after the request line ends the header section, as in
+        // cpp-httplib (a bare "\n" line is skipped there).
+        if (lines_ > 0 && line_bytes_ == 2 && prev == '\r') {
+          in_headers_ = false;
+          return i + 1;
+        }
+        ++lines_;
+        line_bytes_ = 0;
+        if (lines_ > kMaxHeaderLines + 1) return Limit(431, i + 1);
+        continue;
+      }
+      if (lines_ == 0 && line_bytes_ > kMaxRequestLine) return Limit(414, i + 1);
+      if (lines_ > 0 && (line_bytes_ > kMaxHeaderLine ||
+                         header_bytes_ > config_.max_header_bytes)) {
+        return Limit(431, i + 1);
+      }
+    }
+    return n;
+  }
+
+  static size_t Limit(int status, size_t n) {
+    limit_status = status;
+    return n;
+  }
+
+  // After an SSL call returned `r` <= 0: waits for what it needs. False on
+  // a real error or when the wait ends without the socket being ready.
+  bool WaitForSsl(int r, absl::Time deadline) const {
+    switch (SSL_get_error(ssl_, r)) {
+      case SSL_ERROR_WANT_READ:
+        return Wait(POLLIN, deadline);
+      case SSL_ERROR_WANT_WRITE:
+        return Wait(POLLOUT, deadline);
+      default:
+        return false;
+    }
+  }
+
   absl::Time WriteDeadline() const {
     // The response gets its own budget, counted from its first byte.
     if (!write_deadline_) write_deadline_ = absl::Now() + config_.request_deadline;
@@ -253,21 +496,44 @@ class ConnectionStream final : public httplib::Stream {
   }
 
   const int fd_;
+  SSL* const ssl_;  // null: plain HTTP
   const AdminConfig& config_;
   const std::atomic<bool>& stopping_;
   absl::Time read_deadline_ = absl::InfiniteFuture();
   mutable std::optional<absl::Time> write_deadline_;
   bool read_failed_ = false;
+  bool in_headers_ = true;
+  size_t line_bytes_ = 0;    // of the current line, its "\n" included
+  size_t lines_ = 0;         // complete lines, the request line included
+  size_t header_bytes_ = 0;  // after the request line
+  size_t body_bytes_ = 0;
+  char prev_ = 0;  // the byte before, across reads
   char buf_[4096];
   size_t pos_ = 0;
   size_t end_ = 0;
 };
 
+// The answer to a connection beyond the line: written once, without
+// waiting, on the accept thread.
+std::string RefusedResponse() {
+  const std::string_view body =
+      R"({"error":"too many connections to the admin endpoint: every worker is busy and the )"
+      R"(line of waiting connections is full; retry in a second"})";
+  return absl::StrCat(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ",
+      body.size(),
+      "\r\nConnection: close\r\nRetry-After: 1\r\nCache-Control: no-store\r\n"
+      "X-Content-Type-Options: nosniff\r\n\r\n",
+      ToAbsl(body));
+}
+
 class BoundedServer final : public httplib::Server {
  public:
-  explicit BoundedServer(const AdminConfig& config) : config_(config) {
+  // `tls` may be null (plain HTTP); it must outlive the server.
+  BoundedServer(const AdminConfig& config, SSL_CTX* tls)
+      : config_(config), tls_(tls), refused_response_(RefusedResponse()) {
     new_task_queue = [this] {
-      auto* pool = new WorkerPool(config_.threads);
+      auto* pool = new WorkerPool(config_.threads, config_.max_queued_connections);
       pool_.store(pool);
       return pool;
     };
@@ -281,29 +547,57 @@ class BoundedServer final : public httplib::Server {
 
  private:
   bool process_and_close_socket(socket_t sock) override {
+    if (refuse_connection) {
+      if (tls_ == nullptr) {
+        (void)::send(sock, refused_response_.data(), refused_response_.size(),
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+      ::shutdown(sock, SHUT_RDWR);
+      ::close(sock);
+      return false;
+    }
     bool ret = false;
+    secret = &config_.token;
     {
-      ConnectionStream stream(sock, config_, stopping_);
-      const auto others_waiting = [this] {
+      // Non-blocking, so neither OpenSSL nor recv/send can block past the
+      // deadlines ConnectionStream keeps.
+      ::fcntl(sock, F_SETFL, ::fcntl(sock, F_GETFL, 0) | O_NONBLOCK);
+      ::fcntl(sock, F_SETFD, FD_CLOEXEC);
+      SslPtr ssl;
+      if (tls_ != nullptr) {
+        ssl.reset(SSL_new(tls_));
+        if (ssl == nullptr || SSL_set_fd(ssl.get(), sock) != 1) ssl.reset();
+      }
+      ConnectionStream stream(sock, ssl.get(), config_, stopping_);
+      const auto starved = [this] {
         WorkerPool* pool = pool_.load();
-        return pool != nullptr && pool->HasWaiting();
+        return pool != nullptr && pool->Starved();
       };
-      for (size_t left = config_.keep_alive_max_requests; left > 0; --left) {
+      const bool ready = tls_ == nullptr || (ssl != nullptr && stream.Handshake());
+      for (size_t left = config_.keep_alive_max_requests; ready && left > 0; --left) {
         const bool first = left == config_.keep_alive_max_requests;
-        if (!stream.WaitForRequest(first, others_waiting)) break;
+        if (!stream.WaitForRequest(first, starved)) break;
         stream.BeginRequest();
         close_after_response = false;
         bool closed = false;
-        ret = process_request(stream, /*close_connection=*/left == 1, closed, nullptr);
-        if (!ret || closed || stream.read_failed() || close_after_response) break;
+        // A connection is waiting with no worker free: answer this request
+        // with "Connection: close" and make way.
+        const bool last = left == 1 || starved();
+        ret = process_request(stream, last, closed, nullptr);
+        if (!ret || closed || last || stream.read_failed() || close_after_response) break;
       }
+      if (ssl != nullptr && ready) (void)SSL_shutdown(ssl.get());  // close_notify, no wait
+      ERR_clear_error();
     }
+    secret = nullptr;
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
     return ret;
   }
 
   const AdminConfig& config_;
+  SSL_CTX* const tls_;
+  const std::string refused_response_;
   std::atomic<bool> stopping_{false};
   std::atomic<WorkerPool*> pool_{nullptr};
 };
@@ -312,7 +606,9 @@ class BoundedServer final : public httplib::Server {
 
 void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(Dump(body), "application/json");
+  std::string text = Dump(body);
+  Scrub(text);
+  res.set_content(std::move(text), "application/json");
 }
 
 void SendError(httplib::Response& res, int status, std::string_view message) {
@@ -411,7 +707,28 @@ absl::Status ValidateAdminConfig(const AdminConfig& config) {
         "loopback only unless admin_allow_non_loopback is set (then put it behind a firewall "
         "and TLS proxy); accepted: 127.0.0.1:PORT, [::1]:PORT or localhost:PORT"));
   }
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "admin endpoint TLS: ",
+        config.tls_cert_file.empty() ? "admin_tls_key_file (DEGRADE_ADMIN_TLS_KEY) is set but "
+                                       "admin_tls_cert_file (DEGRADE_ADMIN_TLS_CERT) is not"
+                                     : "admin_tls_cert_file (DEGRADE_ADMIN_TLS_CERT) is set but "
+                                       "admin_tls_key_file (DEGRADE_ADMIN_TLS_KEY) is not",
+        "; accepted: both (TLS) or neither (plain HTTP)"));
+  }
+  for (const std::string& h : config.allowed_hosts) {
+    const bool ok = !h.empty() && h.size() <= 253 && std::all_of(h.begin(), h.end(), [](char c) {
+      return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+    });
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "admin_allowed_hosts (DEGRADE_ADMIN_ALLOWED_HOSTS): \"", Clip(h),
+          "\" is not a host name; accepted: names of letters, digits, '.' and '-' without a "
+          "port, e.g. svc-1.internal"));
+    }
+  }
   if (config.threads == 0 || config.keep_alive_max_requests == 0 || config.max_body_bytes == 0 ||
+      config.max_header_bytes == 0 ||
       config.io_timeout <= absl::ZeroDuration() ||
       config.request_deadline <= absl::ZeroDuration() ||
       config.keep_alive_timeout <= absl::ZeroDuration()) {
@@ -438,8 +755,11 @@ bool ConstantTimeEquals(std::string_view presented, std::string_view expected) n
 
 class AdminServer::Impl {
  public:
-  Impl(Registry& registry, AdminConfig config)
-      : registry_(registry), config_(std::move(config)), server_(config_) {}
+  Impl(Registry& registry, AdminConfig config, SslCtxPtr tls)
+      : registry_(registry),
+        config_(std::move(config)),
+        tls_(std::move(tls)),
+        server_(config_, tls_.get()) {}
 
   ~Impl() {
     if (thread_.joinable()) {
@@ -529,8 +849,16 @@ class AdminServer::Impl {
     server_.Post(any, handle);
     server_.Patch(any, handle);
     server_.Options(any, handle);
-    // Methods the library has no handler list for (TRACE, CONNECT, ...).
+    // Bodies the handlers set directly (metrics: switch reasons are free text).
+    server_.set_post_routing_handler(
+        [](const httplib::Request&, httplib::Response& res) { Scrub(res.body); });
+    // Checks on every request before routing and before any body is read;
+    // then methods the library has no handler list for (TRACE, CONNECT, ...).
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!Admissible(req, res)) {
+        close_after_response = true;  // a body may still be on the wire
+        return httplib::Server::HandlerResponse::Handled;
+      }
       static const std::string_view kRouted[] = {"GET",   "HEAD",  "PUT",    "DELETE",
                                                  "POST", "PATCH", "OPTIONS"};
       if (std::find(std::begin(kRouted), std::end(kRouted), req.method) != std::end(kRouted)) {
@@ -541,11 +869,131 @@ class AdminServer::Impl {
     });
   }
 
+  // The checks that come before routing. False: `res` holds the error.
+  bool Admissible(const httplib::Request& req, httplib::Response& res) {
+    // DNS rebinding: a page on evil.example whose name later resolves to
+    // 127.0.0.1 is same-origin with this endpoint in the browser's eyes, but
+    // its requests still say "Host: evil.example". Browsers always send Host;
+    // clients that send none are not browsers.
+    if (req.has_header("Host")) {
+      const std::string& host = req.get_header_value("Host");
+      if (!HostAllowed(host)) {
+        SendError(res, 421,
+                  absl::StrCat("Host \"", Clip(host),
+                               "\" is not a name of this endpoint (a defence against DNS "
+                               "rebinding); accepted: an IP address, localhost",
+                               config_.allowed_hosts.empty()
+                                   ? std::string(", or a name listed in admin_allowed_hosts "
+                                                 "(DEGRADE_ADMIN_ALLOWED_HOSTS)")
+                                   : absl::StrCat(", ", absl::StrJoin(config_.allowed_hosts, ", ")),
+                               ", with or without a port"));
+        return false;
+      }
+    }
+    // Compressed request bodies could inflate far beyond max_body_bytes
+    // inside cpp-httplib before any check sees them.
+    if (req.has_header("Content-Encoding") &&
+        !absl::EqualsIgnoreCase(ToAbsl(req.get_header_value("Content-Encoding")), "identity")) {
+      SendError(res, 415,
+                absl::StrCat("Content-Encoding \"", Clip(req.get_header_value("Content-Encoding")),
+                             "\" is not accepted; send the body uncompressed"));
+      return false;
+    }
+    if (req.has_header("Content-Length")) {
+      uint64_t length = 0;
+      if (!absl::SimpleAtoi(ToAbsl(req.get_header_value("Content-Length")), &length) ||
+          length > config_.max_body_bytes) {
+        SendError(res, 413, absl::StrCat("request body is larger than ", config_.max_body_bytes,
+                                         " bytes; accepted: one switch value (a small JSON "
+                                         "document)"));
+        return false;
+      }
+    }
+    // Cross-site writes: a browser sends Origin with every cross-origin
+    // request and with same-origin writes; the console's own requests carry
+    // this endpoint's origin. Non-browser clients send no Origin.
+    if (!IsRead(req) && req.has_header("Origin")) {
+      const std::string& origin = req.get_header_value("Origin");
+      const size_t scheme_end = origin.find("://");
+      const std::string authority =
+          scheme_end == std::string::npos ? std::string() : origin.substr(scheme_end + 3);
+      if (authority.empty() ||
+          !absl::EqualsIgnoreCase(ToAbsl(authority), ToAbsl(req.get_header_value("Host")))) {
+        SendError(res, 403, absl::StrCat("cross-origin ", Clip(req.method), " refused: Origin \"",
+                                         Clip(origin),
+                                         "\" is not this endpoint; accepted: writes from the "
+                                         "console served by this endpoint, or from a client that "
+                                         "sends no Origin header (curl, degradectl)"));
+        return false;
+      }
+    }
+    // A body is only ever a JSON document. Checked before the library reads
+    // (and, for forms, parses) it; this also refuses what a cross-site page
+    // can send without a preflight (forms, text/plain).
+    const bool has_body = req.has_header("Transfer-Encoding") ||
+                          (req.has_header("Content-Length") &&
+                           req.get_header_value("Content-Length") != "0");
+    if (has_body && !JsonBody(req, res)) return false;
+    return true;
+  }
+
+  // `host` is a Host header: an IP literal ("127.0.0.1", "[::1]"),
+  // localhost, or an allowed name, each with an optional ":PORT".
+  bool HostAllowed(std::string_view host) const {
+    if (!host.empty() && host.front() == '[') {
+      const size_t close = host.find(']');
+      if (close == std::string_view::npos) return false;
+      const std::string literal(host.substr(1, close - 1));
+      const std::string_view rest = host.substr(close + 1);
+      in6_addr v6{};
+      return ::inet_pton(AF_INET6, literal.c_str(), &v6) == 1 &&
+             (rest.empty() || (rest.front() == ':' && IsPort(rest.substr(1))));
+    }
+    const size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos) {
+      if (!IsPort(host.substr(colon + 1))) return false;
+      host = host.substr(0, colon);
+    }
+    if (host.empty()) return false;
+    const std::string name(host);
+    in_addr v4{};
+    if (::inet_pton(AF_INET, name.c_str(), &v4) == 1) return true;
+    if (absl::EqualsIgnoreCase(ToAbsl(host), "localhost")) return true;
+    return std::any_of(config_.allowed_hosts.begin(), config_.allowed_hosts.end(),
+                       [&](const std::string& h) { return absl::EqualsIgnoreCase(h, ToAbsl(host)); });
+  }
+
+  static bool IsPort(std::string_view s) {
+    return !s.empty() && s.size() <= 5 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  }
+
+  // Writes carry JSON: anything else (a form, text/plain: what a cross-site
+  // page can send without a preflight) gets 415.
+  bool JsonBody(const httplib::Request& req, httplib::Response& res) {
+    const std::string& type = req.get_header_value("Content-Type");
+    const absl::string_view media =
+        absl::StripAsciiWhitespace(absl::string_view(type).substr(0, type.find(';')));
+    if (absl::EqualsIgnoreCase(media, "application/json")) return true;
+    SendError(res, 415,
+              absl::StrCat("Content-Type \"", Clip(type),
+                           "\" is not accepted for a write; accepted: application/json "
+                           "(curl: -H 'Content-Type: application/json')"));
+    return false;
+  }
+
   // Errors the library produces before a handler runs.
   httplib::Server::HandlerResponse LibraryError(httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // ours
     close_after_response = true;
+    if (limit_status != 0) res.status = limit_status;  // the input was cut at a limit
     switch (res.status) {
+      case 431:
+        SendError(res, 431,
+                  absl::StrCat("request header section is too large; accepted: at most ",
+                               kMaxHeaderLines, " header lines of at most ", kMaxHeaderLine,
+                               " bytes each, ", config_.max_header_bytes, " bytes in all"));
+        break;
       case 413:
         SendError(res, 413,
                   absl::StrCat("request body is larger than ", config_.max_body_bytes,
@@ -624,6 +1072,13 @@ class AdminServer::Impl {
     SendJson(res, 200, SwitchInfoJson(*info));
   }
 
+  // The log sink, with the token (if a client put it in a path, an actor or
+  // a body) replaced.
+  void Audit(LogLevel level, std::string line) {
+    Scrub(line);
+    registry_.Log(level, line);
+  }
+
   // True when the request carries the configured token; otherwise answers
   // 403 (no token configured) or 401. Never logs or echoes the token.
   bool Authorized(const httplib::Request& req, httplib::Response& res) {
@@ -653,9 +1108,9 @@ class AdminServer::Impl {
         problem = "wrong token; use the DEGRADE_ADMIN_TOKEN of the process you are talking to";
       }
     }
-    registry_.Log(LogLevel::kWarning,
-                  absl::StrCat("admin: ", req.method, " ", Clip(req.path), " from ",
-                               req.remote_addr, " refused (", status, "): ", ToAbsl(problem)));
+    Audit(LogLevel::kWarning,
+          absl::StrCat("admin: ", req.method, " ", Clip(req.path), " from ", req.remote_addr,
+                       " refused (", status, "): ", ToAbsl(problem)));
     SendError(res, status, problem);
     if (status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"degrade\"");
     return false;
@@ -677,9 +1132,9 @@ class AdminServer::Impl {
     if (absl::Status s = registry_.SetOverride(name, *std::move(value)); !s.ok()) {
       return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
     }
-    for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
-    registry_.Log(LogLevel::kInfo, absl::StrCat("admin: ", Clip(actor), " from ", req.remote_addr,
-                                                " set ", name, " to ", Clip(summary)));
+    for (const std::string& w : warnings) Audit(LogLevel::kWarning, w);
+    Audit(LogLevel::kInfo, absl::StrCat("admin: ", Clip(actor), " from ", req.remote_addr,
+                                        " set ", name, " to ", Clip(summary)));
     absl::StatusOr<SwitchInfo> info = registry_.Get(name);
     if (!info.ok()) return NotDefined(name, res);
     nlohmann::json body = SwitchInfoJson(*info);
@@ -694,9 +1149,8 @@ class AdminServer::Impl {
       return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
     }
     const std::string& actor = req.get_header_value("X-Degrade-Actor");
-    registry_.Log(LogLevel::kInfo,
-                  absl::StrCat("admin: ", Clip(actor.empty() ? "admin" : actor), " from ",
-                               req.remote_addr, " cleared the override of ", name));
+    Audit(LogLevel::kInfo, absl::StrCat("admin: ", Clip(actor.empty() ? "admin" : actor), " from ",
+                                        req.remote_addr, " cleared the override of ", name));
     absl::StatusOr<SwitchInfo> info = registry_.Get(name);
     if (!info.ok()) return NotDefined(name, res);
     SendJson(res, 200, SwitchInfoJson(*info));
@@ -710,6 +1164,7 @@ class AdminServer::Impl {
 
   Registry& registry_;
   const AdminConfig config_;
+  const SslCtxPtr tls_;  // null: plain HTTP
   BoundedServer server_;
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};
@@ -722,7 +1177,13 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(Registry& regist
                                                                 AdminConfig config) {
   if (absl::Status s = ValidateAdminConfig(config); !s.ok()) return s;
   const AdminAddress addr = *ParseAdminAddress(config.addr);
-  auto impl = std::make_unique<Impl>(registry, std::move(config));
+  SslCtxPtr tls;
+  if (!config.tls_cert_file.empty()) {
+    absl::StatusOr<SslCtxPtr> loaded = LoadTls(config);
+    if (!loaded.ok()) return loaded.status();
+    tls = *std::move(loaded);
+  }
+  auto impl = std::make_unique<Impl>(registry, std::move(config), std::move(tls));
   if (absl::Status s = impl->Start(addr); !s.ok()) return s;
   return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));
 }

@@ -14,14 +14,27 @@
 // HEAD works wherever GET does; other methods on these paths get 405 with an
 // Allow header; other paths 404. Every error body is {"error": "..."}.
 //
-// Bounds: a fixed pool of worker threads (one per open connection); each
-// request must arrive whole (request line, headers, body) within
-// request_deadline of its first byte, and every single wait for the socket
-// ends after io_timeout, so a client that sends slowly, or half a request,
-// or nothing, is disconnected; bodies over max_body_bytes get 413; an idle
-// keep-alive connection is closed after keep_alive_timeout, or at once when
-// another connection is waiting for a worker. The request line and each
-// header line are limited by cpp-httplib (8 KiB each).
+// Bounds (docs/security.md has the threat model and the test of each): a
+// fixed pool of worker threads (one per open connection) and a bounded line
+// of accepted connections waiting for one; a connection beyond that line is
+// answered 503 and closed at once, so a flood costs neither threads nor more
+// than threads + max_queued_connections descriptors. Each request must
+// arrive whole (request line, headers, body) within request_deadline of its
+// first byte, and every single wait for the socket ends after io_timeout, so
+// a client that sends slowly, or half a request, or nothing, is
+// disconnected. Request line over 8 KiB: 414; a header line over 8 KiB, more
+// than max_header_bytes of headers or more than 100 header lines: 431; a body
+// over max_body_bytes: 413 (a declared Content-Length is refused before any
+// of the body is read); a Content-Encoding (gzip, br: a decompression bomb)
+// gets 415. A keep-alive connection makes way when another connection waits
+// for a worker: its current request is answered with "Connection: close",
+// and an idle one is closed after 200 ms (a new one that has sent nothing,
+// after 1 s); otherwise after keep_alive_timeout.
+//
+// Requests: the Host header must name this endpoint (an IP literal,
+// localhost, or one of allowed_hosts; else 421), against DNS rebinding; a
+// write (any method but GET and HEAD) that carries an Origin header must come
+// from the endpoint's own origin (else 403), against cross-site requests.
 //
 // Thread safety: Start and the destructor from one thread; port() from any.
 #ifndef DEGRADE_LIB_ADMIN_SERVER_H_
@@ -31,6 +44,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,13 +60,23 @@ struct AdminConfig {
   // Bearer token for PUT and DELETE. Empty: writes get 403.
   std::string token;
   bool allow_non_loopback = false;
+  // TLS: a PEM certificate chain and its PEM private key; both or neither.
+  // Empty: plain HTTP. TLS 1.2 or later.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Host names (besides IP literals and localhost) that requests may carry
+  // in their Host header, compared without the port and case-insensitively.
+  std::vector<std::string> allowed_hosts;
 
   size_t threads = 8;
+  size_t max_queued_connections = 32;
   absl::Duration io_timeout = absl::Seconds(5);
   absl::Duration request_deadline = absl::Seconds(10);
   absl::Duration keep_alive_timeout = absl::Seconds(5);
   size_t keep_alive_max_requests = 100;
   size_t max_body_bytes = size_t{64} << 10;
+  // The request's header lines together (not the request line).
+  size_t max_header_bytes = size_t{16} << 10;
 };
 
 // A parsed admin address.
@@ -67,20 +91,25 @@ struct AdminAddress {
 absl::StatusOr<AdminAddress> ParseAdminAddress(std::string_view addr);
 
 // Checks a config without starting anything: the address parses, and is
-// loopback unless allow_non_loopback; limits are positive. InvalidArgument
-// naming the address (never the token).
+// loopback unless allow_non_loopback; limits are positive; TLS files come in
+// pairs; allowed_hosts are host names. InvalidArgument naming the setting
+// and value (never the token). Start also loads the TLS files.
 absl::Status ValidateAdminConfig(const AdminConfig& config);
 
-// Compares a presented secret with the expected one in time that depends
-// only on the longer length, never on where they differ (a length mismatch
-// is folded into the result, not returned early).
+// Compares a presented secret with the expected one in time that never
+// depends on their contents or on where they differ: it visits every byte of
+// the longer one and folds a length mismatch into the result instead of
+// returning early. The time does depend on the two lengths (which can tell a
+// prober the token's length, not its bytes). bench/admin_token_benchmark.cc
+// measures it.
 bool ConstantTimeEquals(std::string_view presented, std::string_view expected) noexcept;
 
 class AdminServer {
  public:
   // Validates, binds and starts serving; the socket is listening when this
-  // returns. Errors: InvalidArgument from ValidateAdminConfig; Unavailable
-  // when the address cannot be bound (in use, not local).
+  // returns. Errors: InvalidArgument from ValidateAdminConfig, or a TLS file
+  // that cannot be loaded (named, with OpenSSL's reason); Unavailable when
+  // the address cannot be bound (in use, not local).
   static absl::StatusOr<std::unique_ptr<AdminServer>> Start(Registry& registry,
                                                             AdminConfig config);
 

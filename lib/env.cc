@@ -29,7 +29,7 @@ std::string Mangle(std::string_view prefix, std::string_view name) {
 
 // Variables that configure degrade itself. A switch whose variable would be
 // one of these is rejected at definition.
-constexpr std::array<std::string_view, 17> kReserved = {
+constexpr std::array<std::string_view, 20> kReserved = {
     "DEGRADE_ALL",
     "DEGRADE_CONFIG_FILE",
     "DEGRADE_REMOTE_URLS",
@@ -45,6 +45,9 @@ constexpr std::array<std::string_view, 17> kReserved = {
     "DEGRADE_ADMIN_ADDR",
     "DEGRADE_ADMIN_TOKEN",
     "DEGRADE_ADMIN_ALLOW_REMOTE",
+    "DEGRADE_ADMIN_TLS_CERT",
+    "DEGRADE_ADMIN_TLS_KEY",
+    "DEGRADE_ADMIN_ALLOWED_HOSTS",
     "DEGRADE_LOG_CHANGES",
     "DEGRADE_FILE_POLL_MS",
 };

@@ -72,6 +72,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   admin_config.addr = o.admin_addr;
   admin_config.token = o.admin_token;
   admin_config.allow_non_loopback = o.admin_allow_non_loopback;
+  admin_config.tls_cert_file = o.admin_tls_cert_file;
+  admin_config.tls_key_file = o.admin_tls_key_file;
+  admin_config.allowed_hosts = o.admin_allowed_hosts;
   if (!o.admin_addr.empty()) {
     if (absl::Status s = internal::ValidateAdminConfig(admin_config); !s.ok()) return s;
   }
@@ -220,6 +223,35 @@ absl::StatusOr<Options> Runtime::OptionsFromEnv() {
   auto admin = NonEmptyEnv("DEGRADE_ADMIN_ADDR", "127.0.0.1:PORT");
   if (!admin.ok()) return admin.status();
   if (*admin) o.admin_addr = **admin;
+  constexpr const char* kBool = "on, off, true, false, 1 or 0";
+  auto allow_remote = NonEmptyEnv("DEGRADE_ADMIN_ALLOW_REMOTE", kBool);
+  if (!allow_remote.ok()) return allow_remote.status();
+  if (*allow_remote) {
+    const std::string v = absl::AsciiStrToLower(**allow_remote);
+    if (v == "on" || v == "true" || v == "1") {
+      o.admin_allow_non_loopback = true;
+    } else if (v == "off" || v == "false" || v == "0") {
+      o.admin_allow_non_loopback = false;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("DEGRADE_ADMIN_ALLOW_REMOTE: \"",
+                                                     **allow_remote,
+                                                     "\" is not valid; accepted: ", kBool));
+    }
+  }
+  auto cert = NonEmptyEnv("DEGRADE_ADMIN_TLS_CERT", "the path of a PEM certificate chain");
+  if (!cert.ok()) return cert.status();
+  if (*cert) o.admin_tls_cert_file = **cert;
+  auto key = NonEmptyEnv("DEGRADE_ADMIN_TLS_KEY", "the path of a PEM private key");
+  if (!key.ok()) return key.status();
+  if (*key) o.admin_tls_key_file = **key;
+  constexpr const char* kHosts = "comma-separated host names, e.g. svc-1.internal,svc-1";
+  auto hosts = NonEmptyEnv("DEGRADE_ADMIN_ALLOWED_HOSTS", kHosts);
+  if (!hosts.ok()) return hosts.status();
+  if (*hosts) {
+    auto list = ListEnv("DEGRADE_ADMIN_ALLOWED_HOSTS", **hosts, kHosts);
+    if (!list.ok()) return list.status();
+    o.admin_allowed_hosts = *std::move(list);
+  }
   // The token may not be logged or echoed; only its presence matters here.
   if (const char* token = std::getenv("DEGRADE_ADMIN_TOKEN"); token != nullptr) {
     o.admin_token = token;

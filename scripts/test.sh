@@ -173,7 +173,7 @@ stage_asan() {
 stage_tsan() {
   build_and_test build-tsan \
     "--buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dbenchmarks=false $SANITIZER_WERROR" \
-    "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1" \
+    "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan_suppressions.txt" \
     "concurrency integration"
 }
 

@@ -27,6 +27,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ctl_args.h"
@@ -714,6 +715,39 @@ TEST(DegradectlUnreachableTest, HostPortWithoutSchemeMeansHttp) {
   Service service;
   Output r = RunCtl({"--admin", service.url().substr(7), "list"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// ------------------------------------------------- the token is never printed
+
+// docs/security.md: degradectl reads the token from the environment only and
+// prints it nowhere: not on success, not in --json, not in any error, usage
+// message or help, even when it was (wrongly) given as an argument.
+TEST(DegradectlSecurityTest, TheTokenIsNeverPrinted) {
+  Service service;
+  const std::string token_env = Env("DEGRADE_ADMIN_TOKEN", kToken);
+  const std::vector<std::vector<std::string>> runs = {
+      {"--admin", service.url(), "list"},
+      {"--admin", service.url(), "--json", "list"},
+      {"--admin", service.url(), "get", "reviews"},
+      {"--admin", service.url(), "--json", "off", "reviews", "--reason", "sec test"},
+      {"--admin", service.url(), "on", "reviews"},
+      {"--admin", service.url(), "allow", "reviews", "25%"},
+      {"--admin", service.url(), "clear", "reviews"},
+      {"--admin", service.url(), "off", "nosuch"},                    // 404
+      {"--admin", service.url(), "allow", "reviews", "2"},             // usage
+      {"--admin", absl::StrCat("http://127.0.0.1:", ClosedPort()), "off", "reviews"},  // unreachable
+      {"--admin", service.url(), "--token", kToken, "off", "reviews"},  // not a flag
+      {"--admin", service.url(), "off", kToken},                       // a bad switch name
+      {"--help"},
+  };
+  for (const std::vector<std::string>& args : runs) {
+    const Output r = RunCtl(args, {token_env});
+    EXPECT_THAT(r.out + r.err, Not(HasSubstr(kToken))) << absl::StrJoin(args, " ");
+  }
+  const Output wrong = RunCtl({"--admin", service.url(), "off", "reviews"},
+                              {Env("DEGRADE_ADMIN_TOKEN", "not-the-token-9123")});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_THAT(wrong.out + wrong.err, Not(HasSubstr("not-the-token-9123")));
 }
 
 // ------------------------------------------------- admin backend error mapping

@@ -144,8 +144,17 @@ class AdminBackend final : public Backend {
     }
   }
 
+  // Every error goes through Scrub: the route and the switch name come from
+  // the command line, where a user may have pasted the token by mistake.
   absl::StatusOr<Reply> Finish(std::string_view method, const std::string& route,
                                std::string_view name, const httplib::Result& result) const {
+    absl::StatusOr<Reply> reply = Judge(method, route, name, result);
+    if (reply.ok()) return reply;
+    return absl::Status(reply.status().code(), Scrub(std::string(reply.status().message())));
+  }
+
+  absl::StatusOr<Reply> Judge(std::string_view method, const std::string& route,
+                              std::string_view name, const httplib::Result& result) const {
     if (!result) return Unreachable(result.error());
     const int status = result->status;
     const std::string& body = result->body;

@@ -9,8 +9,8 @@
 degrade/ lacks the compiled _degrade and would shadow the built package.)
 
     curl localhost:8080/                     # lesson + personalized recommendations
-    curl -X PUT -H 'Authorization: Bearer secret' -d '"off"' \\
-        localhost:8081/degrade/v1/switches/recommendations
+    curl -X PUT -H 'Authorization: Bearer secret' -H 'Content-Type: application/json' \\
+        -d '"off"' localhost:8081/degrade/v1/switches/recommendations
     curl localhost:8080/                     # lesson + fallback, no call to the vendor
 
 The page (the essential path: the lesson) always renders; recommendations

@@ -123,9 +123,20 @@ struct Options {
   // DEGRADE_ADMIN_TOKEN.
   std::string admin_token;
   // Allows admin_addr to be a non-loopback address (0.0.0.0, a LAN address).
-  // The server has no TLS: put it behind a TLS proxy or a firewall. Default:
-  // off.
+  // Then use TLS (below) or a TLS proxy, and a firewall. Default: off. Env:
+  // DEGRADE_ADMIN_ALLOW_REMOTE (on/off, true/false, 1/0).
   bool admin_allow_non_loopback = false;
+  // TLS for the admin endpoint: a PEM certificate chain and its PEM private
+  // key, both or neither (InvalidArgument otherwise, or when they cannot be
+  // loaded or do not match). TLS 1.2 or later. Default: plain HTTP. Env:
+  // DEGRADE_ADMIN_TLS_CERT, DEGRADE_ADMIN_TLS_KEY.
+  std::string admin_tls_cert_file;
+  std::string admin_tls_key_file;
+  // Host names, besides IP literals and localhost, that requests may carry in
+  // their Host header (a defence against DNS rebinding; others get 421), e.g.
+  // the name a TLS certificate is for. Env: DEGRADE_ADMIN_ALLOWED_HOSTS
+  // (comma-separated).
+  std::vector<std::string> admin_allowed_hosts;
 };
 
 class Runtime {

@@ -66,6 +66,6 @@ def test_admin_endpoint_turns_it_off(start_service):
         pytest.skip("this build's runtime has no admin endpoint yet (admin_port() is 0)")
     request = urllib.request.Request(
         f"http://127.0.0.1:{admin}/degrade/v1/switches/recommendations", data=b'"off"',
-        method="PUT", headers={"Authorization": "Bearer secret"})
+        method="PUT", headers={"Authorization": "Bearer secret", "Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=10).close()
     assert get(port)["degraded"] is True

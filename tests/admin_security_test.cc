@@ -1,0 +1,880 @@
+// The admin endpoint's security review (docs/security.md): each defence
+// against a real server on 127.0.0.1 (port 0), with real clients (cpp-httplib
+// over HTTP and HTTPS, raw sockets for hostile ones). Figures worth quoting
+// (threads under a flood, how long a slow client holds a worker) are written
+// to the test's XML output with RecordProperty.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "admin_server.h"
+#include "console_html.h"
+#include "degrade/listing.h"
+#include "degrade/registry.h"
+#include "degrade/runtime.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "openssl/evp.h"
+#include "openssl/pem.h"
+#include "openssl/x509.h"
+#include "openssl/x509v3.h"
+
+namespace degrade {
+namespace {
+
+using internal::AdminConfig;
+using internal::AdminServer;
+using internal::ConstantTimeEquals;
+using Clock = std::chrono::steady_clock;
+
+// Distinctive, so a search for it cannot match anything else.
+constexpr char kToken[] = "tok-9f8e7d6c5b4a3921";
+// Wrong tokens a client might present: they are secrets too (another
+// service's token, a typo of this one) and must not be echoed either.
+constexpr char kNearToken[] = "tok-9f8e7d6c5b4a3922";
+constexpr char kLongerToken[] = "tok-9f8e7d6c5b4a3921-and-more";
+constexpr char kSwitches[] = "/degrade/v1/switches";
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+nlohmann::json Json(const std::string& body) {
+  return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+}
+
+std::string ErrorOf(const httplib::Result& r) {
+  if (!r) return "<no response>";
+  const nlohmann::json j = Json(r->body);
+  return j.is_object() && j.contains("error") && j["error"].is_string()
+             ? j["error"].get<std::string>()
+             : "<no JSON error in: " + r->body + ">";
+}
+
+size_t CountEntries(const char* dir) {
+  size_t n = 0;
+  if (DIR* d = ::opendir(dir)) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    ::closedir(d);
+  }
+  return n;
+}
+size_t ThreadCount() { return CountEntries("/proc/self/task"); }
+size_t FdCount() { return CountEntries("/proc/self/fd"); }
+
+// A raw TCP connection, for clients that misbehave on purpose.
+class RawSocket {
+ public:
+  // `wait` false: starts connecting and returns (a flood of them does not
+  // wait for the listen backlog one by one); Connected() finishes.
+  explicit RawSocket(int port, bool wait = true) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (!wait) ::fcntl(fd_, F_SETFL, O_NONBLOCK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ||
+                 (!wait && errno == EINPROGRESS);
+    timeval tv{10, 0};  // a backstop: no test waits this long
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawSocket() { ::close(fd_); }
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+
+  bool connected() const { return connected_; }
+  int fd() const { return fd_; }
+  // After RawSocket(port, false): waits up to 10 s for the connection, then
+  // makes the socket blocking again. False if it failed.
+  bool Connected() {
+    pollfd p{fd_, POLLOUT, 0};
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (::poll(&p, 1, 10000) != 1 ||
+        ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
+      return false;
+    }
+    ::fcntl(fd_, F_SETFL, 0);
+    return true;
+  }
+  bool Send(std::string_view data) {
+    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+  }
+  // What the server sent and closed within `wait`, or nullopt.
+  std::optional<std::string> ReadWithin(std::chrono::milliseconds wait) {
+    std::string out;
+    char buf[4096];
+    const auto until = Clock::now() + wait;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+      pollfd p{fd_, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) {
+        return std::nullopt;
+      }
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) return out;
+      if (n < 0) return std::nullopt;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  // Reads until the server closes the connection; what it sent, or nullopt
+  // when the 10 s backstop hit first.
+  std::optional<std::string> ReadUntilClosed() {
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n == 0) return out;
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == ECONNRESET) return out;
+        return std::nullopt;
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+// The JSON body of a raw HTTP response.
+nlohmann::json RawBody(const std::string& response) {
+  const size_t at = response.find("\r\n\r\n");
+  return at == std::string::npos ? nlohmann::json() : Json(response.substr(at + 4));
+}
+
+// ------------------------------------------------------------------ fixture
+
+class AdminSecurityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Registry::Options o;
+    o.log_sink = [this](LogLevel, std::string_view line) {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      log_.emplace_back(line);
+    };
+    registry_ = std::make_unique<Registry>(o);
+    ASSERT_TRUE(registry_->Define({.name = "shop.recs", .description = "Recommendations"}).ok());
+  }
+
+  AdminConfig Config() const {
+    AdminConfig c;
+    c.addr = "127.0.0.1:0";
+    c.token = kToken;
+    return c;
+  }
+
+  void Start(AdminConfig c) {
+    server_.reset();
+    auto s = AdminServer::Start(*registry_, std::move(c));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port());
+    client_->set_read_timeout(5, 0);
+  }
+  void Start() { Start(Config()); }
+  int port() const { return server_->port(); }
+  std::string Origin() const { return absl::StrCat("http://127.0.0.1:", port()); }
+
+  static httplib::Headers Auth(const std::string& token = kToken) {
+    return {{"Authorization", "Bearer " + token}};
+  }
+  static std::string SwitchPath(std::string_view name = "shop.recs") {
+    return absl::StrCat(kSwitches, "/", std::string(name));
+  }
+  httplib::Result Put(httplib::Headers headers, const std::string& body = R"({"state": "off"})",
+                      const char* type = "application/json") {
+    return client_->Put(SwitchPath(), headers, body, type);
+  }
+  std::string StateOfRecs() const {
+    const absl::StatusOr<SwitchInfo> info = registry_->Get("shop.recs");
+    return info.ok() ? std::string(StateName(info->effective.state)) : "?";
+  }
+  std::vector<std::string> Log() {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    return log_;
+  }
+
+  std::mutex log_mu_;
+  std::vector<std::string> log_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<AdminServer> server_;  // destroyed before registry_
+  std::unique_ptr<httplib::Client> client_;
+};
+
+// ------------------------------------------------------------------ token never logged or echoed
+
+TEST_F(AdminSecurityTest, TokenNeverAppearsInAnyResponseOrLogLine) {
+  Start();
+  std::vector<std::string> seen;  // every header and body the server sent
+  const auto keep = [&](const httplib::Result& r) {
+    ASSERT_TRUE(r);
+    seen.push_back(r->body);
+    for (const auto& [k, v] : r->headers) seen.push_back(k + ": " + v);
+  };
+  keep(Put(Auth()));                                            // 200
+  keep(Put(Auth(kNearToken)));                                  // 401 wrong
+  keep(Put(Auth(kLongerToken)));                                // 401 longer
+  keep(Put(Auth(std::string(kToken).substr(0, 8))));            // 401 prefix
+  keep(Put({{"Authorization", std::string("Basic ") + kToken}}));  // 401 not bearer
+  keep(Put({{"Authorization", std::string(kToken)}}));          // 401 no scheme
+  keep(Put(Auth(), "{not json"));                               // 400
+  keep(Put(Auth(), "\"off\"", "text/plain"));                   // 415
+  keep(Put(Auth(), std::string(70 << 10, ' ')));                // 413
+  keep(client_->Put(SwitchPath("nope"), Auth(), "\"off\"", "application/json"));  // 404
+  keep(client_->Post(SwitchPath(), Auth(), "\"off\"", "application/json"));      // 405
+  keep(client_->Get(absl::StrCat("/", kToken), Auth()));        // 404 quotes the path
+  keep(client_->Put(SwitchPath(kToken), Auth(kNearToken), "\"off\"", "application/json"));  // 401, logged
+  keep(client_->Put(SwitchPath(), {{"Authorization", "Bearer " + std::string(kToken)}, {"X-Degrade-Actor", kToken}},
+                    "\"off\"", "application/json"));         // 200, the actor is logged
+  keep(client_->Get(kSwitches, {{"Host", "evil.example"}, {"Authorization", "Bearer " + std::string(kToken)}}));  // 421
+  keep(client_->Delete(SwitchPath(), Auth(kNearToken)));        // 401
+  keep(client_->Delete(SwitchPath(), Auth()));                  // 200
+  keep(client_->Get(kSwitches, Auth()));                        // listing
+  keep(client_->Get(SwitchPath(), Auth()));                     // one switch
+  keep(client_->Get("/metrics", Auth()));                       // metrics
+  keep(client_->Get("/", Auth()));                              // console
+  for (const std::string& s : seen) {
+    EXPECT_FALSE(absl::StrContains(s, kToken)) << s;
+    EXPECT_FALSE(absl::StrContains(s, kNearToken)) << s;
+  }
+  const std::vector<std::string> log = Log();
+  ASSERT_GE(log.size(), 6u) << "the refused and accepted writes are audited";
+  for (const std::string& line : log) {
+    EXPECT_FALSE(absl::StrContains(line, kToken)) << line;
+    EXPECT_FALSE(absl::StrContains(line, kNearToken)) << line;
+  }
+  // The registry's own view (listing, errors) has no trace of it either.
+  const std::string listing = ListingToJson(*registry_);
+  EXPECT_FALSE(absl::StrContains(listing, kToken));
+}
+
+TEST_F(AdminSecurityTest, StartErrorsNeverContainTheToken) {
+  for (const char* addr : {"0.0.0.0:0", "bogus", "127.0.0.1:99999"}) {
+    AdminConfig c = Config();
+    c.addr = addr;
+    const auto s = AdminServer::Start(*registry_, c);
+    ASSERT_FALSE(s.ok()) << addr;
+    EXPECT_FALSE(absl::StrContains(s.status().message(), kToken)) << s.status();
+  }
+  Options o;
+  o.registry = registry_.get();
+  o.admin_addr = "10.1.2.3:1";
+  o.admin_token = kToken;
+  const auto rt = Runtime::Start(o);
+  ASSERT_FALSE(rt.ok());
+  EXPECT_FALSE(absl::StrContains(rt.status().message(), kToken)) << rt.status();
+}
+
+// ------------------------------------------------------------------ constant-time compare
+
+TEST(ConstantTimeCompareTest, EqualTokensMatch) {
+  EXPECT_TRUE(ConstantTimeEquals(kToken, kToken));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+}
+TEST(ConstantTimeCompareTest, SameLengthDifferentTokensDoNotMatch) {
+  EXPECT_FALSE(ConstantTimeEquals(kNearToken, kToken));  // last byte
+  EXPECT_FALSE(ConstantTimeEquals("Xok-9f8e7d6c5b4a3921", kToken));  // first byte
+}
+TEST(ConstantTimeCompareTest, APrefixDoesNotMatch) {
+  EXPECT_FALSE(ConstantTimeEquals("tok-9f8e", kToken));
+  EXPECT_FALSE(ConstantTimeEquals(kToken, "tok-9f8e"));
+}
+TEST(ConstantTimeCompareTest, ALongerTokenDoesNotMatch) {
+  EXPECT_FALSE(ConstantTimeEquals(kLongerToken, kToken));
+  // A trailing NUL is a byte like any other, not a terminator.
+  EXPECT_FALSE(ConstantTimeEquals(std::string_view(kToken, sizeof kToken), kToken));
+}
+TEST(ConstantTimeCompareTest, EmptyNeverMatchesATokenEitherWay) {
+  EXPECT_FALSE(ConstantTimeEquals("", kToken));
+  EXPECT_FALSE(ConstantTimeEquals(kToken, ""));
+}
+
+TEST_F(AdminSecurityTest, OnlyTheExactTokenWritesOverHttp) {
+  Start();
+  EXPECT_EQ(Put(Auth(std::string(kToken).substr(0, 10)))->status, 401);
+  EXPECT_EQ(Put(Auth(kLongerToken))->status, 401);
+  EXPECT_EQ(Put(Auth(kNearToken))->status, 401);
+  EXPECT_EQ(Put({{"Authorization", "Bearer "}})->status, 401);
+  EXPECT_EQ(StateOfRecs(), "on");
+  EXPECT_EQ(Put(Auth())->status, 200);
+  EXPECT_EQ(StateOfRecs(), "off");
+}
+
+// ------------------------------------------------------------------ loopback only
+
+TEST_F(AdminSecurityTest, NonLoopbackBindIsRefusedUnlessAllowed) {
+  AdminConfig c = Config();
+  c.addr = "0.0.0.0:0";
+  const auto refused = AdminServer::Start(*registry_, c);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "admin_allow_non_loopback"))
+      << refused.status();
+  c.allow_non_loopback = true;
+  const auto allowed = AdminServer::Start(*registry_, c);
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+}
+
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(AdminSecurityEnvTest, EnvironmentConfiguresRemoteBindTlsAndHosts) {
+  ScopedEnv a("DEGRADE_ADMIN_ALLOW_REMOTE", "on");
+  ScopedEnv b("DEGRADE_ADMIN_TLS_CERT", "/etc/degrade/admin.crt");
+  ScopedEnv c("DEGRADE_ADMIN_TLS_KEY", "/etc/degrade/admin.key");
+  ScopedEnv d("DEGRADE_ADMIN_ALLOWED_HOSTS", "svc-1.internal, svc-1");
+  const absl::StatusOr<Options> o = Runtime::OptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->admin_allow_non_loopback);
+  EXPECT_EQ(o->admin_tls_cert_file, "/etc/degrade/admin.crt");
+  EXPECT_EQ(o->admin_tls_key_file, "/etc/degrade/admin.key");
+  EXPECT_EQ(o->admin_allowed_hosts, (std::vector<std::string>{"svc-1.internal", "svc-1"}));
+}
+
+TEST(AdminSecurityEnvTest, BadAllowRemoteValueIsRejectedNamingIt) {
+  ScopedEnv a("DEGRADE_ADMIN_ALLOW_REMOTE", "maybe");
+  const absl::StatusOr<Options> o = Runtime::OptionsFromEnv();
+  ASSERT_FALSE(o.ok());
+  EXPECT_TRUE(absl::StrContains(o.status().message(), "DEGRADE_ADMIN_ALLOW_REMOTE")) << o.status();
+  EXPECT_TRUE(absl::StrContains(o.status().message(), "\"maybe\"")) << o.status();
+  EXPECT_TRUE(absl::StrContains(o.status().message(), "accepted")) << o.status();
+}
+
+// ------------------------------------------------------------------ TLS
+
+// A self-signed certificate for 127.0.0.1 (and its key), made with OpenSSL's
+// API in a temporary directory.
+class TestCert {
+ public:
+  TestCert() {
+    dir_ = std::filesystem::temp_directory_path() /
+           absl::StrCat("degrade_tls_", ::getpid(), "_", reinterpret_cast<uintptr_t>(this));
+    std::filesystem::create_directories(dir_);
+    cert_ = (dir_ / "cert.pem").string();
+    key_ = (dir_ / "key.pem").string();
+    other_key_ = (dir_ / "other_key.pem").string();
+    ok_ = Make(cert_, key_) && Make((dir_ / "other_cert.pem").string(), other_key_);
+  }
+  ~TestCert() { std::filesystem::remove_all(dir_); }
+  bool ok() const { return ok_; }
+  const std::string& cert() const { return cert_; }
+  const std::string& key() const { return key_; }
+  const std::string& other_key() const { return other_key_; }
+
+ private:
+  static bool Make(const std::string& cert_path, const std::string& key_path) {
+    EVP_PKEY* pkey = EVP_EC_gen("P-256");
+    X509* x = X509_new();
+    bool ok = pkey != nullptr && x != nullptr;
+    if (ok) {
+      ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+      X509_gmtime_adj(X509_getm_notBefore(x), -60);
+      X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+      X509_set_pubkey(x, pkey);
+      X509_NAME* name = X509_get_subject_name(x);
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                 reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+      X509_set_issuer_name(x, name);
+      X509V3_CTX ctx;
+      X509V3_set_ctx_nodb(&ctx);
+      X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+      X509_EXTENSION* san =
+          X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
+      ok = san != nullptr && X509_add_ext(x, san, -1) == 1;
+      X509_EXTENSION_free(san);
+      ok = ok && X509_sign(x, pkey, EVP_sha256()) > 0;
+    }
+    if (ok) {
+      FILE* c = std::fopen(cert_path.c_str(), "w");
+      FILE* k = std::fopen(key_path.c_str(), "w");
+      ok = c != nullptr && k != nullptr && PEM_write_X509(c, x) == 1 &&
+           PEM_write_PrivateKey(k, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+      if (c != nullptr) std::fclose(c);
+      if (k != nullptr) std::fclose(k);
+    }
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    return ok;
+  }
+
+  std::filesystem::path dir_;
+  std::string cert_, key_, other_key_;
+  bool ok_ = false;
+};
+
+TEST_F(AdminSecurityTest, TlsServesWithTheConfiguredCertificate) {
+  TestCert cert;
+  ASSERT_TRUE(cert.ok());
+  AdminConfig c = Config();
+  c.tls_cert_file = cert.cert();
+  c.tls_key_file = cert.key();
+  Start(c);
+  httplib::SSLClient https("127.0.0.1", port());
+  https.set_ca_cert_path(cert.cert().c_str());
+  https.enable_server_certificate_verification(true);
+  https.set_read_timeout(5, 0);
+  auto health = https.Get("/healthz");
+  ASSERT_TRUE(health) << httplib::to_string(health.error());
+  EXPECT_EQ(health->status, 200);
+  auto put = https.Put(SwitchPath(), Auth(), R"({"state": "off"})", "application/json");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200) << put->body;
+  EXPECT_EQ(StateOfRecs(), "off");
+  // Several requests on one TLS connection.
+  for (int i = 0; i < 3; ++i) {
+    auto r = https.Get(kSwitches);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
+TEST_F(AdminSecurityTest, PlainHttpToTheTlsPortGetsNoAnswer) {
+  TestCert cert;
+  ASSERT_TRUE(cert.ok());
+  AdminConfig c = Config();
+  c.tls_cert_file = cert.cert();
+  c.tls_key_file = cert.key();
+  c.request_deadline = absl::Seconds(2);
+  Start(c);
+  auto plain = client_->Put(SwitchPath(), Auth(), "\"off\"", "application/json");
+  EXPECT_FALSE(plain && plain->status == 200);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, ASilentTlsClientIsClosedAtTheRequestDeadline) {
+  TestCert cert;
+  ASSERT_TRUE(cert.ok());
+  AdminConfig c = Config();
+  c.tls_cert_file = cert.cert();
+  c.tls_key_file = cert.key();
+  c.request_deadline = absl::Seconds(1);
+  Start(c);
+  RawSocket silent(port());
+  ASSERT_TRUE(silent.Send("\x16\x03\x01"));  // the start of a ClientHello, then nothing
+  const auto start = Clock::now();
+  ASSERT_TRUE(silent.ReadUntilClosed().has_value()) << "never closed";
+  const double held = Seconds(Clock::now() - start);
+  RecordProperty("tls_handshake_held_s", absl::StrCat(held));
+  EXPECT_LT(held, 2.5);
+}
+
+TEST_F(AdminSecurityTest, TlsMisconfigurationsAreRejectedNamingTheSetting) {
+  TestCert cert;
+  ASSERT_TRUE(cert.ok());
+  AdminConfig c = Config();
+  c.tls_cert_file = cert.cert();
+  auto only_cert = AdminServer::Start(*registry_, c);
+  ASSERT_FALSE(only_cert.ok());
+  EXPECT_TRUE(absl::StrContains(only_cert.status().message(), "DEGRADE_ADMIN_TLS_KEY"))
+      << only_cert.status();
+
+  c.tls_cert_file = "/nonexistent/cert.pem";
+  c.tls_key_file = cert.key();
+  auto missing = AdminServer::Start(*registry_, c);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), "/nonexistent/cert.pem"))
+      << missing.status();
+
+  c.tls_cert_file = cert.cert();
+  c.tls_key_file = cert.other_key();
+  auto mismatch = AdminServer::Start(*registry_, c);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_TRUE(absl::StrContains(mismatch.status().message(), "does not match"))
+      << mismatch.status();
+}
+
+// ------------------------------------------------------------------ request limits
+
+TEST_F(AdminSecurityTest, OverlongRequestLineIs414WithAJsonError) {
+  Start();
+  RawSocket s(port());
+  ASSERT_TRUE(s.Send(absl::StrCat("GET /", std::string(20000, 'a'), " HTTP/1.1\r\n\r\n")));
+  const std::optional<std::string> got = s.ReadUntilClosed();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 414")) << got->substr(0, 80);
+  EXPECT_TRUE(RawBody(*got).contains("error")) << *got;
+}
+
+TEST_F(AdminSecurityTest, OverlongHeaderLineIs431WithAJsonError) {
+  Start();
+  RawSocket s(port());
+  ASSERT_TRUE(s.Send(absl::StrCat("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ",
+                                  std::string(9000, 'b'), "\r\n\r\n")));
+  const std::optional<std::string> got = s.ReadUntilClosed();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 431")) << got->substr(0, 80);
+  EXPECT_TRUE(absl::StrContains(RawBody(*got).value("error", ""), "header")) << *got;
+}
+
+TEST_F(AdminSecurityTest, TooManyHeaderBytesIs431) {
+  Start();
+  RawSocket s(port());
+  std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&request, "X-H", i, ": ", std::string(500, 'h'), "\r\n");
+  ASSERT_TRUE(s.Send(request + "\r\n"));  // 40 lines of ~507 bytes: over 16 KiB
+  const std::optional<std::string> got = s.ReadUntilClosed();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 431")) << got->substr(0, 80);
+}
+
+TEST_F(AdminSecurityTest, TooManyHeaderLinesIs431) {
+  Start();
+  RawSocket s(port());
+  std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; i < 150; ++i) absl::StrAppend(&request, "X-", i, ": 1\r\n");
+  ASSERT_TRUE(s.Send(request + "\r\n"));
+  const std::optional<std::string> got = s.ReadUntilClosed();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 431")) << got->substr(0, 80);
+}
+
+TEST_F(AdminSecurityTest, ManyOrdinaryHeadersAreFine) {
+  Start();
+  httplib::Headers h = Auth();
+  for (int i = 0; i < 60; ++i) h.emplace(absl::StrCat("X-Trace-", i), std::string(100, 't'));
+  auto r = Put(h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST_F(AdminSecurityTest, DeclaredOversizedBodyIs413BeforeAnyOfItIsSent) {
+  Start();
+  RawSocket s(port());
+  // Only the headers: the server must answer without waiting for the body.
+  ASSERT_TRUE(s.Send(absl::StrCat("PUT ", SwitchPath(), " HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                                  "Authorization: Bearer ", kToken,
+                                  "\r\nContent-Type: application/json\r\n"
+                                  "Content-Length: 1000000000\r\n\r\n")));
+  const auto start = Clock::now();
+  const std::optional<std::string> got = s.ReadUntilClosed();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_LT(Seconds(Clock::now() - start), 1.0);
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 413")) << got->substr(0, 80);
+  EXPECT_TRUE(absl::StrContains(RawBody(*got).value("error", ""), "65536")) << *got;
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, ChunkedBodyOverTheLimitIs413) {
+  Start();
+  RawSocket s(port());
+  std::string request = absl::StrCat("PUT ", SwitchPath(), " HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                                     "Authorization: Bearer ", kToken,
+                                     "\r\nContent-Type: application/json\r\n"
+                                     "Transfer-Encoding: chunked\r\n\r\n");
+  const std::string chunk = absl::StrCat("1000\r\n", std::string(4096, ' '), "\r\n");
+  for (int i = 0; i < 40; ++i) request += chunk;  // 160 KiB
+  request += "0\r\n\r\n";
+  s.Send(request);  // the server may close before it has all of it
+  const std::optional<std::string> got = s.ReadUntilClosed();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 413")) << got->substr(0, 80);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, CompressedBodyIs415) {
+  Start();
+  httplib::Headers h = Auth();
+  h.emplace("Content-Encoding", "gzip");
+  auto r = Put(h, std::string("\x1f\x8b\x08\x00", 4));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415);
+  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "Content-Encoding")) << ErrorOf(r);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+// ------------------------------------------------------------------ connections and threads
+
+TEST_F(AdminSecurityTest, AConnectionFloodCostsNoThreadsAndFewDescriptors) {
+  const size_t threads_before = ThreadCount();
+  AdminConfig c = Config();
+  c.threads = 4;
+  c.max_queued_connections = 8;
+  c.keep_alive_timeout = absl::Seconds(3);
+  Start(c);
+  ASSERT_TRUE(client_->Get("/healthz"));  // the worker pool exists once a request was served
+  const size_t threads_serving = ThreadCount();
+  EXPECT_EQ(threads_serving, threads_before + 5) << "4 workers and the accept thread";
+  const size_t fds_serving = FdCount();
+
+  constexpr size_t kFlood = 200;
+  std::vector<std::unique_ptr<RawSocket>> flood;
+  const auto flood_start = Clock::now();
+  for (size_t i = 0; i < kFlood; ++i) flood.push_back(std::make_unique<RawSocket>(port(), false));
+  size_t connected = 0;
+  for (auto& s : flood) connected += s->Connected() ? 1 : 0;
+  RecordProperty("flood_connect_s", absl::StrCat(Seconds(Clock::now() - flood_start)));
+  EXPECT_EQ(connected, kFlood);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const size_t threads_flooded = ThreadCount();
+  // Our own kFlood client sockets are in this process too.
+  const size_t server_fds = FdCount() - fds_serving - kFlood;
+  RecordProperty("threads_before", absl::StrCat(threads_before));
+  RecordProperty("threads_serving", absl::StrCat(threads_serving));
+  RecordProperty("threads_under_flood", absl::StrCat(threads_flooded));
+  RecordProperty("server_fds_under_flood", absl::StrCat(server_fds));
+  EXPECT_EQ(threads_flooded, threads_serving);
+  EXPECT_LE(server_fds, 4u + 8u) << "the workers' connections and the line, no more";
+
+  flood.clear();
+  const auto start = Clock::now();
+  auto r = client_->Get("/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(Seconds(Clock::now() - start), 3.0) << "served once the flood is gone";
+}
+
+TEST_F(AdminSecurityTest, ConnectionsBeyondTheLineAreAnswered503AtOnce) {
+  AdminConfig c = Config();
+  c.threads = 2;
+  c.max_queued_connections = 2;
+  Start(c);
+  // One at a time, so each reaches the accept loop (not the kernel's
+  // backlog): 2 take the workers, 2 wait in line, the rest are refused.
+  std::vector<std::unique_ptr<RawSocket>> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(std::make_unique<RawSocket>(port()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (int i = 0; i < 4; ++i) {
+    RawSocket extra(port());
+    ASSERT_TRUE(extra.connected());
+    const auto start = Clock::now();
+    const std::optional<std::string> got = extra.ReadWithin(std::chrono::milliseconds(900));
+    ASSERT_TRUE(got.has_value()) << "connection " << i << " beyond the line was not refused";
+    EXPECT_LT(Seconds(Clock::now() - start), 0.9);
+    EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 503")) << *got;
+    EXPECT_TRUE(absl::StrContains(RawBody(*got).value("error", ""), "too many connections"))
+        << *got;
+  }
+}
+
+// ------------------------------------------------------------------ slow clients
+
+TEST_F(AdminSecurityTest, AClientSendingOneBytePerSecondIsClosedAtTheRequestDeadline) {
+  AdminConfig c = Config();
+  c.threads = 2;
+  c.io_timeout = absl::Seconds(2);  // each single wait (1 s apart) succeeds
+  c.request_deadline = absl::Seconds(3);
+  Start(c);
+  RawSocket slow(port());
+  std::atomic<bool> stop{false};
+  std::thread dribble([&] {
+    const std::string request = "PUT /degrade/v1/switches/shop.recs HTTP/1.1\r\n";
+    for (size_t i = 0; !stop.load() && i < request.size(); ++i) {
+      if (!slow.Send(request.substr(i, 1))) break;
+      for (int t = 0; t < 10 && !stop.load(); ++t) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  });
+  const auto start = Clock::now();
+  const std::optional<std::string> got = slow.ReadUntilClosed();
+  const double held = Seconds(Clock::now() - start);
+  stop.store(true);
+  dribble.join();
+  RecordProperty("slow_client_held_s", absl::StrCat(held));
+  ASSERT_TRUE(got.has_value()) << "never closed";
+  EXPECT_GT(held, 2.5);
+  EXPECT_LT(held, 4.5) << "the 3 s request deadline ends it";
+}
+
+// ------------------------------------------------------------------ browsers: CORS, CSRF, headers
+
+TEST_F(AdminSecurityTest, NoCorsHeadersEvenWhenAnotherOriginAsks) {
+  Start();
+  const httplib::Headers evil = {{"Origin", "http://evil.example"}};
+  auto get = client_->Get(kSwitches, evil);
+  ASSERT_TRUE(get);
+  auto preflight = client_->Options(SwitchPath(), {{"Origin", "http://evil.example"},
+                                                   {"Access-Control-Request-Method", "PUT"}});
+  ASSERT_TRUE(preflight);
+  EXPECT_NE(preflight->status, 200);
+  EXPECT_NE(preflight->status, 204);
+  for (const httplib::Result* r : {&get, &preflight}) {
+    for (const auto& [k, v] : (*r)->headers) {
+      EXPECT_FALSE(absl::StartsWithIgnoreCase(k, "Access-Control-")) << k << ": " << v;
+      EXPECT_FALSE(absl::EqualsIgnoreCase(k, "Set-Cookie")) << k << ": " << v;
+    }
+  }
+}
+
+TEST_F(AdminSecurityTest, CrossSiteFormPostIsRefusedAndChangesNothing) {
+  Start();
+  // What <form method=post action=http://127.0.0.1:PORT/...> sends.
+  auto r = client_->Post(SwitchPath(), {{"Origin", "http://evil.example"}}, "state=off",
+                         "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "cross-origin")) << ErrorOf(r);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, CrossOriginWriteIsRefusedEvenWithTheToken) {
+  Start();
+  httplib::Headers h = Auth();
+  h.emplace("Origin", "http://evil.example");
+  auto r = Put(h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  auto d = client_->Delete(SwitchPath(), h);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->status, 403);
+  httplib::Headers null_origin = Auth();
+  null_origin.emplace("Origin", "null");  // a sandboxed frame, a file:// page
+  EXPECT_EQ(Put(null_origin)->status, 403);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, TheConsolesOwnOriginMayWrite) {
+  Start();
+  httplib::Headers h = Auth();
+  h.emplace("Origin", Origin());
+  auto r = Put(h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(StateOfRecs(), "off");
+}
+
+TEST_F(AdminSecurityTest, WritesNeedAJsonContentType) {
+  Start();
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded",
+                           "multipart/form-data; boundary=x"}) {
+    auto r = Put(Auth(), "\"off\"", type);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 415) << type;
+    EXPECT_TRUE(absl::StrContains(ErrorOf(r), "application/json")) << ErrorOf(r);
+  }
+  EXPECT_EQ(StateOfRecs(), "on");
+  EXPECT_EQ(Put(Auth(), "\"off\"", "application/json; charset=utf-8")->status, 200);
+  EXPECT_EQ(StateOfRecs(), "off");
+}
+
+TEST_F(AdminSecurityTest, TheTokenCountsOnlyInTheAuthorizationHeader) {
+  Start();
+  auto cookie = Put({{"Cookie", std::string("token=") + kToken}});
+  ASSERT_TRUE(cookie);
+  EXPECT_EQ(cookie->status, 401);
+  auto query = client_->Put(absl::StrCat(SwitchPath(), "?token=", kToken), "\"off\"",
+                            "application/json");
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->status, 401);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, ConsoleHasACspNosniffAndUsesNoCookies) {
+  Start();
+  auto r = client_->Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const std::string csp = r->get_header_value("Content-Security-Policy");
+  EXPECT_TRUE(absl::StrContains(csp, "default-src 'none'")) << csp;
+  EXPECT_TRUE(absl::StrContains(csp, "connect-src 'self'")) << csp;
+  EXPECT_TRUE(absl::StrContains(csp, "frame-ancestors 'none'")) << csp;
+  EXPECT_TRUE(absl::StrContains(csp, "form-action 'none'")) << csp;
+  EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_FALSE(r->has_header("Set-Cookie"));
+  EXPECT_FALSE(r->has_header("Access-Control-Allow-Origin"));
+  // The page keeps the token in sessionStorage and sends it as a header.
+  const std::string page(internal::kConsoleHtml);
+  EXPECT_FALSE(absl::StrContains(page, "cookie"));
+  EXPECT_TRUE(absl::StrContains(page, "Authorization"));
+}
+
+// ------------------------------------------------------------------ DNS rebinding
+
+TEST_F(AdminSecurityTest, AForeignHostHeaderIs421OnEveryRoute) {
+  Start();
+  const httplib::Headers evil = {{"Host", absl::StrCat("rebind.evil.example:", port())}};
+  for (const char* path : {"/", "/healthz", "/metrics", kSwitches}) {
+    auto r = client_->Get(path, evil);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 421) << path;
+    EXPECT_TRUE(absl::StrContains(ErrorOf(r), "DNS rebinding")) << ErrorOf(r);
+  }
+  httplib::Headers write = Auth();
+  write.emplace("Host", "rebind.evil.example");
+  EXPECT_EQ(Put(write)->status, 421);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, LoopbackNamesAndIpLiteralsAreAcceptedHosts) {
+  Start();
+  for (const std::string& host :
+       {absl::StrCat("127.0.0.1:", port()), absl::StrCat("localhost:", port()),
+        std::string("LOCALHOST"), absl::StrCat("[::1]:", port()), std::string("10.0.0.7:8080")}) {
+    auto r = client_->Get("/healthz", {{"Host", host}});
+    ASSERT_TRUE(r) << host;
+    EXPECT_EQ(r->status, 200) << host << ": " << r->body;
+  }
+  for (const std::string& host : {std::string("localhost:80x"),
+                                  std::string("[::1"), std::string("127.0.0.1.evil.example")}) {
+    auto r = client_->Get("/healthz", {{"Host", host}});
+    ASSERT_TRUE(r) << host;
+    EXPECT_EQ(r->status, 421) << "\"" << host << "\"";
+  }
+}
+
+TEST_F(AdminSecurityTest, ConfiguredHostNamesAreAccepted) {
+  AdminConfig c = Config();
+  c.allowed_hosts = {"svc-1.internal"};
+  Start(c);
+  auto ok = client_->Get("/healthz", {{"Host", "SVC-1.internal:9901"}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  auto other = client_->Get("/healthz", {{"Host", "svc-2.internal"}});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 421);
+  EXPECT_TRUE(absl::StrContains(ErrorOf(other), "svc-1.internal")) << ErrorOf(other);
+}
+
+TEST_F(AdminSecurityTest, AnAllowedHostThatIsNotAHostNameIsRejected) {
+  AdminConfig c = Config();
+  c.allowed_hosts = {"svc-1.internal:9901"};
+  const auto s = AdminServer::Start(*registry_, c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "DEGRADE_ADMIN_ALLOWED_HOSTS"))
+      << s.status();
+}
+
+}  // namespace
+}  // namespace degrade
