@@ -345,7 +345,10 @@ TEST_F(FaultMatrixTest, TruncatedBodyChangesNothingAndIsReported) {
   EXPECT_FALSE(recs_->enabled());
   EXPECT_EQ(Deciding(), Layer::kRemote);
   EXPECT_EQ(changes_, 1);
-  EXPECT_EQ(CountLogs(LogLevel::kError, "remote " + truncating.Url() + ": "), 1) << AllLogs();
+  EXPECT_EQ(CountLogs(LogLevel::kError, "remote " + truncating.Url() +
+                                            ": connection closed before a complete response"),
+            1)
+      << AllLogs();
 }
 
 TEST_F(FaultMatrixTest, TruncatedBodyAloneLeavesTheSourceUnhealthy) {
@@ -360,7 +363,8 @@ TEST_F(FaultMatrixTest, TruncatedBodyAloneLeavesTheSourceUnhealthy) {
   auto health = Health("remote");
   ASSERT_TRUE(health);
   EXPECT_FALSE(health->healthy);
-  EXPECT_THAT(health->last_error, HasSubstr("remote " + truncating.Url() + ": "));
+  EXPECT_THAT(health->last_error, HasSubstr("remote " + truncating.Url() +
+                                            ": connection closed before a complete response"));
 }
 
 // ----------------------------------------------------------------- the cache
