@@ -461,6 +461,46 @@ TEST_F(ClockJumpTest, ForwardJumpExpiresRemoteEntriesButKeepsTheSnapshot) {
   EXPECT_FALSE(recs_->enabled());
 }
 
+// The real clock, shifted by an offset a test can step: what an NTP step
+// does to absl::Now(), without touching the system clock.
+class SteppedClock : public Clock {
+ public:
+  absl::Time Now() const override {
+    return absl::Now() + absl::Nanoseconds(offset_ns_.load(std::memory_order_relaxed));
+  }
+  void Step(absl::Duration d) { offset_ns_ += absl::ToInt64Nanoseconds(d); }
+
+ private:
+  std::atomic<int64_t> offset_ns_{0};
+};
+
+TEST(ClockJumpTimerTest, ExpiryTimerNoticesAForwardJumpWithinASecond) {
+  SteppedClock clock;
+  Registry::Options o;
+  o.clock = &clock;
+  o.getenv = [](std::string_view) { return std::optional<std::string>(); };
+  o.log_sink = [](LogLevel, std::string_view) {};
+  Registry registry(std::move(o));
+  Switch* recs = *registry.Define({.name = "recs", .description = "recommendations"});
+  ASSERT_TRUE(registry.SetOverride("recs", OffValue(), absl::Hours(1)).ok());
+  ASSERT_FALSE(recs->enabled());
+  // Nothing calls ProcessExpiries here: the registry's own timer must see
+  // that the wall clock is now past the expiry, although an hour of
+  // monotonic time has not passed.
+  // Let the timer go to sleep first (it was started by SetOverride). Not a
+  // synchronisation: if it were still starting, the test could only pass
+  // more easily, never fail.
+  std::this_thread::sleep_for(milliseconds(300));
+  const auto start = Steady::now();
+  clock.Step(absl::Hours(2));
+  ASSERT_TRUE(Eventually([&] { return recs->enabled(); }, milliseconds(5000)));
+  const auto ms = std::chrono::duration_cast<milliseconds>(Steady::now() - start).count();
+  EXPECT_EQ(registry.Get("recs")->deciding_layer, Layer::kDefault);
+  EXPECT_TRUE(registry.LayerSnapshot(Layer::kAdmin).switches.empty());
+  std::printf("[ measure ] expiry noticed %lld ms after a 2 h forward step\n",
+              static_cast<long long>(ms));
+}
+
 // ---------------------------------------------------------- admin flooding
 
 TEST_F(FaultMatrixTest, FloodedAdminEndpointLeavesTheHotPathAndTheStateExact) {
