@@ -450,7 +450,10 @@ class TcpProxy {
       for (int i = 0; i < 2 && !closed; ++i) {
         if (p[i].revents == 0) continue;
         const ssize_t n = ::read(p[i].fd, buf, sizeof(buf));
-        if (n <= 0 || ::write(p[1 - i].fd, buf, static_cast<size_t>(n)) != n) closed = true;
+        // MSG_NOSIGNAL: a peer gone mid-write must not SIGPIPE the test.
+        if (n <= 0 || ::send(p[1 - i].fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) {
+          closed = true;
+        }
       }
       if (closed) break;
     }
@@ -510,14 +513,43 @@ TEST_F(EtcdSourceTest, CompactionPastTheWatchersRevisionReadsThePrefixAgain) {
   source.reset();
 }
 
+TEST_F(EtcdSourceTest, CatchUpAfterAnOutageAppliesEachRevisionInTurn) {
+  TcpProxy proxy(PortOf(cluster_->endpoint(0)));
+  internal::EtcdSource::Config config;
+  config.client = ClientFor({proxy.endpoint()});
+  config.prefix = kPrefix;
+  config.discover_members = false;
+  config.backoff_max = absl::Milliseconds(200);
+  auto source = std::make_unique<internal::EtcdSource>(watcher_->registry(), config);
+  ASSERT_TRUE(Eventually([&] { return watcher_->Health("etcd")->healthy; }));
+
+  proxy.SetRefusing(true);
+  ASSERT_TRUE(Eventually([&] { return !watcher_->Health("etcd")->healthy; }));
+  Put("switches/recs", R"("off")");
+  Put("switches/recs", R"("on")");
+  Put("switches/search", R"("off")");
+  proxy.SetRefusing(false);
+  // The missed revisions arrive in one watch message; each is its own step.
+  ASSERT_TRUE(Eventually([&] { return !watcher_->enabled("search"); }, absl::Seconds(20)))
+      << watcher_->AllLogs();
+  std::vector<std::string> order;
+  for (const ChangeEvent& e : watcher_->events()) {
+    order.push_back(e.name + "=" + (e.new_state.state == State::kOff ? "off" : "on"));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"recs=off", "recs=on", "search=off"}));
+  EXPECT_EQ(watcher_->CountLogs(LogLevel::kWarning, "was compacted"), 0);
+}
+
 TEST_F(EtcdSourceTest, IdleWatchIsReopenedQuietlyAndKeepsWorking) {
   internal::EtcdSource::Config config;
   config.client = ClientFor(cluster_->endpoints());
-  config.client.watch_idle_timeout = absl::Milliseconds(300);
+  // Long enough that a reconnect on a loaded machine still gets its
+  // "created" in time (an attempt that gets nothing is a real failure).
+  config.client.watch_idle_timeout = absl::Seconds(1);
   config.prefix = kPrefix;
   auto source = std::make_unique<internal::EtcdSource>(watcher_->registry(), config);
   ASSERT_TRUE(Eventually([&] { return watcher_->Health("etcd")->healthy; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // about 4 idle timeouts
+  std::this_thread::sleep_for(std::chrono::milliseconds(3300));  // 3 idle timeouts
   auto h = watcher_->Health("etcd");
   EXPECT_TRUE(h->healthy) << h->last_error;
   EXPECT_EQ(h->consecutive_failures, 0u);
