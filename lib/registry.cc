@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "degrade/env.h"
 #include "degrade/internal/counters.h"
+#include "degrade/testing.h"
 #include "registry_core.h"
 #include "snapshot_internal.h"
 #include "str_util.h"
@@ -33,6 +34,8 @@ namespace internal {
 namespace {
 
 constexpr size_t kMaxErrors = 100;
+// Longest sleep of the expiry timer while an entry is pending (see ExpiryLoop).
+constexpr absl::Duration kExpiryRecheck = absl::Seconds(1);
 
 bool Expired(const SwitchValue& v, absl::Time now) {
   return v.expires_at.has_value() && *v.expires_at <= now;
@@ -859,7 +862,10 @@ void RegistryCore::ScheduleExpiryLocked() {
   }
   next_expiry_ = next;
   if (!next) return;
-  if (clock_ == &Clock::Real() && !expiry_thread_.joinable() && !stop_) {
+  // A FakeClock only moves when a test says so, and the test then calls
+  // ProcessExpiries itself; any other clock gets the timer.
+  if (dynamic_cast<const testing::FakeClock*>(clock_) == nullptr && !expiry_thread_.joinable() &&
+      !stop_) {
     expiry_thread_ = std::thread([this] { ExpiryLoop(); });
   }
   expiry_cv_.notify_all();
@@ -874,7 +880,10 @@ void RegistryCore::ExpiryLoop() {
     }
     const absl::Duration left = *next_expiry_ - clock_->Now();
     if (left > absl::ZeroDuration()) {
-      expiry_cv_.wait_for(lock, absl::ToChronoNanoseconds(left));
+      // The wait runs on the monotonic clock, but expiry times are wall-clock
+      // times: wake at least every kExpiryRecheck to notice the wall clock
+      // stepping forward (NTP, a VM resumed after a pause) past an expiry.
+      expiry_cv_.wait_for(lock, absl::ToChronoNanoseconds(std::min(left, kExpiryRecheck)));
       continue;
     }
     lock.unlock();

@@ -140,7 +140,9 @@ struct ErrorRecord {
 class Registry {
  public:
   struct Options {
-    // Time source for TTLs and records. Default: Clock::Real(). Not owned.
+    // Time source for TTLs and records (a wall clock). Default:
+    // Clock::Real(). Not owned. Expiry runs on a registry thread with any
+    // clock but testing::FakeClock (see ProcessExpiries).
     Clock* clock = nullptr;
     // Looks up environment variables for the env layer. Default: getenv.
     std::function<std::optional<std::string>(std::string_view)> getenv;
@@ -225,9 +227,13 @@ class Registry {
   void ReportSourceHealth(SourceHealth health);
   std::vector<SourceHealth> sources() const;
 
-  // Drops entries whose expires_at has passed and applies the result. A
-  // registry thread calls this when the next entry is due (real clock); with
-  // a fake clock, tests call it after advancing time.
+  // Drops entries whose expires_at has passed and applies the result.
+  // expires_at is a wall-clock time (the registry's Clock). A registry thread
+  // calls this when the next entry is due, and wakes at least once a second
+  // while one is pending, so a wall clock stepping forward past an expiry
+  // takes effect within about a second; a step backward delays it by the
+  // step. With testing::FakeClock no thread runs: tests call this after
+  // advancing time.
   void ProcessExpiries();
 
   // Evaluates every breaker once: takes the calls counted since the last
