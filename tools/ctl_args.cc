@@ -19,7 +19,7 @@
 namespace degrade::ctl {
 namespace {
 
-constexpr std::array<Command, 7> kCommands = {{
+constexpr std::array<Command, 8> kCommands = {{
     {"list", "", "every switch: state, deciding layer, reason, expiry, counters",
      "Lists every switch the service knows: its effective state, the layer that\n"
      "decided it, the reason, actor and expiry of that setting, and how many calls\n"
@@ -61,6 +61,15 @@ constexpr std::array<Command, 7> kCommands = {{
      "Removes the switch's admin-layer entry (on, off, allow or fault): the file,\n"
      "environment, remote and breaker layers decide again.\n",
      1, 1, kActorOption, true},
+    {"watch", "", "print each change as it happens, until Ctrl-C",
+     "Prints one line per change as it happens: the time, the switch, the old and\n"
+     "new state, the deciding layer, who did it and why. --json prints one JSON\n"
+     "object per line instead. Runs until Ctrl-C, --count N changes or --for\n"
+     "DURATION. The admin endpoint has no change stream: watch reads its listing\n"
+     "every 250 ms, so a change shows within about that, stamped with the time\n"
+     "it was seen; a state that lasted less than that may be missed.\n"
+     "  degradectl watch --json | tee changes.jsonl\n",
+     0, 0, kWatchOptions, false},
 }};
 
 constexpr std::string_view kUsageLine =
@@ -78,7 +87,7 @@ struct OptionInfo {
   bool takes_value;
   OptionSet set;
 };
-constexpr std::array<OptionInfo, 9> kOptions = {{
+constexpr std::array<OptionInfo, 11> kOptions = {{
     {"--admin", true, kNoOptions},
     {"--json", false, kNoOptions},
     {"--token-env", true, kNoOptions},
@@ -88,6 +97,8 @@ constexpr std::array<OptionInfo, 9> kOptions = {{
     {"--actor", true, kActorOption},
     {"--rate", true, kFaultOptions},
     {"--delay-ms", true, kFaultOptions},
+    {"--count", true, kWatchOptions},
+    {"--for", true, kWatchOptions},
 }};
 
 std::string CommandsTaking(OptionSet set) {
@@ -231,7 +242,8 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
     if (option == nullptr) {
       return Usage(absl::StrCat("unknown option ", name,
                                 "; options: --admin URL, --json, --token-env VAR, --reason TEXT, "
-                                "--ttl DURATION, --actor NAME, --rate R, --delay-ms N, --help"));
+                                "--ttl DURATION, --actor NAME, --rate R, --delay-ms N, --count N, --for "
+                                "DURATION, --help"));
     }
     std::string value;
     if (option->takes_value) {
@@ -285,6 +297,19 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
                                   kMaxFaultDelayMs, " (at least 1 for delay)"));
       }
       inv.delay_ms = ms;
+    } else if (name == "--count") {
+      int64_t n = 0;
+      if (!absl::SimpleAtoi(value, &n) || n < 1 || n > kMaxWatchCount ||
+          absl::ascii_isspace(value.front())) {
+        return Usage(absl::StrCat("--count ", Quote(value),
+                                  " is not valid; accepted: a whole number of changes from 1 to ",
+                                  kMaxWatchCount));
+      }
+      inv.count = n;
+    } else if (name == "--for") {
+      absl::StatusOr<int64_t> seconds = ParseDuration(value, "--for");
+      if (!seconds.ok()) return seconds.status();
+      inv.for_s = *seconds;
     }
   }
 
@@ -416,6 +441,9 @@ std::string GeneralHelp() {
       "  --ttl DURATION    the override ends by itself after 30s, 15m, 2h, 1d, 1h30m or N\n"
       "                    seconds (at most 30d; faults: default 10m, at most 24h)\n"
       "  --actor NAME      who did it. Default: your login name\n\n"
+      "watch options:\n"
+      "  --count N         stop after N changes\n"
+      "  --for DURATION    stop after 30s, 15m, 2h, ... Default: until Ctrl-C\n\n"
       "exit status: 0 ok, 1 failure (refused, unreachable, server error), 2 usage error\n\n"
       "example:\n"
       "  export DEGRADE_ADMIN_URL=http://127.0.0.1:9090 DEGRADE_ADMIN_TOKEN=...\n"
@@ -431,6 +459,7 @@ std::string CommandHelp(const Command& c) {
   if (c.options & kWriteOptions) absl::StrAppend(&out, " [--reason TEXT] [--ttl DURATION]");
   if (c.options & kFaultOptions) absl::StrAppend(&out, " [--rate R] [--delay-ms N]");
   if (c.options & kActorOption) absl::StrAppend(&out, " [--actor NAME]");
+  if (c.options & kWatchOptions) absl::StrAppend(&out, " [--count N] [--for DURATION]");
   absl::StrAppend(&out, "\n\n", AV(c.help), "\noptions:\n");
   if (c.options & kWriteOptions) {
     absl::StrAppend(&out,
@@ -446,6 +475,11 @@ std::string CommandHelp(const Command& c) {
   }
   if (c.options & kActorOption) {
     absl::StrAppend(&out, "  --actor NAME      who did it (default: your login name)\n");
+  }
+  if (c.options & kWatchOptions) {
+    absl::StrAppend(&out,
+                    "  --count N         stop after N changes\n"
+                    "  --for DURATION    stop after 30s, 15m, 2h, ... (default: until Ctrl-C)\n");
   }
   absl::StrAppend(&out,
                   "  --admin URL       the admin endpoint (default: $DEGRADE_ADMIN_URL)\n"

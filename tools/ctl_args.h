@@ -22,6 +22,7 @@ enum OptionSet : unsigned {
   kActorOption = 1u << 0,   // --actor
   kWriteOptions = 1u << 1,  // --reason, --ttl
   kFaultOptions = 1u << 2,  // --rate, --delay-ms
+  kWatchOptions = 1u << 3,  // --count, --for
 };
 
 struct Command {
@@ -57,6 +58,9 @@ struct Invocation {
   // Fault options.
   std::optional<double> rate;
   std::optional<int64_t> delay_ms;
+  // Watch options: stop after this many changes / seconds.
+  std::optional<int64_t> count;
+  std::optional<int64_t> for_s;
 };
 
 // Parses argv[1..]. InvalidArgument (exit status 2) says what was wrong and
@@ -76,6 +80,9 @@ absl::StatusOr<int64_t> ParseDuration(std::string_view text, std::string_view wh
 // outlive a forgotten terminal.
 inline constexpr int64_t kDefaultFaultTtlS = 10 * 60;
 inline constexpr int64_t kMaxFaultTtlS = 24 * 60 * 60;
+
+// The largest `watch --count`.
+inline constexpr int64_t kMaxWatchCount = 1'000'000'000;
 
 // The switch value a write command sends (DESIGN section 3), with reason,
 // actor and ttl_s: e.g. {"state": "off", "reason": "INC-42", "actor": "ana",

@@ -338,4 +338,80 @@ std::string RenderWriteResult(const json& sw, absl::Time now) {
   return out + "\n";
 }
 
+std::string ValueLabel(const json& value) {
+  if (value.is_null()) return "(none)";
+  if (value.is_string()) return Clean(value.get<std::string>());
+  if (!value.is_object()) return Clean(value.dump());
+  std::string out;
+  const std::string state = Str(value, "state");
+  const std::optional<double> allow = Num(value, "allow");
+  if (!state.empty() || allow) {
+    out = state.empty() ? "on" : Clean(state);
+    if (out == "on" && allow && *allow != 1.0) absl::StrAppend(&out, " ", Percent(*allow));
+  }
+  if (const json* f = Field(value, "fault")) {
+    const std::string fault = f->is_object() ? "fault " + FaultText(*f) : "fault off";
+    out = out.empty() ? fault : absl::StrCat(out, " +", fault);
+  }
+  return out.empty() ? "{}" : out;
+}
+
+std::string RenderWatchEvent(const WatchEvent& event, absl::Time now) {
+  std::string what;
+  if (event.scope == "all") {
+    what = "all";
+  } else if (event.scope == "group") {
+    what = "group " + Clean(event.name);
+  } else {
+    what = Clean(event.name);
+  }
+  std::string out =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", event.time, absl::UTCTimeZone()), "  ",
+                   what, ": ", ValueLabel(event.old_value), " -> ", ValueLabel(event.new_value));
+  std::vector<std::string> details;
+  std::string layer = Clean(event.layer);
+  if (!event.old_layer.empty() && event.old_layer != event.layer && !event.layer.empty()) {
+    layer = absl::StrCat(Clean(event.old_layer), " -> ", layer);
+  }
+  if (event.revision > 0) absl::StrAppend(&layer, " rev ", event.revision);
+  if (!layer.empty()) details.push_back(std::move(layer));
+  if (!event.fault_layer.empty()) details.push_back("fault from " + Clean(event.fault_layer));
+  // The default layer's actor and reason are placeholders (see Reason()).
+  if (event.layer != "default") {
+    if (!event.actor.empty()) details.push_back("by " + Clean(event.actor));
+    if (!event.reason.empty()) details.push_back(absl::StrCat("reason \"", Clean(event.reason), "\""));
+  }
+  if (!event.expires_at.empty()) {
+    details.push_back("expires " + RelativeExpiry(event.expires_at, now));
+  }
+  if (!details.empty()) absl::StrAppend(&out, " (", absl::StrJoin(details, ", "), ")");
+  return out;
+}
+
+std::string WatchEventJson(const WatchEvent& event) {
+  json j = {
+      {"time", absl::FormatTime(absl::RFC3339_full, event.time, absl::UTCTimeZone())},
+      {"event", "change"},
+  };
+  if (event.scope == "group") {
+    j["group"] = event.name;
+  } else if (event.scope == "all") {
+    j["all"] = true;
+  } else {
+    j["switch"] = event.name;
+  }
+  j["old"] = event.old_value;
+  j["new"] = event.new_value;
+  j["old_layer"] = event.old_layer;
+  j["layer"] = event.layer;
+  if (!event.fault_layer.empty()) j["fault_layer"] = event.fault_layer;
+  j["actor"] = event.actor;
+  j["reason"] = event.reason;
+  j["expires_at"] = event.expires_at.empty() ? json() : json(event.expires_at);
+  if (!event.key.empty()) j["key"] = event.key;
+  if (event.revision > 0) j["revision"] = event.revision;
+  // Replace invalid UTF-8 rather than throw: reasons come from operators.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 }  // namespace degrade::ctl

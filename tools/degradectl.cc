@@ -8,9 +8,12 @@
 //
 // Exit status: 0 ok, 1 failure (the service refused, failed or could not be
 // reached), 2 usage error.
+#include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -18,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -141,8 +145,54 @@ int Show(absl::StatusOr<Reply> reply, const Invocation& inv,
   return kExitOk;
 }
 
+// `watch`: changes on stdout as they come, one line each, flushed, until
+// Ctrl-C (SIGINT), SIGTERM, --count or --for. Signals are taken by a thread
+// of ours (sigtimedwait) rather than a handler, so stopping can unblock a
+// pending request; the watch then ends normally, with status 0.
+int Watch(Backend& backend, const Invocation& inv) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  WatchStop stop;
+  const absl::Time deadline =
+      inv.for_s ? absl::Now() + absl::Seconds(*inv.for_s) : absl::InfiniteFuture();
+  std::thread stopper([&] {
+    while (!stop.stopped()) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) break;
+      const timespec wait = absl::ToTimespec(std::min(left, absl::Milliseconds(100)));
+      if (sigtimedwait(&signals, nullptr, &wait) > 0) break;
+    }
+    stop.Stop();
+  });
+
+  int64_t seen = 0;
+  WatchSink sink;
+  sink.on_event = [&](const WatchEvent& event) {
+    if (inv.json) {
+      std::cout << WatchEventJson(event) << "\n";
+    } else {
+      std::cout << RenderWatchEvent(event, absl::Now()) << "\n";
+    }
+    std::cout.flush();
+    if (inv.count && ++seen >= *inv.count) stop.Stop();
+  };
+  sink.on_notice = [](std::string_view text) {
+    std::cerr << "degradectl: " << text << "\n";
+  };
+  const absl::Status status = backend.Watch(stop, sink);
+  stop.Stop();
+  stopper.join();
+  if (!status.ok()) return Failure(status);
+  return kExitOk;
+}
+
 int Execute(Backend& backend, const Invocation& inv) {
   const std::string_view cmd = inv.command->name;
+  if (cmd == "watch") return Watch(backend, inv);
   if (cmd == "list") return Show(backend.List(), inv, RenderList);
   if (cmd == "get") return Show(backend.Get(inv.args[0]), inv, RenderSwitch);
   const std::string actor = inv.actor ? *inv.actor : LoginName();
