@@ -175,10 +175,13 @@ TEST(DegradectlWatchTest, ReportsAFaultWithItsLayer) {
   ASSERT_NE(ctl, nullptr);
   SwitchValue v;
   v.fault = Fault{.kind = Fault::Kind::kDelay, .rate = 0.5, .delay_ms = 800};
+  v.reason = "drill 7";
+  v.actor = "cy";
   ASSERT_TRUE(service.registry().SetOverride("reviews", v).ok());
   EXPECT_EQ(ctl->Finish(kPatience), 0) << ctl->err();
+  // The state is still the default's; who and why come from the fault's entry.
   EXPECT_THAT(ctl->out(), AllOf(HasSubstr("reviews: on -> on +fault delay 800ms at 50%"),
-                                HasSubstr("fault from admin")));
+                                HasSubstr("(default, fault from admin, by cy, reason \"drill 7\")")));
 }
 
 TEST(DegradectlWatchTest, ForEndsTheWatchWithStatusZero) {
@@ -291,6 +294,17 @@ TEST(DiffListingsTest, ReasonAloneIsAChange) {
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].reason, "now with a ticket");
   EXPECT_EQ(events[0].old_value, events[0].new_value);
+}
+
+TEST(DiffListingsTest, DefaultLayerPlaceholdersAreNotReported) {
+  json before = {{"switches", {Entry("a", "off", "admin")}}};
+  json after = {{"switches", {Entry("a", "on", "default")}}};
+  after["switches"][0]["actor"] = "code";
+  after["switches"][0]["reason"] = "default";
+  std::vector<WatchEvent> events = DiffListings(before, after, absl::Now());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].actor, "");
+  EXPECT_EQ(events[0].reason, "");
 }
 
 TEST(DiffListingsTest, SwitchesThatAppearOrGoHaveANullSide) {

@@ -376,11 +376,8 @@ std::string RenderWatchEvent(const WatchEvent& event, absl::Time now) {
   if (event.revision > 0) absl::StrAppend(&layer, " rev ", event.revision);
   if (!layer.empty()) details.push_back(std::move(layer));
   if (!event.fault_layer.empty()) details.push_back("fault from " + Clean(event.fault_layer));
-  // The default layer's actor and reason are placeholders (see Reason()).
-  if (event.layer != "default") {
-    if (!event.actor.empty()) details.push_back("by " + Clean(event.actor));
-    if (!event.reason.empty()) details.push_back(absl::StrCat("reason \"", Clean(event.reason), "\""));
-  }
+  if (!event.actor.empty()) details.push_back("by " + Clean(event.actor));
+  if (!event.reason.empty()) details.push_back(absl::StrCat("reason \"", Clean(event.reason), "\""));
   if (!event.expires_at.empty()) {
     details.push_back("expires " + RelativeExpiry(event.expires_at, now));
   }

@@ -91,6 +91,18 @@ json Fingerprint(const json& sw) {
           Str(sw, "reason"),      Str(sw, "actor"),  Str(sw, "expires_at")};
 }
 
+// The value `layer` holds for the switch itself (scope "switch"), or null.
+const json* LayerEntry(const json& sw, const std::string& layer) {
+  auto layers = sw.find("layers");
+  if (layers == sw.end() || !layers->is_array()) return nullptr;
+  for (const json& entry : *layers) {
+    if (Str(entry, "layer") != layer) continue;
+    auto value = entry.find("value");
+    if (value != entry.end() && value->is_object() && value->contains("fault")) return &*value;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 json EffectiveStateJson(const json& sw) {
@@ -136,8 +148,23 @@ std::vector<WatchEvent> DiffListings(const json& before, const json& after, absl
       e.fault_layer = Str(*new_sw, "fault_layer");
       e.expires_at = Str(*new_sw, "expires_at");
     }
-    e.actor = Str(current, "actor");
-    e.reason = Str(current, "reason");
+    // The default layer's actor and reason are placeholders ("code",
+    // "default") that say nothing.
+    if (Str(current, "layer") != "default") {
+      e.actor = Str(current, "actor");
+      e.reason = Str(current, "reason");
+    }
+    // Only the fault changed: the entry that set it says who and why, not
+    // the one deciding the state (often the code's default).
+    if (old_sw != nullptr && new_sw != nullptr && !e.fault_layer.empty() &&
+        e.old_layer == e.layer && e.old_value.value("state", "") == e.new_value.value("state", "") &&
+        e.old_value.value("allow", 1.0) == e.new_value.value("allow", 1.0)) {
+      if (const json* entry = LayerEntry(*new_sw, e.fault_layer)) {
+        e.actor = Str(*entry, "actor");
+        e.reason = Str(*entry, "reason");
+        e.expires_at = Str(*entry, "expires_at");
+      }
+    }
     events.push_back(std::move(e));
   }
   return events;

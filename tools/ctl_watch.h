@@ -18,7 +18,10 @@ namespace degrade::ctl {
 // when its effective state (state, allow, fault), deciding layer, fault
 // layer, reason, actor or expiry differs; counters do not count. A switch
 // only in `after` has a null old_value, one only in `before` a null
-// new_value. Fields of the wrong type read as absent: nothing here throws.
+// new_value. actor and reason are the deciding entry's (none for the
+// default layer, whose are placeholders), or, when only the fault changed,
+// those of the entry that set the fault. Fields of the wrong type read as
+// absent: nothing here throws.
 std::vector<WatchEvent> DiffListings(const nlohmann::json& before, const nlohmann::json& after,
                                      absl::Time now);
 
