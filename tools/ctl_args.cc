@@ -67,13 +67,18 @@ constexpr std::array<Command, 8> kCommands = {{
      "object per line instead. Runs until Ctrl-C, --count N changes or --for\n"
      "DURATION. The admin endpoint has no change stream: watch reads its listing\n"
      "every 250 ms, so a change shows within about that, stamped with the time\n"
-     "it was seen; a state that lasted less than that may be missed.\n"
+     "it was seen; a state that lasted less than that may be missed. With --etcd,\n"
+     "watch follows etcd's own watch of the prefix: every put and delete of a key\n"
+     "(switches/, groups/, all) as it happens, with its revision; the values are\n"
+     "what etcd holds, not an instance's effective state.\n"
      "  degradectl watch --json | tee changes.jsonl\n",
      0, 0, kWatchOptions, false},
 }};
 
 constexpr std::string_view kUsageLine =
-    "usage: degradectl [--admin URL] [--json] [--token-env VAR] COMMAND [ARGS] [OPTIONS]";
+    "usage: degradectl [--admin URL] [--json] [--token-env VAR] COMMAND [ARGS] [OPTIONS]\n"
+    "       degradectl --etcd ENDPOINTS --prefix P [--etcd-user USER] [--json] COMMAND [ARGS] "
+    "[OPTIONS]";
 
 absl::Status Usage(std::string_view message) {
   return absl::InvalidArgumentError(std::string(message));
@@ -87,8 +92,11 @@ struct OptionInfo {
   bool takes_value;
   OptionSet set;
 };
-constexpr std::array<OptionInfo, 11> kOptions = {{
+constexpr std::array<OptionInfo, 14> kOptions = {{
     {"--admin", true, kNoOptions},
+    {"--etcd", true, kNoOptions},
+    {"--prefix", true, kNoOptions},
+    {"--etcd-user", true, kNoOptions},
     {"--json", false, kNoOptions},
     {"--token-env", true, kNoOptions},
     {"--help", false, kNoOptions},
@@ -241,7 +249,8 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
     }
     if (option == nullptr) {
       return Usage(absl::StrCat("unknown option ", name,
-                                "; options: --admin URL, --json, --token-env VAR, --reason TEXT, "
+                                "; options: --admin URL, --etcd ENDPOINTS, --prefix P, "
+                                "--etcd-user USER, --json, --token-env VAR, --reason TEXT, "
                                 "--ttl DURATION, --actor NAME, --rate R, --delay-ms N, --count N, --for "
                                 "DURATION, --help"));
     }
@@ -266,6 +275,21 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
     } else if (name == "--admin") {
       if (value.empty()) return Usage("--admin needs a URL, e.g. http://127.0.0.1:9090");
       inv.admin_url = value;
+    } else if (name == "--etcd") {
+      if (value.empty()) {
+        return Usage("--etcd needs the etcd members, e.g. http://127.0.0.1:2379 (comma-separated)");
+      }
+      inv.etcd_endpoints = value;
+    } else if (name == "--prefix") {
+      if (value.empty() || value.find_first_not_of('/') == std::string::npos) {
+        return Usage(absl::StrCat("--prefix ", Quote(value),
+                                  " is not a key prefix; accepted: the DEGRADE_ETCD_PREFIX the "
+                                  "instances watch, e.g. /degrade/shop"));
+      }
+      inv.prefix = value;
+    } else if (name == "--etcd-user") {
+      if (value.empty()) return Usage("--etcd-user needs a user name");
+      inv.etcd_user = value;
     } else if (name == "--token-env") {
       if (!IsEnvVarName(value)) {
         return Usage(absl::StrCat("--token-env ", Quote(value),
@@ -318,6 +342,14 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
     named_help = true;
     inv.help = true;
     positionals.erase(positionals.begin());
+  }
+  if (!inv.admin_url.empty() && !inv.etcd_endpoints.empty()) {
+    return Usage("--admin and --etcd both given; accepted: one control plane, the admin endpoint "
+                 "of one instance (--admin) or the etcd that every instance watches (--etcd)");
+  }
+  if (inv.etcd_endpoints.empty() && (!inv.prefix.empty() || !inv.etcd_user.empty())) {
+    return Usage(absl::StrCat(!inv.prefix.empty() ? "--prefix" : "--etcd-user",
+                              " applies to etcd only: pass --etcd ENDPOINTS too"));
   }
   if (positionals.empty()) {
     if (inv.help) return inv;
@@ -436,6 +468,14 @@ std::string GeneralHelp() {
       "  --json            print the service's JSON unchanged (for scripts)\n"
       "  --token-env VAR   the environment variable holding the admin token for writes.\n"
       "                    Default: DEGRADE_ADMIN_TOKEN. The token is never a flag.\n\n"
+      "fleet-wide, through etcd (instead of --admin):\n"
+      "  --etcd ENDPOINTS  etcd members, comma-separated: http://10.0.0.1:2379,... Commands\n"
+      "                    read and write the keys PREFIX/switches/NAME that every instance\n"
+      "                    with DEGRADE_ETCD_PREFIX=P watches; list and get show what etcd\n"
+      "                    holds, not one instance's effective state\n"
+      "  --prefix P        the instances' DEGRADE_ETCD_PREFIX. Default: $DEGRADE_ETCD_PREFIX\n"
+      "  --etcd-user USER  etcd authentication; the password is read from\n"
+      "                    DEGRADE_ETCD_PASSWORD. Default: $DEGRADE_ETCD_USER\n\n"
       "write options (on, off, allow, fault; clear takes --actor):\n"
       "  --reason TEXT     why, shown to everyone (an incident id)\n"
       "  --ttl DURATION    the override ends by itself after 30s, 15m, 2h, 1d, 1h30m or N\n"
@@ -483,6 +523,8 @@ std::string CommandHelp(const Command& c) {
   }
   absl::StrAppend(&out,
                   "  --admin URL       the admin endpoint (default: $DEGRADE_ADMIN_URL)\n"
+                  "  --etcd ENDPOINTS  instead of --admin: the etcd every instance watches,\n"
+                  "                    with --prefix P (default: $DEGRADE_ETCD_PREFIX)\n"
                   "  --json            print the service's JSON unchanged\n");
   if (c.writes) {
     absl::StrAppend(&out,

@@ -48,6 +48,9 @@ struct Invocation {
 
   // Global options.
   std::string admin_url;                          // --admin; empty: use DEGRADE_ADMIN_URL
+  std::string etcd_endpoints;                     // --etcd (comma-separated); empty: admin
+  std::string prefix;                             // --prefix; empty: DEGRADE_ETCD_PREFIX
+  std::string etcd_user;                          // --etcd-user; empty: DEGRADE_ETCD_USER
   bool json = false;                              // --json
   std::string token_env = "DEGRADE_ADMIN_TOKEN";  // --token-env
 

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -138,6 +139,38 @@ struct AdminOptions {
 // InvalidArgument (a usage error) when `options.url` is not a URL of the
 // forms above; connects lazily, on the first request.
 absl::StatusOr<std::unique_ptr<Backend>> MakeAdminBackend(AdminOptions options);
+
+// etcd (DESIGN section 6): the keys PREFIX/switches/<name> that instances
+// running the etcd source watch. List() and Get() show what etcd holds
+// (there is no per-instance effective state in etcd): the listing is
+//   {"etcd": {"endpoints", "prefix", "revision"}, "note",
+//    "switches": [<entry>], "groups": [<entry>], "all": <entry>|null,
+//    "errors": ["..."]}
+// where an <entry> is {"name", "key", "mod_revision", "value"} plus the
+// value's "state", "allow", "fault", "reason", "actor", "expires_at" when
+// set, or, for a value instances reject, "value": null, "raw", "error".
+// Put() turns ttl_s into an absolute expires_at (RFC 3339 UTC), checks the
+// value with the library's parser (nothing is written when an instance
+// would reject it) and puts it; Clear() deletes the key (etcd records no
+// actor for a delete). Watch() streams etcd's own watch of the prefix.
+struct EtcdOptions {
+  // http://host:port or https://host:port of each member.
+  std::vector<std::string> endpoints;
+  // Normalised to end with exactly one "/".
+  std::string prefix;
+  // etcd authentication; empty user: none.
+  std::string user;
+  std::string password;
+  // https: CA bundle (PEM); empty: the system's.
+  std::string ca_file;
+  // Connect and read timeout of one request.
+  absl::Duration timeout = absl::Seconds(2);
+};
+
+// InvalidArgument (a usage error) naming the option: no endpoints, an
+// endpoint that is not http(s)://host:port, an empty prefix, a password
+// without a user. Connects lazily, on the first request.
+absl::StatusOr<std::unique_ptr<Backend>> MakeEtcdBackend(EtcdOptions options);
 
 }  // namespace degrade::ctl
 

@@ -1,5 +1,7 @@
-// degradectl's human output, from the listing JSON of degrade/listing.h.
-// Independent of where the JSON came from (admin endpoint, etcd).
+// degradectl's human output, from the listing JSON of degrade/listing.h, or
+// from the etcd backend's listing (ctl_backend.h, EtcdOptions), which each
+// function below recognises ("etcd" at the top of a listing, "key" in an
+// entry) and shows as what etcd holds: keys, values, revisions.
 //
 // Input is a service's JSON, so nothing here trusts it: a missing field or a
 // field of the wrong type shows as "-" rather than failing, and control

@@ -26,7 +26,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "ctl_args.h"
 #include "ctl_backend.h"
@@ -95,7 +97,9 @@ int Write(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> reply) 
     }
   }
   const std::string& name = inv.args[0];
-  if (!reply->json.is_object() || !reply->json.contains("state")) {
+  // An etcd reply ("key") is the entry as written: complete, nothing to ask.
+  if (!reply->json.is_object() ||
+      (!reply->json.contains("state") && !reply->json.contains("key"))) {
     reply = backend.Get(name);
     if (!reply.ok()) {
       return Failure(absl::Status(reply.status().code(),
@@ -111,16 +115,37 @@ int Write(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> reply) 
   return kExitOk;
 }
 
-// The control plane this invocation talks to. Today the admin endpoint;
-// `--etcd ENDPOINTS --prefix P` will choose an etcd backend here. Errors are
-// usage errors: what is missing and how to give it.
+// etcd, for `--etcd ENDPOINTS`: the prefix and user from the flags or the
+// instances' own variables, the password only from DEGRADE_ETCD_PASSWORD.
+absl::StatusOr<std::unique_ptr<Backend>> OpenEtcdBackend(const Invocation& inv) {
+  EtcdOptions etcd;
+  for (absl::string_view e : absl::StrSplit(inv.etcd_endpoints, ',')) {
+    e = absl::StripAsciiWhitespace(e);
+    if (!e.empty()) etcd.endpoints.emplace_back(e);
+  }
+  etcd.prefix = !inv.prefix.empty() ? inv.prefix : GetEnv("DEGRADE_ETCD_PREFIX");
+  etcd.user = !inv.etcd_user.empty() ? inv.etcd_user : GetEnv("DEGRADE_ETCD_USER");
+  etcd.password = GetEnv("DEGRADE_ETCD_PASSWORD");
+  if (!etcd.password.empty() && etcd.user.empty()) {
+    return absl::InvalidArgumentError(
+        "DEGRADE_ETCD_PASSWORD is set but no etcd user: pass --etcd-user USER or set "
+        "DEGRADE_ETCD_USER");
+  }
+  return MakeEtcdBackend(std::move(etcd));
+}
+
+// The control plane this invocation talks to: etcd with --etcd, else the
+// admin endpoint. Errors are usage errors: what is missing and how to give
+// it.
 absl::StatusOr<std::unique_ptr<Backend>> OpenBackend(const Invocation& inv) {
+  if (!inv.etcd_endpoints.empty()) return OpenEtcdBackend(inv);
   AdminOptions admin;
   admin.url = !inv.admin_url.empty() ? inv.admin_url : GetEnv("DEGRADE_ADMIN_URL");
   if (admin.url.empty()) {
     return absl::InvalidArgumentError(
         "no admin endpoint given: pass --admin http://127.0.0.1:PORT (the service's "
-        "DEGRADE_ADMIN_ADDR) or set DEGRADE_ADMIN_URL");
+        "DEGRADE_ADMIN_ADDR) or set DEGRADE_ADMIN_URL; or --etcd ENDPOINTS --prefix P for "
+        "every instance watching etcd");
   }
   admin.token_env = inv.token_env;
   admin.token = GetEnv(inv.token_env.c_str());
