@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -242,19 +243,20 @@ class EtcdBackend final : public Backend {
   absl::Status Unreachable(std::string_view what, std::string_view key,
                            const absl::Status& status) const {
     std::string hint;
-    switch (status.code()) {
-      case absl::StatusCode::kUnauthenticated:
-      case absl::StatusCode::kPermissionDenied:
-        hint = "check --etcd-user and DEGRADE_ETCD_PASSWORD (the user needs read and write on "
-               "the prefix)";
-        break;
-      case absl::StatusCode::kInvalidArgument:
-      case absl::StatusCode::kFailedPrecondition:
-        hint = "etcd refused the request";
-        break;
-      default:
-        hint = absl::StrCat("is etcd running at ", absl::StrJoin(config_.endpoints, ", "),
-                            "? (--etcd)");
+    // etcd answers a wrong password with InvalidArgument ("authentication
+    // failed"), a missing permission with PermissionDenied.
+    const bool auth = status.code() == absl::StatusCode::kUnauthenticated ||
+                      status.code() == absl::StatusCode::kPermissionDenied ||
+                      absl::StrContains(status.message(), "authenticat");
+    if (auth) {
+      hint = "check --etcd-user (or DEGRADE_ETCD_USER) and DEGRADE_ETCD_PASSWORD; the user needs "
+             "read and write permission on the prefix";
+    } else if (status.code() == absl::StatusCode::kInvalidArgument ||
+               status.code() == absl::StatusCode::kFailedPrecondition) {
+      hint = "etcd refused the request";
+    } else {
+      hint = absl::StrCat("is etcd running at ", absl::StrJoin(config_.endpoints, ", "),
+                          "? (--etcd)");
     }
     return absl::Status(status.code(), absl::StrCat("cannot ", AV(what), " ", AV(key), " in etcd: ",
                                                     status.message(), ": ", hint));
@@ -309,8 +311,14 @@ absl::Status EtcdBackend::Watch(WatchStop& stop, const WatchSink& sink) {
   const auto notice = [&](const std::string& text) {
     if (sink.on_notice) sink.on_notice(text);
   };
-  // Stop() on the client is permanent and interrupts the stream at once.
-  const uint64_t stop_id = stop.OnStop([this] { client_->Stop(); });
+  // Stop() on the client is permanent and interrupts the stream at once;
+  // it also waits for the stream's request to return, so it must not run on
+  // this thread (--count stops from inside on_event): here the message
+  // callback's `return !stop.stopped()` ends the stream instead.
+  const std::thread::id watcher = std::this_thread::get_id();
+  const uint64_t stop_id = stop.OnStop([this, watcher] {
+    if (std::this_thread::get_id() != watcher) client_->Stop();
+  });
   struct Cleanup {
     WatchStop& stop;
     uint64_t id;
