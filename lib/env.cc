@@ -29,7 +29,7 @@ std::string Mangle(std::string_view prefix, std::string_view name) {
 
 // Variables that configure degrade itself. A switch whose variable would be
 // one of these is rejected at definition.
-constexpr std::array<std::string_view, 16> kReserved = {
+constexpr std::array<std::string_view, 17> kReserved = {
     "DEGRADE_ALL",
     "DEGRADE_CONFIG_FILE",
     "DEGRADE_REMOTE_URLS",
@@ -40,6 +40,7 @@ constexpr std::array<std::string_view, 16> kReserved = {
     "DEGRADE_ETCD_PREFIX",
     "DEGRADE_ETCD_USER",
     "DEGRADE_ETCD_PASSWORD",
+    "DEGRADE_ETCD_CA_FILE",
     "DEGRADE_CACHE_FILE",
     "DEGRADE_ADMIN_ADDR",
     "DEGRADE_ADMIN_TOKEN",

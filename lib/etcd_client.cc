@@ -692,7 +692,7 @@ absl::Status EtcdClient::Watch(const WatchOptions& options,
       const bool idle = std::chrono::steady_clock::now() - last_data >=
                         absl::ToChronoNanoseconds(config_.watch_idle_timeout) * 9 / 10;
       if (idle) {
-        return absl::UnavailableError(absl::StrCat(
+        return absl::DeadlineExceededError(absl::StrCat(
             prefix, "nothing received for ", absl::FormatDuration(config_.watch_idle_timeout),
             " (watch_idle_timeout)"));
       }

@@ -155,8 +155,9 @@ class EtcdClient {
   //     for an auth failure (the token is dropped, so the next call
   //     authenticates again), FailedPrecondition otherwise, with etcd's
   //     reason;
-  //   - the stream fails, times out (watch_idle_timeout) or ends: Unavailable,
-  //     or the parser's error for a malformed message;
+  //   - nothing arrives for watch_idle_timeout: DeadlineExceeded;
+  //   - the stream fails or ends: Unavailable, or the parser's error for a
+  //     malformed message;
   //   - Stop(): Cancelled.
   // The request asks etcd to end the watch when its member loses the leader
   // (so a member cut off from the cluster does not keep a silent watch).

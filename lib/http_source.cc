@@ -119,7 +119,7 @@ absl::Status HttpSource::Validate(const Config& config) {
 HttpSource::HttpSource(Registry& registry, Config config)
     : registry_(registry),
       config_(std::move(config)),
-      cache_source_(absl::StrCat("cache ", config_.cache_file)) {
+      cache_(registry, config_.cache_file) {
   for (const std::string& url : config_.urls) {
     absl::StatusOr<SplitUrlResult> split = SplitUrl(url);
     Target t;
@@ -140,10 +140,8 @@ HttpSource::HttpSource(Registry& registry, Config config)
   health_.name = "remote";
   health_.target = absl::StrJoin(config_.urls, ", ");
   health_.healthy = false;
-  cache_health_.name = "cache";
-  cache_health_.target = config_.cache_file;
 
-  if (!PollRound() && !config_.cache_file.empty()) ApplyCacheAtStart();
+  if (!PollRound()) cache_.ApplyAtStart("no remote URL answered at start");
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -338,7 +336,7 @@ HttpSource::Outcome HttpSource::Fetch(size_t index, std::string* error) {
   applied_etag_ = std::move(etag);
   registry_.Log(LogLevel::kInfo, absl::StrCat(t.source, ": applied (", switches, " switches, ",
                                               groups, " groups)"));
-  SaveCache(copy);
+  cache_.Save(copy);
   return Outcome::kApplied;
 }
 
@@ -397,74 +395,6 @@ bool HttpSource::PollRound() {
   ++health_.consecutive_failures;
   registry_.ReportSourceHealth(health_);
   return false;
-}
-
-void HttpSource::ApplyCacheAtStart() {
-  const absl::Time now = registry_.clock().Now();
-  std::vector<std::string> warnings;
-  absl::StatusOr<Snapshot> cached = ReadCache(config_.cache_file, now, &warnings);
-  absl::Status status = cached.status();
-  if (cached.ok()) {
-    for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
-    const size_t switches = cached->switches.size(), groups = cached->groups.size();
-    status = registry_.ApplySnapshot(Layer::kRemote, *std::move(cached), cache_source_);
-    if (status.ok()) {
-      cache_health_.healthy = true;
-      cache_health_.last_success = now;
-      cache_health_.consecutive_failures = 0;
-      ++cache_health_.applied;
-      registry_.ReportSourceHealth(cache_health_);
-      registry_.Log(LogLevel::kWarning,
-                    absl::StrCat(cache_source_, ": no remote URL answered at start; applied the ",
-                                 "last-known-good remote snapshot (", switches, " switches, ",
-                                 groups, " groups)"));
-      return;
-    }
-  }
-  cache_health_.healthy = false;
-  cache_health_.last_error = ToStd(status.message());
-  cache_health_.last_error_time = now;
-  ++cache_health_.consecutive_failures;
-  registry_.ReportSourceHealth(cache_health_);
-  cache_last_error_ = cache_health_.last_error;
-  if (absl::IsNotFound(status)) {
-    // First start ever, most likely: worth a warning, not an error.
-    registry_.Log(LogLevel::kWarning,
-                  absl::StrCat(status.message(), "; no remote URL answered at start and there is ",
-                               "no last-known-good cache: the remote layer starts empty"));
-  } else {
-    registry_.Log(LogLevel::kError,
-                  absl::StrCat(status.message(), "; the cache is ignored and the remote layer ",
-                               "starts empty"));
-  }
-}
-
-void HttpSource::SaveCache(const Snapshot& snapshot) {
-  if (config_.cache_file.empty()) return;
-  const absl::Time now = registry_.clock().Now();
-  absl::Status status = WriteCache(config_.cache_file, snapshot);
-  if (status.ok()) {
-    if (!cache_last_error_.empty()) {
-      cache_last_error_.clear();
-      registry_.Log(LogLevel::kInfo, absl::StrCat(cache_source_, ": written again"));
-    }
-    cache_health_.healthy = true;
-    cache_health_.last_success = now;
-    cache_health_.consecutive_failures = 0;
-    registry_.ReportSourceHealth(cache_health_);
-    return;
-  }
-  cache_health_.healthy = false;
-  cache_health_.last_error = ToStd(status.message());
-  cache_health_.last_error_time = now;
-  ++cache_health_.consecutive_failures;
-  registry_.ReportSourceHealth(cache_health_);
-  if (cache_health_.last_error != cache_last_error_) {
-    cache_last_error_ = cache_health_.last_error;
-    registry_.Log(LogLevel::kError,
-                  absl::StrCat(status.message(), "; switches are unaffected, but a restart while ",
-                               "the remote is down would not find this snapshot"));
-  }
 }
 
 absl::Duration HttpSource::NextWait() {

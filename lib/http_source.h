@@ -40,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "degrade/registry.h"
+#include "lkg_cache.h"
 
 namespace httplib {
 class Client;
@@ -117,15 +118,12 @@ class HttpSource {
   Outcome FetchOrInternalError(size_t index, std::string* error);
   // True when some URL gave a usable answer.
   bool PollRound();
-  void ApplyCacheAtStart();
-  void SaveCache(const Snapshot& snapshot);
   absl::Duration NextWait();
   void Loop();
 
   Registry& registry_;
   const Config config_;
   std::vector<Target> targets_;
-  const std::string cache_source_;  // "cache <path>"
 
   // Only the constructor (before the thread starts) and the thread touch
   // these.
@@ -133,8 +131,7 @@ class HttpSource {
   std::string applied_body_;
   std::string applied_etag_;
   SourceHealth health_;
-  SourceHealth cache_health_;
-  std::string cache_last_error_;
+  LkgCacheKeeper cache_;
   std::mt19937_64 rng_;
 
   std::mutex mu_;

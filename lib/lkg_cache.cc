@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "str_util.h"
 
 namespace degrade::internal {
 namespace {
@@ -143,6 +144,79 @@ absl::StatusOr<Snapshot> ReadCache(const std::string& path, absl::Time now,
     }
   }
   return ParseSnapshot(content, who, now, warnings);
+}
+
+LkgCacheKeeper::LkgCacheKeeper(Registry& registry, std::string path)
+    : registry_(registry), path_(std::move(path)), source_(absl::StrCat("cache ", path_)) {
+  health_.name = "cache";
+  health_.target = path_;
+}
+
+void LkgCacheKeeper::Failed(const absl::Status& status) {
+  health_.healthy = false;
+  health_.last_error = std::string(status.message());
+  health_.last_error_time = registry_.clock().Now();
+  ++health_.consecutive_failures;
+  registry_.ReportSourceHealth(health_);
+}
+
+bool LkgCacheKeeper::ApplyAtStart(std::string_view why) {
+  if (path_.empty()) return false;
+  const absl::Time now = registry_.clock().Now();
+  std::vector<std::string> warnings;
+  absl::StatusOr<Snapshot> cached = ReadCache(path_, now, &warnings);
+  absl::Status status = cached.status();
+  if (cached.ok()) {
+    for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
+    const size_t switches = cached->switches.size(), groups = cached->groups.size();
+    status = registry_.ApplySnapshot(Layer::kRemote, *std::move(cached), source_);
+    if (status.ok()) {
+      health_.healthy = true;
+      health_.last_success = now;
+      health_.consecutive_failures = 0;
+      ++health_.applied;
+      registry_.ReportSourceHealth(health_);
+      registry_.Log(LogLevel::kWarning,
+                    absl::StrCat(source_, ": ", ToAbsl(why), "; applied the last-known-good ",
+                                 "remote snapshot (", switches, " switches, ", groups, " groups)"));
+      return true;
+    }
+  }
+  Failed(status);
+  last_error_ = health_.last_error;
+  if (absl::IsNotFound(status)) {
+    // First start ever, most likely: worth a warning, not an error.
+    registry_.Log(LogLevel::kWarning,
+                  absl::StrCat(status.message(), "; ", ToAbsl(why), " and there is no ",
+                               "last-known-good cache: the remote layer starts empty"));
+  } else {
+    registry_.Log(LogLevel::kError, absl::StrCat(status.message(), "; the cache is ignored and ",
+                                                 "the remote layer starts empty"));
+  }
+  return false;
+}
+
+void LkgCacheKeeper::Save(const Snapshot& snapshot) {
+  if (path_.empty()) return;
+  absl::Status status = WriteCache(path_, snapshot);
+  if (status.ok()) {
+    if (!last_error_.empty()) {
+      last_error_.clear();
+      registry_.Log(LogLevel::kInfo, absl::StrCat(source_, ": written again"));
+    }
+    health_.healthy = true;
+    health_.last_success = registry_.clock().Now();
+    health_.consecutive_failures = 0;
+    registry_.ReportSourceHealth(health_);
+    return;
+  }
+  Failed(status);
+  if (health_.last_error != last_error_) {
+    last_error_ = health_.last_error;
+    registry_.Log(LogLevel::kError,
+                  absl::StrCat(status.message(), "; switches are unaffected, but a restart while ",
+                               "the remote is down would not find this snapshot"));
+  }
 }
 
 }  // namespace degrade::internal

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "degrade/registry.h"
 #include "degrade/snapshot.h"
 
 namespace degrade::internal {
@@ -50,6 +51,36 @@ absl::Status WriteCache(const std::string& path, const Snapshot& snapshot);
 // about unknown fields are appended to `warnings` when not null.
 absl::StatusOr<Snapshot> ReadCache(const std::string& path, absl::Time now,
                                    std::vector<std::string>* warnings = nullptr);
+
+// A remote source's use of the cache: applies it at start when the source
+// has nothing better, saves each snapshot the source applies, and reports
+// the cache's health as "cache" (target: the path). Errors are logged once
+// each (kError) until the next success, and never change a switch.
+//
+// Thread safety: one thread at a time (the source's).
+class LkgCacheKeeper {
+ public:
+  // An empty `path` makes every call a no-op.
+  LkgCacheKeeper(Registry& registry, std::string path);
+
+  // Applies the cache to the remote layer as source "cache <path>". `why`
+  // says why the source has no snapshot of its own ("no remote URL answered
+  // at start"), for the log. A missing cache is a warning (a first start);
+  // an unreadable or invalid one an error. True when applied.
+  bool ApplyAtStart(std::string_view why);
+
+  // Writes `snapshot`, the remote layer just applied.
+  void Save(const Snapshot& snapshot);
+
+ private:
+  void Failed(const absl::Status& status);
+
+  Registry& registry_;
+  const std::string path_;
+  const std::string source_;  // "cache <path>"
+  SourceHealth health_;
+  std::string last_error_;  // logged already
+};
 
 }  // namespace degrade::internal
 

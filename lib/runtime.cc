@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "admin_server.h"
+#include "etcd_source.h"
 #include "file_source.h"
 #include "http_source.h"
 
@@ -27,6 +28,7 @@ class Runtime::Impl {
   std::unique_ptr<internal::FileSource> file_;
   // --- remote sources (HTTP polling, etcd): members ---
   std::unique_ptr<internal::HttpSource> http_;
+  std::unique_ptr<internal::EtcdSource> etcd_;
   // --- end remote sources ---
   // --- admin endpoint: members ---
   std::unique_ptr<internal::AdminServer> admin_;
@@ -87,6 +89,17 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   if (!o.remote_urls.empty()) {
     if (absl::Status s = internal::HttpSource::Validate(http_config); !s.ok()) return s;
   }
+  internal::EtcdSource::Config etcd_config;
+  etcd_config.client.endpoints = o.etcd_endpoints;
+  etcd_config.client.user = o.etcd_user;
+  etcd_config.client.password = o.etcd_password;
+  etcd_config.client.ca_file = o.etcd_ca_file;
+  etcd_config.client.timeout = o.etcd_timeout;
+  etcd_config.prefix = o.etcd_prefix;
+  etcd_config.cache_file = o.cache_file;
+  if (!o.etcd_endpoints.empty()) {
+    if (absl::Status s = internal::EtcdSource::Validate(etcd_config); !s.ok()) return s;
+  }
   // --- end remote sources ---
   if (!o.config_file.empty()) {
     impl->file_ = std::make_unique<internal::FileSource>(*o.registry, o.config_file,
@@ -95,7 +108,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   // --- remote sources: start ---
   if (!o.remote_urls.empty()) {
     impl->http_ = std::make_unique<internal::HttpSource>(*o.registry, http_config);
-  } else if (!o.cache_file.empty() && o.etcd_endpoints.empty()) {
+  } else if (!o.etcd_endpoints.empty()) {
+    impl->etcd_ = std::make_unique<internal::EtcdSource>(*o.registry, std::move(etcd_config));
+  } else if (!o.cache_file.empty()) {
     o.registry->Log(LogLevel::kWarning,
                     absl::StrCat("cache ", o.cache_file, ": cache_file (DEGRADE_CACHE_FILE) is set "
                                  "but no remote source is configured; the cache is not used"));
@@ -187,6 +202,16 @@ absl::StatusOr<Options> Runtime::OptionsFromEnv() {
   auto prefix = NonEmptyEnv("DEGRADE_ETCD_PREFIX", "a key prefix such as /degrade/shop");
   if (!prefix.ok()) return prefix.status();
   if (*prefix) o.etcd_prefix = **prefix;
+  auto etcd_user = NonEmptyEnv("DEGRADE_ETCD_USER", "an etcd user name");
+  if (!etcd_user.ok()) return etcd_user.status();
+  if (*etcd_user) o.etcd_user = **etcd_user;
+  // The password may not be logged or echoed; only its presence matters.
+  if (const char* password = std::getenv("DEGRADE_ETCD_PASSWORD"); password != nullptr) {
+    o.etcd_password = password;
+  }
+  auto etcd_ca = NonEmptyEnv("DEGRADE_ETCD_CA_FILE", "the path of a PEM CA bundle");
+  if (!etcd_ca.ok()) return etcd_ca.status();
+  if (*etcd_ca) o.etcd_ca_file = **etcd_ca;
 
   auto cache = NonEmptyEnv("DEGRADE_CACHE_FILE", "the path of the last-known-good cache file");
   if (!cache.ok()) return cache.status();

@@ -315,7 +315,7 @@ TEST(EtcdClientTest, IdleWatchTimesOutWithANamedReason) {
   config.watch_idle_timeout = absl::Milliseconds(500);
   EtcdClient client(config);
   absl::Status s = client.Watch(WatchOf("/idle"), [](EtcdWatchMessage&&) { return true; });
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(std::string(s.message()), HasSubstr("nothing received for 500ms (watch_idle_timeout)"));
 }
 

@@ -69,13 +69,34 @@ struct Options {
   std::string remote_ca_file;
   bool remote_verify_tls = true;
 
-  // Remote layer over an etcd watch (DESIGN section 6). Env:
-  // DEGRADE_ETCD_ENDPOINTS (comma-separated http(s)://host:port),
-  // DEGRADE_ETCD_PREFIX.
+  // Remote layer over an etcd watch (DESIGN section 6; docs/fleet.md).
+  // Members' http(s)://host:port; requests go to one member at a time and
+  // move to the next when it fails (the other members the cluster
+  // advertises are learnt too). Keys under etcd_prefix (normalised to end
+  // with one "/"): PREFIX/switches/NAME, PREFIX/groups/GROUP, PREFIX/all,
+  // each holding the JSON a snapshot holds for that entry. Start() reads the
+  // prefix once before returning (or applies cache_file when no member
+  // answers); then a watch applies each change as it happens and resumes
+  // after any failure from the last revision seen. A bad value under one key
+  // is rejected alone (that entry keeps its last good value) and reported
+  // in sources() as "etcd" with the key and reason. Env:
+  // DEGRADE_ETCD_ENDPOINTS (comma-separated), DEGRADE_ETCD_PREFIX. At most
+  // one remote source: etcd_endpoints and remote_urls together are an error.
   std::vector<std::string> etcd_endpoints;
   std::string etcd_prefix;
-  std::string etcd_user;      // optional authentication
+  // Optional authentication: a token is obtained from user and password and
+  // renewed when etcd lets it expire. Env: DEGRADE_ETCD_USER,
+  // DEGRADE_ETCD_PASSWORD (never logged).
+  std::string etcd_user;
   std::string etcd_password;
+  // https endpoints: CA bundle (PEM) the members' certificates are verified
+  // against; empty: the system's. Verification is always on. Env:
+  // DEGRADE_ETCD_CA_FILE.
+  std::string etcd_ca_file;
+  // Connect timeout and the timeout of each request other than the watch.
+  // Start() may block for about (number of endpoints) x this when every
+  // member is unreachable by timeout. Default: 2 s.
+  absl::Duration etcd_timeout = absl::Seconds(2);
 
   // Last-known-good copy of the remote layer, written atomically after each
   // applied remote snapshot and applied at start when no remote source
