@@ -35,6 +35,7 @@
 #include "degrade/snapshot.h"
 #include "etcd_client.h"
 #include "etcd_json.h"
+#include "etcd_source.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade::ctl {
@@ -48,13 +49,6 @@ constexpr std::string_view kNote =
     "etcd holds the remote layer of every instance watching this prefix; an instance's "
     "effective state also depends on its other layers (breaker and admin above, env and file "
     "below): 'degradectl --admin URL list' shows one instance's";
-
-// DESIGN section 6: "/degrade/shop" and "/degrade/shop/" are the same
-// prefix; so is "/degrade/shop//". Only slashes: "/".
-std::string NormalizePrefix(std::string_view prefix) {
-  while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
-  return absl::StrCat(AV(prefix), "/");
-}
 
 // What a key under the prefix stands for.
 struct KeyInfo {
@@ -123,7 +117,8 @@ class EtcdBackend final : public Backend {
  public:
   EtcdBackend(EtcdOptions options, EtcdClient::Config config)
       : options_(std::move(options)),
-        prefix_(NormalizePrefix(options_.prefix)),
+        // The source's own rule, so both sides name the same keys.
+        prefix_(internal::NormalizeEtcdPrefix(options_.prefix)),
         config_(std::move(config)),
         client_(std::make_unique<EtcdClient>(config_)) {}
 
