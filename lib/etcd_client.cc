@@ -11,7 +11,9 @@
 #include "etcd_client.h"
 
 #include <httplib.h>
+#include <signal.h>
 
+#include <cerrno>
 #include <chrono>
 #include <utility>
 
@@ -29,6 +31,49 @@ namespace degrade::internal {
 namespace {
 
 using json = nlohmann::json;
+
+// Blocks SIGPIPE on this thread while a request runs, and discards one the
+// request raised. cpp-httplib 0.11 sends with MSG_NOSIGNAL, but OpenSSL's
+// shutdown after Client::stop() writes to the closed socket with write(2):
+// unblocked, that SIGPIPE would end the whole process (seen with https
+// endpoints when a watch is stopped).
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock() {
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGPIPE);
+    blocked_ = pthread_sigmask(SIG_BLOCK, &block, &old_) == 0;
+  }
+  ~ScopedSigpipeBlock() {
+    if (!blocked_) return;
+    if (!was_pending_) {
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      const timespec zero = {0, 0};
+      const int saved_errno = errno;
+      for (;;) {
+        const int sig = sigtimedwait(&pipe, nullptr, &zero);
+        if (sig == SIGPIPE || (sig < 0 && errno == EINTR)) continue;
+        break;  // none pending (EAGAIN)
+      }
+      errno = saved_errno;
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  sigset_t old_;
+  bool blocked_ = false;
+  bool was_pending_ = false;
+};
 
 std::string ToStd(absl::string_view s) { return std::string(s.data(), s.size()); }
 
@@ -250,7 +295,11 @@ absl::StatusOr<EtcdClient::Reply> EtcdClient::Post(const std::string& endpoint,
   const auto start = std::chrono::steady_clock::now();
   httplib::Response res;
   httplib::Error error = httplib::Error::Success;
-  const bool sent = client->send(req, res, error);
+  bool sent = false;
+  {
+    ScopedSigpipeBlock no_sigpipe;
+    sent = client->send(req, res, error);
+  }
   const auto elapsed = std::chrono::steady_clock::now() - start;
   Unregister(client.get());
   if (stopped()) return absl::CancelledError(absl::StrCat(prefix, "client stopped"));
@@ -646,7 +695,10 @@ absl::Status EtcdClient::Watch(const WatchOptions& options,
       if (!Register(client.get())) return absl::CancelledError(absl::StrCat(prefix, "client stopped"));
       httplib::Response res;
       httplib::Error error = httplib::Error::Success;
-      client->send(req, res, error);
+      {
+        ScopedSigpipeBlock no_sigpipe;
+        client->send(req, res, error);
+      }
       Unregister(client.get());
       if (stopped()) return absl::CancelledError(absl::StrCat(prefix, "client stopped"));
 

@@ -589,6 +589,58 @@ TEST_F(EtcdSourceTest, WrongPasswordIsReportedAndChangesNothing) {
   EXPECT_EQ(h->last_error.find("wrong"), std::string::npos);  // the password is never shown
 }
 
+// A self-signed certificate for 127.0.0.1 (openssl CLI), its own CA.
+bool MakeCertificate(const fs::path& dir, std::string* cert, std::string* key) {
+  *cert = (dir / "etcd.crt").string();
+  *key = (dir / "etcd.key").string();
+  const std::string cmd = absl::StrCat(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 ",
+      "-addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:TRUE ",
+      "-keyout ", *key, " -out ", *cert, " >/dev/null 2>&1");
+  return std::system(cmd.c_str()) == 0;
+}
+
+TEST(EtcdTlsSourceTest, HttpsEndpointIsVerifiedAgainstTheCaFile) {
+  char tmpl[] = "/tmp/degrade-etcd-tls-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir = tmpl;
+  std::string cert, key;
+  ASSERT_TRUE(MakeCertificate(dir, &cert, &key)) << "openssl failed";
+  EtcdCluster::Options co = Members(1);
+  co.cert_file = cert;
+  co.key_file = key;
+  auto c = EtcdCluster::Start(co);
+  ASSERT_TRUE(c.ok()) << c.status();
+  std::unique_ptr<EtcdCluster> cluster = *std::move(c);
+  ASSERT_EQ(cluster->endpoint(0).rfind("https://", 0), 0u);
+  EtcdClient::Config wc = ClientFor(cluster->endpoints());
+  wc.ca_file = cert;
+  EtcdClient writer(wc);
+  ASSERT_TRUE(writer.Put(std::string(kPrefix) + "switches/recs", R"("off")").ok());
+
+  {
+    Watcher w;
+    Options o = w.Base(cluster->endpoints());
+    o.etcd_ca_file = cert;
+    ASSERT_TRUE(w.Start(o).ok());
+    EXPECT_FALSE(w.enabled("recs"));
+    ASSERT_TRUE(writer.Put(std::string(kPrefix) + "switches/recs", R"("on")").ok());
+    EXPECT_TRUE(Eventually([&] { return w.enabled("recs"); }));
+  }
+  {
+    // Without the CA file the system store does not know this certificate.
+    Watcher w;
+    ASSERT_TRUE(w.Start(w.Base(cluster->endpoints())).ok());
+    auto h = w.Health("etcd");
+    ASSERT_TRUE(h.has_value());
+    EXPECT_FALSE(h->healthy);
+    EXPECT_THAT(h->last_error, HasSubstr("TLS certificate verification failed against the system "
+                                         "CA store"));
+  }
+  cluster.reset();
+  fs::remove_all(dir);
+}
+
 // ----------------------------------------------------------- three members
 
 TEST(EtcdClusterSourceTest, LeaderKillWhileUpdatesKeepComingMissesNothing) {
