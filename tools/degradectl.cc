@@ -116,7 +116,8 @@ int Write(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> reply) 
 }
 
 // etcd, for `--etcd ENDPOINTS`: the prefix and user from the flags or the
-// instances' own variables, the password only from DEGRADE_ETCD_PASSWORD.
+// instances' own variables, the password only from DEGRADE_ETCD_PASSWORD,
+// the CA bundle for https members from DEGRADE_ETCD_CA_FILE.
 absl::StatusOr<std::unique_ptr<Backend>> OpenEtcdBackend(const Invocation& inv) {
   EtcdOptions etcd;
   for (absl::string_view e : absl::StrSplit(inv.etcd_endpoints, ',')) {
@@ -126,6 +127,7 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenEtcdBackend(const Invocation& inv) 
   etcd.prefix = !inv.prefix.empty() ? inv.prefix : GetEnv("DEGRADE_ETCD_PREFIX");
   etcd.user = !inv.etcd_user.empty() ? inv.etcd_user : GetEnv("DEGRADE_ETCD_USER");
   etcd.password = GetEnv("DEGRADE_ETCD_PASSWORD");
+  etcd.ca_file = GetEnv("DEGRADE_ETCD_CA_FILE");
   if (!etcd.password.empty() && etcd.user.empty()) {
     return absl::InvalidArgumentError(
         "DEGRADE_ETCD_PASSWORD is set but no etcd user: pass --etcd-user USER or set "
