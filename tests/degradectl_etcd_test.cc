@@ -7,7 +7,10 @@
 // each under its own prefix; the ones that stop etcd or turn on
 // authentication start their own.
 #include <signal.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -357,6 +360,45 @@ TEST(DegradectlEtcdAuthTest, UserAndPasswordFromEnvironmentWorkAndWrongPasswordF
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_THAT(wrong.err, HasSubstr("DEGRADE_ETCD_PASSWORD"));
   EXPECT_THAT(wrong.err, Not(HasSubstr("nope")));
+}
+
+// A self-signed certificate for 127.0.0.1 that is its own CA (openssl CLI).
+bool MakeCertificate(const std::string& dir, std::string* cert, std::string* key) {
+  *cert = dir + "/etcd.crt";
+  *key = dir + "/etcd.key";
+  const std::string cmd = absl::StrCat(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 ",
+      "-addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:TRUE ",
+      "-keyout ", *key, " -out ", *cert, " >/dev/null 2>&1");
+  return std::system(cmd.c_str()) == 0;
+}
+
+TEST(DegradectlEtcdTlsTest, HttpsMemberIsVerifiedAgainstTheCaFileFromTheEnvironment) {
+  char tmpl[] = "/tmp/degradectl-etcd-tls-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  std::string cert, key;
+  ASSERT_TRUE(MakeCertificate(dir, &cert, &key)) << "openssl failed";
+  testing::EtcdCluster::Options co;
+  co.cert_file = cert;
+  co.key_file = key;
+  auto cluster = testing::EtcdCluster::Start(co);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  const std::vector<std::string> args = {"--etcd", (*cluster)->endpoints_csv(), "--prefix",
+                                         "/degrade/tls", "off", "recs"};
+  ASSERT_EQ((*cluster)->endpoint(0).rfind("https://", 0), 0u);
+
+  Output ok = RunCtl(args, {"DEGRADE_ETCD_CA_FILE=" + cert});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("recs: off (etcd /degrade/tls/switches/recs rev "));
+  // Without it the system store does not know this certificate.
+  Output refused = RunCtl(args);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("TLS certificate verification failed"));
+  cluster->reset();
+  std::remove(cert.c_str());
+  std::remove(key.c_str());
+  rmdir(dir.c_str());
 }
 
 // ------------------------------------------------------------------- watch
