@@ -471,6 +471,33 @@ TEST(DegradectlEtcdWatchTest, WatchResumesAfterEtcdRestartWithoutLosingAChange) 
   EXPECT_THAT(w->err(), HasSubstr("back in contact with etcd"));
 }
 
+TEST(DegradectlEtcdWatchTest, WatchMovesToAnotherMemberWhenItsMemberIsKilled) {
+  testing::EtcdCluster::Options three;
+  three.members = 3;
+  auto cluster = testing::EtcdCluster::Start(three);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  // The watch starts on the first endpoint: that member is the one killed.
+  std::unique_ptr<Subprocess> w = StartCtl({"--etcd", (*cluster)->endpoints_csv(), "--prefix",
+                                            "/degrade/failover", "watch", "--count", "2"});
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(w->WaitForStderr("watching etcd", kPatience)) << w->err();
+  auto client = ClientFor((*cluster)->endpoints());
+  ASSERT_TRUE(client->Put("/degrade/failover/switches/a", R"("off")").ok());
+  ASSERT_TRUE(w->WaitForStdout("a: (none) -> off", kPatience)) << w->out() << w->err();
+  ASSERT_TRUE((*cluster)->Kill(0).ok());
+  // Writes resume once the other two have a leader (about 2.5 s when the
+  // killed member led); the client moves on to them by itself.
+  absl::Status put = absl::UnknownError("not tried");
+  const absl::Time deadline = absl::Now() + kPatience;
+  while (!put.ok() && absl::Now() < deadline) {
+    put = client->Put("/degrade/failover/switches/b", R"("off")").status();
+    if (!put.ok()) absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_TRUE(put.ok()) << put;
+  ASSERT_EQ(w->Finish(kPatience), 0) << w->err();
+  EXPECT_THAT(w->out(), HasSubstr("b: (none) -> off"));
+}
+
 // -------------------------------------------------------------- round trip
 
 // degradectl --etcd off -> a Runtime running the etcd source (this

@@ -409,17 +409,18 @@ absl::Status EtcdBackend::Watch(WatchStop& stop, const WatchSink& sink) {
       return !stop.stopped();
     });
     if (stop.stopped() || s.code() == absl::StatusCode::kCancelled) break;
-    if (resync) continue;
-    if (s.ok()) continue;  // ended by us without stop: cannot happen, but resume
+    if (resync || s.ok()) continue;
+    // A stream that ran and then ended is resumed at once, quietly: the
+    // client closes a watch idle for a minute, and a member may restart.
+    // Only a resume that cannot get a stream going is news.
+    if (established) continue;
     if (!lost) {
       notice(absl::StrCat("lost the etcd watch: ", s.message(), "; resuming from revision ",
-                          revision + 1));
+                          revision + 1, " when a member answers"));
       lost = true;
     }
-    if (!established) {
-      stop.SleepFor(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(5));
-    }
+    stop.SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(5));
   }
   return absl::OkStatus();
 }
