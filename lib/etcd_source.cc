@@ -240,21 +240,28 @@ bool EtcdSource::OnMessage(EtcdWatchMessage&& m) {
     revision_ = std::max(revision_, m.header_revision);
     return true;
   }
-  std::map<std::string, Entry> entries = entries_;
-  int64_t last = revision_;
-  bool changed = false;
-  for (EtcdEvent& e : m.events) {
-    if (e.kv.mod_revision <= revision_) continue;  // seen already
-    last = std::max(last, e.kv.mod_revision);
-    std::optional<std::string> value;
-    if (e.type == EtcdEvent::Type::kPut) value = std::move(e.kv.value);
-    changed = Update(entries, e.kv.key, value, e.kv.mod_revision) || changed;
+  // One step per revision: a watcher catching up after a reconnect gets
+  // several revisions in one message, and each is published in turn, as a
+  // watcher that never left saw them.
+  size_t i = 0;
+  while (i < m.events.size()) {
+    const int64_t rev = m.events[i].kv.mod_revision;
+    std::map<std::string, Entry> entries = entries_;
+    bool changed = false;
+    for (; i < m.events.size() && m.events[i].kv.mod_revision == rev; ++i) {
+      EtcdEvent& e = m.events[i];
+      if (rev <= revision_) continue;  // seen already
+      std::optional<std::string> value;
+      if (e.type == EtcdEvent::Type::kPut) value = std::move(e.kv.value);
+      changed = Update(entries, e.kv.key, value, rev) || changed;
+    }
+    if (rev <= revision_) continue;
+    if (changed && !Publish(std::move(entries), absl::StrCat("revision ", rev))) {
+      need_sync_ = true;
+      return false;
+    }
+    revision_ = rev;
   }
-  if (changed && !Publish(std::move(entries), absl::StrCat("revision ", last))) {
-    need_sync_ = true;
-    return false;
-  }
-  revision_ = last;
   health_.last_success = registry_.clock().Now();
   ReportHealth();
   return true;

@@ -450,7 +450,10 @@ class TcpProxy {
       for (int i = 0; i < 2 && !closed; ++i) {
         if (p[i].revents == 0) continue;
         const ssize_t n = ::read(p[i].fd, buf, sizeof(buf));
-        if (n <= 0 || ::write(p[1 - i].fd, buf, static_cast<size_t>(n)) != n) closed = true;
+        // MSG_NOSIGNAL: a peer gone mid-write must not SIGPIPE the test.
+        if (n <= 0 || ::send(p[1 - i].fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) {
+          closed = true;
+        }
       }
       if (closed) break;
     }
@@ -508,6 +511,51 @@ TEST_F(EtcdSourceTest, CompactionPastTheWatchersRevisionReadsThePrefixAgain) {
   Put("switches/recs", R"("off")");
   ASSERT_TRUE(Eventually([&] { return !watcher_->enabled("recs"); }));
   source.reset();
+}
+
+TEST_F(EtcdSourceTest, CatchUpAfterAnOutageAppliesEachRevisionInTurn) {
+  TcpProxy proxy(PortOf(cluster_->endpoint(0)));
+  internal::EtcdSource::Config config;
+  config.client = ClientFor({proxy.endpoint()});
+  config.prefix = kPrefix;
+  config.discover_members = false;
+  config.backoff_max = absl::Milliseconds(200);
+  auto source = std::make_unique<internal::EtcdSource>(watcher_->registry(), config);
+  ASSERT_TRUE(Eventually([&] { return watcher_->Health("etcd")->healthy; }));
+
+  proxy.SetRefusing(true);
+  ASSERT_TRUE(Eventually([&] { return !watcher_->Health("etcd")->healthy; }));
+  Put("switches/recs", R"("off")");
+  Put("switches/recs", R"("on")");
+  Put("switches/search", R"("off")");
+  proxy.SetRefusing(false);
+  // The missed revisions arrive in one watch message; each is its own step.
+  ASSERT_TRUE(Eventually([&] { return !watcher_->enabled("search"); }, absl::Seconds(20)))
+      << watcher_->AllLogs();
+  std::vector<std::string> order;
+  for (const ChangeEvent& e : watcher_->events()) {
+    order.push_back(e.name + "=" + (e.new_state.state == State::kOff ? "off" : "on"));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"recs=off", "recs=on", "search=off"}));
+  EXPECT_EQ(watcher_->CountLogs(LogLevel::kWarning, "was compacted"), 0);
+}
+
+TEST_F(EtcdSourceTest, IdleWatchIsReopenedQuietlyAndKeepsWorking) {
+  internal::EtcdSource::Config config;
+  config.client = ClientFor(cluster_->endpoints());
+  // Long enough that a reconnect on a loaded machine still gets its
+  // "created" in time (an attempt that gets nothing is a real failure).
+  config.client.watch_idle_timeout = absl::Seconds(1);
+  config.prefix = kPrefix;
+  auto source = std::make_unique<internal::EtcdSource>(watcher_->registry(), config);
+  ASSERT_TRUE(Eventually([&] { return watcher_->Health("etcd")->healthy; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3300));  // 3 idle timeouts
+  auto h = watcher_->Health("etcd");
+  EXPECT_TRUE(h->healthy) << h->last_error;
+  EXPECT_EQ(h->consecutive_failures, 0u);
+  EXPECT_EQ(watcher_->CountLogs(LogLevel::kError, ""), 0) << watcher_->AllLogs();
+  Put("switches/recs", R"("off")");
+  ASSERT_TRUE(Eventually([&] { return !watcher_->enabled("recs"); }));
 }
 
 TEST_F(EtcdSourceTest, CacheCoversARestartWhileEtcdIsDown) {
@@ -600,12 +648,24 @@ bool MakeCertificate(const fs::path& dir, std::string* cert, std::string* key) {
   return std::system(cmd.c_str()) == 0;
 }
 
+// A temporary directory, removed on scope exit (also when an ASSERT fails).
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/degrade-etcd-tls-XXXXXX";
+    if (mkdtemp(tmpl) != nullptr) path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+  fs::path path;
+};
+
 TEST(EtcdTlsSourceTest, HttpsEndpointIsVerifiedAgainstTheCaFile) {
-  char tmpl[] = "/tmp/degrade-etcd-tls-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const fs::path dir = tmpl;
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
   std::string cert, key;
-  ASSERT_TRUE(MakeCertificate(dir, &cert, &key)) << "openssl failed";
+  ASSERT_TRUE(MakeCertificate(dir.path, &cert, &key)) << "openssl failed";
   EtcdCluster::Options co = Members(1);
   co.cert_file = cert;
   co.key_file = key;
@@ -637,8 +697,6 @@ TEST(EtcdTlsSourceTest, HttpsEndpointIsVerifiedAgainstTheCaFile) {
     EXPECT_THAT(h->last_error, HasSubstr("TLS certificate verification failed against the system "
                                          "CA store"));
   }
-  cluster.reset();
-  fs::remove_all(dir);
 }
 
 // ----------------------------------------------------------- three members
