@@ -22,9 +22,7 @@ enum OptionSet : unsigned {
   kActorOption = 1u << 0,   // --actor
   kWriteOptions = 1u << 1,  // --reason, --ttl
   kFaultOptions = 1u << 2,  // --rate, --delay-ms
-  // 1u << 3 is left for the drill branch's kDrillOptions, so the two merge
-  // without renumbering.
-  kWatchOptions = 1u << 4,  // --count, --for
+  kWatchOptions = 1u << 4,  // --count, --for (1u << 3: drill's options)
 };
 
 struct Command {
