@@ -180,7 +180,6 @@ class EtcdClient {
     int status = 0;
     std::string body;
   };
-  enum class Attempt { kOk, kNextEndpoint, kFail };
 
   // One request to one endpoint: POST `path` with `body`.
   absl::StatusOr<Reply> Post(const std::string& endpoint, const std::string& path,

@@ -2,7 +2,9 @@
 // loopback cluster on free 127.0.0.1 ports, each with a temporary data dir.
 // Header-only, no gtest: usable from tests, benchmarks and small programs.
 //
-//   auto cluster = degrade::testing::EtcdCluster::Start({.members = 3});
+//   degrade::testing::EtcdCluster::Options options;
+//   options.members = 3;
+//   auto cluster = degrade::testing::EtcdCluster::Start(options);
 //   if (!cluster.ok()) FAIL() << cluster.status();
 //   (*cluster)->endpoints();            // {"http://127.0.0.1:P1", ...}
 //   auto leader = (*cluster)->Leader(absl::Seconds(10));
