@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "ctl_backend.h"
 #include "ctl_strings.h"
+#include "ctl_watch.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 
@@ -88,6 +89,16 @@ class AdminBackend final : public Backend {
 
   absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor) override {
     return Finish("DELETE", SwitchPath(name), name, client_.Delete(Path(name), Headers(actor)));
+  }
+
+  absl::Status Watch(WatchStop& stop, const WatchSink& sink) override {
+    // Stop() cuts a listing request short rather than wait for its timeout.
+    const uint64_t id = stop.OnStop([this] { client_.stop(); });
+    absl::Status status =
+        PollWatch(*this, absl::StrCat("the admin endpoint at ", Where(), url_.base_path),
+                  options_.watch_interval, stop, sink);
+    stop.RemoveOnStop(id);
+    return status;
   }
 
  private:

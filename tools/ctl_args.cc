@@ -20,7 +20,7 @@
 namespace degrade::ctl {
 namespace {
 
-constexpr std::array<Command, 9> kCommands = {{
+constexpr std::array<Command, 10> kCommands = {{
     {"list", "", "every switch: state, deciding layer, reason, expiry, counters",
      "Lists every switch the service knows: its effective state, the layer that\n"
      "decided it, the reason, actor and expiry of that setting, and how many calls\n"
@@ -87,10 +87,24 @@ constexpr std::array<Command, 9> kCommands = {{
      "      --fault error --probe http://127.0.0.1:8080/checkout --duration 30s \\\n"
      "      --expect-detect-under 5s --expect-success-over 0.99 --out drills/\n",
      0, 0, kActorOption | kWriteOptions | kFaultOptions | kDrillOptions, true},
+    {"watch", "", "print each change as it happens, until Ctrl-C",
+     "Prints one line per change as it happens: the time, the switch, the old and\n"
+     "new state, the deciding layer, who did it and why. --json prints one JSON\n"
+     "object per line instead. Runs until Ctrl-C, --count N changes or --for\n"
+     "DURATION. The admin endpoint has no change stream: watch reads its listing\n"
+     "every 250 ms, so a change shows within about that, stamped with the time\n"
+     "it was seen; a state that lasted less than that may be missed. With --etcd,\n"
+     "watch follows etcd's own watch of the prefix: every put and delete of a key\n"
+     "(switches/, groups/, all) as it happens, with its revision; the values are\n"
+     "what etcd holds, not an instance's effective state.\n"
+     "  degradectl watch --json | tee changes.jsonl\n",
+     0, 0, kWatchOptions, false},
 }};
 
 constexpr std::string_view kUsageLine =
-    "usage: degradectl [--admin URL] [--json] [--token-env VAR] COMMAND [ARGS] [OPTIONS]";
+    "usage: degradectl [--admin URL] [--json] [--token-env VAR] COMMAND [ARGS] [OPTIONS]\n"
+    "       degradectl --etcd ENDPOINTS --prefix P [--etcd-user USER] [--json] COMMAND [ARGS] "
+    "[OPTIONS]";
 
 absl::Status Usage(std::string_view message) {
   return absl::InvalidArgumentError(std::string(message));
@@ -104,8 +118,11 @@ struct OptionInfo {
   bool takes_value;
   OptionSet set;
 };
-constexpr std::array<OptionInfo, 21> kOptions = {{
+constexpr std::array<OptionInfo, 26> kOptions = {{
     {"--admin", true, kNoOptions},
+    {"--etcd", true, kNoOptions},
+    {"--prefix", true, kNoOptions},
+    {"--etcd-user", true, kNoOptions},
     {"--json", false, kNoOptions},
     {"--token-env", true, kNoOptions},
     {"--help", false, kNoOptions},
@@ -126,6 +143,8 @@ constexpr std::array<OptionInfo, 21> kOptions = {{
     {"--expect-detect-under", true, kDrillOptions},
     {"--expect-success-over", true, kDrillOptions},
     {"--expect-recover-under", true, kDrillOptions},
+    {"--count", true, kWatchOptions},
+    {"--for", true, kWatchOptions},
 }};
 
 std::string CommandsTaking(OptionSet set) {
@@ -385,8 +404,10 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
     }
     if (option == nullptr) {
       return Usage(absl::StrCat("unknown option ", name,
-                                "; options: --admin URL, --json, --token-env VAR, --reason TEXT, "
+                                "; options: --admin URL, --etcd ENDPOINTS, --prefix P, "
+                                "--etcd-user USER, --json, --token-env VAR, --reason TEXT, "
                                 "--ttl DURATION, --actor NAME, --rate R, --delay-ms N, --help; "
+                                "watch: --count N, --for DURATION; "
                                 "drill: --switch, --fault, --probe, --duration, --baseline, "
                                 "--interval, --probe-timeout, --recover-timeout, --out, "
                                 "--expect-detect-under, --expect-success-over, "
@@ -413,6 +434,21 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
     } else if (name == "--admin") {
       if (value.empty()) return Usage("--admin needs a URL, e.g. http://127.0.0.1:9090");
       inv.admin_url = value;
+    } else if (name == "--etcd") {
+      if (value.empty()) {
+        return Usage("--etcd needs the etcd members, e.g. http://127.0.0.1:2379 (comma-separated)");
+      }
+      inv.etcd_endpoints = value;
+    } else if (name == "--prefix") {
+      if (value.empty() || value.find_first_not_of('/') == std::string::npos) {
+        return Usage(absl::StrCat("--prefix ", Quote(value),
+                                  " is not a key prefix; accepted: the DEGRADE_ETCD_PREFIX the "
+                                  "instances watch, e.g. /degrade/shop"));
+      }
+      inv.prefix = value;
+    } else if (name == "--etcd-user") {
+      if (value.empty()) return Usage("--etcd-user needs a user name");
+      inv.etcd_user = value;
     } else if (name == "--token-env") {
       if (!IsEnvVarName(value)) {
         return Usage(absl::StrCat("--token-env ", Quote(value),
@@ -446,6 +482,19 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
       inv.delay_ms = ms;
     } else if (option->set == kDrillOptions) {
       if (absl::Status s = ParseDrillOption(name, value, inv.drill); !s.ok()) return s;
+    } else if (name == "--count") {
+      int64_t n = 0;
+      if (!absl::SimpleAtoi(value, &n) || n < 1 || n > kMaxWatchCount ||
+          absl::ascii_isspace(value.front())) {
+        return Usage(absl::StrCat("--count ", Quote(value),
+                                  " is not valid; accepted: a whole number of changes from 1 to ",
+                                  kMaxWatchCount));
+      }
+      inv.count = n;
+    } else if (name == "--for") {
+      absl::StatusOr<int64_t> seconds = ParseDuration(value, "--for");
+      if (!seconds.ok()) return seconds.status();
+      inv.for_s = *seconds;
     }
   }
 
@@ -454,6 +503,14 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
     named_help = true;
     inv.help = true;
     positionals.erase(positionals.begin());
+  }
+  if (!inv.admin_url.empty() && !inv.etcd_endpoints.empty()) {
+    return Usage("--admin and --etcd both given; accepted: one control plane, the admin endpoint "
+                 "of one instance (--admin) or the etcd that every instance watches (--etcd)");
+  }
+  if (inv.etcd_endpoints.empty() && (!inv.prefix.empty() || !inv.etcd_user.empty())) {
+    return Usage(absl::StrCat(!inv.prefix.empty() ? "--prefix" : "--etcd-user",
+                              " applies to etcd only: pass --etcd ENDPOINTS too"));
   }
   if (positionals.empty()) {
     if (inv.help) return inv;
@@ -493,6 +550,12 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
       return Usage(absl::StrCat(option, " does not apply to ", AV(cmd.name),
                                 "; it applies to: ", CommandsTaking(static_cast<OptionSet>(set))));
     }
+  }
+  if (!inv.etcd_endpoints.empty() && (cmd.name == "drill" || cmd.name == "inventory")) {
+    // etcd holds settings, not what a service declares or how it answers.
+    return Usage(absl::StrCat(AV(cmd.name),
+                              " talks to one service: pass --admin URL (its DEGRADE_ADMIN_ADDR), "
+                              "not --etcd"));
   }
   if (n >= 1) {
     if (absl::Status s = ValidateName(positionals[0], "switch name"); !s.ok()) {
@@ -576,11 +639,23 @@ std::string GeneralHelp() {
       "  --json            print the service's JSON unchanged (for scripts)\n"
       "  --token-env VAR   the environment variable holding the admin token for writes.\n"
       "                    Default: DEGRADE_ADMIN_TOKEN. The token is never a flag.\n\n"
+      "fleet-wide, through etcd (instead of --admin):\n"
+      "  --etcd ENDPOINTS  etcd members, comma-separated: http://10.0.0.1:2379,... Commands\n"
+      "                    read and write the keys PREFIX/switches/NAME that every instance\n"
+      "                    with DEGRADE_ETCD_PREFIX=P watches; list and get show what etcd\n"
+      "                    holds, not one instance's effective state\n"
+      "  --prefix P        the instances' DEGRADE_ETCD_PREFIX. Default: $DEGRADE_ETCD_PREFIX\n"
+      "  --etcd-user USER  etcd authentication; the password is read from\n"
+      "                    DEGRADE_ETCD_PASSWORD. Default: $DEGRADE_ETCD_USER\n"
+      "                    (https members: CA bundle from $DEGRADE_ETCD_CA_FILE)\n\n"
       "write options (on, off, allow, fault; clear takes --actor):\n"
       "  --reason TEXT     why, shown to everyone (an incident id)\n"
       "  --ttl DURATION    the override ends by itself after 30s, 15m, 2h, 1d, 1h30m or N\n"
       "                    seconds (at most 30d; faults: default 10m, at most 24h)\n"
       "  --actor NAME      who did it. Default: your login name\n\n"
+      "watch options:\n"
+      "  --count N         stop after N changes\n"
+      "  --for DURATION    stop after 30s, 15m, 2h, ... Default: until Ctrl-C\n\n"
       "exit status: 0 ok, 1 failure (refused, unreachable, server error), 2 usage error\n\n"
       "example:\n"
       "  export DEGRADE_ADMIN_URL=http://127.0.0.1:9090 DEGRADE_ADMIN_TOKEN=...\n"
@@ -632,6 +707,7 @@ std::string CommandHelp(const Command& c) {
   if (c.options & kWriteOptions) absl::StrAppend(&out, " [--reason TEXT] [--ttl DURATION]");
   if (c.options & kFaultOptions) absl::StrAppend(&out, " [--rate R] [--delay-ms N]");
   if (c.options & kActorOption) absl::StrAppend(&out, " [--actor NAME]");
+  if (c.options & kWatchOptions) absl::StrAppend(&out, " [--count N] [--for DURATION]");
   absl::StrAppend(&out, "\n\n", AV(c.help), "\noptions:\n");
   if (c.options & kWriteOptions) {
     absl::StrAppend(&out,
@@ -648,8 +724,15 @@ std::string CommandHelp(const Command& c) {
   if (c.options & kActorOption) {
     absl::StrAppend(&out, "  --actor NAME      who did it (default: your login name)\n");
   }
+  if (c.options & kWatchOptions) {
+    absl::StrAppend(&out,
+                    "  --count N         stop after N changes\n"
+                    "  --for DURATION    stop after 30s, 15m, 2h, ... (default: until Ctrl-C)\n");
+  }
   absl::StrAppend(&out,
-                  "  --admin URL       the admin endpoint (default: $DEGRADE_ADMIN_URL)\n",
+                  "  --admin URL       the admin endpoint (default: $DEGRADE_ADMIN_URL)\n"
+                  "  --etcd ENDPOINTS  instead of --admin: the etcd every instance watches,\n"
+                  "                    with --prefix P (default: $DEGRADE_ETCD_PREFIX)\n",
                   c.name == "inventory"
                       ? "  --json            print the inventory as JSON: {\"switches\": [{\"name\", "
                         "\"description\",\n                    \"owner\", \"groups\", "

@@ -24,6 +24,7 @@ enum OptionSet : unsigned {
   kWriteOptions = 1u << 1,  // --reason, --ttl
   kFaultOptions = 1u << 2,  // --rate, --delay-ms
   kDrillOptions = 1u << 3,  // --switch, --fault, --probe, --duration, ... (drill only)
+  kWatchOptions = 1u << 4,  // --count, --for (watch only)
 };
 
 struct Command {
@@ -72,6 +73,9 @@ struct Invocation {
 
   // Global options.
   std::string admin_url;                          // --admin; empty: use DEGRADE_ADMIN_URL
+  std::string etcd_endpoints;                     // --etcd (comma-separated); empty: admin
+  std::string prefix;                             // --prefix; empty: DEGRADE_ETCD_PREFIX
+  std::string etcd_user;                          // --etcd-user; empty: DEGRADE_ETCD_USER
   bool json = false;                              // --json
   std::string token_env = "DEGRADE_ADMIN_TOKEN";  // --token-env
 
@@ -84,6 +88,9 @@ struct Invocation {
   std::optional<int64_t> delay_ms;
   // Drill options.
   DrillFlags drill;
+  // Watch options: stop after this many changes / seconds.
+  std::optional<int64_t> count;
+  std::optional<int64_t> for_s;
 };
 
 // Parses argv[1..]. InvalidArgument (exit status 2) says what was wrong and
@@ -108,6 +115,9 @@ absl::StatusOr<absl::Duration> ParseDrillDuration(std::string_view text, std::st
 // outlive a forgotten terminal.
 inline constexpr int64_t kDefaultFaultTtlS = int64_t{10} * 60;
 inline constexpr int64_t kMaxFaultTtlS = int64_t{24} * 60 * 60;
+
+// The largest `watch --count`.
+inline constexpr int64_t kMaxWatchCount = 1'000'000'000;
 
 // The switch value a write command sends (DESIGN section 3), with reason,
 // actor and ttl_s: e.g. {"state": "off", "reason": "INC-42", "actor": "ana",

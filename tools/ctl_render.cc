@@ -161,6 +161,124 @@ std::string Table(const std::vector<std::vector<std::string>>& rows,
   return out;
 }
 
+// ------------------------------------------------------------------ etcd
+// Listings from the etcd backend (ctl_backend.h, EtcdOptions): what etcd
+// holds under the prefix, not an instance's state.
+
+bool IsEtcdListing(const json& j) {
+  const json* e = Field(j, "etcd");
+  return e != nullptr && e->is_object();
+}
+bool IsEtcdEntry(const json& j) {
+  const json* k = Field(j, "key");
+  return k != nullptr && k->is_string();
+}
+
+std::string EtcdWhere(const json& j) {
+  const json* e = Field(j, "etcd");
+  if (e == nullptr) return "etcd";
+  std::vector<std::string> endpoints;
+  if (const json* eps = Field(*e, "endpoints"); eps != nullptr && eps->is_array()) {
+    for (const json& ep : *eps) {
+      if (ep.is_string()) endpoints.push_back(Clean(ep.get<std::string>()));
+    }
+  }
+  return absl::StrCat("etcd ", absl::StrJoin(endpoints, ","), " prefix ",
+                      Clean(Str(*e, "prefix")), " (revision ", Count(*e, "revision"), ")");
+}
+
+// The value column: the value as instances read it, or INVALID.
+std::string EtcdValueText(const json& entry) {
+  const json* v = Field(entry, "value");
+  if (!Str(entry, "error").empty()) return "INVALID";
+  if (v == nullptr || v->is_null()) return "(no key)";
+  return ValueLabel(*v);
+}
+
+std::string EtcdRelativeKey(const json& entry, const json& listing) {
+  const std::string key = Str(entry, "key");
+  const json* e = Field(listing, "etcd");
+  const std::string prefix = e != nullptr ? Str(*e, "prefix") : "";
+  return Clean(key.compare(0, prefix.size(), prefix) == 0 ? key.substr(prefix.size()) : key);
+}
+
+std::string RenderEtcdList(const json& listing, absl::Time now) {
+  std::string out = EtcdWhere(listing) + "\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"KEY", "VALUE", "REASON", "ACTOR", "EXPIRES", "REVISION"}};
+  auto add = [&](const json& entry) {
+    const std::string expires = Str(entry, "expires_at");
+    rows.push_back({EtcdRelativeKey(entry, listing), EtcdValueText(entry),
+                    OrDash(Truncate(Clean(Str(entry, "reason")), 40)),
+                    OrDash(Truncate(Clean(Str(entry, "actor")), 20)),
+                    expires.empty() ? "-" : RelativeExpiry(expires, now),
+                    Count(entry, "mod_revision")});
+  };
+  if (const json* all = Field(listing, "all"); all != nullptr && all->is_object()) add(*all);
+  for (const char* section : {"groups", "switches"}) {
+    if (const json* list = Field(listing, section); list != nullptr && list->is_array()) {
+      for (const json& entry : *list) add(entry);
+    }
+  }
+  out += Table(rows, {false, false, false, false, false, true});
+  if (rows.size() == 1) out += "(no keys: every instance decides from its other layers)\n";
+  if (const json* errors = Field(listing, "errors"); errors != nullptr && errors->is_array()) {
+    for (const json& e : *errors) {
+      if (e.is_string()) absl::StrAppend(&out, "error: ", Clean(e.get<std::string>()), "\n");
+    }
+  }
+  absl::StrAppend(&out, "note: ", Clean(Str(listing, "note")), "\n");
+  return out;
+}
+
+std::string RenderEtcdEntry(const json& entry, absl::Time now) {
+  std::vector<std::vector<std::string>> rows;
+  auto add = [&](std::string label, std::string value) {
+    rows.push_back({"  " + std::move(label), std::move(value)});
+  };
+  add("key", Clean(Str(entry, "key")));
+  const json* value = Field(entry, "value");
+  if (!Str(entry, "error").empty()) {
+    add("value", "INVALID: " + Clean(Str(entry, "error")));
+    add("raw", Truncate(Clean(Str(entry, "raw")), 200));
+  } else if (value == nullptr || value->is_null()) {
+    add("value", "(no key: instances decide from their other layers, groups/ and all)");
+  } else {
+    add("value", DescribeValue(*value, now));
+    add("stored", Truncate(Clean(value->dump()), 200));
+    add("revision", Count(entry, "mod_revision"));
+  }
+  std::string out = absl::StrCat(Clean(Str(entry, "name")), "\n", Table(rows, {false, false}));
+  absl::StrAppend(&out, "  in ", EtcdWhere(entry), "\n");
+  if (std::string note = Str(entry, "note"); !note.empty()) {
+    absl::StrAppend(&out, "note: ", Clean(note), "\n");
+  }
+  return out;
+}
+
+// After a put: "recs: off (etcd .../switches/recs rev 55, reason "x",
+// expires in 15m)". After a delete: "recs: key deleted (etcd ... rev 56)".
+std::string RenderEtcdWrite(const json& entry, absl::Time now) {
+  const std::string name = Clean(Str(entry, "name"));
+  const std::string key = Clean(Str(entry, "key"));
+  const json* e = Field(entry, "etcd");
+  const std::string rev = e != nullptr ? Count(*e, "revision") : "-";
+  if (const json* deleted = Field(entry, "deleted")) {
+    const bool any = deleted->is_number_integer() && deleted->get<int64_t>() > 0;
+    return absl::StrCat(name, any ? ": key deleted" : ": no key to delete", " (etcd ", key,
+                        any ? absl::StrCat(" rev ", rev) : std::string(),
+                        "); instances decide it from their other layers\n");
+  }
+  std::string out = absl::StrCat(name, ": ", EtcdValueText(entry), " (etcd ", key, " rev ", rev);
+  if (std::string r = Clean(Str(entry, "reason")); !r.empty()) {
+    absl::StrAppend(&out, ", reason \"", r, "\"");
+  }
+  if (std::string x = Str(entry, "expires_at"); !x.empty()) {
+    absl::StrAppend(&out, ", expires ", RelativeExpiry(x, now));
+  }
+  return out + ")\n";
+}
+
 }  // namespace
 
 std::string RelativeExpiry(const std::string& rfc3339, absl::Time now) {
@@ -191,6 +309,7 @@ std::string StateLabel(const json& sw) {
 }
 
 std::string RenderList(const json& listing, absl::Time now) {
+  if (IsEtcdListing(listing)) return RenderEtcdList(listing, now);
   std::vector<std::vector<std::string>> rows = {
       {"NAME", "STATE", "LAYER", "REASON", "ACTOR", "EXPIRES", "CALLS", "FALLBACKS"}};
   bool any_unknown = false;
@@ -294,6 +413,7 @@ std::string RenderInventory(const json& listing) {
 }
 
 std::string RenderSwitch(const json& sw, absl::Time now) {
+  if (IsEtcdEntry(sw)) return RenderEtcdEntry(sw, now);
   std::vector<std::vector<std::string>> rows;
   auto add = [&](std::string label, std::string value) {
     rows.push_back({"  " + std::move(label), std::move(value)});
@@ -370,6 +490,7 @@ std::string RenderSwitch(const json& sw, absl::Time now) {
 }
 
 std::string RenderWriteResult(const json& sw, absl::Time now) {
+  if (IsEtcdEntry(sw)) return RenderEtcdWrite(sw, now);
   std::string out = absl::StrCat(Clean(Str(sw, "name")), ": ", StateLabel(sw), " (",
                                  OrDash(Clean(Str(sw, "layer"))));
   if (std::string r = Reason(sw); !r.empty()) {
@@ -391,6 +512,79 @@ std::string RenderWriteResult(const json& sw, absl::Time now) {
     out += ")";
   }
   return out + "\n";
+}
+
+std::string ValueLabel(const json& value) {
+  if (value.is_null()) return "(none)";
+  if (value.is_string()) return Clean(value.get<std::string>());
+  if (!value.is_object()) return Clean(value.dump());
+  std::string out;
+  const std::string state = Str(value, "state");
+  const std::optional<double> allow = Num(value, "allow");
+  if (!state.empty() || allow) {
+    out = state.empty() ? "on" : Clean(state);
+    if (out == "on" && allow && *allow != 1.0) absl::StrAppend(&out, " ", Percent(*allow));
+  }
+  if (const json* f = Field(value, "fault")) {
+    const std::string fault = f->is_object() ? "fault " + FaultText(*f) : "fault off";
+    out = out.empty() ? fault : absl::StrCat(out, " +", fault);
+  }
+  return out.empty() ? "{}" : out;
+}
+
+std::string RenderWatchEvent(const WatchEvent& event, absl::Time now) {
+  std::string what;
+  if (event.scope == "all") {
+    what = "all";
+  } else if (event.scope == "group") {
+    what = "group " + Clean(event.name);
+  } else {
+    what = Clean(event.name);
+  }
+  std::string out =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", event.time, absl::UTCTimeZone()), "  ",
+                   what, ": ", ValueLabel(event.old_value), " -> ", ValueLabel(event.new_value));
+  std::vector<std::string> details;
+  std::string layer = Clean(event.layer);
+  if (!event.old_layer.empty() && event.old_layer != event.layer && !event.layer.empty()) {
+    layer = absl::StrCat(Clean(event.old_layer), " -> ", layer);
+  }
+  if (event.revision > 0) absl::StrAppend(&layer, " rev ", event.revision);
+  if (!layer.empty()) details.push_back(std::move(layer));
+  if (!event.fault_layer.empty()) details.push_back("fault from " + Clean(event.fault_layer));
+  if (!event.actor.empty()) details.push_back("by " + Clean(event.actor));
+  if (!event.reason.empty()) details.push_back(absl::StrCat("reason \"", Clean(event.reason), "\""));
+  if (!event.expires_at.empty()) {
+    details.push_back("expires " + RelativeExpiry(event.expires_at, now));
+  }
+  if (!details.empty()) absl::StrAppend(&out, " (", absl::StrJoin(details, ", "), ")");
+  return out;
+}
+
+std::string WatchEventJson(const WatchEvent& event) {
+  json j = {
+      {"time", absl::FormatTime(absl::RFC3339_full, event.time, absl::UTCTimeZone())},
+      {"event", "change"},
+  };
+  if (event.scope == "group") {
+    j["group"] = event.name;
+  } else if (event.scope == "all") {
+    j["all"] = true;
+  } else {
+    j["switch"] = event.name;
+  }
+  j["old"] = event.old_value;
+  j["new"] = event.new_value;
+  j["old_layer"] = event.old_layer;
+  j["layer"] = event.layer;
+  if (!event.fault_layer.empty()) j["fault_layer"] = event.fault_layer;
+  j["actor"] = event.actor;
+  j["reason"] = event.reason;
+  j["expires_at"] = event.expires_at.empty() ? json() : json(event.expires_at);
+  if (!event.key.empty()) j["key"] = event.key;
+  if (event.revision > 0) j["revision"] = event.revision;
+  // Replace invalid UTF-8 rather than throw: reasons come from operators.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace degrade::ctl

@@ -1,5 +1,7 @@
-// degradectl's human output, from the listing JSON of degrade/listing.h.
-// Independent of where the JSON came from (admin endpoint, etcd).
+// degradectl's human output, from the listing JSON of degrade/listing.h, or
+// from the etcd backend's listing (ctl_backend.h, EtcdOptions), which each
+// function below recognises ("etcd" at the top of a listing, "key" in an
+// entry) and shows as what etcd holds: keys, values, revisions.
 //
 // Input is a service's JSON, so nothing here trusts it: a missing field or a
 // field of the wrong type shows as "-" rather than failing, and control
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "ctl_backend.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade::ctl {
@@ -46,6 +49,26 @@ std::string StateLabel(const nlohmann::json& sw);
 // "in 14m", "in 2h05m", "in 3d4h", "in 45s"; "expired" once past. `rfc3339`
 // not a time: returned as given.
 std::string RelativeExpiry(const std::string& rfc3339, absl::Time now);
+
+// A value of a WatchEvent: "(none)" for null; "off"; "on 25%"; "on +fault
+// error at 50%"; for an etcd value that sets only a fault, "fault delay
+// 800ms"; "fault off" for {"fault": "off"}.
+std::string ValueLabel(const nlohmann::json& value);
+
+// One line of `degradectl watch`:
+//   2026-11-22T05:01:02.123Z  recommendations: on -> off (admin, by ana, reason "INC-42", expires in 15m)
+//   2026-11-22T05:01:02.123Z  group tier2: (none) -> off (etcd rev 812, by ana)
+std::string RenderWatchEvent(const WatchEvent& event, absl::Time now);
+
+// One line of `degradectl watch --json` (no newline), in the shape of the
+// library's change events (degrade/registry.h ChangeEventToJson):
+//   {"time": ..., "event": "change", "switch": ..., "old": ..., "new": ...,
+//    "old_layer": ..., "layer": ..., "actor": ..., "reason": ...,
+//    "expires_at": ... | null}
+// plus "fault_layer" when a fault is set (admin), and for etcd "key" and
+// "revision", with "group": NAME or "all": true instead of "switch" for
+// those keys.
+std::string WatchEventJson(const WatchEvent& event);
 
 }  // namespace degrade::ctl
 

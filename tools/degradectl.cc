@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -23,11 +24,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "ctl_args.h"
 #include "ctl_backend.h"
@@ -98,7 +102,9 @@ int Write(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> reply) 
     }
   }
   const std::string& name = inv.args[0];
-  if (!reply->json.is_object() || !reply->json.contains("state")) {
+  // An etcd reply ("key") is the entry as written: complete, nothing to ask.
+  if (!reply->json.is_object() ||
+      (!reply->json.contains("state") && !reply->json.contains("key"))) {
     reply = backend.Get(name);
     if (!reply.ok()) {
       return Failure(absl::Status(reply.status().code(),
@@ -121,13 +127,39 @@ std::string AdminUrl(const Invocation& inv) {
   return !inv.admin_url.empty() ? inv.admin_url : GetEnv("DEGRADE_ADMIN_URL");
 }
 
+// etcd, for `--etcd ENDPOINTS`: the prefix and user from the flags or the
+// instances' own variables, the password only from DEGRADE_ETCD_PASSWORD,
+// the CA bundle for https members from DEGRADE_ETCD_CA_FILE.
+absl::StatusOr<std::unique_ptr<Backend>> OpenEtcdBackend(const Invocation& inv) {
+  EtcdOptions etcd;
+  for (absl::string_view e : absl::StrSplit(inv.etcd_endpoints, ',')) {
+    e = absl::StripAsciiWhitespace(e);
+    if (!e.empty()) etcd.endpoints.emplace_back(e);
+  }
+  etcd.prefix = !inv.prefix.empty() ? inv.prefix : GetEnv("DEGRADE_ETCD_PREFIX");
+  etcd.user = !inv.etcd_user.empty() ? inv.etcd_user : GetEnv("DEGRADE_ETCD_USER");
+  etcd.password = GetEnv("DEGRADE_ETCD_PASSWORD");
+  etcd.ca_file = GetEnv("DEGRADE_ETCD_CA_FILE");
+  if (!etcd.password.empty() && etcd.user.empty()) {
+    return absl::InvalidArgumentError(
+        "DEGRADE_ETCD_PASSWORD is set but no etcd user: pass --etcd-user USER or set "
+        "DEGRADE_ETCD_USER");
+  }
+  return MakeEtcdBackend(std::move(etcd));
+}
+
+// The control plane this invocation talks to: etcd with --etcd, else the
+// admin endpoint. Errors are usage errors: what is missing and how to give
+// it.
 absl::StatusOr<std::unique_ptr<Backend>> OpenBackend(const Invocation& inv) {
+  if (!inv.etcd_endpoints.empty()) return OpenEtcdBackend(inv);
   AdminOptions admin;
   admin.url = AdminUrl(inv);
   if (admin.url.empty()) {
     return absl::InvalidArgumentError(
         "no admin endpoint given: pass --admin http://127.0.0.1:PORT (the service's "
-        "DEGRADE_ADMIN_ADDR) or set DEGRADE_ADMIN_URL");
+        "DEGRADE_ADMIN_ADDR) or set DEGRADE_ADMIN_URL; or --etcd ENDPOINTS --prefix P for "
+        "every instance watching etcd");
   }
   admin.token_env = inv.token_env;
   admin.token = GetEnv(inv.token_env.c_str());
@@ -233,8 +265,54 @@ int Drill(Backend& backend, const Invocation& inv, std::string_view admin_url) {
   return status;
 }
 
+// `watch`: changes on stdout as they come, one line each, flushed, until
+// Ctrl-C (SIGINT), SIGTERM, --count or --for. Signals are taken by a thread
+// of ours (sigtimedwait) rather than a handler, so stopping can unblock a
+// pending request; the watch then ends normally, with status 0.
+int Watch(Backend& backend, const Invocation& inv) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  WatchStop stop;
+  const absl::Time deadline =
+      inv.for_s ? absl::Now() + absl::Seconds(*inv.for_s) : absl::InfiniteFuture();
+  std::thread stopper([&] {
+    while (!stop.stopped()) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) break;
+      const timespec wait = absl::ToTimespec(std::min(left, absl::Milliseconds(100)));
+      if (sigtimedwait(&signals, nullptr, &wait) > 0) break;
+    }
+    stop.Stop();
+  });
+
+  int64_t seen = 0;
+  WatchSink sink;
+  sink.on_event = [&](const WatchEvent& event) {
+    if (inv.json) {
+      std::cout << WatchEventJson(event) << "\n";
+    } else {
+      std::cout << RenderWatchEvent(event, absl::Now()) << "\n";
+    }
+    std::cout.flush();
+    if (inv.count && ++seen >= *inv.count) stop.Stop();
+  };
+  sink.on_notice = [](std::string_view text) {
+    std::cerr << "degradectl: " << text << "\n";
+  };
+  const absl::Status status = backend.Watch(stop, sink);
+  stop.Stop();
+  stopper.join();
+  if (!status.ok()) return Failure(status);
+  return kExitOk;
+}
+
 int Execute(Backend& backend, const Invocation& inv, std::string_view admin_url) {
   const std::string_view cmd = inv.command->name;
+  if (cmd == "watch") return Watch(backend, inv);
   if (cmd == "list") return Show(backend.List(), inv, RenderList);
   if (cmd == "inventory") {
     absl::StatusOr<Reply> reply = backend.List();

@@ -1,0 +1,211 @@
+// degradectl watch by polling (see ctl_watch.h), and WatchStop.
+#include "ctl_watch.h"
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace degrade::ctl {
+
+using nlohmann::json;
+
+// ----------------------------------------------------------------- WatchStop
+
+void WatchStop::Stop() {
+  std::lock_guard<std::mutex> callbacks_lock(callbacks_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  cv_.notify_all();
+  for (auto& [id, fn] : callbacks_) fn();
+  callbacks_.clear();
+}
+
+bool WatchStop::stopped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopped_;
+}
+
+bool WatchStop::SleepFor(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] { return stopped_; });
+}
+
+uint64_t WatchStop::OnStop(std::function<void()> fn) {
+  std::lock_guard<std::mutex> callbacks_lock(callbacks_mu_);
+  bool already = false;
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    already = stopped_;
+    id = next_id_++;
+  }
+  // Stop() ran before us: it will not run this one, so run it here (still
+  // under callbacks_mu_, so RemoveOnStop keeps its promise).
+  if (already) {
+    fn();
+  } else {
+    callbacks_.emplace(id, std::move(fn));
+  }
+  return id;
+}
+
+void WatchStop::RemoveOnStop(uint64_t id) {
+  std::lock_guard<std::mutex> callbacks_lock(callbacks_mu_);
+  callbacks_.erase(id);
+}
+
+// -------------------------------------------------------------------- diffs
+
+namespace {
+
+std::string Str(const json& j, const char* key) {
+  if (!j.is_object()) return "";
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// name -> entry of a listing's "switches".
+std::map<std::string, const json*> ByName(const json& listing) {
+  std::map<std::string, const json*> out;
+  if (!listing.is_object()) return out;
+  auto it = listing.find("switches");
+  if (it == listing.end() || !it->is_array()) return out;
+  for (const json& sw : *it) {
+    std::string name = Str(sw, "name");
+    if (!name.empty()) out.emplace(std::move(name), &sw);
+  }
+  return out;
+}
+
+// What makes two entries the same for watch; counters are left out.
+json Fingerprint(const json& sw) {
+  return {EffectiveStateJson(sw), Str(sw, "layer"),  Str(sw, "fault_layer"),
+          Str(sw, "reason"),      Str(sw, "actor"),  Str(sw, "expires_at")};
+}
+
+// The value `layer` holds for the switch itself (scope "switch"), or null.
+const json* LayerEntry(const json& sw, const std::string& layer) {
+  auto layers = sw.find("layers");
+  if (layers == sw.end() || !layers->is_array()) return nullptr;
+  for (const json& entry : *layers) {
+    if (Str(entry, "layer") != layer) continue;
+    auto value = entry.find("value");
+    if (value != entry.end() && value->is_object() && value->contains("fault")) return &*value;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+json EffectiveStateJson(const json& sw) {
+  json out = {{"state", Str(sw, "state")}};
+  if (!sw.is_object()) return out;
+  if (auto it = sw.find("allow"); it != sw.end() && it->is_number() && it->get<double>() != 1.0) {
+    out["allow"] = *it;
+  }
+  if (auto it = sw.find("fault"); it != sw.end() && it->is_object()) out["fault"] = *it;
+  return out;
+}
+
+std::vector<WatchEvent> DiffListings(const json& before, const json& after, absl::Time now) {
+  const std::map<std::string, const json*> old_by_name = ByName(before);
+  const std::map<std::string, const json*> new_by_name = ByName(after);
+  std::vector<std::string> names;
+  for (const auto& [name, sw] : old_by_name) names.push_back(name);
+  for (const auto& [name, sw] : new_by_name) {
+    if (!old_by_name.contains(name)) names.push_back(name);
+  }
+  std::vector<WatchEvent> events;
+  for (const std::string& name : names) {
+    const auto o = old_by_name.find(name);
+    const auto n = new_by_name.find(name);
+    const json* old_sw = o == old_by_name.end() ? nullptr : o->second;
+    const json* new_sw = n == new_by_name.end() ? nullptr : n->second;
+    if (old_sw != nullptr && new_sw != nullptr && Fingerprint(*old_sw) == Fingerprint(*new_sw)) {
+      continue;
+    }
+    WatchEvent e;
+    e.time = now;
+    e.name = name;
+    if (old_sw != nullptr) {
+      e.old_value = EffectiveStateJson(*old_sw);
+      e.old_layer = Str(*old_sw, "layer");
+    }
+    // A switch that is gone keeps the last reason and actor it had: they
+    // say what was lost.
+    const json& current = new_sw != nullptr ? *new_sw : *old_sw;
+    if (new_sw != nullptr) {
+      e.new_value = EffectiveStateJson(*new_sw);
+      e.layer = Str(*new_sw, "layer");
+      e.fault_layer = Str(*new_sw, "fault_layer");
+      e.expires_at = Str(*new_sw, "expires_at");
+    }
+    // The default layer's actor and reason are placeholders ("code",
+    // "default") that say nothing.
+    if (Str(current, "layer") != "default") {
+      e.actor = Str(current, "actor");
+      e.reason = Str(current, "reason");
+    }
+    // Only the fault changed: the entry that set it says who and why, not
+    // the one deciding the state (often the code's default).
+    if (old_sw != nullptr && new_sw != nullptr && !e.fault_layer.empty() &&
+        e.old_layer == e.layer && e.old_value.value("state", "") == e.new_value.value("state", "") &&
+        e.old_value.value("allow", 1.0) == e.new_value.value("allow", 1.0)) {
+      if (const json* entry = LayerEntry(*new_sw, e.fault_layer)) {
+        e.actor = Str(*entry, "actor");
+        e.reason = Str(*entry, "reason");
+        e.expires_at = Str(*entry, "expires_at");
+      }
+    }
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+// ------------------------------------------------------------------ polling
+
+absl::Status PollWatch(Backend& backend, const std::string& where, absl::Duration interval,
+                       WatchStop& stop, const WatchSink& sink) {
+  absl::StatusOr<Reply> first = backend.List();
+  if (!first.ok()) return first.status();
+  json last = std::move(first->json);
+  bool in_contact = true;
+  const auto notice = [&](const std::string& text) {
+    if (sink.on_notice) sink.on_notice(text);
+  };
+  notice(absl::StrCat("watching ", where, ": reading its listing every ",
+                      absl::FormatDuration(interval), "; Ctrl-C to stop"));
+  while (!stop.SleepFor(interval)) {
+    absl::StatusOr<Reply> now = backend.List();
+    if (stop.stopped()) break;  // a request cut short by Stop() is no news
+    if (!now.ok()) {
+      if (in_contact) {
+        notice(absl::StrCat("lost contact with ", where, ": ", now.status().message(),
+                            "; retrying every ", absl::FormatDuration(interval)));
+        in_contact = false;
+      }
+      continue;
+    }
+    if (!in_contact) {
+      notice(absl::StrCat("back in contact with ", where,
+                          "; changes made meanwhile follow, stamped now"));
+      in_contact = true;
+    }
+    for (const WatchEvent& e : DiffListings(last, now->json, absl::Now())) {
+      if (stop.stopped()) break;
+      if (sink.on_event) sink.on_event(e);
+    }
+    last = std::move(now->json);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace degrade::ctl
