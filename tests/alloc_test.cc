@@ -1,7 +1,7 @@
 // Zero allocation on the hot path, proved by counting every operator new.
 //
-// The counting replaces the global allocation functions for this binary, so
-// it sees allocations made inside libdegrade too.
+// tests/alloc_counting.cc replaces the global allocation functions for this
+// binary, so the count sees allocations made inside libdegrade too.
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -11,26 +11,7 @@
 #include "degrade/registry.h"
 #include "degrade/switch.h"
 #include "gtest/gtest.h"
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#include "test_util.h"
 
 DEGRADE_SWITCH(kAllocOn, "alloc.on", "stays on");
 DEGRADE_SWITCH(kAllocOff, "alloc.off", "turned off by the test");
@@ -38,6 +19,8 @@ DEGRADE_SWITCH(kAllocDimmed, "alloc.dimmed", "allow 0.5");
 
 namespace degrade {
 namespace {
+
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 class AllocTest : public ::testing::Test {
  protected:
@@ -51,13 +34,6 @@ class AllocTest : public ::testing::Test {
   }
 };
 
-// Runs `fn` n times and returns how many allocations it made.
-template <typename Fn>
-long CountAllocations(int n, Fn fn) {
-  const long before = g_allocations.load();
-  for (int i = 0; i < n; ++i) fn();
-  return g_allocations.load() - before;
-}
 
 TEST_F(AllocTest, CountingSeesAllocations) {
   // The harness itself must be able to fail.
