@@ -11,6 +11,10 @@ Runs two programs built by bench/meson.build:
                       BM_Registry_MemoryPerSwitch runs once, alone, in a
                       fresh process (its RSS cross-check needs a heap that
                       has not grown and shrunk before).
+  admin_read_benchmark  admin endpoint reads/s (GET /degrade/v1/switches and
+                      /metrics) from a loopback client while threads run the
+                      hot path, and the hot path's CPU cost per call with
+                      the reads running / without (--no-admin skips it).
   callgrind_check     fixed-count loops (10,000,000 iterations) run under
                       `valgrind --tool=callgrind --toggle-collect=<loop>`,
                       one run per loop; instructions per check are net of
@@ -178,6 +182,8 @@ def main():
     parser.add_argument("--repetitions", type=int, default=3,
                         help="repetitions per benchmark; the median is used (default 3)")
     parser.add_argument("--no-callgrind", action="store_true", help="skip the callgrind check")
+    parser.add_argument("--no-admin", action="store_true",
+                        help="skip bench/admin_read_benchmark")
     parser.add_argument("--json-out", help="also write the measured figures here (JSON)")
     parser.add_argument("--from-json", help="print the table from a --json-out file; run nothing")
     args = parser.parse_args()
@@ -189,7 +195,7 @@ def main():
         args.repetitions = saved.get("repetitions", args.repetitions)
         return print_report(args, saved["context"], saved["benchmarks"], saved["errors"],
                             saved["instructions_per_check"], saved["load_before"],
-                            saved["load_after"])
+                            saved["load_after"], saved.get("admin"))
 
     bench_bin = os.path.join(args.build_dir, "bench", "hot_path_benchmark")
     cg_bin = os.path.join(args.build_dir, "bench", "callgrind_check")
@@ -207,17 +213,32 @@ def main():
     r.update(mem_r)
     errors.update(mem_errors)
     cg_totals, ipc = ({}, {}) if args.no_callgrind else run_callgrind(cg_bin)
+    admin = None if args.no_admin else run_admin(
+        os.path.join(args.build_dir, "bench", "admin_read_benchmark"))
 
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"context": context, "benchmarks": r, "errors": errors,
                        "callgrind_totals": cg_totals, "instructions_per_check": ipc,
                        "load_before": load_before, "load_after": load_after,
-                       "min_time": args.min_time, "repetitions": args.repetitions}, f, indent=1)
-    return print_report(args, context, r, errors, ipc, load_before, load_after)
+                       "min_time": args.min_time, "repetitions": args.repetitions,
+                       "admin": admin}, f, indent=1)
+    return print_report(args, context, r, errors, ipc, load_before, load_after, admin)
 
 
-def print_report(args, context, r, errors, ipc, load_before, load_after):
+def run_admin(binary):
+    if not os.access(binary, os.X_OK):
+        raise SystemExit(f"report.py: {binary} not found; build with -Dbenchmarks=true first "
+                         "(or pass --no-admin)")
+    cmd = [binary, "--json"]
+    print("$ " + " ".join(cmd), file=sys.stderr)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"report.py: {binary} exited with {proc.returncode}:\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def print_report(args, context, r, errors, ipc, load_before, load_after, admin=None):
     """Prints the table; returns the exit status."""
 
     def cpu(name):
@@ -294,6 +315,15 @@ def print_report(args, context, r, errors, ipc, load_before, load_after):
     for loop in ("raw", "dimmed", "call_skip", "call_primary", "empty (loop itself)"):
         if loop in ipc:
             t.info(f"instructions/check, {loop}", f"{ipc[loop]:.2f}")
+
+    if admin:
+        for row in admin["rows"]:
+            if row["phase"] == "idle":
+                continue
+            route = "/degrade/v1/switches" if row["phase"] == "switches" else "/metrics"
+            t.info(f"admin GET {route}, {row['hot_path']} x{row['threads']} thread(s)",
+                   f"{row['reads_per_s']:.0f} reads/s; hot path cpu/call {row['ratio']:.2f}x "
+                   f"of idle ({row['cpu_ns']:.2f} ns)")
 
     print()
     print(f"degrade hot-path report, {context.get('date', '')}, "

@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages degrade needs to build, test and install.
-# Idempotent: when every package is already installed it does nothing (no
-# apt-get update, no network) and returns in well under a second.
+# Installs what degrade needs to build, test and install on Debian 12:
+#   1. Debian packages (apt-get), among them Debian's `chromium` for the
+#      browser test of the incident console;
+#   2. Node.js and npm: the machine image ships Node.js 20 with its npm
+#      (NodeSource's `nodejs`, which conflicts with Debian's `npm` package), so
+#      Debian's `nodejs` and `npm` are installed only where there is no `node`;
+#   3. tests/browser/node_modules from tests/browser/package-lock.json
+#      (`npm ci`, the npm registry), for the browser test (playwright-core).
+# Idempotent and fast: when everything is already there it makes no network
+# call and returns in well under a second.
 set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BROWSER_DIR="$ROOT/tests/browser"
 
 PACKAGES=(
   meson ninja-build pkg-config g++
@@ -12,7 +22,10 @@ PACKAGES=(
   etcd-server etcd-client libssl-dev
   valgrind cmake
   clang libclang-rt-14-dev clang-tidy
+  chromium
 )
+# Only where `node` is missing (see 2. above).
+NODE_PACKAGES=(nodejs npm)
 
 log() { printf 'install-deps: %s\n' "$*"; }
 
@@ -21,42 +34,85 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
   exit 1
 fi
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
-  if [[ "$status" != "install ok installed" ]]; then
-    missing+=("$pkg")
-  fi
-done
-
-if [[ ${#missing[@]} -eq 0 ]]; then
-  log "all ${#PACKAGES[@]} packages already installed."
-  exit 0
+wanted=("${PACKAGES[@]}")
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  wanted+=("${NODE_PACKAGES[@]}")
 fi
 
-log "missing ${#missing[@]} package(s): ${missing[*]}"
+# One dpkg-query for all: a package it does not know is simply not listed.
+declare -A installed=()
+while read -r pkg ok; do
+  [[ "$ok" == "install ok installed" ]] && installed["$pkg"]=1
+done < <(dpkg-query -W -f='${Package} ${Status}\n' "${wanted[@]}" 2>/dev/null || true)
+missing=()
+for pkg in "${wanted[@]}"; do
+  [[ -n "${installed[$pkg]:-}" ]] || missing+=("$pkg")
+done
 
 SUDO=()
-if [[ "$(id -u)" -ne 0 ]]; then
-  if command -v sudo >/dev/null 2>&1; then
-    SUDO=(sudo)
-  else
+if [[ "$(id -u)" -ne 0 ]] && command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+fi
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  log "all ${#wanted[@]} Debian packages already installed."
+else
+  log "missing ${#missing[@]} package(s): ${missing[*]}"
+  if [[ "$(id -u)" -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
     log "not root and sudo is not available; install as root:" >&2
     log "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
     exit 1
   fi
+  log "running apt-get update"
+  if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update; then
+    log "apt-get update failed (network or apt sources?)" >&2
+    exit 1
+  fi
+  log "running apt-get install -y --no-install-recommends ${missing[*]}"
+  if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"; then
+    log "apt-get install failed for: ${missing[*]}" >&2
+    exit 1
+  fi
+  log "installed ${#missing[@]} package(s)."
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-log "running apt-get update"
-if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update; then
-  log "apt-get update failed (network or apt sources?)" >&2
+# ---- tests/browser/node_modules ---------------------------------------------
+# Up to date when every package in package-lock.json is installed at the
+# locked version (npm ci would change nothing); otherwise `npm ci`.
+browser_modules_current() {
+  (cd "$BROWSER_DIR" && node -e '
+    const fs = require("fs");
+    const lock = JSON.parse(fs.readFileSync("package-lock.json", "utf8"));
+    for (const [path, meta] of Object.entries(lock.packages || {})) {
+      if (!path.startsWith("node_modules/")) continue;
+      let have;
+      try { have = JSON.parse(fs.readFileSync(path + "/package.json", "utf8")).version; }
+      catch { process.exit(1); }
+      if (have !== meta.version) process.exit(1);
+    }
+  ' 2>/dev/null)
+}
+
+if [[ ! -f "$BROWSER_DIR/package-lock.json" ]]; then
+  log "tests/browser/package-lock.json is missing: the browser test cannot be installed" >&2
   exit 1
 fi
-log "running apt-get install -y --no-install-recommends ${missing[*]}"
-if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-  apt-get install -y --no-install-recommends "${missing[@]}"; then
-  log "apt-get install failed for: ${missing[*]}" >&2
-  exit 1
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [[ "$node_major" -lt 20 ]]; then
+  log "warning: node $(node --version) is older than tests/browser/package.json's engines (>=20)" >&2
 fi
-log "installed ${#missing[@]} package(s)."
+if browser_modules_current; then
+  log "tests/browser/node_modules matches package-lock.json."
+else
+  log "running npm ci in tests/browser (playwright-core for the browser test)"
+  if ! (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error); then
+    log "npm ci in tests/browser failed (is the npm registry reachable?)" >&2
+    exit 1
+  fi
+  if ! browser_modules_current; then
+    log "npm ci in tests/browser finished but node_modules does not match package-lock.json" >&2
+    exit 1
+  fi
+  log "installed tests/browser/node_modules."
+fi

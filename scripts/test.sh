@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317  # stage functions are called indirectly, through run_stage
-# degrade's test command (what CI runs through .ci/run):
-#   1. normal build (build/), every meson test;
-#   2. ASan+UBSan build (build-asan/), every meson test;
-#   3. TSan build (build-tsan/), the `concurrency` and `integration` suites
-#      (it compiles only what those suites' tests need);
-#   4. install check: `meson install` into a temporary DESTDIR, then a tiny
-#      consumer built with pkg-config and one built with CMake find_package;
-#   5. a summary over everything (scripts/summarize_tests.py) whose last line
-#      is exactly "N passed, N failed".
+# degrade's test command (what CI runs through .ci/run, on a 2-core machine,
+# in a fresh clone; the whole run must stay under 30 minutes there).
+#
+# Stages, in order (their wall times are printed at the end):
+#   1. install-deps   scripts/install-deps.sh: Debian packages, chromium,
+#                     tests/browser/node_modules (npm ci). A no-op when present.
+#   2. normal         build/ (debugoptimized, werror): everything, benchmarks
+#                     and examples included (so they keep compiling), and
+#                     every meson test, the browser test among them.
+#   3. ASan+UBSan     build-asan/: every test except the suites in
+#                     ASAN_SKIP_SUITES; builds only what those tests need
+#                     (no benchmarks, no header checks, no Python module).
+#   4. TSan           build-tsan/: the suites in TSAN_SUITES; builds only what
+#                     their tests need.
+#   5. install check  `meson install` of build/ into a temporary DESTDIR, then
+#                     a tiny consumer built with pkg-config and one with CMake
+#                     find_package.
+#   6. summary        scripts/summarize_tests.py over every stage; its last
+#                     line is exactly "N passed, N failed" (real results).
+# Sanitizer builds use -O1 (faster to compile, still fast enough to run) and
+# -Dwerror=false (warnings are enforced by the normal build; gcc 12 raises
+# false warnings under -fsanitize). Builds and meson test use $JOBS (2)
+# processes; ccache is used when installed (meson picks it up by itself).
+#
 # A failing stage does not stop the later ones (so the counts are complete),
 # but the script exits non-zero if anything failed or nothing ran. Each stage
 # deletes its stale <builddir>/test-results/*.xml and meson-logs/testlog.json
@@ -29,11 +44,32 @@ cd "$ROOT"
 
 PYTHON=/usr/bin/python3
 JOBS=2
+
+# ---- which tests run under the sanitizers ------------------------------------
+# Suites (tests/meson.build, bindings/): unit, integration, concurrency, http,
+# browser, python.
+#
+# ASan+UBSan runs every suite except:
+#   python  an ASan-built extension needs libasan preloaded into the Python
+#           interpreter; the module is not built in sanitizer builds.
+ASAN_SKIP_SUITES=(python)
+#
+# TSan runs these suites. Left out, with the reason:
+#   http    admin_server_test: TSan reports a race inside cpp-httplib's
+#           (uninstrumented) connection handling under concurrent connections;
+#           under investigation. Add `http` back here once it is resolved.
+#   browser the console test drives the same admin server with a browser's
+#           concurrent connections (same cpp-httplib report).
+#   python  as for ASan.
+#   unit    not yet run under TSan in CI (its build time under TSan has not
+#           been measured against the 30-minute budget); add it here next.
+TSAN_SUITES=(integration concurrency)
+
 # Sanitizer builds check run-time behaviour; warnings are enforced (werror)
 # by the normal build. gcc 12 raises false warnings under -fsanitize=...
 # (e.g. -Wmismatched-new-delete on a test's replacement operator new), which
-# must not hide the sanitizer results.
-SANITIZER_WERROR="-Dwerror=false"
+# must not hide the sanitizer results. -O1: quicker to compile than -O2.
+SANITIZER_COMMON="--buildtype=debugoptimized -Doptimization=1 -Db_lundef=false -Dbenchmarks=false -Dpython=disabled -Dwerror=false"
 
 quick=0
 run_asan=1
@@ -118,8 +154,22 @@ print("\n".join(sorted(wanted)))
 PY
 }
 
+# all_suites_except DIR SUITE...: prints the suites of DIR's tests other than
+# the given ones, space-separated.
+all_suites_except() {
+  "$PYTHON" - "$@" <<'PY'
+import json, os, sys
+build, skip = sys.argv[1], set(sys.argv[2:])
+with open(os.path.join(build, "meson-info", "intro-tests.json")) as f:
+    tests = json.load(f)
+suites = {s.split(":", 1)[-1] for t in tests for s in t.get("suite", [])}
+print(" ".join(sorted(suites - skip)))
+PY
+}
+
 # build_and_test DIR "MESON_OPTIONS" "ENV_ASSIGNMENTS" "SUITES" MESON_TEST_ARGS...
-# SUITES empty: build everything and run every test; else build only what the
+# SUITES empty: build everything and run every test; "all-except:A,B": build
+# and run the tests of every suite but A and B; else build only what the
 # tests of those suites need and run just them.
 # Stale per-case results and the old test log are deleted first, so a build
 # that fails, or a test binary that crashes, can never reuse an old pass.
@@ -134,6 +184,18 @@ build_and_test() {
   rm -f "$dir"/test-results/*.xml "$dir/meson-logs/testlog.json"
 
   setup_builddir "$dir" "${opts[@]}" || { note "meson setup of $dir failed"; return 1; }
+  if [[ ${#suites[@]} -eq 1 && "${suites[0]}" == all-except:* ]]; then
+    local skip_list chosen
+    IFS=, read -r -a skip_list <<<"${suites[0]#all-except:}"
+    chosen="$(all_suites_except "$dir" "${skip_list[@]}")" ||
+      { note "could not list the suites of $dir"; return 1; }
+    read -r -a suites <<<"$chosen"
+    note "suites: ${suites[*]} (skipped: ${skip_list[*]})"
+    if [[ ${#suites[@]} -eq 0 ]]; then
+      note "no test suites left in $dir"
+      return 1
+    fi
+  fi
   if [[ ${#suites[@]} -gt 0 ]]; then
     local s list
     for s in "${suites[@]}"; do suite_args+=(--suite "$s"); done
@@ -164,17 +226,19 @@ stage_normal() {
 }
 
 stage_asan() {
+  local skip
+  skip="$(IFS=,; printf '%s' "${ASAN_SKIP_SUITES[*]}")"
   build_and_test build-asan \
-    "--buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false -Dcpp_args=-fno-sanitize-recover=all -Dc_args=-fno-sanitize-recover=all $SANITIZER_WERROR" \
+    "$SANITIZER_COMMON -Db_sanitize=address,undefined -Dcpp_args=-fno-sanitize-recover=all -Dc_args=-fno-sanitize-recover=all" \
     "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1" \
-    ""
+    "all-except:$skip"
 }
 
 stage_tsan() {
   build_and_test build-tsan \
-    "--buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dbenchmarks=false $SANITIZER_WERROR" \
+    "$SANITIZER_COMMON -Db_sanitize=thread" \
     "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan_suppressions.txt" \
-    "concurrency integration"
+    "${TSAN_SUITES[*]}"
 }
 
 # ---- install check ---------------------------------------------------------

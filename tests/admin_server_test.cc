@@ -21,11 +21,14 @@
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade {
 namespace {
+
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 using internal::AdminConfig;
 using internal::AdminServer;
@@ -33,12 +36,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kToken[] = "s3cret-t0ken";
 constexpr char kSwitches[] = "/degrade/v1/switches";
-
-Registry::Options Quiet() {
-  Registry::Options o;
-  o.log_sink = [](LogLevel, std::string_view) {};
-  return o;
-}
 
 nlohmann::json Json(const httplib::Result& r) {
   if (!r) return nullptr;
@@ -135,7 +132,7 @@ class AdminServerTest : public ::testing::Test {
     return client_->Delete(SwitchPath(name), headers);
   }
 
-  Registry registry_{Quiet()};  // outlives the runtime
+  Registry registry_{QuietOptions()};  // outlives the runtime
   Switch* recs_ = nullptr;
   Switch* search_ = nullptr;
   std::unique_ptr<Runtime> runtime_;
@@ -673,7 +670,7 @@ Options AdminOptions(Registry* registry, std::string addr) {
 }
 
 TEST(AdminConfigTest, NonLoopbackBindIsRefused) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   auto rt = Runtime::Start(AdminOptions(&registry, "0.0.0.0:0"));
   ASSERT_EQ(rt.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(rt.status().message(), "\"0.0.0.0:0\"")) << rt.status();
@@ -681,7 +678,7 @@ TEST(AdminConfigTest, NonLoopbackBindIsRefused) {
 }
 
 TEST(AdminConfigTest, NonLoopbackBindWorksWhenAllowed) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   Options o = AdminOptions(&registry, "0.0.0.0:0");
   o.admin_allow_non_loopback = true;
   auto rt = Runtime::Start(o);
@@ -690,7 +687,7 @@ TEST(AdminConfigTest, NonLoopbackBindWorksWhenAllowed) {
 }
 
 TEST(AdminConfigTest, MalformedAddressesAreRejectedWithWhatIsAccepted) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   for (const char* addr : {"localhost", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999",
                            "127.0.0.1:80a", ":8080", "http://127.0.0.1:8080", "::1:8080",
                            "[::1]8080", "example.com:8080", "127.0.0.1:-1"}) {
@@ -715,7 +712,7 @@ TEST(AdminConfigTest, LoopbackFormsAreAccepted) {
 }
 
 TEST(AdminConfigTest, IPv6LoopbackServes) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   auto rt = Runtime::Start(AdminOptions(&registry, "[::1]:0"));
   if (!rt.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << rt.status();
   httplib::Client c("::1", (*rt)->admin_port());
@@ -725,7 +722,7 @@ TEST(AdminConfigTest, IPv6LoopbackServes) {
 }
 
 TEST(AdminConfigTest, PortInUseIsUnavailable) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   auto first = Runtime::Start(AdminOptions(&registry, "127.0.0.1:0"));
   ASSERT_TRUE(first.ok()) << first.status();
   const std::string addr = absl::StrCat("127.0.0.1:", (*first)->admin_port());
@@ -735,7 +732,7 @@ TEST(AdminConfigTest, PortInUseIsUnavailable) {
 }
 
 TEST(AdminConfigTest, AdminOffWhenAddressEmpty) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   auto rt = Runtime::Start(AdminOptions(&registry, ""));
   ASSERT_TRUE(rt.ok());
   EXPECT_EQ((*rt)->admin_port(), 0);
@@ -771,7 +768,7 @@ class AdminBoundsTest : public ::testing::Test {
   }
   int port() const { return server_->port(); }
 
-  Registry registry_{Quiet()};
+  Registry registry_{QuietOptions()};
   std::unique_ptr<AdminServer> server_;
 };
 

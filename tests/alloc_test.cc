@@ -1,7 +1,7 @@
 // Zero allocation on the hot path, proved by counting every operator new.
 //
-// The counting replaces the global allocation functions for this binary, so
-// it sees allocations made inside libdegrade too.
+// tests/alloc_counting.cc replaces the global allocation functions for this
+// binary, so the count sees allocations made inside libdegrade too.
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -11,31 +11,7 @@
 #include "degrade/registry.h"
 #include "degrade/switch.h"
 #include "gtest/gtest.h"
-
-namespace {
-std::atomic<long> g_allocations{0};
-// While set, this thread's allocations fail (out of memory, for real as far
-// as the code under test can tell).
-thread_local bool t_fail_allocations = false;
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = t_fail_allocations ? nullptr : std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return t_fail_allocations ? nullptr : std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-// Not inlined: gcc 12 would otherwise pair the free() inside with the
-// operator new above and report a (false) -Wmismatched-new-delete.
-__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete[](void* p) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#include "test_util.h"
 
 DEGRADE_SWITCH(kAllocOn, "alloc.on", "stays on");
 DEGRADE_SWITCH(kAllocOff, "alloc.off", "turned off by the test");
@@ -43,6 +19,8 @@ DEGRADE_SWITCH(kAllocDimmed, "alloc.dimmed", "allow 0.5");
 
 namespace degrade {
 namespace {
+
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 class AllocTest : public ::testing::Test {
  protected:
@@ -56,13 +34,6 @@ class AllocTest : public ::testing::Test {
   }
 };
 
-// Runs `fn` n times and returns how many allocations it made.
-template <typename Fn>
-long CountAllocations(int n, Fn fn) {
-  const long before = g_allocations.load();
-  for (int i = 0; i < n; ++i) fn();
-  return g_allocations.load() - before;
-}
 
 TEST_F(AllocTest, CountingSeesAllocations) {
   // The harness itself must be able to fail.
@@ -149,10 +120,10 @@ TEST_F(AllocTest, CallOnAThreadThatCannotAllocateStillRuns) {
   int result = 0;
   bool primary_ran = false;
   std::thread t([&] {
-    t_fail_allocations = true;
+    FailAllocationsOnThisThread(true);
     result = Call(
         kAllocOn, [&] { primary_ran = true; return 7; }, [] { return -1; });
-    t_fail_allocations = false;
+    FailAllocationsOnThisThread(false);
   });
   t.join();
   EXPECT_TRUE(primary_ran);

@@ -19,20 +19,15 @@
 #include "degrade/registry.h"
 #include "degrade/testing.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
 
+using namespace ::degrade::test_util;  // tests/test_util.h
+
 constexpr int kThreads = 4;
 constexpr int kCallsPerThread = 20'000;
-
-Registry::Options QuietOptions(Clock* clock) {
-  return Registry::Options{
-      .clock = clock,
-      .getenv = [](std::string_view) { return std::optional<std::string>(); },
-      .log_sink = [](LogLevel, std::string_view) {},
-  };
-}
 
 // Never trips: the window is an hour and min_calls out of reach.
 BreakerPolicy Recording() {

@@ -29,30 +29,9 @@
 #include "degrade/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
-// Counts every allocation of this binary (libdegrade's included), for the
-// no-allocation tests at the end; see tests/alloc_test.cc.
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-// Out of line, so that the compiler never pairs an inlined free() with an
-// operator new it cannot see through (-Wmismatched-new-delete).
-__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete[](void* p) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+// The no-allocation tests at the end count through tests/alloc_counting.cc.
 
 namespace degrade {
 namespace {
@@ -60,6 +39,7 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 // Small numbers, so each test states its calls: a 10 s time window, trips
 // at half of at least 10 calls, 30 s open, 3 probes.
@@ -74,12 +54,6 @@ BreakerPolicy Policy() {
                        .half_open_calls = 3};
 }
 
-SwitchValue On() {
-  SwitchValue v;
-  v.state = State::kOn;
-  return v;
-}
-
 SwitchValue WithPolicy(BreakerPolicy p) {
   SwitchValue v;
   v.breaker = p;
@@ -91,7 +65,7 @@ class BreakerTest : public ::testing::Test {
   BreakerTest()
       : registry_(Registry::Options{
             .clock = &clock_,
-            .getenv = [](std::string_view) { return std::optional<std::string>(); },
+            .getenv = test_util::NoEnv,
             .log_sink =
                 [this](LogLevel level, std::string_view message) {
                   std::lock_guard<std::mutex> lock(mu_);
@@ -680,10 +654,7 @@ TEST_F(BreakerTest, ListingJsonHasNullWithoutABreaker) {
 // ------------------------------------------------------------------ real clock
 
 TEST(BreakerThreadTest, RegistryThreadOpensWithTheRealClock) {
-  Registry registry(Registry::Options{
-      .getenv = [](std::string_view) { return std::optional<std::string>(); },
-      .log_sink = [](LogLevel, std::string_view) {},
-  });
+  Registry registry(QuietOptions());
   BreakerPolicy p = Policy();
   p.window_size = 1;
   Switch& sw = **registry.Define({.name = "dep", .breaker = p});
@@ -698,23 +669,6 @@ TEST(BreakerThreadTest, RegistryThreadOpensWithTheRealClock) {
 }
 
 // ------------------------------------------------------------------ allocation
-
-// Runs `fn` n times and returns how many allocations it made.
-template <typename Fn>
-long CountAllocations(int n, Fn fn) {
-  const long before = g_allocations.load();
-  for (int i = 0; i < n; ++i) fn();
-  return g_allocations.load() - before;
-}
-
-TEST_F(BreakerTest, CountingSeesAllocations) {
-  static int* volatile p = nullptr;
-  EXPECT_EQ(CountAllocations(3, [] {
-              p = new int(1);
-              delete p;
-            }),
-            3);
-}
 
 TEST_F(BreakerTest, ClosedBreakerCallNeverAllocates) {
   Switch& sw = Define();

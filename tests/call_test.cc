@@ -11,17 +11,17 @@
 #include "absl/status/statusor.h"
 #include "degrade/registry.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
 
+using namespace ::degrade::test_util;  // tests/test_util.h
+
 class CallTest : public ::testing::Test {
  protected:
   CallTest() {
-    Registry::Options options;
-    options.getenv = [](std::string_view) { return std::optional<std::string>(); };
-    options.log_sink = [](LogLevel, std::string_view) {};
-    registry_ = std::make_unique<Registry>(std::move(options));
+    registry_ = std::make_unique<Registry>(QuietOptions());
     sw_ = *registry_->Define({.name = "dep", .description = "a dependency"});
   }
 
@@ -225,7 +225,7 @@ TEST_F(CallTest, SwitchIdReuseStartsCountersAtZero) {
   for (int i = 0; i < 10; ++i) Call(*sw_, [] { return 1; }, [] { return 0; });
   registry_.reset();  // releases the id
   Registry::Options options;
-  options.getenv = [](std::string_view) { return std::optional<std::string>(); };
+  options.getenv = NoEnv;
   Registry fresh(std::move(options));
   Switch* again = *fresh.Define({.name = "dep2", .description = "reuses the id"});
   EXPECT_EQ(fresh.Get("dep2")->counters.calls, 0u);

@@ -36,11 +36,14 @@
 #include "degrade/degrade.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade::ctl {
 namespace {
+
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 using nlohmann::json;
 using ::testing::AllOf;
@@ -296,12 +299,6 @@ class Service {
   }
 
  private:
-  static Registry::Options QuietOptions() {
-    Registry::Options o;
-    o.getenv = [](std::string_view) { return std::optional<std::string>(); };
-    o.log_sink = [](LogLevel, std::string_view) {};
-    return o;
-  }
 
   Registry registry_;
   std::unique_ptr<Runtime> runtime_;

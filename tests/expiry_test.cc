@@ -21,40 +21,20 @@
 #include "degrade/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
 
+using namespace ::degrade::test_util;  // tests/test_util.h
+
 using ::testing::IsEmpty;
-
-SwitchSpec Spec(std::string name, std::vector<std::string> groups = {}) {
-  SwitchSpec spec;
-  spec.name = std::move(name);
-  spec.description = "test switch " + spec.name;
-  spec.groups = std::move(groups);
-  return spec;
-}
-
-SwitchValue Off(std::string reason = "") {
-  SwitchValue v;
-  v.state = State::kOff;
-  v.reason = std::move(reason);
-  return v;
-}
-
-SwitchValue Allow(double allow) {
-  SwitchValue v;
-  v.allow = allow;
-  return v;
-}
 
 SwitchValue OffUntil(absl::Time t) {
   SwitchValue v = Off("until");
   v.expires_at = t;
   return v;
 }
-
-std::optional<std::string> NoEnv(std::string_view) { return std::nullopt; }
 
 class ExpiryTest : public ::testing::Test {
  protected:

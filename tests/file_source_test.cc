@@ -17,37 +17,24 @@
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
 
-namespace fs = std::filesystem;
+using namespace ::degrade::test_util;  // tests/test_util.h
 
-// Waits for `pred` with a bounded poll: true as soon as it holds, false after
-// `limit`. Not a sleep used as synchronisation: the limit is only a bound.
-bool Eventually(const std::function<bool()>& pred,
-                std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
+namespace fs = std::filesystem;
 
 class FileSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/degrade-file-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = MakeTempDir("degrade-file-test");
+    ASSERT_FALSE(dir_.empty());
     path_ = (dir_ / "degrade.json").string();
     Registry::Options options;
-    options.getenv = [](std::string_view) { return std::optional<std::string>(); };
-    options.log_sink = [this](LogLevel level, std::string_view msg) {
-      std::lock_guard<std::mutex> lock(mu_);
-      logs_.push_back({level, std::string(msg)});
-    };
+    options.getenv = NoEnv;
+    options.log_sink = logs_.Sink();
     registry_ = std::make_unique<Registry>(std::move(options));
     recs_ = *registry_->Define({.name = "recs", .description = "recommendations"});
     ads_ = *registry_->Define({.name = "ads", .description = "ads", .groups = {"tier2"}});
@@ -83,10 +70,9 @@ class FileSourceTest : public ::testing::Test {
   }
 
   int ErrorLogsContaining(const std::string& needle) {
-    std::lock_guard<std::mutex> lock(mu_);
     int n = 0;
-    for (const auto& [level, msg] : logs_) {
-      if (level == LogLevel::kError && msg.find(needle) != std::string::npos) ++n;
+    for (const LogCapture::Line& l : logs_.Lines()) {
+      if (l.level == LogLevel::kError && l.message.find(needle) != std::string::npos) ++n;
     }
     return n;
   }
@@ -104,8 +90,7 @@ class FileSourceTest : public ::testing::Test {
   Switch* recs_ = nullptr;
   Switch* ads_ = nullptr;
   std::unique_ptr<Runtime> runtime_;
-  std::mutex mu_;
-  std::vector<std::pair<LogLevel, std::string>> logs_;
+  LogCapture logs_;
 };
 
 TEST_F(FileSourceTest, AppliedBeforeStartReturns) {

@@ -32,10 +32,13 @@
 #include "degrade/runtime.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 #include "lkg_cache.h"
 
 namespace degrade {
 namespace {
+
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -44,26 +47,8 @@ using Steady = std::chrono::steady_clock;
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
-SwitchValue Off(std::string reason = "") {
-  SwitchValue v;
-  v.state = State::kOff;
-  v.reason = std::move(reason);
-  return v;
-}
-
 constexpr std::string_view kOff = R"({"switches": {"recs": "off"}})";
 constexpr std::string_view kOn = R"({"switches": {"recs": "on"}})";
-
-// Waits for `pred` with a bounded poll: true as soon as it holds, false after
-// `limit`. The limit is only a bound, never the synchronisation.
-bool Eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(5000)) {
-  const auto deadline = Steady::now() + limit;
-  while (Steady::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
-}
 
 int64_t MsSince(Steady::time_point start) {
   return std::chrono::duration_cast<milliseconds>(Steady::now() - start).count();
@@ -281,16 +266,12 @@ class RefusingPort {
 class HttpSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/degrade-http-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = MakeTempDir("degrade-http-test");
+    ASSERT_FALSE(dir_.empty());
     cache_ = (dir_ / "remote-cache.json").string();
     Registry::Options options;
-    options.getenv = [](std::string_view) { return std::optional<std::string>(); };
-    options.log_sink = [this](LogLevel level, std::string_view msg) {
-      std::lock_guard<std::mutex> lock(mu_);
-      logs_.push_back({level, std::string(msg)});
-    };
+    options.getenv = NoEnv;
+    options.log_sink = logs_.Sink();
     registry_ = std::make_unique<Registry>(std::move(options));
     recs_ = *registry_->Define({.name = "recs", .description = "recommendations"});
     registry_->AddListener([this](const ChangeEvent&) { ++changes_; });
@@ -325,19 +306,18 @@ class HttpSourceTest : public ::testing::Test {
     return h ? h->consecutive_failures : 0;
   }
   int CountLogs(LogLevel level, std::string_view needle) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<int>(std::count_if(logs_.begin(), logs_.end(), [&](const auto& l) {
-      return l.first == level && l.second.find(needle) != std::string::npos;
+    const std::vector<LogCapture::Line> lines = logs_.Lines();
+    return static_cast<int>(std::count_if(lines.begin(), lines.end(), [&](const auto& l) {
+      return l.level == level && l.message.find(needle) != std::string::npos;
     }));
   }
   bool Logged(LogLevel level, std::string_view needle) const {
     return CountLogs(level, needle) > 0;
   }
   std::string AllLogs() const {
-    std::lock_guard<std::mutex> lock(mu_);
     std::string out;
-    for (const auto& [level, msg] : logs_) {
-      out += std::string(LogLevelName(level)) + ": " + msg + "\n";
+    for (const LogCapture::Line& l : logs_.Lines()) {
+      out += std::string(LogLevelName(l.level)) + ": " + l.message + "\n";
     }
     return out;
   }
@@ -349,8 +329,7 @@ class HttpSourceTest : public ::testing::Test {
   Switch* recs_ = nullptr;
   std::atomic<int> changes_{0};
   std::unique_ptr<Runtime> runtime_;
-  mutable std::mutex mu_;
-  std::vector<std::pair<LogLevel, std::string>> logs_;
+  LogCapture logs_;
 };
 
 // ------------------------------------------------------------------ helpers

@@ -24,51 +24,16 @@
 #include "degrade/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade {
 namespace {
 
+using namespace ::degrade::test_util;  // tests/test_util.h
+
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
-
-SwitchSpec Spec(std::string name, std::vector<std::string> groups = {}) {
-  SwitchSpec spec;
-  spec.name = std::move(name);
-  spec.description = "test switch " + spec.name;
-  spec.groups = std::move(groups);
-  return spec;
-}
-
-SwitchValue Off(std::string reason = "", std::string actor = "") {
-  SwitchValue v;
-  v.state = State::kOff;
-  v.reason = std::move(reason);
-  v.actor = std::move(actor);
-  return v;
-}
-
-SwitchValue Allow(double allow) {
-  SwitchValue v;
-  v.allow = allow;
-  return v;
-}
-
-// Runs `fn` on its own thread and waits at most 10 s: a deadlock inside the
-// registry then aborts with a message instead of hanging the suite.
-void RunWithDeadline(const std::function<void()>& fn) {
-  std::promise<void> done;
-  std::future<void> finished = done.get_future();
-  std::thread worker([&] {
-    fn();
-    done.set_value();
-  });
-  if (finished.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    std::fprintf(stderr, "FATAL: registry call did not return within 10 s (deadlock?)\n");
-    std::abort();
-  }
-  worker.join();
-}
 
 class ListenerTest : public ::testing::Test {
  protected:
@@ -76,16 +41,8 @@ class ListenerTest : public ::testing::Test {
     if (!registry_) {
       registry_ = std::make_unique<Registry>(Registry::Options{
           .clock = &clock_,
-          .getenv = [this](std::string_view var) -> std::optional<std::string> {
-            auto it = env_.find(std::string(var));
-            if (it == env_.end()) return std::nullopt;
-            return it->second;
-          },
-          .log_sink =
-              [this](LogLevel level, std::string_view message) {
-                std::lock_guard<std::mutex> lock(mu_);
-                if (level == LogLevel::kChange) change_lines_.emplace_back(message);
-              },
+          .getenv = env_.Getenv(),
+          .log_sink = logs_.Sink(),
       });
     }
     return *registry_;
@@ -110,8 +67,11 @@ class ListenerTest : public ::testing::Test {
     return events_;
   }
   std::vector<std::string> change_lines() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return change_lines_;
+    std::vector<std::string> out;
+    for (const test_util::LogCapture::Line& l : logs_.Lines()) {
+      if (l.level == LogLevel::kChange) out.push_back(l.message);
+    }
+    return out;
   }
 
   void Apply(Layer layer, Snapshot snapshot) {
@@ -120,10 +80,10 @@ class ListenerTest : public ::testing::Test {
   }
 
   testing::FakeClock clock_;
-  std::map<std::string, std::string> env_;
+  test_util::FakeEnv env_;
   std::mutex mu_;
   std::vector<ChangeEvent> events_;
-  std::vector<std::string> change_lines_;
+  test_util::LogCapture logs_;
   std::unique_ptr<Registry> registry_;
 };
 
@@ -244,7 +204,7 @@ TEST_F(ListenerTest, NoEventForSwitchesTheChangeDoesNotAffect) {
 
 TEST_F(ListenerTest, NoEventWhenASwitchIsDefined) {
   Record();
-  env_["DEGRADE_A"] = "off";
+  env_.Set("DEGRADE_A", "off");
   Define(Spec("a"));
   Define(Spec("b"));
   EXPECT_THAT(events(), IsEmpty());
@@ -544,7 +504,7 @@ TEST_F(ListenerTest, SetLogChangesFalseStopsChangeLines) {
 }
 
 TEST_F(ListenerTest, DegradeLogChangesVariableTurnsChangeLinesOn) {
-  env_["DEGRADE_LOG_CHANGES"] = "on";
+  env_.Set("DEGRADE_LOG_CHANGES", "on");
   Define(Spec("a"));
   ASSERT_TRUE(registry().SetOverride("a", Off()).ok());
   ASSERT_EQ(change_lines().size(), 1u);

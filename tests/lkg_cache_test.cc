@@ -17,22 +17,18 @@
 #include "degrade/snapshot.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade::internal {
 namespace {
+
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
-
-SwitchValue Off(std::string reason = "") {
-  SwitchValue v;
-  v.state = State::kOff;
-  v.reason = std::move(reason);
-  return v;
-}
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 
@@ -68,9 +64,8 @@ std::vector<std::string> DirEntries(const fs::path& dir) {
 class LkgCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/degrade-lkg-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = MakeTempDir("degrade-lkg-test");
+    ASSERT_FALSE(dir_.empty());
     path_ = (dir_ / "remote-cache.json").string();
   }
   void TearDown() override { fs::remove_all(dir_); }

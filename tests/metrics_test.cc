@@ -15,9 +15,12 @@
 #include "degrade/call.h"
 #include "degrade/registry.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade::internal {
 namespace {
+
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 // ------------------------------------------------------------------ a strict parser
 
@@ -218,12 +221,6 @@ absl::StatusOr<Exposition> ParseExposition(const std::string& text) {
 
 // ------------------------------------------------------------------ fixtures
 
-Registry::Options Quiet() {
-  Registry::Options o;
-  o.log_sink = [](LogLevel, std::string_view) {};
-  return o;
-}
-
 Exposition Render(const Registry& registry) {
   const std::string text = PrometheusText(registry);
   absl::StatusOr<Exposition> parsed = ParseExposition(text);
@@ -231,16 +228,10 @@ Exposition Render(const Registry& registry) {
   return parsed.ok() ? *parsed : Exposition{};
 }
 
-SwitchValue Off() {
-  SwitchValue v;
-  v.state = State::kOff;
-  return v;
-}
-
 // ------------------------------------------------------------------ tests
 
 TEST(MetricsTest, EmptyRegistryStillDeclaresEveryFamily) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   const Exposition e = Render(registry);
   for (const char* name :
        {"degrade_switch_enabled", "degrade_switch_allow", "degrade_switch_fault_rate",
@@ -258,7 +249,7 @@ TEST(MetricsTest, EmptyRegistryStillDeclaresEveryFamily) {
 }
 
 TEST(MetricsTest, EnabledAndAllowFollowTheEffectiveState) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   ASSERT_TRUE(registry.Define({.name = "m.on", .description = "x"}).ok());
   ASSERT_TRUE(registry.Define({.name = "m.off", .description = "x"}).ok());
   ASSERT_TRUE(registry.Define({.name = "m.dim", .description = "x"}).ok());
@@ -277,7 +268,7 @@ TEST(MetricsTest, EnabledAndAllowFollowTheEffectiveState) {
 }
 
 TEST(MetricsTest, AllowZeroCountsAsNotEnabled) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   ASSERT_TRUE(registry.Define({.name = "m.zero", .description = "x"}).ok());
   SwitchValue zero;
   zero.allow = 0.0;
@@ -286,7 +277,7 @@ TEST(MetricsTest, AllowZeroCountsAsNotEnabled) {
 }
 
 TEST(MetricsTest, LayerLabelNamesTheDecidingLayer) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   ASSERT_TRUE(registry.Define({.name = "m.a", .description = "x"}).ok());
   ASSERT_TRUE(registry.Define({.name = "m.b", .description = "x"}).ok());
   ASSERT_TRUE(registry.SetOverride("m.b", Off()).ok());
@@ -297,7 +288,7 @@ TEST(MetricsTest, LayerLabelNamesTheDecidingLayer) {
 }
 
 TEST(MetricsTest, FaultRateIsExportedOnlyWhileAFaultIsSet) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   ASSERT_TRUE(registry.Define({.name = "m.drill", .description = "x"}).ok());
   ASSERT_TRUE(registry.Define({.name = "m.calm", .description = "x"}).ok());
   SwitchValue drill;
@@ -309,7 +300,7 @@ TEST(MetricsTest, FaultRateIsExportedOnlyWhileAFaultIsSet) {
 }
 
 TEST(MetricsTest, CallsByOutcomeMatchWhatCallDid) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   Switch* sw = *registry.Define({.name = "m.calls", .description = "x"});
   const auto ok = [] { return absl::StatusOr<int>(1); };
   const auto failing = [] { return absl::StatusOr<int>(absl::InternalError("down")); };
@@ -337,7 +328,7 @@ TEST(MetricsTest, CallsByOutcomeMatchWhatCallDid) {
 }
 
 TEST(MetricsTest, BreakerOpenWhileTheBreakerLayerDecides) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   ASSERT_TRUE(registry.Define({.name = "m.tripped", .description = "x"}).ok());
   ASSERT_TRUE(registry.Define({.name = "m.fine", .description = "x"}).ok());
   Snapshot breaker;
@@ -349,7 +340,7 @@ TEST(MetricsTest, BreakerOpenWhileTheBreakerLayerDecides) {
 }
 
 TEST(MetricsTest, ATrippedBreakerIsOpenInEveryBreakerMetric) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   Switch* sw = *registry.Define(
       {.name = "m.flaky",
        .description = "x",
@@ -377,7 +368,7 @@ TEST(MetricsTest, ATrippedBreakerIsOpenInEveryBreakerMetric) {
 }
 
 TEST(MetricsTest, AnAdminOnOverrideDoesNotHideAnOpenBreaker) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   Switch* sw = *registry.Define(
       {.name = "m.flaky",
        .description = "x",
@@ -398,7 +389,7 @@ TEST(MetricsTest, AnAdminOnOverrideDoesNotHideAnOpenBreaker) {
 }
 
 TEST(MetricsTest, AdminOverrideAboveABreakerLayerEntryClosesTheGauge) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   ASSERT_TRUE(registry.Define({.name = "m.x", .description = "x"}).ok());
   Snapshot breaker;
   breaker.switches["m.x"] = Off();
@@ -410,7 +401,7 @@ TEST(MetricsTest, AdminOverrideAboveABreakerLayerEntryClosesTheGauge) {
 }
 
 TEST(MetricsTest, NamesNotDefinedHereAreLeftOut) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   ASSERT_TRUE(registry.Define({.name = "m.here", .description = "x"}).ok());
   Snapshot file;
   file.switches["m.elsewhere"] = Off();
@@ -423,7 +414,7 @@ TEST(MetricsTest, NamesNotDefinedHereAreLeftOut) {
 }
 
 TEST(MetricsTest, SourceHealthIsExported) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   SourceHealth h;
   h.name = "remote";
   h.target = "http://config.internal/degrade.json";
@@ -442,7 +433,7 @@ TEST(MetricsTest, SourceHealthIsExported) {
 }
 
 TEST(MetricsTest, NeverSucceededSourceHasZeroTimestamp) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   SourceHealth h;
   h.name = "file";
   h.target = "/etc/x.json";
@@ -454,7 +445,7 @@ TEST(MetricsTest, NeverSucceededSourceHasZeroTimestamp) {
 }
 
 TEST(MetricsTest, LabelValuesRoundTripThroughEscaping) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   const std::string target = "C:\\dir\\\"quoted\"\nsecond line";
   SourceHealth h;
   h.name = "file";

@@ -9,6 +9,7 @@
 #include "degrade/call.h"
 #include "degrade/registry.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 #include "metrics.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
@@ -16,14 +17,10 @@
 namespace degrade {
 namespace {
 
-Registry::Options Quiet() {
-  Registry::Options o;
-  o.log_sink = [](LogLevel, std::string_view) {};
-  return o;
-}
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 TEST(PrometheusTest, CollectableHasTheSameFamiliesAsTheTextEndpoint) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   ASSERT_TRUE(registry.Define({.name = "p.recs", .description = "x"}).ok());
   const auto families = MakePrometheusCollectable(registry)->Collect();
   const auto ours = internal::CollectMetrics(registry);
@@ -36,7 +33,7 @@ TEST(PrometheusTest, CollectableHasTheSameFamiliesAsTheTextEndpoint) {
 }
 
 TEST(PrometheusTest, ValuesAreReadAtEachCollect) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptions());
   Switch* sw = *registry.Define({.name = "p.recs", .description = "x"});
   auto collectable = MakePrometheusCollectable(registry);
   SwitchValue off;

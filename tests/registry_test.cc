@@ -25,47 +25,19 @@
 #include "degrade/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
+
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-struct LogLine {
-  LogLevel level;
-  std::string message;
-};
-
-SwitchSpec Spec(std::string name, std::vector<std::string> groups = {}) {
-  SwitchSpec spec;
-  spec.name = std::move(name);
-  spec.description = "test switch " + spec.name;
-  spec.groups = std::move(groups);
-  return spec;
-}
-
-SwitchValue Off(std::string reason = "", std::string actor = "") {
-  SwitchValue v;
-  v.state = State::kOff;
-  v.reason = std::move(reason);
-  v.actor = std::move(actor);
-  return v;
-}
-
-SwitchValue On() {
-  SwitchValue v;
-  v.state = State::kOn;
-  return v;
-}
-
-SwitchValue Allow(double allow) {
-  SwitchValue v;
-  v.allow = allow;
-  return v;
-}
+using LogLine = test_util::LogCapture::Line;
 
 SwitchValue FaultOnly(Fault::Kind kind, double rate, uint32_t delay_ms = 0) {
   SwitchValue v;
@@ -85,8 +57,6 @@ Snapshot SwitchSnapshot(const std::string& name, SwitchValue value) {
   return s;
 }
 
-std::string Message(const absl::Status& status) { return std::string(status.message()); }
-
 std::vector<std::string> Names(const std::vector<SwitchInfo>& infos) {
   std::vector<std::string> out;
   for (const SwitchInfo& i : infos) out.push_back(i.name);
@@ -101,16 +71,8 @@ class RegistryTest : public ::testing::Test {
     if (!registry_) {
       registry_ = std::make_unique<Registry>(Registry::Options{
           .clock = &clock_,
-          .getenv = [this](std::string_view var) -> std::optional<std::string> {
-            auto it = env_.find(std::string(var));
-            if (it == env_.end()) return std::nullopt;
-            return it->second;
-          },
-          .log_sink =
-              [this](LogLevel level, std::string_view message) {
-                std::lock_guard<std::mutex> lock(log_mu_);
-                logs_.push_back({level, std::string(message)});
-              },
+          .getenv = env_.Getenv(),
+          .log_sink = logs_.Sink(),
       });
     }
     return *registry_;
@@ -131,9 +93,8 @@ class RegistryTest : public ::testing::Test {
   std::string Effective(std::string_view name) { return DescribeState(Info(name).effective); }
 
   std::vector<LogLine> LogsAt(LogLevel level) {
-    std::lock_guard<std::mutex> lock(log_mu_);
     std::vector<LogLine> out;
-    for (const LogLine& l : logs_) {
+    for (const LogLine& l : logs_.Lines()) {
       if (l.level == level) out.push_back(l);
     }
     return out;
@@ -145,9 +106,8 @@ class RegistryTest : public ::testing::Test {
   }
 
   testing::FakeClock clock_;
-  std::map<std::string, std::string> env_;
-  std::mutex log_mu_;
-  std::vector<LogLine> logs_;
+  test_util::FakeEnv env_;
+  test_util::LogCapture logs_;
   std::unique_ptr<Registry> registry_;
 };
 
@@ -320,10 +280,10 @@ TEST_F(RegistryTest, FailedDefineDoesNotClaimItsGroupVariable) {
 }
 
 TEST_F(RegistryTest, FailedDefineDoesNotReadTheEnvironment) {
-  env_["DEGRADE_A_B"] = "off";
+  env_.Set("DEGRADE_A_B", "off");
   Define(Spec("a.b"));
   const Snapshot env_before = registry().LayerSnapshot(Layer::kEnv);
-  env_["DEGRADE_GROUP_NEWGROUP"] = "off";
+  env_.Set("DEGRADE_GROUP_NEWGROUP", "off");
   EXPECT_FALSE(registry().Define(Spec("a-b", {"newgroup"})).ok());
   EXPECT_EQ(registry().LayerSnapshot(Layer::kEnv), env_before);
 }
@@ -361,7 +321,7 @@ TEST_F(RegistryTest, DefaultAllowIsHonoured) {
 // ------------------------------------------------------------------ env layer
 
 TEST_F(RegistryTest, EnvSwitchVariableSetsTheSwitch) {
-  env_["DEGRADE_SEARCH_SUGGEST"] = "off";
+  env_.Set("DEGRADE_SEARCH_SUGGEST", "off");
   Switch* sw = Define(Spec("search.suggest"));
   EXPECT_FALSE(sw->enabled());
   const SwitchInfo info = Info("search.suggest");
@@ -371,14 +331,14 @@ TEST_F(RegistryTest, EnvSwitchVariableSetsTheSwitch) {
 }
 
 TEST_F(RegistryTest, EnvPercentageSetsAllow) {
-  env_["DEGRADE_RECS"] = "25%";
+  env_.Set("DEGRADE_RECS", "25%");
   Define(Spec("recs"));
   EXPECT_EQ(Effective("recs"), "on allow=0.25");
   EXPECT_EQ(Info("recs").deciding_layer, Layer::kEnv);
 }
 
 TEST_F(RegistryTest, EnvGroupVariableSetsEveryMember) {
-  env_["DEGRADE_GROUP_TIER2"] = "off";
+  env_.Set("DEGRADE_GROUP_TIER2", "off");
   Switch* member = Define(Spec("recs", {"tier2"}));
   Switch* other_member = Define(Spec("ads", {"tier1", "tier2"}));
   Switch* outsider = Define(Spec("search", {"tier1"}));
@@ -389,7 +349,7 @@ TEST_F(RegistryTest, EnvGroupVariableSetsEveryMember) {
 }
 
 TEST_F(RegistryTest, EnvAllSetsEverySwitch) {
-  env_["DEGRADE_ALL"] = "off";
+  env_.Set("DEGRADE_ALL", "off");
   Switch* a = Define(Spec("a"));
   Switch* b = Define(Spec("b", {"g"}));
   EXPECT_FALSE(a->enabled());
@@ -398,9 +358,9 @@ TEST_F(RegistryTest, EnvAllSetsEverySwitch) {
 }
 
 TEST_F(RegistryTest, EnvSwitchBeatsGroupBeatsAll) {
-  env_["DEGRADE_ALL"] = "off";
-  env_["DEGRADE_GROUP_G"] = "50%";
-  env_["DEGRADE_BY_SWITCH"] = "on";
+  env_.Set("DEGRADE_ALL", "off");
+  env_.Set("DEGRADE_GROUP_G", "50%");
+  env_.Set("DEGRADE_BY_SWITCH", "on");
   Define(Spec("by.switch", {"g"}));
   Define(Spec("by.group", {"g"}));
   Define(Spec("by.all"));
@@ -413,7 +373,7 @@ TEST_F(RegistryTest, EnvSwitchBeatsGroupBeatsAll) {
 }
 
 TEST_F(RegistryTest, InvalidEnvValueIsLoggedAsErrorWithVarValueAndAcceptedForms) {
-  env_["DEGRADE_RECS"] = "of";
+  env_.Set("DEGRADE_RECS", "of");
   Define(Spec("recs"));
   const std::vector<LogLine> errors = LogsAt(LogLevel::kError);
   ASSERT_EQ(errors.size(), 1u);
@@ -422,7 +382,7 @@ TEST_F(RegistryTest, InvalidEnvValueIsLoggedAsErrorWithVarValueAndAcceptedForms)
 }
 
 TEST_F(RegistryTest, InvalidEnvValueIsRecordedInErrors) {
-  env_["DEGRADE_RECS"] = "of";
+  env_.Set("DEGRADE_RECS", "of");
   Define(Spec("recs"));
   const std::vector<ErrorRecord> errors = registry().errors();
   ASSERT_EQ(errors.size(), 1u);
@@ -431,15 +391,15 @@ TEST_F(RegistryTest, InvalidEnvValueIsRecordedInErrors) {
 }
 
 TEST_F(RegistryTest, InvalidEnvValueIsIgnored) {
-  env_["DEGRADE_RECS"] = "of";
+  env_.Set("DEGRADE_RECS", "of");
   Switch* sw = Define(Spec("recs"));
   EXPECT_TRUE(sw->enabled());
   EXPECT_EQ(Info("recs").deciding_layer, Layer::kDefault);
 }
 
 TEST_F(RegistryTest, InvalidEnvSwitchValueFallsBackToTheGroupValue) {
-  env_["DEGRADE_RECS"] = "150%";
-  env_["DEGRADE_GROUP_TIER2"] = "off";
+  env_.Set("DEGRADE_RECS", "150%");
+  env_.Set("DEGRADE_GROUP_TIER2", "off");
   Switch* sw = Define(Spec("recs", {"tier2"}));
   EXPECT_FALSE(sw->enabled());
   EXPECT_EQ(Info("recs").deciding_layer, Layer::kEnv);
@@ -447,7 +407,7 @@ TEST_F(RegistryTest, InvalidEnvSwitchValueFallsBackToTheGroupValue) {
 }
 
 TEST_F(RegistryTest, InvalidEnvAllIsLoggedAndIgnored) {
-  env_["DEGRADE_ALL"] = "nope";
+  env_.Set("DEGRADE_ALL", "nope");
   Switch* sw = Define(Spec("recs"));
   EXPECT_TRUE(sw->enabled());
   const std::vector<ErrorRecord> errors = registry().errors();
@@ -456,7 +416,7 @@ TEST_F(RegistryTest, InvalidEnvAllIsLoggedAndIgnored) {
 }
 
 TEST_F(RegistryTest, InvalidGroupEnvValueIsReportedOnce) {
-  env_["DEGRADE_GROUP_TIER2"] = "bogus";
+  env_.Set("DEGRADE_GROUP_TIER2", "bogus");
   Define(Spec("a", {"tier2"}));
   Define(Spec("b", {"tier2"}));
   Define(Spec("c", {"tier2"}));
@@ -465,17 +425,17 @@ TEST_F(RegistryTest, InvalidGroupEnvValueIsReportedOnce) {
 
 TEST_F(RegistryTest, EnvIsReadWhenTheSwitchIsDefined) {
   Switch* sw = Define(Spec("recs"));
-  env_["DEGRADE_RECS"] = "off";  // too late for recs
+  env_.Set("DEGRADE_RECS", "off");  // too late for recs
   EXPECT_TRUE(sw->enabled());
   Switch* later = Define(Spec("later"));
-  env_["DEGRADE_LATER"] = "off";
+  env_.Set("DEGRADE_LATER", "off");
   EXPECT_TRUE(later->enabled());
 }
 
 TEST_F(RegistryTest, EnvLayerSnapshotShowsTheVariablesRead) {
-  env_["DEGRADE_ALL"] = "on";
-  env_["DEGRADE_RECS"] = "off";
-  env_["DEGRADE_GROUP_TIER2"] = "25%";
+  env_.Set("DEGRADE_ALL", "on");
+  env_.Set("DEGRADE_RECS", "off");
+  env_.Set("DEGRADE_GROUP_TIER2", "25%");
   Define(Spec("recs", {"tier2"}));
   const Snapshot env = registry().LayerSnapshot(Layer::kEnv);
   ASSERT_TRUE(env.switches.contains("recs"));
@@ -503,12 +463,12 @@ Snapshot Noise(int n) {
 }
 
 TEST_F(RegistryTest, EnvSettingOfEarlierSwitchSurvivesLaterDefines) {
-  env_["DEGRADE_ZZ_FIRST"] = "off";
+  env_.Set("DEGRADE_ZZ_FIRST", "off");
   Switch* first = Define(Spec("zz.first", {"g"}));
   for (int i = 0; i < 64; ++i) {
     const std::string name = "later" + std::to_string(i);
-    env_[EnvVarForSwitch(name)] = (i % 2 == 0) ? "on" : "0.5";
-    env_[EnvVarForGroup("h" + std::to_string(i))] = "on";
+    env_.Set(EnvVarForSwitch(name), (i % 2 == 0) ? "on" : "0.5");
+    env_.Set(EnvVarForGroup("h" + std::to_string(i)), "on");
     Define(Spec(name, {"h" + std::to_string(i)}));
   }
   Apply(Layer::kRemote, Noise(256));  // re-resolves every switch from its views
@@ -521,11 +481,11 @@ TEST_F(RegistryTest, EnvSettingOfEarlierSwitchSurvivesLaterDefines) {
 }
 
 TEST_F(RegistryTest, EnvAllOfEarlierSwitchSurvivesLaterDefines) {
-  env_["DEGRADE_ALL"] = "25%";
+  env_.Set("DEGRADE_ALL", "25%");
   Switch* first = Define(Spec("zz.first"));
   for (int i = 0; i < 64; ++i) {
     const std::string name = "later" + std::to_string(i);
-    env_[EnvVarForSwitch(name)] = "off";
+    env_.Set(EnvVarForSwitch(name), "off");
     Define(Spec(name));
   }
   Apply(Layer::kRemote, Noise(256));
@@ -567,7 +527,7 @@ TEST_P(LayerPrecedenceTest, HigherLayerDecides) {
   const SwitchValue higher_value = higher_off ? Off() : Allow(0.5);
   auto set = [&](Layer layer, const SwitchValue& v) {
     if (layer == Layer::kEnv) {
-      env_["DEGRADE_RECS"] = v.state == State::kOff ? "off" : "0.5";
+      env_.Set("DEGRADE_RECS", v.state == State::kOff ? "off" : "0.5");
     } else {
       Apply(layer, SwitchSnapshot("recs", v));
     }
@@ -1236,7 +1196,7 @@ TEST_F(RegistryTest, SwitchInfoHasTheDecidingEntrysReasonActorAndExpiry) {
 }
 
 TEST_F(RegistryTest, SwitchInfoListsEveryLayerThatSaysSomethingLowestFirst) {
-  env_["DEGRADE_A"] = "on";
+  env_.Set("DEGRADE_A", "on");
   Define(Spec("a", {"g"}));
   Snapshot file;
   file.all = Off();

@@ -8,9 +8,12 @@
 
 #include "degrade/registry.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
+
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 // Sets an environment variable for one test and restores it.
 class ScopedEnv {
@@ -36,12 +39,6 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-Registry::Options Quiet() {
-  Registry::Options o;
-  o.log_sink = [](LogLevel, std::string_view) {};
-  return o;
-}
-
 TEST(RuntimeTest, OptionsFromEnvReadsConfigFile) {
   ScopedEnv env("DEGRADE_CONFIG_FILE", "/etc/svc/degrade.json");
   auto o = Runtime::OptionsFromEnv();
@@ -57,7 +54,7 @@ TEST(RuntimeTest, EmptyConfigFileVariableIsAnError) {
 }
 
 TEST(RuntimeTest, NonPositivePollIntervalIsRejected) {
-  Registry registry(Quiet());
+  Registry registry(QuietOptionsWithRealEnv());
   Options o;
   o.registry = &registry;
   o.config_file = "/nonexistent";
@@ -75,7 +72,7 @@ TEST(RuntimeTest, FromEnvStartsTheFileLayer) {
     out << R"({"switches": {"rt.recs": "off"}})";
   }
   ScopedEnv env("DEGRADE_CONFIG_FILE", path.c_str());
-  Registry registry(Quiet());
+  Registry registry(QuietOptionsWithRealEnv());
   Switch* recs = *registry.Define({.name = "rt.recs", .description = "x"});
   auto rt = Runtime::FromEnv(&registry);
   ASSERT_TRUE(rt.ok()) << rt.status();
@@ -86,7 +83,7 @@ TEST(RuntimeTest, FromEnvStartsTheFileLayer) {
 
 TEST(RuntimeTest, NoConfigurationStartsNothing) {
   ScopedEnv env("DEGRADE_CONFIG_FILE", nullptr);
-  Registry registry(Quiet());
+  Registry registry(QuietOptionsWithRealEnv());
   auto rt = Runtime::FromEnv(&registry);
   ASSERT_TRUE(rt.ok());
   EXPECT_TRUE(registry.sources().empty());
@@ -96,7 +93,7 @@ TEST(RuntimeTest, RealEnvironmentIsReadAtDefinition) {
   ScopedEnv a("DEGRADE_RT_ENV_OFF", "OFF");
   ScopedEnv b("DEGRADE_RT_ENV_DIM", " 25% ");
   ScopedEnv c("DEGRADE_GROUP_RT_GROUP", "false");
-  Registry registry(Quiet());
+  Registry registry(QuietOptionsWithRealEnv());
   Switch* off = *registry.Define({.name = "rt.env-off", .description = "x"});
   Switch* dim = *registry.Define({.name = "rt.env.dim", .description = "x"});
   Switch* grouped = *registry.Define({.name = "rt.member", .description = "x", .groups = {"rt.group"}});
@@ -113,7 +110,7 @@ TEST(RuntimeTest, RealEnvironmentIsReadAtDefinition) {
 TEST(RuntimeTest, EnvSettingsSurviveLaterDefinitionsAndLayerChanges) {
   ScopedEnv a("DEGRADE_RT_UAF_A", "off");
   ScopedEnv b("DEGRADE_RT_UAF_B", "30%");
-  Registry registry(Quiet());
+  Registry registry(QuietOptionsWithRealEnv());
   Switch* first = *registry.Define({.name = "rt.uaf.a", .description = "x"});
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(registry.Define({.name = "rt.uaf.b" + std::to_string(i), .description = "x"}).ok());
@@ -129,7 +126,7 @@ TEST(RuntimeTest, EnvSettingsSurviveLaterDefinitionsAndLayerChanges) {
 
 TEST(RuntimeTest, ProgramWithoutRuntimeGetsDefaultsAndEnv) {
   ScopedEnv a("DEGRADE_RT_NORUNTIME", "0");
-  Registry registry(Quiet());
+  Registry registry(QuietOptionsWithRealEnv());
   Switch* sw = *registry.Define({.name = "rt.noruntime", .description = "x"});
   Switch* plain = *registry.Define({.name = "rt.plain", .description = "x", .default_state = State::kOff});
   EXPECT_FALSE(sw->enabled());

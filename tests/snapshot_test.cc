@@ -12,9 +12,12 @@
 #include "degrade/state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
+
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -35,8 +38,6 @@ absl::Status ParseAsSwitchA(std::string_view value) {
   return Parse(std::string(R"({"switches": {"a": )") + std::string(value) + "}}").status();
 }
 
-std::string Message(const absl::Status& status) { return std::string(status.message()); }
-
 absl::Time ParseRfc3339(std::string_view text) {
   absl::Time time;
   std::string error;
@@ -44,18 +45,6 @@ absl::Time ParseRfc3339(std::string_view text) {
                               &time, &error))
       << error;
   return time;
-}
-
-SwitchValue On() {
-  SwitchValue value;
-  value.state = State::kOn;
-  return value;
-}
-
-SwitchValue Off() {
-  SwitchValue value;
-  value.state = State::kOff;
-  return value;
 }
 
 // --- Accepted input ---------------------------------------------------------

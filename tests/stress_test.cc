@@ -9,17 +9,17 @@
 #include "degrade/call.h"
 #include "degrade/registry.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
 
+using namespace ::degrade::test_util;  // tests/test_util.h
+
 constexpr int kSwitches = 8;
 
 std::unique_ptr<Registry> MakeRegistry() {
-  Registry::Options options;
-  options.getenv = [](std::string_view) { return std::optional<std::string>(); };
-  options.log_sink = [](LogLevel, std::string_view) {};
-  return std::make_unique<Registry>(std::move(options));
+  return std::make_unique<Registry>(QuietOptions());
 }
 
 // The values writers publish: on, off, dimmed, and on with a fault.

@@ -17,6 +17,7 @@
 #include "degrade/state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 DEGRADE_SWITCH(kRecs, "switch-test.recs", "Personalized recs; the page renders without them.");
 // Same name again: detached, with an error recorded; keeps its own default.
@@ -38,6 +39,8 @@ DEGRADE_SWITCH_SPEC(kFull, {.name = "switch-test.full",
 namespace degrade {
 namespace {
 
+using namespace ::degrade::test_util;  // tests/test_util.h
+
 using ::testing::ElementsAre;
 
 // allow and rate are kept as a 32-bit threshold: x * 2^32, truncated.
@@ -50,23 +53,6 @@ bool AnyErrorContains(std::string_view a, std::string_view b) {
     }
   }
   return false;
-}
-
-std::optional<std::string> NoEnv(std::string_view) { return std::nullopt; }
-
-Registry::Options QuietOptions() {
-  return Registry::Options{
-      .clock = nullptr,
-      .getenv = NoEnv,
-      .log_sink = [](LogLevel, std::string_view) {},
-  };
-}
-
-SwitchSpec Spec(std::string name) {
-  SwitchSpec spec;
-  spec.name = std::move(name);
-  spec.description = "test switch " + spec.name;
-  return spec;
 }
 
 class SwitchTest : public ::testing::Test {

@@ -17,6 +17,7 @@
 #include "degrade/switch.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 // In Registry::Global(). The second and third are detached on purpose: a
 // duplicate name and an invalid one (each logs one error line to stderr).
@@ -28,13 +29,7 @@ DEGRADE_SWITCH(kGlobalBadName, "Bad Name", "Detached: invalid name.");
 namespace degrade {
 namespace {
 
-SwitchSpec Spec(std::string name, std::vector<std::string> groups = {}) {
-  SwitchSpec spec;
-  spec.name = std::move(name);
-  spec.description = "test switch " + spec.name;
-  spec.groups = std::move(groups);
-  return spec;
-}
+using namespace ::degrade::test_util;  // tests/test_util.h
 
 SwitchValue Value(std::optional<State> state, std::string reason = "", std::string actor = "") {
   SwitchValue v;
@@ -49,11 +44,7 @@ class ScopedTest : public ::testing::Test {
   ScopedTest()
       : registry_(Registry::Options{
             .clock = &clock_,
-            .getenv = [this](std::string_view var) -> std::optional<std::string> {
-              auto it = env_.find(std::string(var));
-              if (it == env_.end()) return std::nullopt;
-              return it->second;
-            },
+            .getenv = env_.Getenv(),
             .log_sink = [](LogLevel, std::string_view) {},
         }) {}
 
@@ -75,7 +66,7 @@ class ScopedTest : public ::testing::Test {
   }
 
   testing::FakeClock clock_;
-  std::map<std::string, std::string> env_;
+  test_util::FakeEnv env_;
   Registry registry_;
 };
 
@@ -219,7 +210,7 @@ TEST_F(ScopedTest, ScopedOverrideOnGlobalSwitch) {
 // ------------------------------------------------------------------ ScopedAllOff
 
 TEST_F(ScopedTest, ScopedAllOffTurnsEverySwitchOff) {
-  env_["DEGRADE_FROM_ENV"] = "on";
+  env_.Set("DEGRADE_FROM_ENV", "on");
   Switch& plain = Define(Spec("plain"));
   Switch& admin_on = Define(Spec("admin.on"));
   Switch& group_on = Define(Spec("tier1.member", {"tier1"}));

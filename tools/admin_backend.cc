@@ -67,6 +67,10 @@ class AdminBackend final : public Backend {
     client_.set_read_timeout(read);
     client_.set_write_timeout(read);
     client_.set_keep_alive(false);
+    // cpp-httplib writes the request head and the body in separate send()s;
+    // with Nagle's algorithm the body then waits for the server's delayed
+    // ACK, about 40 ms per PUT on Linux loopback.
+    client_.set_tcp_nodelay(true);
   }
 
   absl::StatusOr<Reply> List() override {
