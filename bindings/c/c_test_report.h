@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct report_case {
   char name[160];
@@ -95,7 +96,19 @@ static inline int report_end(void) {
   size_t i;
   const size_t passed = g_report.count - (size_t)g_report.failed;
   if (path[0] != '\0') {
-    FILE* f = fopen(path, "w");
+    FILE* f;
+    /* The results directory may not exist yet in a fresh build directory
+     * (gtest creates its own; this report must too). One level is enough:
+     * the build directory itself exists. */
+    char dir[sizeof g_report.xml_path];
+    char* slash;
+    strcpy(dir, path);
+    slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir) {
+      *slash = '\0';
+      mkdir(dir, 0777); /* EEXIST is fine; any other failure shows at fopen */
+    }
+    f = fopen(path, "w");
     if (f == NULL) {
       fprintf(stderr, "report: cannot write %s\n", path);
       ++g_report.failed;
