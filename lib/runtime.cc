@@ -159,6 +159,22 @@ absl::StatusOr<std::vector<std::string>> ListEnv(const char* var, const std::str
   return out;
 }
 
+// A whole number of milliseconds in [min_ms, max_ms]; nullopt when unset.
+absl::StatusOr<std::optional<absl::Duration>> MillisEnv(const char* var, int64_t min_ms,
+                                                        int64_t max_ms) {
+  const std::string accepted =
+      absl::StrCat("a whole number of milliseconds from ", min_ms, " to ", max_ms);
+  auto raw = NonEmptyEnv(var, accepted.c_str());
+  if (!raw.ok()) return raw.status();
+  if (!*raw) return std::optional<absl::Duration>();
+  int64_t ms = 0;
+  if (!absl::SimpleAtoi(**raw, &ms) || ms < min_ms || ms > max_ms) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(var, ": \"", **raw, "\" is not valid; accepted: ", accepted));
+  }
+  return std::optional<absl::Duration>(absl::Milliseconds(ms));
+}
+
 }  // namespace
 
 absl::StatusOr<Options> Runtime::OptionsFromEnv() {
@@ -166,6 +182,9 @@ absl::StatusOr<Options> Runtime::OptionsFromEnv() {
   auto file = NonEmptyEnv("DEGRADE_CONFIG_FILE", "the path of a snapshot file");
   if (!file.ok()) return file.status();
   if (*file) o.config_file = **file;
+  auto poll = MillisEnv("DEGRADE_FILE_POLL_MS", 10, 60'000);
+  if (!poll.ok()) return poll.status();
+  if (*poll) o.file_poll_interval = **poll;
 
   constexpr const char* kUrls = "comma-separated http:// or https:// URLs";
   auto urls = NonEmptyEnv("DEGRADE_REMOTE_URLS", kUrls);
@@ -182,17 +201,15 @@ absl::StatusOr<Options> Runtime::OptionsFromEnv() {
     o.remote_urls = *std::move(list);
   }
 
-  constexpr const char* kInterval = "a whole number of milliseconds from 100 to 3600000";
-  auto interval = NonEmptyEnv("DEGRADE_REMOTE_INTERVAL_MS", kInterval);
+  auto interval = MillisEnv("DEGRADE_REMOTE_INTERVAL_MS", 100, 3'600'000);
   if (!interval.ok()) return interval.status();
-  if (*interval) {
-    int64_t ms = 0;
-    if (!absl::SimpleAtoi(**interval, &ms) || ms < 100 || ms > 3'600'000) {
-      return absl::InvalidArgumentError(absl::StrCat("DEGRADE_REMOTE_INTERVAL_MS: \"", **interval,
-                                                     "\" is not valid; accepted: ", kInterval));
-    }
-    o.remote_interval = absl::Milliseconds(ms);
-  }
+  if (*interval) o.remote_interval = **interval;
+  auto timeout = MillisEnv("DEGRADE_REMOTE_TIMEOUT_MS", 10, 60'000);
+  if (!timeout.ok()) return timeout.status();
+  if (*timeout) o.remote_timeout = **timeout;
+  auto remote_ca = NonEmptyEnv("DEGRADE_REMOTE_CA_FILE", "the path of a PEM CA bundle");
+  if (!remote_ca.ok()) return remote_ca.status();
+  if (*remote_ca) o.remote_ca_file = **remote_ca;
 
   constexpr const char* kEndpoints = "comma-separated http(s)://host:port of etcd members";
   auto endpoints = NonEmptyEnv("DEGRADE_ETCD_ENDPOINTS", kEndpoints);

@@ -37,6 +37,7 @@
 #include "openssl/pem.h"
 #include "openssl/x509.h"
 #include "openssl/x509v3.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
@@ -44,6 +45,7 @@ namespace {
 using internal::AdminConfig;
 using internal::AdminServer;
 using internal::ConstantTimeEquals;
+using test_util::ScopedEnv;
 using Clock = std::chrono::steady_clock;
 
 // Distinctive, so a search for it cannot match anything else.
@@ -336,25 +338,6 @@ TEST_F(AdminSecurityTest, NonLoopbackBindIsRefusedUnlessAllowed) {
   const auto allowed = AdminServer::Start(*registry_, c);
   ASSERT_TRUE(allowed.ok()) << allowed.status();
 }
-
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 TEST(AdminSecurityEnvTest, EnvironmentConfiguresRemoteBindTlsAndHosts) {
   ScopedEnv a("DEGRADE_ADMIN_ALLOW_REMOTE", "on");

@@ -913,6 +913,42 @@ TEST_F(HttpsSourceTest, VerificationSucceedsWithTheCaFile) {
   EXPECT_TRUE(Health("remote")->healthy);
 }
 
+// A service configured only through its environment reaches an https server
+// signed by a private CA (DEGRADE_REMOTE_CA_FILE, DEGRADE_REMOTE_TIMEOUT_MS).
+TEST_F(HttpsSourceTest, FromEnvVerifiesWithTheCaFileFromTheEnvironment) {
+  TestServer server(Cert(), Key());
+  ASSERT_TRUE(server.Start());
+  server.ServeBody(std::string(kOff));
+  const std::string url = server.Url();
+  const std::string cert = Cert();
+  ScopedEnv urls("DEGRADE_REMOTE_URLS", url.c_str());
+  ScopedEnv ca("DEGRADE_REMOTE_CA_FILE", cert.c_str());
+  ScopedEnv timeout("DEGRADE_REMOTE_TIMEOUT_MS", "1500");
+  auto options = Runtime::OptionsFromEnv();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->remote_timeout, absl::Milliseconds(1500));
+  auto rt = Runtime::FromEnv(registry_.get());
+  ASSERT_TRUE(rt.ok()) << rt.status();
+  runtime_ = *std::move(rt);
+  EXPECT_FALSE(recs_->enabled()) << AllLogs();
+  EXPECT_EQ(Deciding(), Layer::kRemote);
+  EXPECT_TRUE(Health("remote")->healthy);
+}
+
+TEST_F(HttpsSourceTest, FromEnvWithoutTheCaFileRefusesTheServer) {
+  TestServer server(Cert(), Key());
+  ASSERT_TRUE(server.Start());
+  server.ServeBody(std::string(kOff));
+  const std::string url = server.Url();
+  ScopedEnv urls("DEGRADE_REMOTE_URLS", url.c_str());
+  ScopedEnv ca("DEGRADE_REMOTE_CA_FILE", nullptr);
+  auto rt = Runtime::FromEnv(registry_.get());
+  ASSERT_TRUE(rt.ok()) << rt.status();
+  runtime_ = *std::move(rt);
+  EXPECT_TRUE(recs_->enabled());
+  EXPECT_FALSE(Health("remote")->healthy);
+}
+
 TEST_F(HttpsSourceTest, VerificationOffAcceptsAnUntrustedCertificate) {
   TestServer server(Cert(), Key());
   ASSERT_TRUE(server.Start());

@@ -15,30 +15,6 @@ namespace {
 
 using namespace ::degrade::test_util;  // tests/test_util.h
 
-// Sets an environment variable for one test and restores it.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_.c_str(), old_->c_str(), 1);
-    } else {
-      unsetenv(name_.c_str());
-    }
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
-
 TEST(RuntimeTest, OptionsFromEnvReadsConfigFile) {
   ScopedEnv env("DEGRADE_CONFIG_FILE", "/etc/svc/degrade.json");
   auto o = Runtime::OptionsFromEnv();
@@ -51,6 +27,103 @@ TEST(RuntimeTest, EmptyConfigFileVariableIsAnError) {
   auto o = Runtime::OptionsFromEnv();
   ASSERT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(o.status().message().find("DEGRADE_CONFIG_FILE"), std::string::npos);
+}
+
+TEST(RuntimeTest, OptionsFromEnvReadsTimeoutsPollIntervalAndRemoteCa) {
+  ScopedEnv a("DEGRADE_REMOTE_TIMEOUT_MS", "750");
+  ScopedEnv b("DEGRADE_REMOTE_CA_FILE", " /etc/ssl/cfg-ca.pem ");
+  ScopedEnv c("DEGRADE_FILE_POLL_MS", "50");
+  ScopedEnv d("DEGRADE_REMOTE_INTERVAL_MS", "1000");
+  auto o = Runtime::OptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->remote_timeout, absl::Milliseconds(750));
+  EXPECT_EQ(o->remote_ca_file, "/etc/ssl/cfg-ca.pem");
+  EXPECT_EQ(o->file_poll_interval, absl::Milliseconds(50));
+  EXPECT_EQ(o->remote_interval, absl::Seconds(1));
+}
+
+TEST(RuntimeTest, UnsetTimeoutVariablesKeepTheDefaults) {
+  ScopedEnv a("DEGRADE_REMOTE_TIMEOUT_MS", nullptr);
+  ScopedEnv b("DEGRADE_REMOTE_CA_FILE", nullptr);
+  ScopedEnv c("DEGRADE_FILE_POLL_MS", nullptr);
+  auto o = Runtime::OptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status();
+  const Options defaults;
+  EXPECT_EQ(o->remote_timeout, defaults.remote_timeout);
+  EXPECT_EQ(o->remote_ca_file, "");
+  EXPECT_EQ(o->file_poll_interval, defaults.file_poll_interval);
+}
+
+// Each bad value names the variable, the value and what is accepted.
+TEST(RuntimeTest, BadMillisecondVariablesAreRejectedWithWhatIsAccepted) {
+  struct Case {
+    const char* var;
+    const char* value;
+    const char* accepted;
+  };
+  const Case cases[] = {
+      {"DEGRADE_REMOTE_TIMEOUT_MS", "0", "from 10 to 60000"},
+      {"DEGRADE_REMOTE_TIMEOUT_MS", "2s", "from 10 to 60000"},
+      {"DEGRADE_REMOTE_TIMEOUT_MS", "60001", "from 10 to 60000"},
+      {"DEGRADE_REMOTE_TIMEOUT_MS", "-5", "from 10 to 60000"},
+      {"DEGRADE_FILE_POLL_MS", "9", "from 10 to 60000"},
+      {"DEGRADE_FILE_POLL_MS", "1.5", "from 10 to 60000"},
+      {"DEGRADE_REMOTE_INTERVAL_MS", "99", "from 100 to 3600000"},
+      {"DEGRADE_REMOTE_INTERVAL_MS", "fast", "from 100 to 3600000"},
+  };
+  for (const Case& c : cases) {
+    ScopedEnv env(c.var, c.value);
+    auto o = Runtime::OptionsFromEnv();
+    ASSERT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << c.var << "=" << c.value;
+    const std::string msg(o.status().message());
+    EXPECT_NE(msg.find(c.var), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::string("\"") + c.value + "\""), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.accepted), std::string::npos) << msg;
+  }
+  for (const char* var :
+       {"DEGRADE_REMOTE_TIMEOUT_MS", "DEGRADE_FILE_POLL_MS", "DEGRADE_REMOTE_CA_FILE"}) {
+    ScopedEnv env(var, "  ");
+    auto o = Runtime::OptionsFromEnv();
+    ASSERT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << var;
+    EXPECT_NE(std::string(o.status().message()).find(std::string(var) + " is set but empty"),
+              std::string::npos)
+        << o.status();
+  }
+}
+
+// A bad variable starts nothing: FromEnv fails before any source exists.
+TEST(RuntimeTest, BadFilePollVariableStartsNothing) {
+  ScopedEnv file("DEGRADE_CONFIG_FILE", "/nonexistent/degrade.json");
+  ScopedEnv poll("DEGRADE_FILE_POLL_MS", "soon");
+  Registry registry(QuietOptionsWithRealEnv());
+  auto rt = Runtime::FromEnv(&registry);
+  ASSERT_EQ(rt.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(registry.sources().empty());
+}
+
+// DEGRADE_FILE_POLL_MS reaches the file watcher: a change is applied.
+TEST(RuntimeTest, FromEnvFilePollIntervalDrivesTheFileLayer) {
+  const std::string dir = MakeTempDir("degrade-runtime-poll");
+  ASSERT_FALSE(dir.empty());
+  const std::string path = dir + "/degrade.json";
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << R"({"switches": {"rt.poll": "on"}})";
+  }
+  ScopedEnv file("DEGRADE_CONFIG_FILE", path.c_str());
+  ScopedEnv poll("DEGRADE_FILE_POLL_MS", "20");
+  Registry registry(QuietOptionsWithRealEnv());
+  Switch* sw = *registry.Define({.name = "rt.poll", .description = "x"});
+  auto rt = Runtime::FromEnv(&registry);
+  ASSERT_TRUE(rt.ok()) << rt.status();
+  EXPECT_TRUE(sw->enabled());
+  {
+    std::ofstream out(path + ".new", std::ios::trunc);
+    out << R"({"switches": {"rt.poll": "off"}})";
+  }
+  std::filesystem::rename(path + ".new", path);
+  EXPECT_TRUE(Eventually([&] { return !sw->enabled(); }));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(RuntimeTest, NonPositivePollIntervalIsRejected) {

@@ -26,6 +26,9 @@
 //   Spec(name, groups = {})              a SwitchSpec with a description
 //   On(), Off(reason, actor), Allow(f)   SwitchValues for SetOverride/snapshots
 //   Message(status)                      status.message() as a std::string
+//   ScopedEnv(name, value)               sets (value null: unsets) a process
+//                                        environment variable, restored when
+//                                        it goes out of scope
 //   CountAllocations(n, fn)              how many operator new calls n runs of
 //   AllocationCount()                    fn made / made so far. Only in binaries
 //                                        that link tests/alloc_counting.cc (it
@@ -211,6 +214,34 @@ inline SwitchValue Allow(double allow) {
 }
 
 inline std::string Message(const absl::Status& status) { return std::string(status.message()); }
+
+// Sets an environment variable (value null: unsets it) and restores it on
+// scope exit. Not thread-safe, like setenv itself: use it before any thread
+// that reads the environment starts.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
 
 // ------------------------------------------------------------------ allocations
 

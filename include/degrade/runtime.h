@@ -34,6 +34,7 @@ struct Options {
   // layer. Env: DEGRADE_CONFIG_FILE.
   std::string config_file;
   // How often the file is checked. Default: 200 ms (changes show within 1 s).
+  // Env: DEGRADE_FILE_POLL_MS (10 to 60000).
   absl::Duration file_poll_interval = absl::Milliseconds(200);
 
   // Remote layer over HTTP polling (DESIGN section 5): http:// or https://
@@ -57,7 +58,8 @@ struct Options {
   // Connect timeout and read timeout of one request; a body still arriving
   // this long after the request started is abandoned. Start() may block for
   // about (number of URLs) x this when every server is unreachable by
-  // timeout (a refused connection fails at once). Default: 2 s.
+  // timeout (a refused connection fails at once). Default: 2 s. Env:
+  // DEGRADE_REMOTE_TIMEOUT_MS (10 to 60000).
   absl::Duration remote_timeout = absl::Seconds(2);
   // Largest response body accepted, counted after decompression and enforced
   // while the body streams in (a larger declared Content-Length is refused
@@ -65,7 +67,8 @@ struct Options {
   size_t remote_max_body_bytes = size_t{1} << 20;
   // For https: a CA bundle file (PEM) to verify servers against (default:
   // the system's), and whether to verify at all. The server's name or IP
-  // must match its certificate. Default: verify.
+  // must match its certificate. Default: verify. Env: DEGRADE_REMOTE_CA_FILE
+  // (verification cannot be turned off from the environment).
   std::string remote_ca_file;
   bool remote_verify_tls = true;
 
