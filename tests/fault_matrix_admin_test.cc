@@ -64,6 +64,15 @@ TEST_F(FaultMatrixAdminTest, FloodedAdminEndpointLeavesTheHotPathAndTheStateExac
   Start(o);
   const int port = runtime_->admin_port();
   ASSERT_GT(port, 0);
+  // cpp-httplib creates its worker pool inside the listening thread, after
+  // the port is bound (and Start has returned): one answered request proves
+  // the pool exists, so the baseline counts it (under TSan the pool used to
+  // appear after the baseline was read).
+  {
+    httplib::Client probe("127.0.0.1", port);
+    auto res = probe.Get("/healthz");
+    ASSERT_TRUE(res && res->status == 200);
+  }
   const int baseline_threads = ThreadCount();
 
   std::atomic<bool> stop{false};
