@@ -2,7 +2,7 @@
 // requests, from more clients than it has workers, while the hot path runs.
 // A real admin server on 127.0.0.1 and real httplib clients. Suite `http`,
 // beside admin_server_test: like it, it drives cpp-httplib from many
-// connections at once, which the TSan stage leaves out for now.
+// connections at once.
 #include <httplib.h>
 
 #include <algorithm>
