@@ -608,7 +608,8 @@ void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
   std::string text = Dump(body);
   Scrub(text);
-  res.set_content(std::move(text), "application/json");
+  // cpp-httplib 0.11 takes a const std::string&: nothing to move.
+  res.set_content(text, "application/json");
 }
 
 void SendError(httplib::Response& res, int status, std::string_view message) {

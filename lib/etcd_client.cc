@@ -11,10 +11,10 @@
 #include "etcd_client.h"
 
 #include <httplib.h>
-#include <signal.h>
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <utility>
 
 #include <nlohmann/json.hpp>

@@ -119,7 +119,7 @@ void SetSpec(SwitchData& d, SwitchSpec spec) {
     auto def = std::make_unique<SwitchValue>();
     def->state = spec.default_state;
     if (spec.default_allow != 1.0) def->allow = spec.default_allow;
-    def->breaker = std::move(spec.breaker);
+    def->breaker = spec.breaker;
     def->actor = "code";
     def->reason = "default";
     d.custom_default = std::move(def);
@@ -799,7 +799,11 @@ absl::Status RegistryCore::ApplySnapshot(Layer layer, Snapshot snapshot, std::st
       for (Switch* sw : switches_) RegistryAccess::Data(*sw).pending_own = nullptr;
       return status;
     };
-    for (const auto& [name, v] : next->switches) {
+    for (const auto& entry : next->switches) {
+      // Named, not structured bindings: clang 14 (clang-tidy) cannot capture
+      // a structured binding in a lambda.
+      const std::string& name = entry.first;
+      const SwitchValue& v = entry.second;
       Switch* sw = FindLocked(name);
       if (sw == nullptr) {
         if (absl::Status s = ValidateName(name, "switch name"); !s.ok()) {
@@ -812,7 +816,9 @@ absl::Status RegistryCore::ApplySnapshot(Layer layer, Snapshot snapshot, std::st
       }
       if (sw != nullptr) RegistryAccess::Data(*sw).pending_own = &v;
     }
-    for (const auto& [name, v] : next->groups) {
+    for (const auto& entry : next->groups) {
+      const std::string& name = entry.first;
+      const SwitchValue& v = entry.second;
       if (absl::Status s = ValidateName(name, "group name"); !s.ok()) {
         return reject(absl::InvalidArgumentError(absl::StrCat(who, ": ", s.message())));
       }

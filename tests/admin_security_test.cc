@@ -638,11 +638,23 @@ TEST_F(AdminSecurityTest, AConnectionFloodCostsNoThreadsAndFewDescriptors) {
   EXPECT_LE(server_fds, 4u + 8u) << "the workers' connections and the line, no more";
 
   flood.clear();
+  // The workers still have to read each closed connection off the line; a
+  // request that finds the line full meanwhile is answered 503 at once (the
+  // next test). It is served as soon as the line drains: well within 3 s.
   const auto start = Clock::now();
-  auto r = client_->Get("/healthz");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 200);
-  EXPECT_LT(Seconds(Clock::now() - start), 3.0) << "served once the flood is gone";
+  int status = 0;
+  int refused = 0;
+  while (Seconds(Clock::now() - start) < 3.0) {
+    auto r = client_->Get("/healthz");
+    ASSERT_TRUE(r);
+    status = r->status;
+    if (status != 503) break;
+    ++refused;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  RecordProperty("refused_503_while_draining", absl::StrCat(refused));
+  EXPECT_EQ(status, 200) << "served once the flood is gone";
+  EXPECT_LT(Seconds(Clock::now() - start), 3.0);
 }
 
 TEST_F(AdminSecurityTest, ConnectionsBeyondTheLineAreAnswered503AtOnce) {

@@ -233,9 +233,9 @@ absl::Status ParseDrillOption(const std::string& name, const std::string& value,
 absl::Status CheckDrill(const Invocation& inv) {
   const DrillFlags& d = inv.drill;
   std::vector<std::string> missing;
-  if (d.switch_name.empty()) missing.push_back("--switch NAME");
-  if (d.fault_kind.empty()) missing.push_back("--fault error|delay");
-  if (d.probe_url.empty()) missing.push_back("--probe URL (the service's essential endpoint)");
+  if (d.switch_name.empty()) missing.emplace_back("--switch NAME");
+  if (d.fault_kind.empty()) missing.emplace_back("--fault error|delay");
+  if (d.probe_url.empty()) missing.emplace_back("--probe URL (the service's essential endpoint)");
   if (!missing.empty()) {
     return Usage(absl::StrCat("drill needs ", absl::StrJoin(missing, ", ")));
   }

@@ -119,6 +119,7 @@ std::vector<WatchEvent> DiffListings(const json& before, const json& after, absl
   const std::map<std::string, const json*> old_by_name = ByName(before);
   const std::map<std::string, const json*> new_by_name = ByName(after);
   std::vector<std::string> names;
+  names.reserve(old_by_name.size() + new_by_name.size());
   for (const auto& [name, sw] : old_by_name) names.push_back(name);
   for (const auto& [name, sw] : new_by_name) {
     if (!old_by_name.contains(name)) names.push_back(name);

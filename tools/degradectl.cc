@@ -10,13 +10,11 @@
 // reached), 2 usage error.
 #include <pthread.h>
 #include <pwd.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
-
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -102,10 +103,9 @@ class Prober {
 
   std::string LastError() {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = samples_.rbegin(); it != samples_.rend(); ++it) {
-      if (!it->ok) return it->error;
-    }
-    return "";
+    const auto failed = std::find_if(samples_.rbegin(), samples_.rend(),
+                                     [](const ProbeSample& p) { return !p.ok; });
+    return failed == samples_.rend() ? std::string() : failed->error;
   }
 
  private:

@@ -138,7 +138,7 @@ WindowStats ComputeWindow(const std::vector<ProbeSample>& probes, double from_ms
 // watching, and by ComputeFigures.
 std::optional<size_t> RecoverySample(const std::vector<StateSample>& states, double fault_off_ms);
 
-DrillFigures ComputeFigures(const DrillTimeline& timeline);
+DrillFigures ComputeFigures(const DrillTimeline& tl);
 
 // --expect-* objectives. Each one given is checked; a figure that is missing
 // (not detected, not recovered, no probes) misses its objective.
@@ -159,19 +159,16 @@ std::vector<ObjectiveResult> CheckObjectives(const DrillFigures& figures,
                                              const Objectives& objectives);
 
 // report.json: settings, figures, objectives and the whole timeline.
-nlohmann::json ReportJson(const DrillSettings& settings, const DrillTimeline& timeline,
-                          const DrillFigures& figures,
+nlohmann::json ReportJson(const DrillSettings& s, const DrillTimeline& tl, const DrillFigures& f,
                           const std::vector<ObjectiveResult>& objectives);
 
 // report.html: one self-contained page (inline CSS and SVG, no script, no
 // external asset) with the figures, the objectives and a timeline plot.
-std::string ReportHtml(const DrillSettings& settings, const DrillTimeline& timeline,
-                       const DrillFigures& figures,
+std::string ReportHtml(const DrillSettings& s, const DrillTimeline& tl, const DrillFigures& f,
                        const std::vector<ObjectiveResult>& objectives);
 
 // The few lines degradectl prints at the end of a drill.
-std::string ReportSummary(const DrillSettings& settings, const DrillTimeline& timeline,
-                          const DrillFigures& figures,
+std::string ReportSummary(const DrillSettings& s, const DrillTimeline& tl, const DrillFigures& f,
                           const std::vector<ObjectiveResult>& objectives);
 
 // "1.2 s", "850 ms", "-" for nullopt.

@@ -330,6 +330,7 @@ absl::Status EtcdBackend::Watch(WatchStop& stop, const WatchSink& sink) {
     for (EtcdKv& kv : range->kvs) now.emplace(kv.key, std::move(kv));
     if (report) {
       std::vector<std::string> keys;
+      keys.reserve(known.size() + now.size());
       for (const auto& [k, kv] : known) keys.push_back(k);
       for (const auto& [k, kv] : now) {
         if (!known.contains(k)) keys.push_back(k);
