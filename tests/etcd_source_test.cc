@@ -289,6 +289,12 @@ TEST_F(EtcdSourceTest, BadValueUnderOneKeyKeepsItsLastGoodValueAndIsReported) {
   Put("switches/search", R"("off")");  // another key keeps working
   ASSERT_TRUE(Eventually([&] { return !watcher_->enabled("search"); }));
   EXPECT_FALSE(watcher_->enabled("recs"));  // kept its last good value
+  // The source reports its health after it has applied the message, so a
+  // reader can see search change a moment before the health does.
+  ASSERT_TRUE(Eventually([&] {
+    auto health = watcher_->Health("etcd");
+    return health.has_value() && !health->healthy;
+  }));
   auto h = watcher_->Health("etcd");
   ASSERT_TRUE(h.has_value());
   EXPECT_FALSE(h->healthy);
