@@ -4,9 +4,10 @@
 # "fuzz"), so scripts/summarize_tests.py counts one passed or failed test per
 # target. See docs/fuzzing.md for longer runs by hand.
 #
-#   scripts/fuzz.sh [--seconds N] [--builddir DIR] [TARGET...]
+#   scripts/fuzz.sh [--seconds N] [--builddir DIR] [--build-only] [TARGET...]
 #
 #   --seconds N    how long each target runs (default 20)
+#   --build-only   configure and build the targets, run nothing
 #   --builddir D   the build directory (default build-fuzz)
 #   TARGET...      run only these targets (e.g. snapshot_fuzz)
 #
@@ -21,8 +22,10 @@ cd "$ROOT"
 seconds=20
 builddir=build-fuzz
 targets=()
+build_only=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --build-only) build_only=1; shift ;;
     --seconds) seconds="${2:?--seconds needs a number}"; shift 2 ;;
     --seconds=*) seconds="${1#--seconds=}"; shift ;;
     --builddir) builddir="${2:?--builddir needs a directory}"; shift 2 ;;
@@ -73,6 +76,9 @@ fi
 ninja_targets=()
 for t in "${targets[@]}"; do ninja_targets+=("fuzz/$t"); done
 ninja -C "$builddir" -j2 "${ninja_targets[@]}"
+if [[ "$build_only" -eq 1 ]]; then
+  exit 0
+fi
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"

@@ -6,13 +6,14 @@
 # Stages, in order (their wall times are printed at the end):
 #   1. install-deps   scripts/install-deps.sh: Debian packages, chromium,
 #                     tests/browser/node_modules (npm ci). A no-op when present.
-#   2. normal         build/ (debugoptimized, werror): everything, benchmarks
-#                     and examples included (so they keep compiling), and
-#                     every meson test, the browser test among them.
-#   3. ASan+UBSan     build-asan/: every test except the suites in
+#   2. normal         build/ (debugoptimized, werror, gcc): everything,
+#                     benchmarks and examples included (so they keep
+#                     compiling), then every meson test, the browser test
+#                     among them.
+#   3. ASan+UBSan     build-asan/ (clang): every test except the suites in
 #                     ASAN_SKIP_SUITES; builds only what those tests need
 #                     (no benchmarks, no header checks, no Python module).
-#   4. TSan           build-tsan/: every test except the suites in
+#   4. TSan           build-tsan/ (gcc): every test except the suites in
 #                     TSAN_SKIP_SUITES; builds only what those tests need.
 #   5. install check  `meson install` of build/ into a temporary DESTDIR, then
 #                     a tiny consumer built with pkg-config and one with CMake
@@ -23,11 +24,11 @@
 #                     UBSan) for DEGRADE_TEST_FUZZ_SECONDS (default 20).
 #   8. summary        scripts/summarize_tests.py over every stage; its last
 #                     line is exactly "N passed, N failed" (real results).
-# Sanitizer builds use -O1 -g1 (faster to compile, still fast enough to run) and
-# -Dwerror=false (warnings are enforced by the normal build; gcc 12 raises
-# false warnings under -fsanitize). Builds and meson test use $JOBS (2)
-# processes; ccache is used when installed (meson picks it up by itself).
-#
+# Overlap: while one stage's tests run, the next build runs in the background
+# at nice 19 (the ASan build during the normal tests, the TSan build during
+# the ASan tests, clang-tidy and the fuzz build during the TSan tests); its
+# output is printed when its stage comes. Tests mostly wait on servers and
+# timeouts, so this uses idle CPU without taking it from them.
 # A failing stage does not stop the later ones (so the counts are complete),
 # but the script exits non-zero if anything failed or nothing ran. Each stage
 # deletes its stale <builddir>/test-results/*.xml and meson-logs/testlog.json
@@ -68,10 +69,12 @@ ASAN_SKIP_SUITES=(python)
 #           also run by demo_test (integration), which TSan runs.
 TSAN_SKIP_SUITES=(python drill)
 #
-# The soak test runs DEGRADE_SOAK_SECONDS per source (default 60, so about 2
-# minutes in the normal build); under the sanitizers, SANITIZER_SOAK_SECONDS
-# each, to keep the whole run inside CI's budget.
+# The soak test runs DEGRADE_SOAK_SECONDS per source (its default is 60; a
+# longer soak is a manual run, docs/fault-matrix.md): NORMAL_SOAK_SECONDS in
+# the normal build and SANITIZER_SOAK_SECONDS under the sanitizers, to keep
+# the whole run inside CI's budget.
 SANITIZER_SOAK_SECONDS=20
+NORMAL_SOAK_SECONDS=30
 
 # Sanitizer builds check run-time behaviour; warnings are enforced (werror)
 # by the normal build. gcc 12 raises false warnings under -fsanitize=...
@@ -202,21 +205,20 @@ print(" ".join(sorted(suites - skip)))
 PY
 }
 
-# build_and_test DIR "MESON_OPTIONS" "ENV_ASSIGNMENTS" "SUITES" MESON_TEST_ARGS...
-# SUITES empty: build everything and run every test; "all-except:A,B": build
-# and run the tests of every suite but A and B; else build only what the
-# tests of those suites need and run just them.
-# Stale per-case results and the old test log are deleted first, so a build
-# that fails, or a test binary that crashes, can never reuse an old pass.
-build_and_test() {
-  local dir="$1" opts_str="$2" env_str="$3" suites_str="$4"
-  shift 4
-  local -a opts=() envs=() suites=() targets=() suite_args=()
+# build_only DIR "MESON_OPTIONS" "SUITES": configures DIR and builds what
+# the chosen tests need. SUITES empty: everything, and every test will run;
+# "all-except:A,B": the tests of every suite but A and B; else just those
+# suites. On success the chosen suites are written to DIR/.test-suites, which
+# test_only reads. Stale per-case results, the old test log and the old
+# choice are deleted first, so a build that fails, or a test binary that
+# crashes, can never reuse an old pass.
+build_only() {
+  local dir="$1" opts_str="$2" suites_str="$3"
+  local -a opts=() suites=() targets=()
   read -r -a opts <<<"$opts_str"
-  read -r -a envs <<<"$env_str"
   read -r -a suites <<<"$suites_str"
 
-  rm -f "$dir"/test-results/*.xml "$dir/meson-logs/testlog.json"
+  rm -f "$dir"/test-results/*.xml "$dir/meson-logs/testlog.json" "$dir/.test-suites"
 
   setup_builddir "$dir" "${opts[@]}" || { note "meson setup of $dir failed"; return 1; }
   if [[ ${#suites[@]} -eq 1 && "${suites[0]}" == all-except:* ]]; then
@@ -232,8 +234,7 @@ build_and_test() {
     fi
   fi
   if [[ ${#suites[@]} -gt 0 ]]; then
-    local s list
-    for s in "${suites[@]}"; do suite_args+=(--suite "$s"); done
+    local list
     list="$(suite_targets "$dir" "${suites[@]}")" ||
       { note "could not list the targets of suites ${suites[*]} in $dir"; return 1; }
     if [[ -n "$list" ]]; then
@@ -246,38 +247,111 @@ build_and_test() {
   if [[ ${#suites[@]} -eq 0 || ${#targets[@]} -gt 0 ]]; then
     ninja -C "$dir" -j"$JOBS" "${targets[@]}" || { note "build in $dir failed"; return 1; }
   fi
-  built_dirs+=("$dir")
+  if [[ ${#suites[@]} -gt 0 ]]; then
+    printf '%s\n' "${suites[@]}" >"$dir/.test-suites"
+  else
+    : >"$dir/.test-suites"
+  fi
+}
+
+# test_only DIR "ENV_ASSIGNMENTS": runs the tests build_only chose for DIR.
+test_only() {
+  local dir="$1" env_str="$2"
+  local -a envs=() suites=() suite_args=()
+  if [[ ! -f "$dir/.test-suites" ]]; then
+    note "$dir did not build in this run: its tests cannot run"
+    return 1
+  fi
+  read -r -a envs <<<"$env_str"
+  mapfile -t suites <"$dir/.test-suites"
+  local s
+  for s in "${suites[@]}"; do
+    if [[ -n "$s" ]]; then suite_args+=(--suite "$s"); fi
+  done
   mkdir -p "$dir/test-results"
   env "${envs[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs \
-    --num-processes "$JOBS" "${suite_args[@]}" "$@"
+    --num-processes "$JOBS" "${suite_args[@]}"
+}
+
+# ---- background jobs ---------------------------------------------------------
+# A stage's tests mostly wait (on servers, etcd, timeouts): about a quarter of
+# the two cores is busy while they run. So the next build (and clang-tidy)
+# runs meanwhile, in the background at the lowest CPU priority (nice 19), so
+# that the tests still get the CPU whenever they want it.
+BG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/degrade-test.XXXXXX")"
+trap 'rm -rf "$BG_DIR"' EXIT
+declare -A bg_pid=()
+
+# start_bg NAME FUNCTION ARGS...: runs it in the background, output to a log.
+start_bg() {
+  local name="$1"
+  shift
+  (
+    renice -n 19 -p "$BASHPID" >/dev/null 2>&1 || true
+    start="$(date +%s)"
+    rc=0
+    "$@" || rc=$?
+    echo "$(($(date +%s) - start))" >"$BG_DIR/$name.secs"
+    exit "$rc"
+  ) >"$BG_DIR/$name.log" 2>&1 &
+  bg_pid[$name]=$!
+  note "started $name in the background (nice 19)"
+}
+
+# finish_bg NAME: waits for it, prints its output and returns its status.
+finish_bg() {
+  local name="$1" rc=0 secs
+  if [[ -z "${bg_pid[$name]:-}" ]]; then
+    note "$name was never started"
+    return 1
+  fi
+  wait "${bg_pid[$name]}" || rc=$?
+  cat "$BG_DIR/$name.log"
+  secs="$(cat "$BG_DIR/$name.secs" 2>/dev/null || echo 0)"
+  timings+=("$(printf '%-28s %5ds  %s' "  ($name, background)" "$secs" "")")
+  note "$name ran ${secs}s in the background; exit status $rc"
+  return "$rc"
 }
 
 stage_deps() {
   bash "$ROOT/scripts/install-deps.sh"
 }
 
-stage_normal() {
-  build_and_test build "--buildtype=debugoptimized" "" ""
+build_normal() {
+  build_only build "--buildtype=debugoptimized" "" || return 1
+  built_dirs+=(build)
 }
 
-stage_asan() {
+test_normal() {
+  test_only build "DEGRADE_SOAK_SECONDS=$NORMAL_SOAK_SECONDS"
+}
+
+build_asan() {
   local skip
   skip="$(IFS=,; printf '%s' "${ASAN_SKIP_SUITES[*]}")"
-  BUILD_CC="$ASAN_CC" BUILD_CXX="$ASAN_CXX" build_and_test build-asan \
+  BUILD_CC="$ASAN_CC" BUILD_CXX="$ASAN_CXX" build_only build-asan \
     "$SANITIZER_COMMON -Db_sanitize=address,undefined -Dcpp_args=[$SANITIZER_FLAGS,'-fno-sanitize-recover=all'] -Dc_args=[$SANITIZER_FLAGS,'-fno-sanitize-recover=all']" \
-    "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 DEGRADE_SOAK_SECONDS=$SANITIZER_SOAK_SECONDS" \
     "all-except:$skip"
 }
 
-stage_tsan() {
+test_asan() {
+  test_only build-asan \
+    "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 DEGRADE_SOAK_SECONDS=$SANITIZER_SOAK_SECONDS"
+}
+
+build_tsan() {
   local skip
   skip="$(IFS=,; printf '%s' "${TSAN_SKIP_SUITES[*]}")"
+  BUILD_CC=gcc BUILD_CXX=g++ build_only build-tsan \
+    "$SANITIZER_COMMON -Db_sanitize=thread -Dcpp_args=[$SANITIZER_FLAGS] -Dc_args=[$SANITIZER_FLAGS]" \
+    "all-except:$skip"
+}
+
+test_tsan() {
   # tests/tsan_suppressions.txt: one report inside cpp-httplib's own static
   # initialisation (uninstrumented; docs/security.md has the analysis).
-  BUILD_CC=gcc BUILD_CXX=g++ build_and_test build-tsan \
-    "$SANITIZER_COMMON -Db_sanitize=thread -Dcpp_args=[$SANITIZER_FLAGS] -Dc_args=[$SANITIZER_FLAGS]" \
-    "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan_suppressions.txt DEGRADE_SOAK_SECONDS=$SANITIZER_SOAK_SECONDS" \
-    "all-except:$skip"
+  test_only build-tsan \
+    "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan_suppressions.txt DEGRADE_SOAK_SECONDS=$SANITIZER_SOAK_SECONDS"
 }
 
 # ---- install check ---------------------------------------------------------
@@ -378,17 +452,26 @@ stage_install() {
 # target for DEGRADE_TEST_FUZZ_SECONDS (default 20) as one meson test, so the
 # summary counts one case per target (scripts/fuzz.sh, docs/fuzzing.md).
 # Skipped by --quick.
+fuzz_build() {
+  bash "$ROOT/scripts/fuzz.sh" --build-only
+}
+
 stage_fuzz() {
   summary_dirs+=(build-fuzz)
+  finish_bg build-fuzz || return 1
   bash "$ROOT/scripts/fuzz.sh" --seconds "${DEGRADE_TEST_FUZZ_SECONDS:-20}"
 }
 
 # ---- clang-tidy (issue 7) ---------------------------------------------------
 # scripts/tidy.sh over lib/, include/ and tools/ with build/compile_commands.json
 # (.clang-tidy; any warning fails). Counted as one case. Skipped by --quick.
+tidy_run() {
+  bash "$ROOT/scripts/tidy.sh" --builddir build
+}
+
 stage_tidy() {
   local rc=0
-  bash "$ROOT/scripts/tidy.sh" --builddir build || rc=$?
+  finish_bg clang-tidy || rc=$?
   extras+=(--extra "static-checks: clang-tidy=$([[ "$rc" -eq 0 ]] && echo passed || echo failed)")
   return "$rc"
 }
@@ -402,24 +485,38 @@ if [[ " ${failed_stages[*]} " == *" install-deps "* ]]; then
   extras+=(--extra "install-deps.sh=failed")
 fi
 
-run_stage "build (normal)" stage_normal
+run_stage "build (normal)" build_normal
 summary_dirs+=(build)
+if [[ "$run_asan" -eq 1 ]]; then
+  start_bg build-asan build_asan
+elif [[ "$run_tsan" -eq 1 ]]; then
+  start_bg build-tsan build_tsan
+fi
+run_stage "tests (normal)" test_normal
 
 if [[ "$run_asan" -eq 1 ]]; then
-  run_stage "build-asan (ASan+UBSan)" stage_asan
+  run_stage "build-asan (ASan+UBSan)" finish_bg build-asan
+  if [[ "$run_tsan" -eq 1 ]]; then start_bg build-tsan build_tsan; fi
+  run_stage "tests-asan (ASan+UBSan)" test_asan
   summary_dirs+=(build-asan)
 fi
 
+if [[ "$quick" -eq 0 ]]; then
+  start_bg clang-tidy tidy_run
+  start_bg build-fuzz fuzz_build
+fi
+
 if [[ "$run_tsan" -eq 1 ]]; then
-  run_stage "build-tsan (TSan)" stage_tsan
+  run_stage "build-tsan (TSan)" finish_bg build-tsan
+  run_stage "tests-tsan (TSan)" test_tsan
   summary_dirs+=(build-tsan)
 fi
 
 if [[ "$quick" -eq 0 ]]; then
   run_stage "install check" stage_install
+  run_stage "clang-tidy" stage_tidy
+  run_stage "fuzz (libFuzzer, clang)" stage_fuzz
 fi
-if [[ "$quick" -eq 0 ]]; then run_stage "clang-tidy" stage_tidy; fi
-if [[ "$quick" -eq 0 ]]; then run_stage "fuzz (libFuzzer, clang)" stage_fuzz; fi
 
 total_end="$(date +%s)"
 
