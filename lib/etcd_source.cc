@@ -307,7 +307,7 @@ void EtcdSource::ReportHealth() {
     const size_t shown = std::min(bad.size(), kBadKeysShown);
     std::string text = absl::StrCat(bad.size(), bad.size() == 1 ? " key" : " keys",
                                     " rejected (each keeps its last good value): ",
-                                    absl::StrJoin(bad.begin(), bad.begin() + shown, "; "));
+                                    absl::StrJoin(bad.begin(), bad.begin() + static_cast<std::ptrdiff_t>(shown), "; "));
     if (shown < bad.size()) absl::StrAppend(&text, "; and ", bad.size() - shown, " more");
     problems.push_back(std::move(text));
   }

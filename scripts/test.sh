@@ -73,7 +73,7 @@ TSAN_SKIP_SUITES=(python drill)
 # longer soak is a manual run, docs/fault-matrix.md): NORMAL_SOAK_SECONDS in
 # the normal build and SANITIZER_SOAK_SECONDS under the sanitizers, to keep
 # the whole run inside CI's budget.
-SANITIZER_SOAK_SECONDS=20
+SANITIZER_SOAK_SECONDS=15
 NORMAL_SOAK_SECONDS=30
 
 # Sanitizer builds check run-time behaviour; warnings are enforced (werror)
@@ -501,13 +501,14 @@ if [[ "$run_asan" -eq 1 ]]; then
   summary_dirs+=(build-asan)
 fi
 
+if [[ "$run_tsan" -eq 1 ]]; then
+  run_stage "build-tsan (TSan)" finish_bg build-tsan
+fi
 if [[ "$quick" -eq 0 ]]; then
   start_bg clang-tidy tidy_run
   start_bg build-fuzz fuzz_build
 fi
-
 if [[ "$run_tsan" -eq 1 ]]; then
-  run_stage "build-tsan (TSan)" finish_bg build-tsan
   run_stage "tests-tsan (TSan)" test_tsan
   summary_dirs+=(build-tsan)
 fi
