@@ -542,8 +542,17 @@ void Soak(Remote remote_kind) {
     }
   }
   const auto settle = Steady::now() + milliseconds(10000);
+  // A source reports its health just after it applies a change, so wait for
+  // that too (a reader could see the layer a moment before the health).
+  auto all_healthy = [&] {
+    for (const SourceHealth& h : registry.sources()) {
+      if (!h.healthy) return false;
+    }
+    return true;
+  };
   while (Steady::now() < settle && (registry.LayerSnapshot(Layer::kFile) != want_file ||
-                                    registry.LayerSnapshot(Layer::kRemote) != want_remote)) {
+                                    registry.LayerSnapshot(Layer::kRemote) != want_remote ||
+                                    !all_healthy())) {
     std::this_thread::sleep_for(milliseconds(10));
   }
   EXPECT_EQ(SnapshotToJson(registry.LayerSnapshot(Layer::kFile)), SnapshotToJson(want_file));
