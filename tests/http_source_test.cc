@@ -294,6 +294,12 @@ class HttpSourceTest : public ::testing::Test {
     ASSERT_TRUE(rt.ok()) << rt.status();
     runtime_ = *std::move(rt);
   }
+  // As Start, configured from the process environment (Runtime::FromEnv).
+  void StartFromEnv() {
+    auto rt = Runtime::FromEnv(registry_.get());
+    ASSERT_TRUE(rt.ok()) << rt.status();
+    runtime_ = *std::move(rt);
+  }
 
   std::optional<SourceHealth> Health(std::string_view name) const {
     for (SourceHealth& h : registry_->sources()) {
@@ -927,9 +933,7 @@ TEST_F(HttpsSourceTest, FromEnvVerifiesWithTheCaFileFromTheEnvironment) {
   auto options = Runtime::OptionsFromEnv();
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->remote_timeout, absl::Milliseconds(1500));
-  auto rt = Runtime::FromEnv(registry_.get());
-  ASSERT_TRUE(rt.ok()) << rt.status();
-  runtime_ = *std::move(rt);
+  StartFromEnv();
   EXPECT_FALSE(recs_->enabled()) << AllLogs();
   EXPECT_EQ(Deciding(), Layer::kRemote);
   EXPECT_TRUE(Health("remote")->healthy);
@@ -942,9 +946,7 @@ TEST_F(HttpsSourceTest, FromEnvWithoutTheCaFileRefusesTheServer) {
   const std::string url = server.Url();
   ScopedEnv urls("DEGRADE_REMOTE_URLS", url.c_str());
   ScopedEnv ca("DEGRADE_REMOTE_CA_FILE", nullptr);
-  auto rt = Runtime::FromEnv(registry_.get());
-  ASSERT_TRUE(rt.ok()) << rt.status();
-  runtime_ = *std::move(rt);
+  StartFromEnv();
   EXPECT_TRUE(recs_->enabled());
   EXPECT_FALSE(Health("remote")->healthy);
 }
