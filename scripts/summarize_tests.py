@@ -32,6 +32,7 @@ Standard library only; run with /usr/bin/python3.
 import argparse
 import json
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 
@@ -128,14 +129,44 @@ def read_cases(path):
         classname = case.get("classname", "")
         name = case.get("name", "?")
         full = f"{classname}.{name}" if classname else name
+        why = ""
         if is_failed(case):
             status = "failed"
+            node = case.find("failure")
+            if node is None:
+                node = case.find("error")
+            why = first_lines(node.get("message") or node.text or "")
         elif is_skipped(case):
             status = "skipped"
         else:
             status = "passed"
-        cases.append((full, status))
+        cases.append((full, status, why))
     return cases
+
+
+# What a failed case's "why" shows: the first lines of its failure message,
+# or, for a test without junit XML, the lines of its output that say what
+# went wrong, so the summary at the end of a CI log names the cause.
+REASON_LINE = re.compile(r"property violated|ERROR: |SUMMARY: |Failure$|FAILED ")
+
+
+def first_lines(text, limit=3, width=240):
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " | ".join(ln[:width] for ln in lines[:limit])
+
+
+def reason_from_output(output):
+    lines = output.splitlines()
+    picked = []
+    for i, ln in enumerate(lines):
+        if REASON_LINE.search(ln):
+            picked.append(ln.strip())
+            # A property violation prints its detail on the next line.
+            if "property violated" in ln and i + 1 < len(lines):
+                picked.append(lines[i + 1].strip())
+        if len(picked) >= 3:
+            break
+    return " | ".join(p[:240] for p in picked[:3])
 
 
 def summarize_build(build_dir):
@@ -179,7 +210,8 @@ def summarize_build(build_dir):
             elif result in SKIP_RESULTS:
                 tally.add("skipped", f"{label}: {short}")
             else:
-                tally.add("failed", f"{label}: {short}", how)
+                reason = reason_from_output(str(entry.get("stdout") or ""))
+                tally.add("failed", f"{label}: {short}", how + (f"; {reason}" if reason else ""))
             continue
 
         if not os.path.exists(xml_path):
@@ -202,8 +234,8 @@ def summarize_build(build_dir):
             continue
 
         any_failed = False
-        for case_name, status in cases:
-            tally.add(status, f"{label}: {short}: {case_name}")
+        for case_name, status, why in cases:
+            tally.add(status, f"{label}: {short}: {case_name}", why)
             any_failed = any_failed or status == "failed"
         if not meson_ok and result not in SKIP_RESULTS and not any_failed:
             tally.add("failed", f"{label}: {short} [whole binary]",

@@ -139,6 +139,13 @@ class Watcher {
     std::lock_guard<std::mutex> lock(mu_);
     return events_;
   }
+  // The events once at least `n` have arrived (or all there are after 10 s):
+  // listeners run just after a change is visible to enabled(), so a test
+  // that saw the last state flip may be a moment ahead of the last event.
+  std::vector<ChangeEvent> events(size_t n) const {
+    Eventually([&] { return events().size() >= n; });
+    return events();
+  }
 
  private:
   std::unique_ptr<Registry> registry_;
@@ -375,7 +382,7 @@ TEST_F(EtcdSourceTest, EtcdRestartWhileWatchingLosesNoUpdate) {
   // Every update was applied once, in order: recs off, search off, ads off
   // (group), recs on.
   std::vector<std::string> order;
-  for (const ChangeEvent& e : watcher_->events()) order.push_back(e.name + "=" + (e.new_state.state == State::kOff ? "off" : "on"));
+  for (const ChangeEvent& e : watcher_->events(4)) order.push_back(e.name + "=" + (e.new_state.state == State::kOff ? "off" : "on"));
   EXPECT_EQ(order, (std::vector<std::string>{"recs=off", "search=off", "ads=off", "recs=on"}));
   ASSERT_TRUE(Eventually([&] { return watcher_->Health("etcd")->healthy; }));
 }
@@ -539,7 +546,7 @@ TEST_F(EtcdSourceTest, CatchUpAfterAnOutageAppliesEachRevisionInTurn) {
   ASSERT_TRUE(Eventually([&] { return !watcher_->enabled("search"); }, absl::Seconds(20)))
       << watcher_->AllLogs();
   std::vector<std::string> order;
-  for (const ChangeEvent& e : watcher_->events()) {
+  for (const ChangeEvent& e : watcher_->events(3)) {
     order.push_back(e.name + "=" + (e.new_state.state == State::kOff ? "off" : "on"));
   }
   EXPECT_EQ(order, (std::vector<std::string>{"recs=off", "recs=on", "search=off"}));
@@ -763,7 +770,7 @@ TEST(EtcdClusterSourceTest, LeaderKillWhileUpdatesKeepComingMissesNothing) {
     for (const std::string& n : names) EXPECT_FALSE(w->enabled(n)) << n;
     // ...reached through every update, each applied once and in order.
     std::vector<std::string> order;
-    for (const ChangeEvent& e : w->events()) order.push_back(e.name);
+    for (const ChangeEvent& e : w->events(names.size())) order.push_back(e.name);
     EXPECT_EQ(order, names);
   }
 }

@@ -277,6 +277,8 @@ TEST_F(FaultMatrixTest, FlappingControlPlaneKeepsTheLastGoodStateAndLogsEachOuta
   plane.ServeBody(std::string(kOff));
   Start(Remote(url));
   ASSERT_FALSE(recs_->enabled());
+  // Listeners run just after a change is visible to enabled().
+  ASSERT_TRUE(Eventually([&] { return changes_ >= 1; }));
   ASSERT_EQ(changes_, 1);
 
   const std::string down_error = "remote " + url + ": cannot connect";
@@ -301,6 +303,7 @@ TEST_F(FaultMatrixTest, FlappingControlPlaneKeepsTheLastGoodStateAndLogsEachOuta
   // A valid instruction after the flapping is still obeyed.
   plane.ServeBody(std::string(kOn));
   ASSERT_TRUE(Eventually([&] { return recs_->enabled(); }));
+  ASSERT_TRUE(Eventually([&] { return changes_ >= 2; }));
   EXPECT_EQ(changes_, 2);
 }
 
