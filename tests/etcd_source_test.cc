@@ -29,6 +29,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
 #include "etcd_client.h"
@@ -37,6 +38,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lkg_cache.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
@@ -51,13 +53,9 @@ constexpr char kPrefix[] = "/degrade/shop/";
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
+// tests/test_util.h's, with this file's bound (10 s) and absl durations.
 bool Eventually(const std::function<bool()>& pred, absl::Duration limit = absl::Seconds(10)) {
-  const absl::Time deadline = absl::Now() + limit;
-  while (absl::Now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return pred();
+  return test_util::Eventually(pred, absl::ToChronoMilliseconds(limit));
 }
 
 EtcdCluster::Options Members(int n, std::vector<std::string> flags = {}) {

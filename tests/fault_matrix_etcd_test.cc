@@ -10,7 +10,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -19,6 +18,7 @@
 #include "etcd_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
@@ -27,17 +27,12 @@ using ::degrade::internal::EtcdClient;
 using ::degrade::testing::EtcdCluster;
 using ::testing::HasSubstr;
 using std::chrono::milliseconds;
-using Steady = std::chrono::steady_clock;
 
 const std::string kPrefix = "/degrade/matrix/";
 
+// tests/test_util.h's, with this file's bound (20 s: etcd restarts).
 bool Eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(20000)) {
-  const auto deadline = Steady::now() + limit;
-  while (Steady::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
+  return test_util::Eventually(pred, limit);
 }
 
 TEST(FaultMatrixEtcdTest, EtcdDownMidRunChangesNothingUntilItIsBack) {

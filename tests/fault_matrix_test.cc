@@ -40,6 +40,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "test_util.h"
 
 extern char** environ;
 
@@ -64,13 +65,9 @@ SwitchValue OffValue() {
 
 // True as soon as `pred` holds; false after `limit` (a bound, never the
 // synchronisation).
+// tests/test_util.h's, with this file's bound (10 s).
 bool Eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(10000)) {
-  const auto deadline = Steady::now() + limit;
-  while (Steady::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
+  return test_util::Eventually(pred, limit);
 }
 
 // A cpp-httplib server on 127.0.0.1 answering every GET with the current
