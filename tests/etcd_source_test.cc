@@ -346,9 +346,13 @@ TEST_F(EtcdSourceTest, TransactionOfSeveralKeysIsAppliedAtOnce) {
   StartWatcher(watcher_->Base({cluster_->endpoint(0)}));
   // Two keys in one revision: a listener must never see one without the
   // other.
-  std::atomic<bool> torn{false};
-  watcher_->registry().AddListener([&](const ChangeEvent&) {
-    if (watcher_->enabled("recs") != watcher_->enabled("search")) torn = true;
+  // The listener may still run after this body returns, until TearDown's
+  // watcher_.reset() joins the watch thread: it holds the Watcher itself (not
+  // watcher_, which that reset writes) and shares its flag.
+  auto torn = std::make_shared<std::atomic<bool>>(false);
+  Watcher* w = watcher_.get();
+  w->registry().AddListener([w, torn](const ChangeEvent&) {
+    if (w->enabled("recs") != w->enabled("search")) *torn = true;
   });
   nlohmann::json txn = {
       {"success",
@@ -361,7 +365,7 @@ TEST_F(EtcdSourceTest, TransactionOfSeveralKeysIsAppliedAtOnce) {
   ASSERT_TRUE(cluster_->Post(0, "/v3/kv/txn", txn.dump()).ok());
   ASSERT_TRUE(Eventually([&] { return !watcher_->enabled("recs"); }));
   EXPECT_FALSE(watcher_->enabled("search"));
-  EXPECT_FALSE(torn);
+  EXPECT_FALSE(*torn);
 }
 
 TEST_F(EtcdSourceTest, EtcdRestartWhileWatchingLosesNoUpdate) {
