@@ -420,10 +420,13 @@ class TcpProxy {
   }
   std::string endpoint() const { return absl::StrCat("http://127.0.0.1:", port_); }
   // Closes every open connection and, while on, closes new ones at once.
+  // Under mu_, as the accept loop's last check: a connection accepted just
+  // before is either in open_ (and shut here) or sees refusing_ (and closed
+  // there), never neither.
   void SetRefusing(bool on) {
+    std::lock_guard<std::mutex> lock(mu_);
     refusing_ = on;
     if (!on) return;
-    std::lock_guard<std::mutex> lock(mu_);
     for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
   }
 
@@ -450,6 +453,11 @@ class TcpProxy {
       }
       {
         std::lock_guard<std::mutex> lock(mu_);
+        if (refusing_) {
+          ::close(client);
+          ::close(upstream);
+          continue;
+        }
         open_.insert(client);
         open_.insert(upstream);
       }
