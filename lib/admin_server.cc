@@ -513,6 +513,34 @@ class ConnectionStream final : public httplib::Stream {
   size_t end_ = 0;
 };
 
+// One request held in memory; what is written to it is dropped. For
+// BoundedServer::BuildLibraryStatics.
+class MemoryStream final : public httplib::Stream {
+ public:
+  explicit MemoryStream(std::string_view in) : in_(in) {}
+  bool is_readable() const override { return true; }
+  bool is_writable() const override { return true; }
+  ssize_t read(char* ptr, size_t size) override {
+    const size_t n = std::min(size, in_.size());
+    std::memcpy(ptr, in_.data(), n);
+    in_.remove_prefix(n);
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* /*ptr*/, size_t size) override { return static_cast<ssize_t>(size); }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip.clear();
+    port = -1;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip.clear();
+    port = -1;
+  }
+  socket_t socket() const override { return INVALID_SOCKET; }
+
+ private:
+  std::string_view in_;
+};
+
 // The answer to a connection beyond the line: written once, without
 // waiting, on the accept thread.
 std::string RefusedResponse() {
@@ -537,6 +565,27 @@ class BoundedServer final : public httplib::Server {
       pool_.store(pool);
       return pool;
     };
+  }
+
+  // cpp-httplib's Server::parse_request_line builds a function-local
+  // `static const std::set<std::string>` of methods on its first call.
+  // Later calls test its guard with an inline acquire load, which TSan does
+  // not see in the uninstrumented library, so two workers reading the set
+  // were reported as racing with the one that built it (docs/security.md,
+  // "The TSan report"). This parses one request line here, once per process,
+  // before any worker exists: the workers are created after it, and later
+  // servers meet it through std::call_once, so every reader is ordered after
+  // the build. The method is unknown, so the request ends at the parse (a 400
+  // written to memory): no handler runs, nothing is counted or logged.
+  void BuildLibraryStatics() {
+    static std::once_flag once;
+    std::call_once(once, [this] {
+      MemoryStream stream("BUILD-STATICS / HTTP/1.1\r\n\r\n");
+      bool closed = false;
+      (void)process_request(stream, /*close_connection=*/true, closed, nullptr);
+      close_after_response = false;
+      limit_status = 0;
+    });
   }
 
   // Makes every connection wind down within kStopCheck; then stop().
@@ -783,6 +832,7 @@ class AdminServer::Impl {
           " (port in use, or the address is not on this host); choose another admin_addr "
           "(DEGRADE_ADMIN_ADDR), or port 0 for a free one"));
     }
+    server_.BuildLibraryStatics();
     thread_ = std::thread([this] {
       server_.listen_after_bind();
       listen_returned_.store(true);
