@@ -409,6 +409,45 @@ TEST_F(AdminServerTest, PutWithWrongTokenIs401AndEchoesNoToken) {
   EXPECT_FALSE(absl::StrContains(r->body, kToken));
 }
 
+TEST_F(AdminServerTest, RefusedWriteTellsTheClientTheConnectionCloses) {
+  // The body is not read after a 401, so the connection ends with the
+  // response; a client that was not told would send its next request into
+  // a closing socket.
+  auto r = Put("shop.recs", R"("off")", Auth("guess-123"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(r->get_header_value("Connection"), "close");
+  // The next request on the same client still gets its answer.
+  auto next = Put("shop.recs", R"("off")", Auth());
+  ASSERT_TRUE(next) << httplib::to_string(next.error());
+  EXPECT_EQ(next->status, 200);
+}
+
+TEST_F(AdminServerTest, OversizedBodyIsAnsweredWhileTheClientIsStillSendingIt) {
+  // The 413 is decided from Content-Length, before the body is read; the
+  // client is still writing megabytes the socket buffers cannot hold. The
+  // server drains them while it closes, instead of resetting the connection
+  // under the client's write, so the client reads the 413 rather than
+  // failing with a write error.
+  auto r = client_->Put("/degrade/v1/switches/shop.recs", Auth(), std::string(16 << 20, ' '),
+                        "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->get_header_value("Connection"), "close");
+}
+
+TEST_F(AdminServerTest, AShortTokenIsScrubbedOnceFromErrorMessages) {
+  // "tok" is part of the word "token" in the 401 message, and of "<token>"
+  // itself: the message says "<token>" once where it said "tok", and the
+  // scrub is not applied to its own mark.
+  StartRuntime("tok");
+  auto r = Put("shop.recs", R"("off")", Auth("guess-123"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_FALSE(absl::StrContains(r->body, "<<token>")) << r->body;
+  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "wrong <token>en")) << r->body;
+}
+
 TEST_F(AdminServerTest, PutWithTokenPrefixIs401) {
   auto r = Put("shop.recs", R"("off")", Auth(std::string(kToken).substr(0, 5)));
   ASSERT_TRUE(r);
