@@ -907,6 +907,15 @@ TEST(RenderTest, RelativeExpiry) {
   EXPECT_EQ(RelativeExpiry(at(absl::Minutes(125)), now), "in 2h05m");
   EXPECT_EQ(RelativeExpiry(at(absl::Hours(2)), now), "in 2h");
   EXPECT_EQ(RelativeExpiry(at(absl::Hours(28)), now), "in 1d4h");
+  // Rounded once, to the unit shown: a TTL read a moment after it was set
+  // keeps its round figure at every boundary.
+  EXPECT_EQ(RelativeExpiry(at(absl::Seconds(59)), now), "in 59s");
+  EXPECT_EQ(RelativeExpiry(at(absl::Seconds(3599)), now), "in 1h");
+  EXPECT_EQ(RelativeExpiry(at(absl::Seconds(3569)), now), "in 59m");
+  EXPECT_EQ(RelativeExpiry(at(absl::Minutes(90) - absl::Seconds(20)), now), "in 1h30m");
+  EXPECT_EQ(RelativeExpiry(at(absl::Hours(24) - absl::Seconds(1)), now), "in 1d");
+  EXPECT_EQ(RelativeExpiry(at(absl::Hours(48) - absl::Seconds(1)), now), "in 2d");
+  EXPECT_EQ(RelativeExpiry(at(absl::Hours(29) - absl::Seconds(1)), now), "in 1d5h");
   EXPECT_EQ(RelativeExpiry(at(-absl::Seconds(3)), now), "expired");
   EXPECT_EQ(RelativeExpiry("not a time", now), "not a time");
 }

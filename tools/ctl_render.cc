@@ -288,12 +288,16 @@ std::string RelativeExpiry(const std::string& rfc3339, absl::Time now) {
   const int64_t s = absl::ToInt64Seconds(absl::Ceil(t - now, absl::Seconds(1)));
   if (s <= 0) return "expired";
   if (s < 60) return absl::StrCat("in ", s, "s");
-  if (s < 3600) return absl::StrCat("in ", (s + 30) / 60, "m");
-  if (s < 86400) {
-    const int64_t h = s / 3600, m = (s % 3600) / 60;
+  // Round once, to the unit shown, and only then split it: a TTL of one
+  // hour read a moment later (3,599 s) is "in 1h", not "in 60m" or "in 59m".
+  const int64_t minutes = (s + 30) / 60;
+  if (minutes < 60) return absl::StrCat("in ", minutes, "m");
+  if (minutes < 24 * 60) {
+    const int64_t h = minutes / 60, m = minutes % 60;
     return m == 0 ? absl::StrCat("in ", h, "h") : absl::StrFormat("in %dh%02dm", h, m);
   }
-  const int64_t d = s / 86400, h = (s % 86400) / 3600;
+  const int64_t hours = (s + 1800) / 3600;
+  const int64_t d = hours / 24, h = hours % 24;
   return h == 0 ? absl::StrCat("in ", d, "d") : absl::StrCat("in ", d, "d", h, "h");
 }
 
