@@ -40,11 +40,12 @@ start() {  # start LOG COMMAND...
   "$@" >"$WORK/$log.out" 2>"$WORK/$log.err" &
   PIDS+=($!)
 }
-# Sends SIGTERM to PID and checks that it exits with 0 within LIMIT tenths
-# of a second (default 50).
+# Sends SIGNAL (default TERM) to PID and checks that it exits with 0 within
+# LIMIT tenths of a second (default 50), polling: never a fixed sleep, which
+# a loaded machine (or a TSan build) can outlast.
 stops_cleanly() {
-  local pid="$1" limit="${2:-50}"
-  kill -TERM "$pid" || return 1
+  local pid="$1" limit="${2:-50}" signal="${3:-TERM}"
+  kill "-$signal" "$pid" || return 1
   for _ in $(seq "$limit"); do
     if ! kill -0 "$pid" 2>/dev/null; then
       wait "$pid"
@@ -103,7 +104,9 @@ curl -sf -d '' "http://127.0.0.1:${DEP[recommendations]}/control?mode=slow&delay
 start_ms=$(date +%s%3N)
 answer="$(curl -sf "http://127.0.0.1:$SHOP/checkout")"
 elapsed=$(( $(date +%s%3N) - start_ms ))
-check "a slow dependency costs its timeout, not its delay ($elapsed ms)" test "$elapsed" -lt 1500
+# The shop's read timeout is 300 ms; 2.5 s leaves room for a loaded or
+# sanitizer build and is still well short of the 3 s delay ruled out.
+check "a slow dependency costs its timeout, not its delay ($elapsed ms)" test "$elapsed" -lt 2500
 
 if [[ -n "$ADMIN" ]]; then
   DEGRADE_ADMIN_TOKEN=t0k3n "$CTL" --admin "http://127.0.0.1:$ADMIN" off recommendations \
@@ -123,8 +126,8 @@ check "shop_service stops cleanly on SIGTERM with requests in flight" \
 check "shop_service says it stopped" grep -q "shop_service: stopped (SIGTERM)" "$WORK/shop.out"
 start sleeper curl -s -m 5 "http://127.0.0.1:${DEP[recommendations]}/"
 sleep 0.2
-check "fake_dependency in slow mode stops within 1 s of SIGTERM" \
-  stops_cleanly "${PIDS[0]}" 10
+check "fake_dependency in slow mode stops before its 3 s answer is due" \
+  stops_cleanly "${PIDS[0]}" 25
 
 start envoff env DEGRADE_RECOMMENDATIONS=off "$BIN/shop_service" "${deps_args[@]}"
 ENVOFF="$(port_of envoff)"
@@ -132,7 +135,7 @@ curl -sf -d '' "http://127.0.0.1:${DEP[reviews]}/control?mode=ok" >/dev/null
 answer="$(curl -sf "http://127.0.0.1:$ENVOFF/checkout")"
 check "DEGRADE_RECOMMENDATIONS=off at start skips recommendations" \
   test "$(degraded_of <<<"$answer")" = '["recommendations"]'
-check "shop_service stops cleanly on SIGINT too" bash -c "kill -INT ${PIDS[-1]}; sleep 1; ! kill -0 ${PIDS[-1]} 2>/dev/null"
+check "shop_service stops cleanly on SIGINT too" stops_cleanly "${PIDS[-1]}" 50 INT
 
 # --- every switch off: the essential path needs none of the dependencies -----
 # The core issue's "every switch off" test mode, applied to the demo service:
