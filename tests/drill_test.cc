@@ -47,8 +47,11 @@ constexpr char kToken[] = "drill-test-token";
 constexpr double kWindowMs = 2000;
 constexpr double kOpenMs = 1000;
 constexpr double kIntervalMs = 50;
-// What a loaded 2-core machine adds to one HTTP round trip, generously.
-constexpr double kSlackMs = 400;
+// What a loaded 2-core machine adds to one HTTP round trip, generously:
+// CI runs this beside a soak test and background compiles, and again under
+// ASan. The figures checked are still bounded well inside the window and
+// the open period they are measured against.
+constexpr double kSlackMs = 800;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path);
