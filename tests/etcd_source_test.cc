@@ -566,13 +566,14 @@ TEST_F(EtcdSourceTest, CatchUpAfterAnOutageAppliesEachRevisionInTurn) {
 TEST_F(EtcdSourceTest, IdleWatchIsReopenedQuietlyAndKeepsWorking) {
   internal::EtcdSource::Config config;
   config.client = ClientFor(cluster_->endpoints());
-  // Long enough that a reconnect on a loaded machine still gets its
-  // "created" in time (an attempt that gets nothing is a real failure).
-  config.client.watch_idle_timeout = absl::Seconds(1);
+  // Each reopened watch must get its "created" within this (an attempt that
+  // gets nothing is a real failure, logged as an error): 3 s, long enough for
+  // a reconnect on a loaded or sanitized machine, where 1 s was not.
+  config.client.watch_idle_timeout = absl::Seconds(3);
   config.prefix = kPrefix;
   auto source = std::make_unique<internal::EtcdSource>(watcher_->registry(), config);
   ASSERT_TRUE(Eventually([&] { return watcher_->Health("etcd")->healthy; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(3300));  // 3 idle timeouts
+  std::this_thread::sleep_for(std::chrono::milliseconds(9500));  // 3 idle timeouts
   auto h = watcher_->Health("etcd");
   EXPECT_TRUE(h->healthy) << h->last_error;
   EXPECT_EQ(h->consecutive_failures, 0u);

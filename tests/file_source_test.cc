@@ -8,12 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
 #include "gtest/gtest.h"
@@ -116,7 +118,15 @@ TEST_F(FileSourceTest, InPlaceWriteIsPickedUp) {
   EXPECT_TRUE(Eventually([&] { return !recs_->enabled() && !ads_->enabled(); }));
 }
 
+// The promise (README, docs/contract.md: re-read "within 1 s of a change") is
+// about the poll interval: one interval plus a 20 ms settle and the read, so
+// it holds for any interval up to 800 ms. That part is checked exactly, on the
+// default. The timed part checks the mechanism: with nothing configured, a
+// change is picked up by the polling thread. Its bound is 3 s, not 1 s, so a
+// loaded or sanitized machine's stalls do not fail it; it still rules out a
+// poller that never runs or one at a multi-second interval.
 TEST_F(FileSourceTest, ChangeShowsWithinOneSecondAtDefaultInterval) {
+  EXPECT_LE(Options{}.file_poll_interval, absl::Milliseconds(800));
   WriteAtomically(R"({"all": "on"})");
   Options o;
   o.registry = registry_.get();
@@ -127,7 +137,12 @@ TEST_F(FileSourceTest, ChangeShowsWithinOneSecondAtDefaultInterval) {
   const auto start = std::chrono::steady_clock::now();
   WriteAtomically(R"({"all": "off"})");
   ASSERT_TRUE(Eventually([&] { return !recs_->enabled(); }));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(3));
+  std::cout << "[ measure ] change seen after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms (default poll interval "
+            << absl::FormatDuration(Options{}.file_poll_interval) << ")\n";
 }
 
 TEST_F(FileSourceTest, BadJsonKeepsLastGoodStateAndIsReported) {
