@@ -135,17 +135,14 @@ Output RunCtl(const std::vector<std::string>& args, const std::vector<std::strin
 
 std::string Env(const char* var, const std::string& value) { return absl::StrCat(var, "=", value); }
 
-// A loopback port nothing listens on (bound, then closed).
+// A loopback port that refuses connections (tests/test_util.h RefusingPort:
+// bound, never listening), held until the test binary exits, so that no one
+// else can take it between here and degradectl's connect. From the test's
+// own thread.
 int ClosedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  static std::vector<std::unique_ptr<RefusingPort>> held;
+  held.push_back(std::make_unique<RefusingPort>());
+  return held.back()->Port();
 }
 
 // ------------------------------------------------------------------- servers

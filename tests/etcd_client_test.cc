@@ -14,26 +14,16 @@
 #include "etcd_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade::internal {
 namespace {
 
 using ::degrade::testing::EtcdCluster;
+// A dead endpoint: a port that refuses connections while the test runs.
+using ::degrade::test_util::RefusingPort;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-// A port nothing listens on: bound (not listening) and closed at once.
-std::string DeadEndpoint() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return absl::StrCat("http://127.0.0.1:", ntohs(addr.sin_port));
-}
 
 std::unique_ptr<EtcdCluster> StartOrDie(EtcdCluster::Options options = {}) {
   auto c = EtcdCluster::Start(std::move(options));
@@ -63,6 +53,10 @@ EtcdCluster::Options Members(int n, std::vector<std::string> flags = {}) {
 EtcdClient::Config ConfigFor(const std::vector<std::string>& endpoints) {
   EtcdClient::Config config;
   config.endpoints = endpoints;
+  // Not the default 2 s: no test here is about a slow member, and a busy
+  // machine can hold up an etcd write (a WAL fsync, a leader election after
+  // a Kill) for longer than that. Refused connections still fail at once.
+  config.timeout = absl::Seconds(10);
   return config;
 }
 
@@ -205,14 +199,16 @@ TEST(EtcdClientTest, PutIfModRevisionLosesNoConcurrentWrite) {
 TEST(EtcdClientTest, FailsOverToTheNextEndpoint) {
   auto cluster = StartOrDie();
   ASSERT_NE(cluster, nullptr);
-  EtcdClient client(ConfigFor({DeadEndpoint(), cluster->endpoint(0)}));
+  RefusingPort dead;
+  EtcdClient client(ConfigFor({dead.Url(), cluster->endpoint(0)}));
   ASSERT_TRUE(client.Put("/k", "v").ok());
   // The endpoint that answered is where the next request starts.
   EXPECT_EQ(client.current_endpoint(), cluster->endpoint(0));
 }
 
 TEST(EtcdClientTest, EveryEndpointDownNamesEachEndpoint) {
-  const std::string a = DeadEndpoint(), b = DeadEndpoint();
+  RefusingPort dead_a, dead_b;
+  const std::string a = dead_a.Url(), b = dead_b.Url();
   EtcdClient client(ConfigFor({a, b}));
   auto r = client.Put("/k", "v");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
@@ -339,10 +335,23 @@ TEST(EtcdClientTest, WatchMovesToTheNextMemberWhenItsMemberDies) {
   ASSERT_NE(cluster, nullptr);
   EtcdClient client(ConfigFor(cluster->endpoints()));
   absl::Status s;
+  std::atomic<bool> created{false};
   std::thread t([&] {
-    s = client.Watch(WatchOf("/k"), [](EtcdWatchMessage&&) { return true; });
+    s = client.Watch(WatchOf("/k"), [&](EtcdWatchMessage&& m) {
+      if (m.created) created = true;
+      return true;
+    });
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The watch is open on member 0 (etcd answered and created it) before
+  // member 0 dies. Killed before it answered, the watch would count member
+  // 0 as not answering and open on member 1 instead (then idle there).
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!created && absl::Now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (!created) {
+    client.Stop();
+    t.join();
+    FAIL() << "the watch was not created within 10 s: " << s;
+  }
   ASSERT_TRUE(cluster->Kill(0).ok());
   t.join();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;

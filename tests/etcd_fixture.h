@@ -15,6 +15,16 @@
 // member's output goes to <tempdir>/<name>.log (log_path()), kept when
 // EtcdCluster::Options::keep_dir is set, for debugging.
 //
+// The temporary directory (data dirs and logs) is on /dev/shm when that is
+// a writable directory with room (kShmBytesPerMember a member; etcd
+// preallocates two 64 MB WAL segments), so that etcd's fsyncs never wait on
+// a busy disk: on a CI machine compiling in the background a WAL fsync can
+// stall for seconds, past the 2 s timeout of a client's write. Otherwise
+// (and with keep_dir, and for Start's last attempt) it is under the usual
+// temporary directory ($TMPDIR, else /tmp). Either way it is
+// degrade-etcd-XXXXXX; a test process that crashes leaves it behind (on
+// /dev/shm it holds memory until removed: rm -rf /dev/shm/degrade-etcd-*).
+//
 // Cleanup: the destructor SIGKILLs every member, reaps it and removes the
 // temporary directory. Members are started with PR_SET_PDEATHSIG, so they
 // also die if the test process crashes -- but that signal follows the
@@ -36,12 +46,14 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -90,9 +102,11 @@ class EtcdCluster {
     absl::StatusOr<std::string> bin = FindEtcd();
     if (!bin.ok()) return bin.status();
     absl::Status last;
-    for (int attempt = 0; attempt < 3; ++attempt) {
+    constexpr int kAttempts = 3;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
       std::unique_ptr<EtcdCluster> c(new EtcdCluster(options, *bin));
-      last = c->Launch();
+      // The last attempt avoids /dev/shm, in case it was running out of room.
+      last = c->Launch(/*allow_shm=*/attempt < kAttempts - 1);
       if (last.ok()) return c;
     }
     return last;
@@ -271,8 +285,29 @@ class EtcdCluster {
     return static_cast<int>(ntohs(addr.sin_port));
   }
 
-  absl::Status Launch() {
-    std::string tmpl = std::filesystem::temp_directory_path() / "degrade-etcd-XXXXXX";
+  // Room a member takes on /dev/shm: etcd 3.4 preallocates its first WAL
+  // segment and the next one (64 MB each, really allocated on a tmpfs),
+  // plus the bbolt database and the log; twice that, to leave room for
+  // other tests' clusters started meanwhile.
+  static constexpr uint64_t kShmBytesPerMember = uint64_t{256} << 20;
+
+  // Where the temporary directory goes (see the top of the file).
+  std::filesystem::path TempRoot(bool allow_shm) const {
+    if (allow_shm && !options_.keep_dir) {
+      struct statvfs shm {};
+      if (::access("/dev/shm", W_OK | X_OK) == 0 && ::statvfs("/dev/shm", &shm) == 0 &&
+          static_cast<uint64_t>(shm.f_bavail) * shm.f_frsize >=
+              kShmBytesPerMember * static_cast<uint64_t>(options_.members)) {
+        return "/dev/shm";
+      }
+    }
+    std::error_code ec;
+    std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
+    return ec ? std::filesystem::path("/tmp") : tmp;
+  }
+
+  absl::Status Launch(bool allow_shm) {
+    std::string tmpl = TempRoot(allow_shm) / "degrade-etcd-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
       return absl::InternalError(absl::StrCat("mkdtemp ", tmpl, ": ", std::strerror(errno)));
     }

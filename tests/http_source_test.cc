@@ -241,28 +241,6 @@ class EndlessBodyServer {
   std::atomic<int> connections_{0};
 };
 
-// A loopback port that refuses connections: bound, never listening, and held
-// for the test's lifetime so nobody else takes it.
-class RefusingPort {
- public:
-  RefusingPort() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~RefusingPort() { ::close(fd_); }
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/s.json"; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
 class HttpSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -29,6 +29,10 @@
 //   ScopedEnv(name, value)               sets (value null: unsets) a process
 //                                        environment variable, restored when
 //                                        it goes out of scope
+//   RefusingPort                         a loopback port that refuses
+//                                        connections for the object's life:
+//                                          RefusingPort down;
+//                                          down.Port(), down.Url()  // http://127.0.0.1:P
 //   CountAllocations(n, fn)              how many operator new calls n runs of
 //   AllocationCount()                    fn made / made so far. Only in binaries
 //                                        that link tests/alloc_counting.cc (it
@@ -37,6 +41,11 @@
 //                                        tests/meson.build)
 #ifndef DEGRADE_TESTS_TEST_UTIL_H_
 #define DEGRADE_TESTS_TEST_UTIL_H_
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -241,6 +250,41 @@ class ScopedEnv {
  private:
   std::string name_;
   std::optional<std::string> old_;
+};
+
+// ------------------------------------------------------------------ ports
+
+// A loopback TCP port that refuses connections (a bound socket that never
+// listens: connecting gets ECONNREFUSED), held until the object is
+// destroyed. Not a port bound and closed at once: a concurrent bind to port
+// 0 elsewhere (another test, a server the test starts) may take that port
+// before the test uses it, and then something answers there.
+class RefusingPort {
+ public:
+  RefusingPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      std::perror("FATAL: RefusingPort: cannot bind a socket to 127.0.0.1:0");
+      std::abort();
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~RefusingPort() { ::close(fd_); }
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+
+  int Port() const { return port_; }
+  // "http://127.0.0.1:<port>" (no path: also a valid etcd endpoint).
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
 };
 
 // ------------------------------------------------------------------ allocations
