@@ -48,6 +48,8 @@ using internal::AdminServer;
 using internal::ConstantTimeEquals;
 using test_util::Eventually;
 using test_util::ScopedEnv;
+using test_util::StableThreadCount;
+using test_util::ThreadCount;
 using Clock = std::chrono::steady_clock;
 
 // Distinctive, so a search for it cannot match anything else.
@@ -82,28 +84,7 @@ size_t CountEntries(const char* dir) {
   }
   return n;
 }
-size_t ThreadCount() { return CountEntries("/proc/self/task"); }
 size_t FdCount() { return CountEntries("/proc/self/fd"); }
-
-// The thread count once it has stayed the same for 200 ms: the threads of
-// the previous test's server have been joined, but pthread_join returns
-// before the kernel removes a task from /proc/self/task. Gives up after 10 s
-// and returns the last count.
-size_t StableThreadCount() {
-  size_t last = ThreadCount();
-  auto since = Clock::now();
-  Eventually(
-      [&] {
-        const size_t n = ThreadCount();
-        if (n != last) {
-          last = n;
-          since = Clock::now();
-        }
-        return Clock::now() - since >= std::chrono::milliseconds(200);
-      },
-      std::chrono::seconds(10));
-  return last;
-}
 
 // A raw TCP connection, for clients that misbehave on purpose.
 class RawSocket {
@@ -664,7 +645,7 @@ TEST_F(AdminSecurityTest, CompressedBodyIs415) {
 // ------------------------------------------------------------------ connections and threads
 
 TEST_F(AdminSecurityTest, AConnectionFloodCostsNoThreadsAndFewDescriptors) {
-  const size_t threads_before = StableThreadCount();
+  const int threads_before = StableThreadCount();
   AdminConfig c = Config();
   c.threads = 4;
   c.max_queued_connections = 8;
@@ -677,7 +658,7 @@ TEST_F(AdminSecurityTest, AConnectionFloodCostsNoThreadsAndFewDescriptors) {
                          std::chrono::seconds(10)))
       << ThreadCount() << " threads, " << threads_before << " before: "
       << "4 workers and the accept thread";
-  const size_t threads_serving = ThreadCount();
+  const int threads_serving = ThreadCount();
   const size_t fds_serving = FdCount();
 
   constexpr size_t kFlood = 200;
@@ -689,7 +670,7 @@ TEST_F(AdminSecurityTest, AConnectionFloodCostsNoThreadsAndFewDescriptors) {
   RecordProperty("flood_connect_s", absl::StrCat(Seconds(Clock::now() - flood_start)));
   EXPECT_EQ(connected, kFlood);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const size_t threads_flooded = ThreadCount();
+  const int threads_flooded = ThreadCount();
   // Our own kFlood client sockets are in this process too.
   const size_t server_fds = FdCount() - fds_serving - kFlood;
   RecordProperty("threads_before", absl::StrCat(threads_before));

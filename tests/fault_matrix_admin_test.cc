@@ -29,36 +29,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using test_util::Eventually;  // tests/test_util.h
+using test_util::StableThreadCount;
+using test_util::ThreadCount;
 
 constexpr char kToken[] = "fault-matrix-token";
-
-// Number of threads of this process.
-int ThreadCount() {
-  int n = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/task")) ++n;
-  return n;
-}
-
-// The thread count once it has stayed the same for 200 ms (a thread that
-// was just joined can still be listed: pthread_join returns before the
-// kernel removes the task from /proc/self/task). Gives up after 10 s and
-// returns the last count.
-int StableThreadCount() {
-  using SteadyClock = std::chrono::steady_clock;
-  int last = ThreadCount();
-  auto since = SteadyClock::now();
-  Eventually(
-      [&] {
-        const int n = ThreadCount();
-        if (n != last) {
-          last = n;
-          since = SteadyClock::now();
-        }
-        return SteadyClock::now() - since >= std::chrono::milliseconds(200);
-      },
-      std::chrono::seconds(10));
-  return last;
-}
 
 class FaultMatrixAdminTest : public ::testing::Test {
  protected:

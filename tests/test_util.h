@@ -33,6 +33,11 @@
 //                                        connections for the object's life:
 //                                          RefusingPort down;
 //                                          down.Port(), down.Url()  // http://127.0.0.1:P
+//   ThreadCount()                        threads of this process now
+//   StableThreadCount()                  the count once it has not changed for
+//                                        200 ms (at most 10 s): pthread_join
+//                                        returns before the kernel drops the
+//                                        task from /proc/self/task
 //   CountAllocations(n, fn)              how many operator new calls n runs of
 //   AllocationCount()                    fn made / made so far. Only in binaries
 //                                        that link tests/alloc_counting.cc (it
@@ -301,6 +306,29 @@ long CountAllocations(int n, Fn fn) {
   const long before = AllocationCount();
   for (int i = 0; i < n; ++i) fn();
   return AllocationCount() - before;
+}
+
+inline int ThreadCount() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+inline int StableThreadCount() {
+  using SteadyClock = std::chrono::steady_clock;
+  int last = ThreadCount();
+  auto since = SteadyClock::now();
+  Eventually(
+      [&] {
+        const int n = ThreadCount();
+        if (n != last) {
+          last = n;
+          since = SteadyClock::now();
+        }
+        return SteadyClock::now() - since >= std::chrono::milliseconds(200);
+      },
+      std::chrono::seconds(10));
+  return last;
 }
 
 }  // namespace degrade::test_util
