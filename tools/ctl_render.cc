@@ -290,9 +290,10 @@ std::string RelativeExpiry(const std::string& rfc3339, absl::Time now) {
   if (s < 60) return absl::StrCat("in ", s, "s");
   // Round once, to the unit shown, and only then split it: a TTL of one
   // hour read a moment later (3,599 s) is "in 1h", not "in 60m" or "in 59m".
+  constexpr int64_t kMinutesPerDay = int64_t{24} * 60;
   const int64_t minutes = (s + 30) / 60;
   if (minutes < 60) return absl::StrCat("in ", minutes, "m");
-  if (minutes < 24 * 60) {
+  if (minutes < kMinutesPerDay) {
     const int64_t h = minutes / 60, m = minutes % 60;
     return m == 0 ? absl::StrCat("in ", h, "h") : absl::StrFormat("in %dh%02dm", h, m);
   }
