@@ -5,9 +5,7 @@
 // to the test's XML output with RecordProperty.
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,7 +21,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "admin_server.h"
@@ -47,6 +44,7 @@ using internal::AdminConfig;
 using internal::AdminServer;
 using internal::ConstantTimeEquals;
 using test_util::Eventually;
+using test_util::RawSocket;  // tests/test_util.h
 using test_util::ScopedEnv;
 using test_util::StableThreadCount;
 using test_util::ThreadCount;
@@ -85,110 +83,6 @@ size_t CountEntries(const char* dir) {
   return n;
 }
 size_t FdCount() { return CountEntries("/proc/self/fd"); }
-
-// A raw TCP connection, for clients that misbehave on purpose.
-class RawSocket {
- public:
-  // `wait` false: starts connecting and returns (a flood of them does not
-  // wait for the listen backlog one by one); Connected() finishes.
-  explicit RawSocket(int port, bool wait = true) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (!wait) ::fcntl(fd_, F_SETFL, O_NONBLOCK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ||
-                 (!wait && errno == EINPROGRESS);
-    timeval tv{10, 0};  // a backstop: no test waits this long
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~RawSocket() { ::close(fd_); }
-  RawSocket(const RawSocket&) = delete;
-  RawSocket& operator=(const RawSocket&) = delete;
-
-  bool connected() const { return connected_; }
-  int fd() const { return fd_; }
-  // After RawSocket(port, false): waits up to 10 s for the connection, then
-  // makes the socket blocking again. False if it failed.
-  bool Connected() {
-    pollfd p{fd_, POLLOUT, 0};
-    int error = 0;
-    socklen_t len = sizeof error;
-    if (::poll(&p, 1, 10000) != 1 ||
-        ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
-      return false;
-    }
-    ::fcntl(fd_, F_SETFL, 0);
-    return true;
-  }
-  bool Send(std::string_view data) {
-    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
-  }
-  // What the server sent and closed within `wait`, or nullopt.
-  std::optional<std::string> ReadWithin(std::chrono::milliseconds wait) {
-    std::string out;
-    char buf[4096];
-    const auto until = Clock::now() + wait;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-      pollfd p{fd_, POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) {
-        return std::nullopt;
-      }
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n == 0 || (n < 0 && errno == ECONNRESET)) return out;
-      if (n < 0) return std::nullopt;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  // One whole response (headers and a Content-Length body) on a connection
-  // the server keeps open, read within `wait`; nullopt if it did not come.
-  std::optional<std::string> ReadOneResponse(std::chrono::milliseconds wait) {
-    std::string out;
-    char buf[4096];
-    const auto until = Clock::now() + wait;
-    for (;;) {
-      const size_t head_end = out.find("\r\n\r\n");
-      if (head_end != std::string::npos) {
-        size_t length = 0;
-        const std::string head = absl::AsciiStrToLower(out.substr(0, head_end));
-        const size_t at = head.find("\r\ncontent-length:");
-        if (at != std::string::npos) {
-          length = std::strtoul(head.c_str() + at + 17, nullptr, 10);
-        }
-        if (out.size() >= head_end + 4 + length) return out;
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-      pollfd p{fd_, POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) {
-        return std::nullopt;
-      }
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return std::nullopt;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  // Reads until the server closes the connection; what it sent, or nullopt
-  // when the 10 s backstop hit first.
-  std::optional<std::string> ReadUntilClosed() {
-    std::string out;
-    char buf[4096];
-    for (;;) {
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n == 0) return out;
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == ECONNRESET) return out;
-        return std::nullopt;
-      }
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  int fd_;
-  bool connected_ = false;
-};
 
 // The JSON body of a raw HTTP response.
 nlohmann::json RawBody(const std::string& response) {

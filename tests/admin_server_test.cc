@@ -51,45 +51,6 @@ std::string ErrorOf(const httplib::Result& r) {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// A raw TCP connection, for clients that misbehave on purpose.
-class RawSocket {
- public:
-  explicit RawSocket(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    timeval tv{10, 0};  // a backstop: no test waits this long
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~RawSocket() { ::close(fd_); }
-  bool connected() const { return connected_; }
-  bool Send(std::string_view data) {
-    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
-  }
-  // Reads until the server closes the connection; returns what it sent, or
-  // nullopt when the 10 s backstop hit first.
-  std::optional<std::string> ReadUntilClosed() {
-    std::string out;
-    char buf[4096];
-    for (;;) {
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n == 0) return out;
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == ECONNRESET) return out;
-        return std::nullopt;
-      }
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  int fd_;
-  bool connected_ = false;
-};
-
 // ------------------------------------------------------------------ fixture
 
 class AdminServerTest : public ::testing::Test {

@@ -74,6 +74,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "test_util.h"
 
 namespace degrade::testing {
 
@@ -268,21 +269,12 @@ class EtcdCluster {
   }
 
   static absl::StatusOr<int> FreePort() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      const int e = errno;
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("bind 127.0.0.1:0: ", std::strerror(e)));
+    const test_util::BoundSocket s = test_util::BindLoopback(/*backlog=*/0);
+    if (s.fd < 0) {
+      return absl::InternalError(absl::StrCat("bind 127.0.0.1:0: ", std::strerror(errno)));
     }
-    ::close(fd);
-    return static_cast<int>(ntohs(addr.sin_port));
+    ::close(s.fd);
+    return s.port;
   }
 
   // Room a member takes on /dev/shm: etcd 3.4 preallocates its first WAL

@@ -394,23 +394,18 @@ TEST_F(EtcdSourceTest, EtcdRestartWhileWatchingLosesNoUpdate) {
 class TcpProxy {
  public:
   explicit TcpProxy(int target_port) : target_port_(target_port) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::listen(listen_fd_, 64) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const test_util::BoundSocket s = test_util::BindLoopback(/*backlog=*/64);
+    if (s.fd < 0) {
       ADD_FAILURE() << "proxy listen: " << std::strerror(errno);
       return;
     }
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = s.fd;
+    port_ = s.port;
     accept_thread_ = std::thread([this] { AcceptLoop(); });
   }
   ~TcpProxy() {
     stop_ = true;
-    accept_thread_.join();
+    if (accept_thread_.joinable()) accept_thread_.join();
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
@@ -442,11 +437,8 @@ class TcpProxy {
         continue;
       }
       const int upstream = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      addr.sin_port = htons(static_cast<uint16_t>(target_port_));
-      if (::connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      const sockaddr_in addr = test_util::LoopbackAddress(target_port_);
+      if (::connect(upstream, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
         ::close(client);
         ::close(upstream);
         continue;

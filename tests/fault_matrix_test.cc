@@ -147,22 +147,15 @@ class ControlPlane {
 class TruncatingServer {
  public:
   TruncatingServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_, 16) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return;
-    }
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { Loop(); });
+    const test_util::BoundSocket s = test_util::BindLoopback(/*backlog=*/16);
+    fd_ = s.fd;
+    port_ = s.port;
+    if (fd_ >= 0) thread_ = std::thread([this] { Loop(); });
   }
   ~TruncatingServer() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
-    ::close(fd_);
+    if (fd_ >= 0) ::close(fd_);
   }
   bool ok() const { return port_ > 0; }
   std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/s.json"; }

@@ -168,22 +168,15 @@ class TestServer {
 class EndlessBodyServer {
  public:
   EndlessBodyServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_, 8) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return;
-    }
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { Loop(); });
+    const BoundSocket s = BindLoopback(/*backlog=*/8);
+    fd_ = s.fd;
+    port_ = s.port;
+    if (fd_ >= 0) thread_ = std::thread([this] { Loop(); });
   }
   ~EndlessBodyServer() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
-    ::close(fd_);
+    if (fd_ >= 0) ::close(fd_);
   }
   std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/s.json"; }
   size_t bytes_sent() const { return sent_; }
