@@ -345,9 +345,7 @@ TEST(EtcdClientTest, WatchMovesToTheNextMemberWhenItsMemberDies) {
   // The watch is open on member 0 (etcd answered and created it) before
   // member 0 dies. Killed before it answered, the watch would count member
   // 0 as not answering and open on member 1 instead (then idle there).
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!created && absl::Now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  if (!created) {
+  if (!test_util::Eventually([&] { return created.load(); }, std::chrono::seconds(10))) {
     client.Stop();
     t.join();
     FAIL() << "the watch was not created within 10 s: " << s;

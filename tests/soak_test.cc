@@ -45,10 +45,12 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "admin_server.h"
 #include "degrade/degrade.h"
 #include "etcd_client.h"
 #include "etcd_fixture.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace degrade {
 namespace {
@@ -82,8 +84,8 @@ constexpr int kCallers = 4;
 constexpr int kCallsPerBatch = 500;
 // The registry keeps the last this many errors (Registry::errors()).
 constexpr size_t kErrorRing = 100;
-// The admin endpoint's worker threads (AdminConfig::threads, lib/admin_server.h).
-constexpr int kAdminWorkers = 8;
+// The admin endpoint's worker threads (the Runtime uses the default).
+const size_t kAdminWorkers = internal::AdminConfig{}.threads;
 
 // Valid switch values, and invalid ones (each must be rejected whole).
 const std::vector<std::string> kValues = {
@@ -135,7 +137,7 @@ ProcessFigures Measure(bool burst) {
     while (std::getline(status, line)) {
       if (line.rfind("VmRSS:", 0) == 0) f.rss_kb = std::atol(line.c_str() + 6);
     }
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/task")) ++f.threads;
+    f.threads = test_util::ThreadCount();
   }
   const size_t readings = burst && !kSanitizerAllocator ? 101 : 1;
   std::vector<size_t> heap;
@@ -161,7 +163,7 @@ ProcessFigures Measure(bool burst) {
 // one.
 void TouchEveryAdminWorker(int admin_port) {
   std::vector<std::unique_ptr<httplib::Client>> open;
-  for (int i = 0; i < kAdminWorkers; ++i) {
+  for (size_t i = 0; i < kAdminWorkers; ++i) {
     auto c = std::make_unique<httplib::Client>("127.0.0.1", admin_port);
     c->set_keep_alive(true);
     c->set_read_timeout(10, 0);
