@@ -45,7 +45,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "admin_server.h"
+#include "admin/admin_server.h"
 #include "degrade/call.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"

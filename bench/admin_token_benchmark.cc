@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "admin_server.h"
+#include "admin/admin_server.h"
 #include "benchmark/benchmark.h"
 
 namespace {

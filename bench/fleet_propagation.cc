@@ -64,7 +64,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "etcd_client.h"
+#include "etcd/etcd_client.h"
 #include "etcd_fixture.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"

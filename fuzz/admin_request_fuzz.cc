@@ -46,7 +46,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "admin_server.h"
+#include "admin/admin_server.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "fuzz_check.h"

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "etcd_watch_parser.h"
+#include "etcd/etcd_watch_parser.h"
 #include "fuzz_check.h"
 
 namespace {

@@ -42,7 +42,7 @@
 #include "degrade/snapshot.h"
 #include "fuzz_check.h"
 #include "fuzz_util.h"
-#include "http_source.h"
+#include "sources/http_source.h"
 
 namespace {
 

@@ -11,10 +11,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "admin_server.h"
-#include "etcd_source.h"
-#include "file_source.h"
-#include "http_source.h"
+#include "admin/admin_server.h"
+#include "etcd/etcd_source.h"
+#include "sources/file_source.h"
+#include "sources/http_source.h"
 
 namespace degrade {
 

@@ -8,7 +8,7 @@
 #
 #   --builddir D   where compile_commands.json is (default build; configured
 #                  with `meson setup` first if missing)
-#   FILE...        check only these files (e.g. lib/env.cc)
+#   FILE...        check only these files (e.g. lib/core/env.cc)
 #
 # Output: clang-tidy's diagnostics, then one line "tidy: N files, N with
 # warnings, Ns". Exit status 0 iff no file has a warning or error.

@@ -23,8 +23,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "admin_server.h"
-#include "console_html.h"
+#include "admin/admin_server.h"
+#include "admin/console_html.h"
 #include "degrade/listing.h"
 #include "degrade/registry.h"
 #include "degrade/runtime.h"

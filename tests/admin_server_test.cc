@@ -1,6 +1,6 @@
 // The admin endpoint against a real server on 127.0.0.1 (port 0) and a real
 // httplib::Client: every route, every error code, and the bounds.
-#include "admin_server.h"
+#include "admin/admin_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -21,7 +21,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "degrade/degrade.h"
-#include "etcd_client.h"
+#include "etcd/etcd_client.h"
 #include "etcd_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

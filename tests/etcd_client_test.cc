@@ -1,5 +1,5 @@
 // The etcd gateway client against real etcd processes on loopback.
-#include "etcd_client.h"
+#include "etcd/etcd_client.h"
 
 #include <atomic>
 #include <chrono>
@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "etcd_fixture.h"
-#include "etcd_json.h"
+#include "etcd/etcd_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test_util.h"

@@ -1,7 +1,7 @@
 // The etcd source against real etcd processes on loopback: a single member,
 // a three-member cluster, and several watcher processes. Each test starts
 // and stops its own etcd (tests/etcd_fixture.h) and is bounded in time.
-#include "etcd_source.h"
+#include "etcd/etcd_source.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -32,12 +32,12 @@
 #include "absl/time/time.h"
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
-#include "etcd_client.h"
+#include "etcd/etcd_client.h"
 #include "etcd_fixture.h"
-#include "etcd_json.h"
+#include "etcd/etcd_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lkg_cache.h"
+#include "sources/lkg_cache.h"
 #include "test_util.h"
 
 namespace degrade {

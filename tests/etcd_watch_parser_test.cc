@@ -1,13 +1,13 @@
 // The etcd watch stream parser against messages captured from a real etcd
 // 3.4.23 (curl -N -X POST http://127.0.0.1:PORT/v3/watch), fed whole and
 // split at every byte.
-#include "etcd_watch_parser.h"
+#include "etcd/etcd_watch_parser.h"
 
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "etcd_json.h"
+#include "etcd/etcd_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

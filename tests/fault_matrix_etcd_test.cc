@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "degrade/degrade.h"
-#include "etcd_client.h"
+#include "etcd/etcd_client.h"
 #include "etcd_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -1,7 +1,7 @@
 // The HTTP polling source and the last-known-good cache, through a real
 // Runtime against real cpp-httplib servers (and one raw socket server) on
 // 127.0.0.1, started and stopped by each test.
-#include "http_source.h"
+#include "sources/http_source.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -33,7 +33,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
-#include "lkg_cache.h"
+#include "sources/lkg_cache.h"
 
 namespace degrade {
 namespace {

@@ -1,5 +1,5 @@
 // The last-known-good cache file against a real filesystem in a temp dir.
-#include "lkg_cache.h"
+#include "sources/lkg_cache.h"
 
 #include <signal.h>
 #include <sys/resource.h>

@@ -1,6 +1,6 @@
 // GET /metrics text: rendered from a registry, parsed back by a strict
 // parser of the Prometheus text exposition format 0.0.4, and checked.
-#include "metrics.h"
+#include "admin/metrics.h"
 
 #include <cmath>
 #include <cstdlib>

@@ -10,7 +10,7 @@
 #include "degrade/registry.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
-#include "metrics.h"
+#include "admin/metrics.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
 

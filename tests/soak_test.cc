@@ -45,9 +45,9 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
-#include "admin_server.h"
+#include "admin/admin_server.h"
 #include "degrade/degrade.h"
-#include "etcd_client.h"
+#include "etcd/etcd_client.h"
 #include "etcd_fixture.h"
 #include "gtest/gtest.h"
 #include "test_util.h"

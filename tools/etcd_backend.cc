@@ -33,9 +33,9 @@
 #include "ctl_backend.h"
 #include "ctl_strings.h"
 #include "degrade/snapshot.h"
-#include "etcd_client.h"
-#include "etcd_json.h"
-#include "etcd_source.h"
+#include "etcd/etcd_client.h"
+#include "etcd/etcd_json.h"
+#include "etcd/etcd_source.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade::ctl {

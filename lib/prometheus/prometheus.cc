@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "metrics.h"
+#include "admin/metrics.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/metric_type.h"

@@ -9,7 +9,7 @@
 // Why an entry whose mod_revision is unchanged is not parsed again on a
 // re-range: a value with ttl_s becomes expires_at = now + ttl_s when parsed;
 // parsing it again after a reconnect would push its expiry back.
-#include "etcd_source.h"
+#include "etcd/etcd_source.h"
 
 #include <algorithm>
 #include <chrono>
@@ -18,8 +18,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "etcd_json.h"
-#include "str_util.h"
+#include "etcd/etcd_json.h"
+#include "core/str_util.h"
 
 namespace degrade::internal {
 namespace {

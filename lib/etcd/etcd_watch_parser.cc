@@ -5,7 +5,7 @@
 // closes. Counting braces and brackets outside strings finds the end of every
 // object either way, bounds the nesting before nlohmann sees it, and lets a
 // message longer than the limit be refused before it is all buffered.
-#include "etcd_watch_parser.h"
+#include "etcd/etcd_watch_parser.h"
 
 #include <utility>
 
@@ -13,8 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "etcd_json.h"
-#include "str_util.h"
+#include "etcd/etcd_json.h"
+#include "core/str_util.h"
 
 namespace degrade::internal {
 namespace {

@@ -12,7 +12,7 @@
 //   - Probes that never report (a hung call) would leave half-open stuck, a
 //     known resilience4j pitfall; after open_s without a verdict the missing
 //     probes are let through again.
-#include "breaker.h"
+#include "core/breaker.h"
 
 #include <time.h>  // NOLINT(modernize-deprecated-headers): clock_gettime and clockid_t are POSIX, declared by <time.h>; <ctime> promises only ISO C
 
@@ -23,7 +23,7 @@
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "str_util.h"
+#include "core/str_util.h"
 
 namespace degrade {
 

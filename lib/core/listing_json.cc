@@ -4,7 +4,7 @@
 
 #include "absl/time/time.h"
 #include "degrade/listing.h"
-#include "listing_json.h"
+#include "core/listing_json.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade {

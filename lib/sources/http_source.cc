@@ -11,7 +11,7 @@
 // regions may serve different snapshots under the same ETag (or the layer may
 // hold the cache). A 304 from a URL means "you already have *my* version",
 // which is only true of the URL we last applied.
-#include "http_source.h"
+#include "sources/http_source.h"
 
 #include <httplib.h>
 
@@ -25,7 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "lkg_cache.h"
+#include "sources/lkg_cache.h"
 
 namespace degrade::internal {
 namespace {

@@ -21,7 +21,7 @@
 #include "degrade/breaker.h"
 #include "degrade/state.h"
 #include "nlohmann/json.hpp"
-#include "snapshot_internal.h"
+#include "core/snapshot_internal.h"
 
 namespace degrade {
 namespace {

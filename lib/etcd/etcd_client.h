@@ -48,7 +48,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "etcd_watch_parser.h"
+#include "etcd/etcd_watch_parser.h"
 
 namespace httplib {
 class Client;

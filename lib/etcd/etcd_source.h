@@ -58,8 +58,8 @@
 #include "absl/time/time.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
-#include "etcd_client.h"
-#include "lkg_cache.h"
+#include "etcd/etcd_client.h"
+#include "sources/lkg_cache.h"
 
 namespace degrade::internal {
 

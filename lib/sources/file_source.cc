@@ -5,7 +5,7 @@
 // ConfigMaps swap a symlink), and costs one stat per interval. A change is
 // read only once the signature is stable across a short pause, so a writer
 // caught mid-write is not reported as a broken file.
-#include "file_source.h"
+#include "sources/file_source.h"
 
 #include <sys/stat.h>
 

@@ -40,7 +40,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "degrade/registry.h"
-#include "lkg_cache.h"
+#include "sources/lkg_cache.h"
 
 namespace httplib {
 class Client;

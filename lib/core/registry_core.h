@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "breaker.h"
+#include "core/breaker.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "degrade/switch.h"

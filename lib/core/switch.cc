@@ -12,7 +12,7 @@
 #include "degrade/env.h"
 #include "degrade/internal/counters.h"
 #include "degrade/registry.h"
-#include "registry_core.h"
+#include "core/registry_core.h"
 
 namespace degrade {
 namespace internal {

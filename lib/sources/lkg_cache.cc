@@ -4,7 +4,7 @@
 // (same filesystem). The directory fsync makes the rename itself durable: a
 // crash right after WriteCache returns must not bring back the old file, or
 // none at all.
-#include "lkg_cache.h"
+#include "sources/lkg_cache.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,7 +14,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "str_util.h"
+#include "core/str_util.h"
 
 namespace degrade::internal {
 namespace {

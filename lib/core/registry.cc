@@ -25,9 +25,9 @@
 #include "degrade/env.h"
 #include "degrade/internal/counters.h"
 #include "degrade/testing.h"
-#include "registry_core.h"
-#include "snapshot_internal.h"
-#include "str_util.h"
+#include "core/registry_core.h"
+#include "core/snapshot_internal.h"
+#include "core/str_util.h"
 
 namespace degrade {
 namespace internal {

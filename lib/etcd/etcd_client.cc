@@ -8,7 +8,7 @@
 //
 // Why tokens are shared across endpoints: etcd 3.4 replicates a simple
 // token through raft when it is issued, so every member accepts it.
-#include "etcd_client.h"
+#include "etcd/etcd_client.h"
 
 #include <httplib.h>
 
@@ -23,9 +23,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "etcd_json.h"
-#include "http_source.h"
-#include "str_util.h"
+#include "etcd/etcd_json.h"
+#include "sources/http_source.h"
+#include "core/str_util.h"
 
 namespace degrade::internal {
 namespace {

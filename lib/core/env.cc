@@ -11,7 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "str_util.h"
+#include "core/str_util.h"
 
 namespace degrade {
 namespace {

@@ -1,5 +1,5 @@
 // Readers for the etcd v3 gateway's JSON. See etcd_json.h.
-#include "etcd_json.h"
+#include "etcd/etcd_json.h"
 
 #include <limits>
 
@@ -7,7 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "str_util.h"
+#include "core/str_util.h"
 
 namespace degrade::internal {
 namespace {

@@ -1,5 +1,5 @@
 // Metrics (see metrics.h).
-#include "metrics.h"
+#include "admin/metrics.h"
 
 #include <charconv>
 #include <cmath>

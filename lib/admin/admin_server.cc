@@ -8,7 +8,7 @@
 // deadline per request and checks a stop flag every 100 ms, and reads and
 // writes through ConnectionStream, which enforces both. Parsing, routing and
 // response writing stay the library's (process_request).
-#include "admin_server.h"
+#include "admin/admin_server.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -36,16 +36,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "console_html.h"
+#include "admin/console_html.h"
 #include "degrade/snapshot.h"
 #include "httplib.h"
-#include "listing_json.h"
-#include "metrics.h"
+#include "core/listing_json.h"
+#include "admin/metrics.h"
 #include "nlohmann/json.hpp"
 #include "openssl/err.h"
 #include "openssl/pem.h"
 #include "openssl/ssl.h"
-#include "str_util.h"
+#include "core/str_util.h"
 
 namespace degrade::internal {
 namespace {
