@@ -744,6 +744,42 @@ TEST(DegradectlSecurityTest, TheTokenIsNeverPrinted) {
   EXPECT_THAT(wrong.out + wrong.err, Not(HasSubstr("not-the-token-9123")));
 }
 
+// A Kubernetes Secret put into an environment variable often ends in a
+// newline; the token is the text without surrounding whitespace.
+TEST(DegradectlTokenTest, SurroundingWhitespaceIsTrimmed) {
+  Service service;
+  Output r = RunCtl({"--admin", service.url(), "off", "reviews"},
+                    {Env("DEGRADE_ADMIN_TOKEN", absl::StrCat("  ", kToken, "\n"))});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(service.AdminEntry("reviews").has_value());
+}
+
+TEST(DegradectlTokenTest, InnerControlCharacterIsUsageErrorNamingTheVariable) {
+  Service service;
+  Output r = RunCtl({"--admin", service.url(), "off", "reviews"},
+                    {Env("DEGRADE_ADMIN_TOKEN", "s3cret\x01token")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("DEGRADE_ADMIN_TOKEN contains a control character"),
+                           Not(HasSubstr("s3cret"))));
+  EXPECT_FALSE(service.AdminEntry("reviews").has_value());
+}
+
+TEST(DegradectlTokenTest, TokenGivenAsAnArgumentIsRefusedBeforeAnythingIsSent) {
+  Service service;
+  Output r = RunCtl({"--admin", service.url(), "off", kToken},
+                    {Env("DEGRADE_ADMIN_TOKEN", kToken)});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("is the admin token in DEGRADE_ADMIN_TOKEN"),
+                           Not(HasSubstr(kToken))));
+}
+
+TEST(DegradectlTokenTest, ShortTokenLeavesMessagesIntact) {
+  Service service;
+  Output r = RunCtl({"--admin", service.url(), "off", "reviews"}, {Env("DEGRADE_ADMIN_TOKEN", "e")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("the service refused the token"), Not(HasSubstr("<token>"))));
+}
+
 // ------------------------------------------------- admin backend error mapping
 
 // Answers every request with `status` and `body`, after `delay`.
@@ -815,12 +851,21 @@ TEST(AdminBackendTest, NonJsonSuccessIsDataLoss) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("degrade admin endpoint"));
 }
 
-TEST(AdminBackendTest, EchoedTokenIsScrubbed) {
-  CannedServer server(401, absl::StrCat(R"({"error": "token )", kToken, R"( is wrong"})"));
-  absl::StatusOr<Reply> r = BackendFor(server.url())->Clear("recs", "ana");
+// The token only ever goes into the Authorization header, so messages are
+// left as they are: no substring of them is "scrubbed" (a token "e" used to
+// turn "the service" into "th<token> s<token>rvic<token>").
+TEST(AdminBackendTest, MessagesAreNotRewrittenForAShortToken) {
+  CannedServer server(401, R"({"error": "wrong token"})");
+  AdminOptions options;
+  options.url = server.url();
+  options.token = "e";
+  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeAdminBackend(options);
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  absl::StatusOr<Reply> r = (*backend)->Clear("recs", "ana");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_THAT(std::string(r.status().message()),
-              AllOf(Not(HasSubstr(kToken)), HasSubstr("<token>")));
+              AllOf(HasSubstr("the service refused the token (401: wrong token)"),
+                    Not(HasSubstr("<token>"))));
 }
 
 TEST(AdminBackendTest, SlowServerHitsTheReadTimeout) {

@@ -620,6 +620,54 @@ nlohmann::json WriteBody(const Invocation& inv, std::string_view actor) {
   return body;
 }
 
+absl::StatusOr<std::string> CleanToken(std::string_view raw, std::string_view var) {
+  const absl::string_view token = absl::StripAsciiWhitespace(AV(raw));
+  for (size_t i = 0; i < token.size(); ++i) {
+    const auto c = static_cast<unsigned char>(token[i]);
+    if (c < 0x20 || c == 0x7f) {
+      return Usage(absl::StrCat(AV(var), " contains a control character (byte ", i + 1,
+                                " of the token without surrounding whitespace); accepted: the "
+                                "token on one line, printable characters only"));
+    }
+  }
+  return std::string(token);
+}
+
+std::string TokenEnvFromArgs(std::span<const std::string> args) {
+  std::string var = "DEGRADE_ADMIN_TOKEN";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    std::string value;
+    if (args[i] == "--token-env" && i + 1 < args.size()) {
+      value = args[++i];
+    } else if (absl::StartsWith(args[i], "--token-env=")) {
+      value = args[i].substr(std::string_view("--token-env=").size());
+    } else {
+      continue;
+    }
+    if (IsEnvVarName(value)) var = value;
+  }
+  return var;
+}
+
+absl::Status CheckTokenNotInArgs(std::span<const std::string> args, std::string_view token,
+                                 std::string_view var) {
+  if (token.empty()) return absl::OkStatus();
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    const size_t eq = arg.find('=');
+    const bool is_value = absl::StartsWith(arg, "--") && eq != std::string::npos &&
+                          std::string_view(arg).substr(eq + 1) == token;
+    if (arg == token || is_value) {
+      return Usage(absl::StrCat(
+          "argument ", i + 1, " is the admin token in ", AV(var),
+          ": the token is read from the environment only, never from the command line (ps and "
+          "shell history keep it); remove it from the arguments. Nothing was sent"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string GeneralHelp() {
   std::string out = absl::StrCat(
       "degradectl: turn a service's non-essential dependencies off and on, from its admin\n"

@@ -126,6 +126,26 @@ inline constexpr int64_t kMaxWatchCount = 1'000'000'000;
 // by ParseArgs.
 nlohmann::json WriteBody(const Invocation& inv, std::string_view actor);
 
+// The admin token as read from the variable `var`: without surrounding
+// whitespace (a Kubernetes Secret mounted into an environment variable often
+// ends in a newline). InvalidArgument naming `var`, never the token, when
+// what is left holds a control character: it could not go into an HTTP
+// header. Empty when the variable is empty or only whitespace.
+absl::StatusOr<std::string> CleanToken(std::string_view raw, std::string_view var);
+
+// The variable the admin token is read from: the last valid --token-env in
+// `args`, else DEGRADE_ADMIN_TOKEN. Scans without parsing, so that the token
+// can be checked for before any message quotes an argument.
+std::string TokenEnvFromArgs(std::span<const std::string> args);
+
+// InvalidArgument when an argument of `args` (or the value of an
+// --option=VALUE) is `token`: the token belongs in the environment, never on
+// a command line that ps and shell history keep, nor in a message quoting
+// the argument. The message names `var`, never the token. OK for an empty
+// token.
+absl::Status CheckTokenNotInArgs(std::span<const std::string> args, std::string_view token,
+                                 std::string_view var);
+
 // `degradectl help`, and `degradectl CMD --help`.
 std::string GeneralHelp();
 std::string CommandHelp(const Command& command);

@@ -160,7 +160,9 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenBackend(const Invocation& inv) {
         "every instance watching etcd");
   }
   admin.token_env = inv.token_env;
-  admin.token = GetEnv(inv.token_env.c_str());
+  absl::StatusOr<std::string> token = CleanToken(GetEnv(inv.token_env.c_str()), inv.token_env);
+  if (!token.ok()) return token.status();
+  admin.token = *std::move(token);
   if (inv.command->writes && admin.token.empty()) {
     // The service would answer 401; say it before sending anything.
     return absl::InvalidArgumentError(absl::StrCat(
@@ -331,6 +333,15 @@ int Execute(Backend& backend, const Invocation& inv, std::string_view admin_url)
 }
 
 int Run(const std::vector<std::string>& args) {
+  // Before anything quotes an argument: a token pasted onto the command line
+  // is refused, so it never reaches a message, a request path or a body.
+  const std::string token_env = TokenEnvFromArgs(args);
+  if (absl::StatusOr<std::string> token = CleanToken(GetEnv(token_env.c_str()), token_env);
+      token.ok()) {
+    if (absl::Status s = CheckTokenNotInArgs(args, *token, token_env); !s.ok()) {
+      return UsageError(SV(s.message()), nullptr);
+    }
+  }
   absl::StatusOr<Invocation> inv = ParseArgs(args);
   if (!inv.ok()) {
     // Point at the command's help when the command itself was understood.
