@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "degrade/call.h"
@@ -421,6 +422,14 @@ py::object Define(const std::string& name, const std::string& description,
     py::gil_scoped_release release;
     sw = Registry::Global().Define(std::move(spec));
   }
+  if (sw.status().code() == absl::StatusCode::kAlreadyExists &&
+      Registry::Global().Find(name) != nullptr) {
+    // The registry's message names the C++ way to share a switch; say the
+    // Python one.
+    Raise(absl::AlreadyExistsError(absl::StrCat(
+        "switch \"", name, "\" is already defined; define it once (at module level) and share "
+        "the object, or look it up with degrade.find(\"", name, "\")")));
+  }
   Check(sw.status());
   return WrapSwitch(*sw);
 }
@@ -452,30 +461,45 @@ std::string ListJson() {
 
 // Sets an admin override from a snapshot value in JSON (what the admin
 // endpoint's PUT takes), so values are checked, and errors worded, alike.
+// `ttl_s` goes through the same parser as the PUT's "ttl_s" field, so it has
+// the same bound (30 days) and the same message.
 void SetOverride(const std::string& name, const std::string& value_json,
                  std::optional<std::string> reason, std::optional<std::string> actor,
-                 double ttl_s) {
-  if (!std::isfinite(ttl_s) || ttl_s < 0) {
-    Raise(absl::InvalidArgumentError(
-        absl::StrCat("override of \"", name, "\": ttl ", ttl_s,
-                     " is not valid; accepted: a finite number of seconds > 0, or 0/None "
-                     "for none")));
-  }
+                 std::optional<double> ttl_s) {
+  const std::string path = absl::StrCat("switches.", name);
   absl::Status status;
   {
     py::gil_scoped_release release;
     Registry& registry = Registry::Global();
+    const absl::Time now = registry.clock().Now();
     std::vector<std::string> warnings;
     absl::StatusOr<degrade::SwitchValue> value =
-        degrade::ParseSwitchValue(value_json, "override", absl::StrCat("switches.", name),
-                                  registry.clock().Now(), &warnings);
-    for (const std::string& w : warnings) registry.Log(degrade::LogLevel::kWarning, w);
+        degrade::ParseSwitchValue(value_json, "override", path, now, &warnings);
+    absl::StatusOr<degrade::SwitchValue> ttl_value = degrade::SwitchValue();
+    if (ttl_s) {
+      // JSON has no NaN or infinity: send those as text, which the parser
+      // refuses as "not a number" in its own words.
+      const std::string number = std::isfinite(*ttl_s)
+                                     ? absl::StrFormat("%.17g", *ttl_s)
+                                     : absl::StrCat("\"", *ttl_s, "\"");
+      ttl_value = degrade::ParseSwitchValue(absl::StrCat("{\"ttl_s\": ", number, "}"), "override",
+                                            path, now);
+    }
     if (!value.ok()) {
       status = value.status();
+    } else if (!ttl_value.ok()) {
+      status = ttl_value.status();
+    } else if (ttl_s && value->expires_at) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("override: ", path,
+                       ": ttl and the value's expires_at (or ttl_s) both given; accepted: one "
+                       "of them"));
     } else {
+      for (const std::string& w : warnings) registry.Log(degrade::LogLevel::kWarning, w);
       if (reason) value->reason = *reason;
       if (actor) value->actor = *actor;
-      status = registry.SetOverride(name, *std::move(value), absl::Seconds(ttl_s));
+      if (ttl_s) value->expires_at = ttl_value->expires_at;
+      status = registry.SetOverride(name, *std::move(value));
     }
   }
   Check(status);

@@ -41,6 +41,7 @@ import datetime
 import functools
 import inspect
 import json
+import math
 import threading
 import weakref
 
@@ -282,11 +283,19 @@ def _value_json(value):
 
 
 def _seconds(ttl):
+    """A ttl argument as seconds for the extension, which checks its range
+    ((0, 30 days], as the admin endpoint's ttl_s); None for never."""
     if ttl is None:
-        return 0.0
+        return None
     if isinstance(ttl, datetime.timedelta):
         return ttl.total_seconds()
-    return float(ttl)
+    if isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
+        try:
+            return float(ttl)
+        except OverflowError:  # an int beyond float: out of range all the same
+            return math.inf
+    raise TypeError(f"ttl must be a number of seconds, a datetime.timedelta or None, "
+                    f"not {type(ttl).__name__}")
 
 
 def set_override(sw, value="off", *, reason=None, actor=None, ttl=None):
@@ -296,10 +305,12 @@ def set_override(sw, value="off", *, reason=None, actor=None, ttl=None):
     value: "on", "off", a bool, a fraction (on with that allow) or a dict in
     the snapshot format ({"state": "on", "allow": 0.25, "fault": {...},
     "reason": ...}). reason, actor: shown in listings and change events.
-    ttl: seconds (or a timedelta) until it expires by itself; None for never.
+    ttl: seconds (or a timedelta) until it expires by itself, more than 0
+    and at most 30 days (the admin endpoint's ttl_s bound); None for never.
     Raises NotFoundError for a switch not defined here, InvalidArgumentError
-    for a bad value (the message names the JSON path). Nothing changes on
-    error."""
+    for a bad value or ttl (the message names the JSON path, as the admin
+    endpoint's does), TypeError for a ttl that is not a number or timedelta.
+    Nothing changes on error."""
     _degrade.set_override(_name_of(sw), _value_json(value), reason, actor, _seconds(ttl))
 
 
@@ -320,6 +331,8 @@ def set_fault(sw, kind="error", *, rate=1.0, delay_ms=0, reason=None, actor=None
     if isinstance(entry, str):
         entry = {"state": entry}
     entry.pop("fault", None)
+    if ttl is not None:
+        entry.pop("expires_at", None)  # the new ttl replaces the entry's expiry
     if kind is None:
         if "state" not in entry and "allow" not in entry:
             clear_override(name)
@@ -360,7 +373,7 @@ class override(contextlib.ContextDecorator):  # noqa: N801 - used like a functio
         if previous is None:
             _degrade.clear_override(self._name)
         else:
-            _degrade.set_override(self._name, previous, None, None, 0.0)
+            _degrade.set_override(self._name, previous, None, None, None)
         return False
 
 

@@ -1,5 +1,7 @@
 """The admin layer: set_override, clear_override, set_fault, override()."""
 
+import datetime
+
 import pytest
 
 import degrade
@@ -54,6 +56,51 @@ def test_bad_value_changes_nothing(sw):
 def test_negative_ttl_raises(sw):
     with pytest.raises(degrade.InvalidArgumentError, match="ttl"):
         degrade.set_override(sw, "off", ttl=-1)
+
+
+_TTL_BOUND = (r"ttl_s: {} is not in \(0, 2592000\]; accepted: a number of seconds in "
+              r"\(0, 2592000\] \(30 days\)")
+
+
+def test_ttl_over_30_days_raises_the_admin_endpoints_message(sw):
+    with pytest.raises(degrade.InvalidArgumentError,
+                       match=rf"switches\.{sw.name}\." + _TTL_BOUND.format(r"1000000000(\.0)?")):
+        degrade.set_override(sw, "off", ttl=10**9)
+    assert degrade.get(sw)["layer"] == "default"
+
+
+def test_ttl_of_30_days_is_accepted(sw):
+    degrade.set_override(sw, "off", ttl=datetime.timedelta(days=30))
+    assert degrade.get(sw)["expires_at"] is not None
+
+
+def test_zero_ttl_raises_none_means_never(sw):
+    with pytest.raises(degrade.InvalidArgumentError, match=_TTL_BOUND.format(r"0(\.0)?")):
+        degrade.set_override(sw, "off", ttl=0)
+    degrade.set_override(sw, "off", ttl=None)
+    assert degrade.get(sw)["expires_at"] is None
+
+
+def test_nan_ttl_raises(sw):
+    with pytest.raises(degrade.InvalidArgumentError, match="ttl_s"):
+        degrade.set_override(sw, "off", ttl=float("nan"))
+
+
+def test_ttl_of_wrong_type_raises_type_error(sw):
+    with pytest.raises(TypeError, match="ttl"):
+        degrade.set_override(sw, "off", ttl="15m")
+
+
+def test_ttl_and_an_expiry_in_the_value_raise(sw):
+    with pytest.raises(degrade.InvalidArgumentError, match="ttl"):
+        degrade.set_override(sw, {"state": "off", "expires_at": "2099-01-01T00:00:00Z"}, ttl=60)
+    assert degrade.get(sw)["layer"] == "default"
+
+
+def test_set_fault_ttl_over_30_days_raises(sw):
+    with pytest.raises(degrade.InvalidArgumentError, match=_TTL_BOUND.format(r"\d+(\.0)?")):
+        degrade.set_fault(sw, "error", ttl=datetime.timedelta(days=31))
+    assert degrade.get(sw)["fault"] is None
 
 
 def test_value_of_wrong_type_raises_type_error(sw):

@@ -34,11 +34,19 @@ def test_a_group_given_as_a_string_is_one_group(name):
     assert degrade.switch(name, groups="py.tier2").groups == ("py.tier2",)
 
 
-def test_duplicate_raises_already_exists_with_the_cpp_message(sw):
+def test_duplicate_raises_already_exists(sw):
     with pytest.raises(degrade.AlreadyExistsError,
                        match=f'switch "{sw.name}" is already defined') as raised:
         degrade.switch(sw.name)
     assert raised.value.code == 6
+
+
+def test_duplicate_error_names_the_python_way_to_share_a_switch(sw):
+    with pytest.raises(degrade.AlreadyExistsError) as raised:
+        degrade.switch(sw.name)
+    message = str(raised.value)
+    assert f'degrade.find("{sw.name}")' in message
+    assert "DEGRADE_DECLARE_SWITCH" not in message
 
 
 def test_bad_name_raises_invalid_argument(name):
