@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -177,6 +178,27 @@ TEST_F(EtcdCtlTest, PrefixComesFromTheEnvironmentToo) {
   EXPECT_TRUE(Value("switches/recs").has_value());
 }
 
+TEST_F(EtcdCtlTest, EtcdWithoutValueReadsDegradeEtcdEndpoints) {
+  Output r = RunCtl({"--etcd", "--prefix", prefix_, "off", "recs"},
+                    {"DEGRADE_ETCD_ENDPOINTS=" + cluster_->endpoints_csv()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Value("switches/recs").has_value());
+}
+
+TEST_F(EtcdCtlTest, EnvironmentAloneChoosesEtcd) {
+  Output r = RunCtl({"off", "recs"}, {"DEGRADE_ETCD_ENDPOINTS=" + cluster_->endpoints_csv(),
+                                      "DEGRADE_ETCD_PREFIX=" + prefix_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Value("switches/recs").has_value());
+}
+
+TEST_F(EtcdCtlTest, HostPortEndpointMeansHttp) {
+  const std::string host_port = cluster_->endpoints().front().substr(std::strlen("http://"));
+  Output r = RunCtl({"--etcd", host_port, "--prefix", prefix_, "off", "recs"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Value("switches/recs").has_value());
+}
+
 TEST_F(EtcdCtlTest, AllowPutsAFraction) {
   ASSERT_EQ(Ctl({"allow", "search.suggest", "25%"}).exit_code, 0);
   std::optional<json> v = Value("switches/search.suggest");
@@ -328,6 +350,19 @@ TEST(DegradectlEtcdErrorTest, BadEndpointIsUsageError) {
   Output r = RunCtl({"--etcd", "ftp://127.0.0.1:2", "--prefix", "/p", "list"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, AllOf(HasSubstr("--etcd"), HasSubstr("ftp://127.0.0.1:2")));
+}
+
+TEST(DegradectlEtcdErrorTest, EndpointWithPathIsUsageErrorSayingEndpointsHaveNone) {
+  Output r = RunCtl({"--etcd", "http://127.0.0.1:2/v3", "--prefix", "/p", "list"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("has a path"), HasSubstr("no path"),
+                           Not(HasSubstr("host[:port]/path"))));
+}
+
+TEST(DegradectlEtcdErrorTest, BadEndpointFromTheEnvironmentNamesTheVariable) {
+  Output r = RunCtl({"--etcd", "--prefix", "/p", "list"}, {"DEGRADE_ETCD_ENDPOINTS=etcd-1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("DEGRADE_ETCD_ENDPOINTS \"etcd-1\""));
 }
 
 TEST(DegradectlEtcdErrorTest, PasswordWithoutUserIsUsageError) {

@@ -369,6 +369,40 @@ TEST(DegradectlUsageTest, UnknownOptionIsUsageError) {
   EXPECT_THAT(r.err, HasSubstr("unknown option --frob"));
 }
 
+TEST(DegradectlUsageTest, MistypedCommandGetsTheNearestOne) {
+  Output r = RunCtl({"--admin", "http://127.0.0.1:1", "lsit"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown command \"lsit\"; did you mean \"list\"?"));
+}
+
+TEST(DegradectlUsageTest, FarOffCommandGetsNoSuggestion) {
+  Output r = RunCtl({"--admin", "http://127.0.0.1:1", "frobnicate"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, Not(HasSubstr("did you mean")));
+}
+
+TEST(DegradectlUsageTest, MistypedOptionGetsTheNearestOne) {
+  Output r = RunCtl({"--admin", "http://127.0.0.1:1", "off", "recs", "--reasn", "x"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown option --reasn; did you mean --reason?"));
+}
+
+TEST(DegradectlUsageTest, VersionPrintsTheLibraryVersionAndExitsZero) {
+  Output r = RunCtl({"--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("degradectl [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(NearestNameTest, PicksTheClosestWithinReach) {
+  const std::vector<std::string> names = {"list", "get", "on", "off", "allow", "clear"};
+  EXPECT_EQ(NearestName("lsit", names), "list");
+  EXPECT_EQ(NearestName("alow", names), "allow");
+  EXPECT_EQ(NearestName("clera", names), "clear");
+  EXPECT_EQ(NearestName("frobnicate", names), "");
+  EXPECT_EQ(NearestName("x", names), "");
+}
+
 TEST(DegradectlUsageTest, MissingNameIsUsageErrorPointingAtCommandHelp) {
   Output r = RunCtl({"--admin", "http://127.0.0.1:1", "off"});
   EXPECT_EQ(r.exit_code, 2);
@@ -696,6 +730,21 @@ TEST(DegradectlWriteTest, UnknownSwitchIsFailure) {
   EXPECT_THAT(r.err, HasSubstr("does not define a switch named \"nosuch\""));
 }
 
+TEST(DegradectlWriteTest, UnknownSwitchGetsTheNearestDefinedName) {
+  Service service;
+  Output r = Ctl(service, {"off", "recommendation"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("did you mean \"recommendations\"?"));
+  EXPECT_FALSE(service.AdminEntry("recommendations").has_value());
+}
+
+TEST(DegradectlGetTest, UnknownSwitchFarFromEveryNameGetsNoSuggestion) {
+  Service service;
+  Output r = Ctl(service, {"get", "payments"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, Not(HasSubstr("did you mean")));
+}
+
 TEST(DegradectlUnreachableTest, SaysHowTheServiceShouldRun) {
   const int port = ClosedPort();
   Output r = RunCtl({"--admin", absl::StrCat("http://127.0.0.1:", port), "list"});
@@ -893,6 +942,94 @@ TEST(AdminBackendTest, BadUrlsAreRejected) {
 }
 
 // --------------------------------------------------------- parsing, rendering
+
+absl::StatusOr<Invocation> Chosen(std::vector<std::string> args, PlaneEnv env) {
+  absl::StatusOr<Invocation> inv = ParseArgs(args);
+  if (!inv.ok()) return inv.status();
+  if (absl::Status s = ChoosePlane(*inv, env); !s.ok()) return s;
+  return inv;
+}
+
+TEST(ChoosePlaneTest, EtcdWithoutValueReadsTheEnvironment) {
+  absl::StatusOr<Invocation> inv =
+      Chosen({"--etcd", "list"}, {.admin_url = "", .etcd_endpoints = "127.0.0.1:2379"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_TRUE(inv->etcd);
+  EXPECT_EQ(inv->etcd_endpoints, "127.0.0.1:2379");
+  EXPECT_EQ(inv->etcd_endpoints_from, "DEGRADE_ETCD_ENDPOINTS");
+}
+
+TEST(ChoosePlaneTest, EtcdTakesTheNextArgumentUnlessItIsAnOptionOrACommand) {
+  const PlaneEnv env = {.admin_url = "", .etcd_endpoints = "10.0.0.1:2379"};
+  absl::StatusOr<Invocation> inv = Chosen({"get", "--etcd", "127.0.0.1:2379", "recs"}, env);
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->etcd_endpoints, "127.0.0.1:2379");
+  inv = Chosen({"get", "recs", "--etcd"}, env);
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->etcd_endpoints, "10.0.0.1:2379");
+  inv = Chosen({"--etcd", "--json", "list"}, env);
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->etcd_endpoints, "10.0.0.1:2379");
+  EXPECT_TRUE(inv->json);
+}
+
+TEST(ChoosePlaneTest, EtcdWithoutValueOrEnvironmentIsUsageError) {
+  absl::StatusOr<Invocation> inv = Chosen({"--etcd", "list"}, {});
+  EXPECT_EQ(inv.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(inv.status().message()),
+              HasSubstr("--etcd without endpoints reads DEGRADE_ETCD_ENDPOINTS, which is not set"));
+}
+
+TEST(ChoosePlaneTest, NoFlagUsesTheEtcdEnvironmentWhenNoAdminUrlIsSet) {
+  absl::StatusOr<Invocation> inv = Chosen({"list"}, {.admin_url = "", .etcd_endpoints = "127.0.0.1:2379"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_TRUE(inv->etcd);
+}
+
+TEST(ChoosePlaneTest, AdminUrlFromTheEnvironmentWinsOverEtcdEndpoints) {
+  absl::StatusOr<Invocation> inv = Chosen(
+      {"list"}, {.admin_url = "http://127.0.0.1:9090", .etcd_endpoints = "127.0.0.1:2379"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_FALSE(inv->etcd);
+  EXPECT_EQ(inv->admin_url, "http://127.0.0.1:9090");
+}
+
+TEST(ChoosePlaneTest, NothingGivenIsUsageErrorNamingBothWays) {
+  absl::StatusOr<Invocation> inv = Chosen({"list"}, {});
+  EXPECT_EQ(inv.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(inv.status().message()),
+              AllOf(HasSubstr("DEGRADE_ADMIN_URL"), HasSubstr("DEGRADE_ETCD_ENDPOINTS")));
+}
+
+TEST(ChoosePlaneTest, DrillThroughEtcdFromTheEnvironmentIsUsageError) {
+  absl::StatusOr<Invocation> inv = Chosen({"inventory"}, {.admin_url = "", .etcd_endpoints = "127.0.0.1:2379"});
+  EXPECT_THAT(std::string(inv.status().message()), HasSubstr("pass --admin URL"));
+}
+
+TEST(EtcdEndpointsTest, HostPortMeansHttpAndSchemesAreKept) {
+  absl::StatusOr<std::vector<std::string>> e =
+      ParseEtcdEndpoints("127.0.0.1:2379, https://etcd-1.internal:2379,http://[::1]:2379/", "--etcd");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(*e, (std::vector<std::string>{"http://127.0.0.1:2379", "https://etcd-1.internal:2379",
+                                          "http://[::1]:2379"}));
+}
+
+TEST(EtcdEndpointsTest, PathIsRefusedSayingEndpointsHaveNone) {
+  absl::StatusOr<std::vector<std::string>> e =
+      ParseEtcdEndpoints("http://127.0.0.1:2379/v3", "DEGRADE_ETCD_ENDPOINTS");
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(e.status().message()),
+              AllOf(HasSubstr("DEGRADE_ETCD_ENDPOINTS \"http://127.0.0.1:2379/v3\""),
+                    HasSubstr("has a path"), HasSubstr("no path")));
+}
+
+TEST(EtcdEndpointsTest, JunkAndEmptyListsAreRefused) {
+  for (const char* bad : {"", ",", "ftp://127.0.0.1:2379", "127.0.0.1", "etcd:0", "http://"}) {
+    EXPECT_EQ(ParseEtcdEndpoints(bad, "--etcd").status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
 
 TEST(ParseDurationTest, AcceptsUnitsCombinationsAndPlainSeconds) {
   EXPECT_EQ(*ParseDuration("30s", "--ttl"), 30);

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -12,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "ctl_args.h"
 #include "ctl_backend.h"
 #include "ctl_strings.h"
 #include "ctl_watch.h"
@@ -77,7 +79,7 @@ class AdminBackend final : public Backend {
   }
 
   absl::StatusOr<Reply> Get(std::string_view name) override {
-    return Finish("GET", SwitchPath(name), name, client_.Get(Path(name), Headers("")));
+    return Suggest(name, Finish("GET", SwitchPath(name), name, client_.Get(Path(name), Headers(""))));
   }
 
   absl::StatusOr<Reply> Put(std::string_view name, const nlohmann::json& value) override {
@@ -86,12 +88,13 @@ class AdminBackend final : public Backend {
       actor = it->get<std::string>();
     }
     const std::string body = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    return Finish("PUT", SwitchPath(name), name,
-                  client_.Put(Path(name), Headers(actor), body, "application/json"));
+    return Suggest(name, Finish("PUT", SwitchPath(name), name,
+                                client_.Put(Path(name), Headers(actor), body, "application/json")));
   }
 
   absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor) override {
-    return Finish("DELETE", SwitchPath(name), name, client_.Delete(Path(name), Headers(actor)));
+    return Suggest(name,
+                   Finish("DELETE", SwitchPath(name), name, client_.Delete(Path(name), Headers(actor))));
   }
 
   absl::Status Watch(WatchStop& stop, const WatchSink& sink) override {
@@ -124,6 +127,30 @@ class AdminBackend final : public Backend {
     }
     if (!clean.empty()) h.emplace("X-Degrade-Actor", std::move(clean));
     return h;
+  }
+
+  // A switch the service does not define: ask for its listing and name the
+  // defined switch nearest to `name` when one is close enough to be a typo.
+  // Without an answer, or without a near name, the 404 stands as it was.
+  absl::StatusOr<Reply> Suggest(std::string_view name, absl::StatusOr<Reply> reply) {
+    if (reply.ok() || reply.status().code() != absl::StatusCode::kNotFound) return reply;
+    absl::StatusOr<Reply> listing = List();
+    if (!listing.ok() || !listing->json.is_object()) return reply;
+    const auto switches = listing->json.find("switches");
+    if (switches == listing->json.end() || !switches->is_array()) return reply;
+    std::vector<std::string> names;
+    for (const nlohmann::json& s : *switches) {
+      if (!s.is_object()) continue;
+      const auto n = s.find("name");
+      const auto defined = s.find("defined");
+      if (n == s.end() || !n->is_string()) continue;
+      if (defined != s.end() && defined->is_boolean() && !defined->get<bool>()) continue;
+      names.push_back(n->get<std::string>());
+    }
+    const std::string nearest = NearestName(name, names);
+    if (nearest.empty()) return reply;
+    return absl::NotFoundError(
+        absl::StrCat(reply.status().message(), "; did you mean \"", nearest, "\"?"));
   }
 
   std::string Where() const { return absl::StrCat(url_.scheme, "://", url_.authority); }
@@ -223,9 +250,10 @@ class AdminBackend final : public Backend {
 
 }  // namespace
 
-absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view option) {
-  const std::string accepted =
-      "accepted: http://HOST:PORT, https://HOST[:PORT] or HOST:PORT, e.g. http://127.0.0.1:9090";
+absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view option,
+                                     std::string_view example) {
+  const std::string accepted = absl::StrCat(
+      "accepted: http://HOST:PORT, https://HOST[:PORT] or HOST:PORT, e.g. ", AV(example));
   HttpUrl out;
   std::string_view rest = url;
   if (const size_t p = rest.find("://"); p != std::string_view::npos) {

@@ -1,6 +1,7 @@
 // degradectl's command line (see ctl_args.h).
 #include "ctl_args.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
@@ -103,8 +104,9 @@ constexpr std::array<Command, 10> kCommands = {{
 
 constexpr std::string_view kUsageLine =
     "usage: degradectl [--admin URL] [--json] [--token-env VAR] COMMAND [ARGS] [OPTIONS]\n"
-    "       degradectl --etcd ENDPOINTS --prefix P [--etcd-user USER] [--json] COMMAND [ARGS] "
-    "[OPTIONS]";
+    "       degradectl --etcd [ENDPOINTS] [--prefix P] [--etcd-user USER] [--json] COMMAND [ARGS] "
+    "[OPTIONS]\n"
+    "       degradectl --version";
 
 absl::Status Usage(std::string_view message) {
   return absl::InvalidArgumentError(std::string(message));
@@ -118,9 +120,10 @@ struct OptionInfo {
   bool takes_value;
   OptionSet set;
 };
-constexpr std::array<OptionInfo, 26> kOptions = {{
+constexpr std::array<OptionInfo, 27> kOptions = {{
     {"--admin", true, kNoOptions},
-    {"--etcd", true, kNoOptions},
+    {"--etcd", true, kNoOptions},  // the value is optional: see ParseArgs
+    {"--version", false, kNoOptions},
     {"--prefix", true, kNoOptions},
     {"--etcd-user", true, kNoOptions},
     {"--json", false, kNoOptions},
@@ -403,9 +406,14 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
       if (o.name == name) option = &o;
     }
     if (option == nullptr) {
+      std::vector<std::string> names;
+      names.reserve(kOptions.size());
+      for (const OptionInfo& o : kOptions) names.emplace_back(o.name);
+      const std::string nearest = NearestName(name, names);
       return Usage(absl::StrCat("unknown option ", name,
-                                "; options: --admin URL, --etcd ENDPOINTS, --prefix P, "
-                                "--etcd-user USER, --json, --token-env VAR, --reason TEXT, "
+                                nearest.empty() ? ";" : absl::StrCat("; did you mean ", nearest, "?"),
+                                " options: --admin URL, --etcd [ENDPOINTS], --prefix P, "
+                                "--etcd-user USER, --json, --token-env VAR, --version, --reason TEXT, "
                                 "--ttl DURATION, --actor NAME, --rate R, --delay-ms N, --help; "
                                 "watch: --count N, --for DURATION; "
                                 "drill: --switch, --fault, --probe, --duration, --baseline, "
@@ -414,6 +422,17 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
                                 "--expect-recover-under"));
     }
     std::string value;
+    if (name == "--etcd" && eq == std::string::npos) {
+      // A value unless what follows is an option, a command or nothing: an
+      // endpoint is never a bare command word.
+      if (i + 1 < args.size() && !absl::StartsWith(args[i + 1], "-") &&
+          FindCommand(args[i + 1]) == nullptr && args[i + 1] != "help") {
+        value = args[++i];
+      }
+      inv.etcd_flag = true;
+      inv.etcd_endpoints = value;
+      continue;
+    }
     if (option->takes_value) {
       if (eq != std::string::npos) {
         value = arg.substr(eq + 1);
@@ -434,11 +453,15 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
     } else if (name == "--admin") {
       if (value.empty()) return Usage("--admin needs a URL, e.g. http://127.0.0.1:9090");
       inv.admin_url = value;
-    } else if (name == "--etcd") {
+    } else if (name == "--etcd") {  // --etcd=VALUE
       if (value.empty()) {
-        return Usage("--etcd needs the etcd members, e.g. http://127.0.0.1:2379 (comma-separated)");
+        return Usage("--etcd= needs the etcd members, e.g. --etcd=127.0.0.1:2379 "
+                     "(comma-separated); or --etcd alone for DEGRADE_ETCD_ENDPOINTS");
       }
+      inv.etcd_flag = true;
       inv.etcd_endpoints = value;
+    } else if (name == "--version") {
+      inv.version = true;
     } else if (name == "--prefix") {
       if (value.empty() || value.find_first_not_of('/') == std::string::npos) {
         return Usage(absl::StrCat("--prefix ", Quote(value),
@@ -498,19 +521,13 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
     }
   }
 
+  if (inv.version) return inv;  // `degradectl --version`, whatever else was said
+
   // The command, or `help [COMMAND]`.
   if (!positionals.empty() && positionals.front() == "help") {
     named_help = true;
     inv.help = true;
     positionals.erase(positionals.begin());
-  }
-  if (!inv.admin_url.empty() && !inv.etcd_endpoints.empty()) {
-    return Usage("--admin and --etcd both given; accepted: one control plane, the admin endpoint "
-                 "of one instance (--admin) or the etcd that every instance watches (--etcd)");
-  }
-  if (inv.etcd_endpoints.empty() && (!inv.prefix.empty() || !inv.etcd_user.empty())) {
-    return Usage(absl::StrCat(!inv.prefix.empty() ? "--prefix" : "--etcd-user",
-                              " applies to etcd only: pass --etcd ENDPOINTS too"));
   }
   if (positionals.empty()) {
     if (inv.help) return inv;
@@ -519,10 +536,13 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
   inv.command = FindCommand(positionals.front());
   if (inv.command == nullptr) {
     std::vector<std::string> names;
-    names.reserve(std::size(kCommands));
+    names.reserve(std::size(kCommands) + 1);
     for (const Command& c : kCommands) names.emplace_back(c.name);
+    names.emplace_back("help");
+    const std::string nearest = NearestName(positionals.front(), names);
     return Usage(absl::StrCat("unknown command ", Quote(positionals.front()),
-                              "; commands: ", absl::StrJoin(names, ", "), ", help"));
+                              nearest.empty() ? ";" : absl::StrCat("; did you mean ", Quote(nearest), "?"),
+                              " commands: ", absl::StrJoin(names, ", ")));
   }
   positionals.erase(positionals.begin());
   if (named_help && !positionals.empty()) {
@@ -550,12 +570,6 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
       return Usage(absl::StrCat(option, " does not apply to ", AV(cmd.name),
                                 "; it applies to: ", CommandsTaking(static_cast<OptionSet>(set))));
     }
-  }
-  if (!inv.etcd_endpoints.empty() && (cmd.name == "drill" || cmd.name == "inventory")) {
-    // etcd holds settings, not what a service declares or how it answers.
-    return Usage(absl::StrCat(AV(cmd.name),
-                              " talks to one service: pass --admin URL (its DEGRADE_ADMIN_ADDR), "
-                              "not --etcd"));
   }
   if (n >= 1) {
     if (absl::Status s = ValidateName(positionals[0], "switch name"); !s.ok()) {
@@ -590,6 +604,84 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
   }
   inv.args = std::move(positionals);
   return inv;
+}
+
+absl::Status ChoosePlane(Invocation& inv, const PlaneEnv& env) {
+  if (!inv.admin_url.empty() && inv.etcd_flag) {
+    return Usage("--admin and --etcd both given; accepted: one control plane, the admin endpoint "
+                 "of one instance (--admin) or the etcd that every instance watches (--etcd)");
+  }
+  if (inv.etcd_flag) {
+    inv.etcd = true;
+    if (inv.etcd_endpoints.empty()) {
+      if (env.etcd_endpoints.empty()) {
+        return Usage("--etcd without endpoints reads DEGRADE_ETCD_ENDPOINTS, which is not set; "
+                     "pass --etcd HOST:PORT,... (or http(s)://HOST:PORT) or set it");
+      }
+      inv.etcd_endpoints = env.etcd_endpoints;
+      inv.etcd_endpoints_from = "DEGRADE_ETCD_ENDPOINTS";
+    }
+  } else if (inv.admin_url.empty()) {
+    // No flag: degradectl's own variable first (one instance), then the
+    // instances' etcd variable (the fleet).
+    if (!env.admin_url.empty()) {
+      inv.admin_url = env.admin_url;
+    } else if (!env.etcd_endpoints.empty()) {
+      inv.etcd = true;
+      inv.etcd_endpoints = env.etcd_endpoints;
+      inv.etcd_endpoints_from = "DEGRADE_ETCD_ENDPOINTS";
+    } else if (inv.prefix.empty() && inv.etcd_user.empty()) {
+      return Usage(
+          "no control plane given: pass --admin http://127.0.0.1:PORT (the service's "
+          "DEGRADE_ADMIN_ADDR) or set DEGRADE_ADMIN_URL; or --etcd ENDPOINTS --prefix P (or set "
+          "DEGRADE_ETCD_ENDPOINTS and DEGRADE_ETCD_PREFIX) for every instance watching etcd");
+    }
+  }
+  if (!inv.etcd && (!inv.prefix.empty() || !inv.etcd_user.empty())) {
+    return Usage(absl::StrCat(!inv.prefix.empty() ? "--prefix" : "--etcd-user",
+                              " applies to etcd only: pass --etcd ENDPOINTS too (or --etcd alone "
+                              "with DEGRADE_ETCD_ENDPOINTS set)",
+                              inv.admin_url.empty() ? "" : ", not an admin endpoint"));
+  }
+  if (inv.etcd && inv.command != nullptr &&
+      (inv.command->name == "drill" || inv.command->name == "inventory")) {
+    // etcd holds settings, not what a service declares or how it answers.
+    return Usage(absl::StrCat(AV(inv.command->name),
+                              " talks to one service: pass --admin URL (its DEGRADE_ADMIN_ADDR), "
+                              "not --etcd",
+                              inv.etcd_flag ? "" : " (DEGRADE_ETCD_ENDPOINTS chose etcd)"));
+  }
+  return absl::OkStatus();
+}
+
+std::string NearestName(std::string_view input, std::span<const std::string> names) {
+  const size_t reach = input.size() <= 4 ? 1 : input.size() <= 8 ? 2 : input.size() / 4;
+  std::string best;
+  size_t best_distance = reach + 1;
+  for (const std::string& name : names) {
+    // Optimal string alignment distance over three rows.
+    const size_t n = input.size(), m = name.size();
+    if ((n > m ? n - m : m - n) >= best_distance) continue;
+    std::vector<size_t> two_back(m + 1), prev(m + 1), cur(m + 1);
+    for (size_t j = 0; j <= m; ++j) prev[j] = j;
+    for (size_t i = 1; i <= n; ++i) {
+      cur[0] = i;
+      for (size_t j = 1; j <= m; ++j) {
+        const size_t cost = input[i - 1] == name[j - 1] ? 0 : 1;
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+        if (i > 1 && j > 1 && input[i - 1] == name[j - 2] && input[i - 2] == name[j - 1]) {
+          cur[j] = std::min(cur[j], two_back[j - 2] + 1);
+        }
+      }
+      std::swap(two_back, prev);
+      std::swap(prev, cur);
+    }
+    if (prev[m] < best_distance) {
+      best_distance = prev[m];
+      best = name;
+    }
+  }
+  return best;
 }
 
 nlohmann::json WriteBody(const Invocation& inv, std::string_view actor) {
@@ -686,12 +778,16 @@ std::string GeneralHelp() {
       "                    it was started with in DEGRADE_ADMIN_ADDR. Default: $DEGRADE_ADMIN_URL\n"
       "  --json            print the service's JSON unchanged (for scripts)\n"
       "  --token-env VAR   the environment variable holding the admin token for writes.\n"
-      "                    Default: DEGRADE_ADMIN_TOKEN. The token is never a flag.\n\n"
+      "                    Default: DEGRADE_ADMIN_TOKEN. The token is never a flag.\n"
+      "  --version         print degradectl's (the library's) version\n\n"
       "fleet-wide, through etcd (instead of --admin):\n"
-      "  --etcd ENDPOINTS  etcd members, comma-separated: http://10.0.0.1:2379,... Commands\n"
-      "                    read and write the keys PREFIX/switches/NAME that every instance\n"
-      "                    with DEGRADE_ETCD_PREFIX=P watches; list and get show what etcd\n"
-      "                    holds, not one instance's effective state\n"
+      "  --etcd [ENDPOINTS] etcd members, comma-separated: 10.0.0.1:2379 (http) or\n"
+      "                    http(s)://HOST:PORT, no path. Alone (followed by an option or\n"
+      "                    the command): $DEGRADE_ETCD_ENDPOINTS, which is also used\n"
+      "                    without --admin and --etcd when DEGRADE_ADMIN_URL is unset.\n"
+      "                    Commands read and write the keys PREFIX/switches/NAME that every\n"
+      "                    instance with DEGRADE_ETCD_PREFIX=P watches; list and get show\n"
+      "                    what etcd holds, not one instance's effective state\n"
       "  --prefix P        the instances' DEGRADE_ETCD_PREFIX. Default: $DEGRADE_ETCD_PREFIX\n"
       "  --etcd-user USER  etcd authentication; the password is read from\n"
       "                    DEGRADE_ETCD_PASSWORD. Default: $DEGRADE_ETCD_USER\n"
@@ -779,8 +875,9 @@ std::string CommandHelp(const Command& c) {
   }
   absl::StrAppend(&out,
                   "  --admin URL       the admin endpoint (default: $DEGRADE_ADMIN_URL)\n"
-                  "  --etcd ENDPOINTS  instead of --admin: the etcd every instance watches,\n"
-                  "                    with --prefix P (default: $DEGRADE_ETCD_PREFIX)\n",
+                  "  --etcd [ENDPOINTS] instead of --admin: the etcd every instance watches\n"
+                  "                    (default: $DEGRADE_ETCD_ENDPOINTS), with --prefix P\n"
+                  "                    (default: $DEGRADE_ETCD_PREFIX)\n",
                   c.name == "inventory"
                       ? "  --json            print the inventory as JSON: {\"switches\": [{\"name\", "
                         "\"description\",\n                    \"owner\", \"groups\", "

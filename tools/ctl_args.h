@@ -71,9 +71,15 @@ struct Invocation {
   std::vector<std::string> args;     // positionals after the command name
   bool help = false;                 // help for `command` (or general help)
 
-  // Global options.
-  std::string admin_url;                          // --admin; empty: use DEGRADE_ADMIN_URL
-  std::string etcd_endpoints;                     // --etcd (comma-separated); empty: admin
+  bool version = false;              // --version: print it, nothing else
+
+  // Global options. ChoosePlane fills admin_url or etcd_endpoints from the
+  // environment when the flags leave them open.
+  std::string admin_url;             // --admin, or DEGRADE_ADMIN_URL
+  bool etcd = false;                 // talk to etcd (--etcd, or DEGRADE_ETCD_ENDPOINTS)
+  bool etcd_flag = false;            // --etcd was given, with or without a value
+  std::string etcd_endpoints;        // comma-separated, as given (not yet checked)
+  std::string etcd_endpoints_from = "--etcd";  // or DEGRADE_ETCD_ENDPOINTS, for messages
   std::string prefix;                             // --prefix; empty: DEGRADE_ETCD_PREFIX
   std::string etcd_user;                          // --etcd-user; empty: DEGRADE_ETCD_USER
   bool json = false;                              // --json
@@ -94,9 +100,36 @@ struct Invocation {
 };
 
 // Parses argv[1..]. InvalidArgument (exit status 2) says what was wrong and
-// what is accepted: an unknown command or option, a missing or extra
-// argument, an option the command does not take, a bad value.
+// what is accepted: an unknown command or option (with the nearest known one
+// when there is one close enough), a missing or extra argument, an option
+// the command does not take, a bad value.
+//
+// `--etcd` takes a value (`--etcd=E`, or the next argument) unless the next
+// argument is missing, starts with '-', or is a command name or "help": then
+// the endpoints come from DEGRADE_ETCD_ENDPOINTS (see ChoosePlane).
 absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args);
+
+// The control-plane variables of the environment, for ChoosePlane.
+struct PlaneEnv {
+  std::string admin_url;       // DEGRADE_ADMIN_URL
+  std::string etcd_endpoints;  // DEGRADE_ETCD_ENDPOINTS
+};
+
+// Decides which control plane `inv` talks to, in this order: --admin URL;
+// --etcd ENDPOINTS, or --etcd alone with DEGRADE_ETCD_ENDPOINTS; then, with
+// neither flag, DEGRADE_ADMIN_URL; then DEGRADE_ETCD_ENDPOINTS. Sets
+// inv.admin_url, or inv.etcd with inv.etcd_endpoints(_from). InvalidArgument
+// for --admin with --etcd, --etcd alone without DEGRADE_ETCD_ENDPOINTS, no
+// control plane at all, --prefix or --etcd-user for the admin endpoint, and
+// drill or inventory through etcd (they talk to one service).
+absl::Status ChoosePlane(Invocation& inv, const PlaneEnv& env);
+
+// The name of `names` nearest to `input` by edit distance (insertions,
+// deletions, substitutions and swaps of neighbours count one each), when it
+// is close enough to be a typo: at most 1 edit for inputs of up to 4
+// characters, 2 up to 8, then a quarter of the length. Empty when none is;
+// the first of equally near names.
+std::string NearestName(std::string_view input, std::span<const std::string> names);
 
 // "0.25" or "25%" -> 0.25. Accepted: a number in [0, 1] or a percentage in
 // [0%, 100%]. `what` starts the message ("FRACTION", "--rate").

@@ -153,8 +153,9 @@ struct HttpUrl {
 };
 
 // InvalidArgument naming `option` ("--admin", "--probe"), the URL and the
-// accepted forms when `url` is not one of them.
-absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view option);
+// accepted forms (with `example`) when `url` is not one of them.
+absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view option,
+                                     std::string_view example = "http://127.0.0.1:9090");
 
 // etcd (DESIGN section 6): the keys PREFIX/switches/<name> that instances
 // running the etcd source watch. List() and Get() show what etcd holds
@@ -182,6 +183,15 @@ struct EtcdOptions {
   // Connect and read timeout of one request.
   absl::Duration timeout = absl::Seconds(2);
 };
+
+// A comma-separated list of etcd members, as etcdctl takes it:
+// http://HOST:PORT, https://HOST:PORT or HOST:PORT (meaning http), blanks
+// around commas ignored; returned as URLs without a trailing slash.
+// InvalidArgument naming `what` ("--etcd", "DEGRADE_ETCD_ENDPOINTS") and the
+// member when the list is empty or a member is not of those forms: another
+// scheme, no port without a scheme, or a path (members have none).
+absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(std::string_view list,
+                                                            std::string_view what);
 
 // InvalidArgument (a usage error) naming the option: no endpoints, an
 // endpoint that is not http(s)://host:port, an empty prefix, a password

@@ -27,9 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "ctl_args.h"
 #include "ctl_backend.h"
@@ -37,6 +35,11 @@
 #include "ctl_strings.h"
 #include "drill.h"
 #include "drill_report.h"
+
+// The project's version, from meson (tools/meson.build).
+#ifndef DEGRADE_VERSION
+#error "DEGRADE_VERSION must be defined by the build"
+#endif
 
 namespace degrade::ctl {
 namespace {
@@ -118,22 +121,16 @@ int Write(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> reply) 
   return kExitOk;
 }
 
-// The control plane this invocation talks to. Today the admin endpoint;
-// `--etcd ENDPOINTS --prefix P` will choose an etcd backend here. Errors are
-// usage errors: what is missing and how to give it.
-std::string AdminUrl(const Invocation& inv) {
-  return !inv.admin_url.empty() ? inv.admin_url : GetEnv("DEGRADE_ADMIN_URL");
-}
-
-// etcd, for `--etcd ENDPOINTS`: the prefix and user from the flags or the
-// instances' own variables, the password only from DEGRADE_ETCD_PASSWORD,
-// the CA bundle for https members from DEGRADE_ETCD_CA_FILE.
+// etcd, for --etcd or DEGRADE_ETCD_ENDPOINTS (ChoosePlane): the prefix and
+// user from the flags or the instances' own variables, the password only
+// from DEGRADE_ETCD_PASSWORD, the CA bundle for https members from
+// DEGRADE_ETCD_CA_FILE.
 absl::StatusOr<std::unique_ptr<Backend>> OpenEtcdBackend(const Invocation& inv) {
   EtcdOptions etcd;
-  for (absl::string_view e : absl::StrSplit(inv.etcd_endpoints, ',')) {
-    e = absl::StripAsciiWhitespace(e);
-    if (!e.empty()) etcd.endpoints.emplace_back(e);
-  }
+  absl::StatusOr<std::vector<std::string>> endpoints =
+      ParseEtcdEndpoints(inv.etcd_endpoints, inv.etcd_endpoints_from);
+  if (!endpoints.ok()) return endpoints.status();
+  etcd.endpoints = *std::move(endpoints);
   etcd.prefix = !inv.prefix.empty() ? inv.prefix : GetEnv("DEGRADE_ETCD_PREFIX");
   etcd.user = !inv.etcd_user.empty() ? inv.etcd_user : GetEnv("DEGRADE_ETCD_USER");
   etcd.password = GetEnv("DEGRADE_ETCD_PASSWORD");
@@ -146,19 +143,12 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenEtcdBackend(const Invocation& inv) 
   return MakeEtcdBackend(std::move(etcd));
 }
 
-// The control plane this invocation talks to: etcd with --etcd, else the
-// admin endpoint. Errors are usage errors: what is missing and how to give
-// it.
+// The control plane ChoosePlane chose. Errors are usage errors: what is
+// missing or wrong and how to give it.
 absl::StatusOr<std::unique_ptr<Backend>> OpenBackend(const Invocation& inv) {
-  if (!inv.etcd_endpoints.empty()) return OpenEtcdBackend(inv);
+  if (inv.etcd) return OpenEtcdBackend(inv);
   AdminOptions admin;
-  admin.url = AdminUrl(inv);
-  if (admin.url.empty()) {
-    return absl::InvalidArgumentError(
-        "no admin endpoint given: pass --admin http://127.0.0.1:PORT (the service's "
-        "DEGRADE_ADMIN_ADDR) or set DEGRADE_ADMIN_URL; or --etcd ENDPOINTS --prefix P for "
-        "every instance watching etcd");
-  }
+  admin.url = inv.admin_url;
   admin.token_env = inv.token_env;
   absl::StatusOr<std::string> token = CleanToken(GetEnv(inv.token_env.c_str()), inv.token_env);
   if (!token.ok()) return token.status();
@@ -351,13 +341,22 @@ int Run(const std::vector<std::string>& args) {
     }
     return UsageError(SV(inv.status().message()), command);
   }
+  if (inv->version) {
+    std::cout << "degradectl " << DEGRADE_VERSION << "\n";
+    return kExitOk;
+  }
   if (inv->help) {
     std::cout << (inv->command != nullptr ? CommandHelp(*inv->command) : GeneralHelp());
     return kExitOk;
   }
+  const PlaneEnv env = {.admin_url = GetEnv("DEGRADE_ADMIN_URL"),
+                        .etcd_endpoints = GetEnv("DEGRADE_ETCD_ENDPOINTS")};
+  if (absl::Status s = ChoosePlane(*inv, env); !s.ok()) {
+    return UsageError(SV(s.message()), inv->command);
+  }
   absl::StatusOr<std::unique_ptr<Backend>> backend = OpenBackend(*inv);
   if (!backend.ok()) return UsageError(SV(backend.status().message()), inv->command);
-  return Execute(**backend, *inv, AdminUrl(*inv));
+  return Execute(**backend, *inv, inv->admin_url);
 }
 
 }  // namespace

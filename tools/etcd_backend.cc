@@ -25,9 +25,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ctl_backend.h"
@@ -427,6 +429,31 @@ absl::Status EtcdBackend::Watch(WatchStop& stop, const WatchSink& sink) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(std::string_view list,
+                                                            std::string_view what) {
+  constexpr std::string_view kAccepted =
+      "accepted: http://HOST:PORT, https://HOST:PORT or HOST:PORT (http), no path, "
+      "comma-separated, e.g. 127.0.0.1:2379";
+  std::vector<std::string> out;
+  for (absl::string_view e : absl::StrSplit(AV(list), ',')) {
+    e = absl::StripAsciiWhitespace(e);
+    if (e.empty()) continue;
+    const std::string shown = absl::StrCat(AV(what), " \"", e, "\"");
+    absl::StatusOr<HttpUrl> url = ParseHttpUrl(SV(e), what, "http://127.0.0.1:2379");
+    if (!url.ok()) return url.status();
+    if (!url->base_path.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(shown, ": has a path (\"", url->base_path, "\"); ", AV(kAccepted)));
+    }
+    out.push_back(absl::StrCat(url->scheme, "://", url->authority));
+  }
+  if (out.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AV(what), " \"", AV(list), "\" names no etcd member; ", AV(kAccepted)));
+  }
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeEtcdBackend(EtcdOptions options) {
   EtcdClient::Config config;
