@@ -18,7 +18,7 @@ PACKAGES=(
   meson ninja-build pkg-config g++
   libabsl-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  pybind11-dev python3-dev python3-pytest
+  pybind11-dev python3-dev python3-pytest mypy
   etcd-server etcd-client libssl-dev
   valgrind cmake
   clang libclang-rt-14-dev clang-tidy

@@ -26,6 +26,7 @@ import os
 import random
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import degrade
 
@@ -39,7 +40,7 @@ RECOMMENDATIONS = degrade.switch(
 VENDOR_FAILURE_RATE = float(os.environ.get("VENDOR_FAILURE_RATE", "0"))
 
 
-def fetch_recommendations(user):
+def fetch_recommendations(user: str) -> list[str]:
     """The non-essential dependency: a vendor API (simulated)."""
     time.sleep(0.02)
     if random.random() < VENDOR_FAILURE_RATE:
@@ -47,15 +48,16 @@ def fetch_recommendations(user):
     return [f"{topic} for {user}" for topic in ("Fractions", "Geometry", "Statistics")]
 
 
-def popular_courses(user):
+def popular_courses(user: str) -> list[str]:
     """The fallback: local, cheap, cannot fail."""
     return ["Most popular this week"]
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if self.path == "/healthz":
-            return self.reply(200, {"ok": True})
+            self.reply(200, {"ok": True})
+            return
         user = "ada"
         recs = degrade.call(RECOMMENDATIONS,
                             lambda: fetch_recommendations(user),
@@ -63,7 +65,7 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {"lesson": "Lesson 7: ratios", "recommendations": recs,
                          "degraded": not RECOMMENDATIONS.enabled})
 
-    def reply(self, status, body):
+    def reply(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -71,16 +73,16 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, fmt, *args):
+    def log_message(self, fmt: str, *args: Any) -> None:
         pass  # quiet
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
 
-    def on_change(event):
+    def on_change(event: dict[str, Any]) -> None:
         print(f"degrade: {event['switch']}: {event['old']['state']} -> "
               f"{event['new']['state']} ({event['layer']}, {event['reason'] or 'no reason'})",
               flush=True)

@@ -35,7 +35,10 @@ AlreadyExistsError, ...) with the C++ message, which names the value, the JSON
 path and what is accepted.
 """
 
+from __future__ import annotations
+
 import atexit
+import builtins
 import contextlib
 import datetime
 import functools
@@ -44,9 +47,19 @@ import json
 import math
 import threading
 import weakref
+from typing import Any, Callable, Iterable, Literal, ParamSpec, TypeVar, Union
 
 from . import _degrade
 from ._degrade import Switch
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+# What set_override and override() take as a value: "on"/"off", a bool, a
+# fraction (on with that allow) or a dict in the snapshot-value format.
+SwitchValue = Union[str, bool, float, dict[str, Any]]
+# A ttl: seconds, a timedelta, or None for no expiry.
+Ttl = Union[float, datetime.timedelta, None]
 
 __version__ = _degrade.__version__
 
@@ -60,6 +73,8 @@ __all__ = [
     "ResourceExhaustedError",
     "Runtime",
     "Switch",
+    "SwitchValue",
+    "Ttl",
     "UnavailableError",
     "add_listener",
     "apply_snapshot",
@@ -147,7 +162,9 @@ _degrade._set_error_types({
 # ------------------------------------------------------------------- switches
 
 
-def switch(name, description="", *, owner="", groups=(), default="on", allow=1.0):
+def switch(name: str, description: str = "", *, owner: str = "",
+           groups: str | Iterable[str] = (), default: str | bool = "on",
+           allow: float = 1.0) -> Switch:
     """Defines a switch in the process-wide registry and returns it.
 
     name: 1-128 characters of [a-z0-9._-], starting with a letter or digit.
@@ -167,7 +184,7 @@ def switch(name, description="", *, owner="", groups=(), default="on", allow=1.0
                            _default_on(name, default), float(allow))
 
 
-def _default_on(name, default):
+def _default_on(name: str, default: object) -> bool:
     if isinstance(default, bool):
         return default
     if default in ("on", "off"):
@@ -177,39 +194,43 @@ def _default_on(name, default):
         "True, False")
 
 
-def find(name):
+def find(name: str) -> Switch:
     """The switch called `name`, defined by any language in this process.
     Raises NotFoundError. Takes a lock: look names up once, not per call."""
     return _degrade.find(name)
 
 
-def _name_of(sw):
+def _name_of(sw: Switch | str) -> str:
     return sw.name if isinstance(sw, Switch) else sw
 
 
-def get(sw):
+def get(sw: Switch | str) -> dict[str, Any]:
     """One switch (a Switch or a name) as a dict of the listing: state,
     allow, fault, layer (deciding), reason, actor, expires_at, layers,
     counters, ... Raises NotFoundError when no layer knows the name."""
-    return json.loads(_degrade.get_json(_name_of(sw)))
+    info: dict[str, Any] = json.loads(_degrade.get_json(_name_of(sw)))
+    return info
 
 
-def counters(sw):
+def counters(sw: Switch | str) -> dict[str, int]:
     """The switch's call counters: calls, primary_ok, skipped,
     primary_failures, injected_faults, fallbacks."""
-    return get(sw)["counters"]
+    result: dict[str, int] = get(sw)["counters"]
+    return result
 
 
-def listing():
+def listing() -> dict[str, Any]:
     """The whole listing: {"switches": [...], "sources": [...], "errors": [...]}
     (the admin endpoint's GET /degrade/v1/switches)."""
-    return json.loads(_degrade.list_json())
+    result: dict[str, Any] = json.loads(_degrade.list_json())
+    return result
 
 
-def list():  # noqa: A001 - the name DESIGN gives it; shadows the builtin here only
+def list() -> builtins.list[dict[str, Any]]:  # noqa: A001 - the name DESIGN gives it
     """Every switch (defined here, then unknown names layers mention) as a
     list of dicts, sorted by name."""
-    return listing()["switches"]
+    switches: builtins.list[dict[str, Any]] = listing()["switches"]
+    return switches
 
 
 # ----------------------------------------------------------------------- call
@@ -220,7 +241,8 @@ def list():  # noqa: A001 - the name DESIGN gives it; shadows the builtin here o
 call = _degrade.call
 
 
-def guarded(sw, fallback=None, *, description=""):
+def guarded(sw: Switch | str, fallback: Any = None, *,
+            description: str = "") -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Decorator: runs the function through call().
 
         @degrade.guarded("recommendations", fallback=lambda user: [])
@@ -233,29 +255,28 @@ def guarded(sw, fallback=None, *, description=""):
     refused (TypeError): the primary would "succeed" by returning a coroutine.
     """
     target = sw if isinstance(sw, Switch) else _find_or_define(sw, description)
-    if callable(fallback):
-        fallback_fn = fallback
-    else:
-        def fallback_fn(*args, **kwargs):
-            return fallback
 
-    def decorate(fn):
+    def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
         if inspect.iscoroutinefunction(fn):
             raise TypeError(f"degrade.guarded: {fn.__qualname__} is a coroutine function; "
                             "guard the awaited call inside it with degrade.call instead")
 
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            return call(target, lambda: fn(*args, **kwargs),
-                        lambda: fallback_fn(*args, **kwargs))
+        def fallback_for(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            result: _R = fallback(*args, **kwargs) if callable(fallback) else fallback
+            return result
 
-        wrapper.switch = target
+        @functools.wraps(fn)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            return call(target, lambda: fn(*args, **kwargs),
+                        lambda: fallback_for(*args, **kwargs))
+
+        setattr(wrapper, "switch", target)  # noqa: B010 - not a declared attribute of a function
         return wrapper
 
     return decorate
 
 
-def _find_or_define(name, description):
+def _find_or_define(name: str, description: str) -> Switch:
     try:
         return _degrade.find(name)
     except NotFoundError:
@@ -269,7 +290,7 @@ def _find_or_define(name, description):
 # ---------------------------------------------------------------- admin layer
 
 
-def _value_json(value):
+def _value_json(value: object) -> str:
     """A switch value (DESIGN section 3) as JSON: "on"/"off", a bool, a
     fraction (on with that allow) or a dict."""
     if isinstance(value, bool):
@@ -282,7 +303,7 @@ def _value_json(value):
                     f"not {type(value).__name__}")
 
 
-def _seconds(ttl):
+def _seconds(ttl: object) -> float | None:
     """A ttl argument as seconds for the extension, which checks its range
     ((0, 30 days], as the admin endpoint's ttl_s); None for never."""
     if ttl is None:
@@ -298,7 +319,8 @@ def _seconds(ttl):
                     f"not {type(ttl).__name__}")
 
 
-def set_override(sw, value="off", *, reason=None, actor=None, ttl=None):
+def set_override(sw: Switch | str, value: SwitchValue = "off", *, reason: str | None = None,
+                 actor: str | None = None, ttl: Ttl = None) -> None:
     """Sets the admin-layer override of a switch (a Switch or a name),
     replacing any previous one. The admin layer beats every other layer.
 
@@ -314,20 +336,22 @@ def set_override(sw, value="off", *, reason=None, actor=None, ttl=None):
     _degrade.set_override(_name_of(sw), _value_json(value), reason, actor, _seconds(ttl))
 
 
-def clear_override(sw):
+def clear_override(sw: Switch | str) -> None:
     """Removes the switch's admin-layer override (nothing happens when there
     is none). Raises NotFoundError for a switch not defined here."""
     _degrade.clear_override(_name_of(sw))
 
 
-def set_fault(sw, kind="error", *, rate=1.0, delay_ms=0, reason=None, actor=None, ttl=None):
+def set_fault(sw: Switch | str, kind: str | None = "error", *, rate: float = 1.0,
+              delay_ms: int = 0, reason: str | None = None, actor: str | None = None,
+              ttl: Ttl = None) -> None:
     """Sets the fault part of the switch's admin entry, keeping its state:
     a drill fault does not turn a switch back on. kind: "error", "delay",
     "off" (hide lower layers' faults) or None (remove the admin fault).
     Not atomic with respect to other writers of the same admin entry."""
     name = _name_of(sw)
     previous = _degrade.admin_entry_json(name)
-    entry = json.loads(previous) if previous is not None else {}
+    entry: Any = json.loads(previous) if previous is not None else {}
     if isinstance(entry, str):
         entry = {"state": entry}
     entry.pop("fault", None)
@@ -353,22 +377,24 @@ class override(contextlib.ContextDecorator):  # noqa: N801 - used like a functio
             assert render_page().recs == []
     """
 
-    def __init__(self, sw, value="off", *, reason=None, actor="test", ttl=None):
+    def __init__(self, sw: Switch | str, value: SwitchValue = "off", *,
+                 reason: str | None = None, actor: str | None = "test",
+                 ttl: Ttl = None) -> None:
         self._name = _name_of(sw)
         self._value = value
         self._reason = reason
         self._actor = actor
         self._ttl = ttl
-        self._saved = []
+        self._saved: builtins.list[str | None] = []
 
-    def __enter__(self):
+    def __enter__(self) -> Switch:
         previous = _degrade.admin_entry_json(self._name)
         set_override(self._name, self._value, reason=self._reason, actor=self._actor,
                      ttl=self._ttl)
         self._saved.append(previous)
         return find(self._name)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         previous = self._saved.pop()
         if previous is None:
             _degrade.clear_override(self._name)
@@ -380,13 +406,14 @@ class override(contextlib.ContextDecorator):  # noqa: N801 - used like a functio
 # ------------------------------------------------------------------ snapshots
 
 
-def _snapshot_json(snapshot):
+def _snapshot_json(snapshot: str | bytes | dict[str, Any]) -> str:
     if isinstance(snapshot, (str, bytes)):
         return snapshot.decode() if isinstance(snapshot, bytes) else snapshot
     return json.dumps(snapshot)
 
 
-def apply_snapshot(layer, snapshot, *, source=None):
+def apply_snapshot(layer: str, snapshot: str | bytes | dict[str, Any], *,
+                   source: str | None = None) -> None:
     """Replaces the whole of `layer` ("file", "remote", "breaker" or "admin")
     with `snapshot` (a JSON str or a dict in DESIGN section 3's format), all
     or nothing. Raises InvalidArgumentError for a bad layer, bad JSON or a bad
@@ -394,16 +421,18 @@ def apply_snapshot(layer, snapshot, *, source=None):
     _degrade.apply_snapshot(layer, _snapshot_json(snapshot), source or layer)
 
 
-def check_snapshot(snapshot, *, source="snapshot"):
+def check_snapshot(snapshot: str | bytes | dict[str, Any], *,
+                   source: str = "snapshot") -> dict[str, Any]:
     """Parses a snapshot without applying it; returns it normalized as a
     dict. Raises InvalidArgumentError as apply_snapshot does."""
-    return json.loads(_degrade.check_snapshot(_snapshot_json(snapshot), source))
+    result: dict[str, Any] = json.loads(_degrade.check_snapshot(_snapshot_json(snapshot), source))
+    return result
 
 
 # ---------------------------------------------------------------- environment
 
 
-def env_var(name, *, group=False):
+def env_var(name: str, *, group: bool = False) -> str:
     """The environment variable of a switch ("search.suggest" ->
     "DEGRADE_SEARCH_SUGGEST"), or of a group with group=True."""
     if group:
@@ -411,7 +440,7 @@ def env_var(name, *, group=False):
     return _degrade.env_var_for_switch(name)
 
 
-def parse_env_value(value, var="value"):
+def parse_env_value(value: str, var: str = "value") -> tuple[str, float]:
     """Parses an environment value as the env layer does: returns (state,
     allow), e.g. ("on", 0.25) for "25%". Raises InvalidArgumentError naming
     `var`, the value and what is accepted."""
@@ -420,17 +449,17 @@ def parse_env_value(value, var="value"):
 
 # --------------------------------------------------------------- change events
 
-_listeners = {}
+_listeners: dict[int, Callable[[dict[str, Any]], object]] = {}
 _listeners_lock = threading.Lock()
 
 
-def add_listener(fn):
+def add_listener(fn: Callable[[dict[str, Any]], object]) -> int:
     """Calls fn(event) for every effective change of any switch; event is a
     dict: {"time", "event": "change", "switch", "old", "new", "old_layer",
     "layer", "actor", "reason"}. fn runs on the thread that made the change
     (possibly a background source thread), one event at a time; exceptions
     go to sys.unraisablehook. Returns an id for remove_listener."""
-    def deliver(event_json):
+    def deliver(event_json: str) -> None:
         fn(json.loads(event_json))
 
     listener_id = _degrade.add_listener(deliver)
@@ -439,7 +468,7 @@ def add_listener(fn):
     return listener_id
 
 
-def remove_listener(listener_id):
+def remove_listener(listener_id: int) -> None:
     """Unregisters a listener; unknown ids are ignored. An event being
     delivered on another thread at that moment may still reach it once."""
     with _listeners_lock:
@@ -449,7 +478,7 @@ def remove_listener(listener_id):
 
 # -------------------------------------------------------------------- runtime
 
-_runtimes = weakref.WeakSet()
+_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
 
 
 class Runtime:
@@ -461,12 +490,12 @@ class Runtime:
             serve()
     """
 
-    def __init__(self, native):
+    def __init__(self, native: _degrade.Runtime) -> None:
         self._native = native
         _runtimes.add(self)
 
     @classmethod
-    def from_env(cls):
+    def from_env(cls) -> Runtime:
         """Starts what the environment configures: DEGRADE_CONFIG_FILE,
         DEGRADE_REMOTE_URLS, DEGRADE_ETCD_ENDPOINTS/_PREFIX,
         DEGRADE_CACHE_FILE, DEGRADE_ADMIN_ADDR/_TOKEN. Nothing configured is
@@ -474,29 +503,29 @@ class Runtime:
         return cls(_degrade.Runtime.from_env())
 
     @property
-    def admin_port(self):
+    def admin_port(self) -> int:
         """The admin endpoint's bound port, or 0 when it is off."""
         return self._native.admin_port
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._native.closed
 
-    def close(self):
+    def close(self) -> None:
         """Stops every source and joins its threads (switch states stay as
         they are). Idempotent."""
         self._native.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Runtime:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.close()
         return False
 
 
 @atexit.register
-def _at_exit():
+def _at_exit() -> None:
     # Stop sources and listeners while the interpreter can still run them.
     for runtime in [r for r in _runtimes]:
         runtime.close()
