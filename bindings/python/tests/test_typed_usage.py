@@ -52,6 +52,7 @@ def test_overrides_take_values_and_ttls() -> None:
 
 
 def test_listing_env_and_listeners_are_typed() -> None:
+    sw = degrade.switch("py.typed.listing")
     seen: list[dict[str, Any]] = []
     listener_id = degrade.add_listener(seen.append)
     assert_type(listener_id, int)
@@ -59,4 +60,4 @@ def test_listing_env_and_listeners_are_typed() -> None:
     assert_type(degrade.parse_env_value("25%"), tuple[str, float])
     assert degrade.env_var("py.typed.env") == "DEGRADE_PY_TYPED_ENV"
     assert isinstance(degrade.list(), list)
-    assert_type(degrade.counters("py.typed.switch"), dict[str, int])
+    assert_type(degrade.counters(sw), dict[str, int])
