@@ -803,6 +803,16 @@ TEST(DegradectlTokenTest, SurroundingWhitespaceIsTrimmed) {
   EXPECT_TRUE(service.AdminEntry("reviews").has_value());
 }
 
+TEST(DegradectlTokenTest, WhitespaceOnlyTokenIsUsageErrorSayingSo) {
+  Service service;
+  Output r = RunCtl({"--admin", service.url(), "off", "reviews"},
+                    {Env("DEGRADE_ADMIN_TOKEN", " \n")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("DEGRADE_ADMIN_TOKEN holds only whitespace; set it to the "
+                               "service's admin token"));
+  EXPECT_FALSE(service.AdminEntry("reviews").has_value());
+}
+
 TEST(DegradectlTokenTest, InnerControlCharacterIsUsageErrorNamingTheVariable) {
   Service service;
   Output r = RunCtl({"--admin", service.url(), "off", "reviews"},

@@ -150,14 +150,17 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenBackend(const Invocation& inv) {
   AdminOptions admin;
   admin.url = inv.admin_url;
   admin.token_env = inv.token_env;
-  absl::StatusOr<std::string> token = CleanToken(GetEnv(inv.token_env.c_str()), inv.token_env);
+  const std::string raw_token = GetEnv(inv.token_env.c_str());
+  absl::StatusOr<std::string> token = CleanToken(raw_token, inv.token_env);
   if (!token.ok()) return token.status();
   admin.token = *std::move(token);
   if (inv.command->writes && admin.token.empty()) {
     // The service would answer 401; say it before sending anything.
     return absl::InvalidArgumentError(absl::StrCat(
-        AV(inv.command->name), " changes the service and needs its admin token: set ",
-        inv.token_env, " to the service's admin token (the DEGRADE_ADMIN_TOKEN it runs with)"));
+        AV(inv.command->name), " changes the service and needs its admin token: ",
+        raw_token.empty() ? "set " : "", inv.token_env,
+        raw_token.empty() ? "" : " holds only whitespace; set it",
+        " to the service's admin token (the DEGRADE_ADMIN_TOKEN it runs with)"));
   }
   return MakeAdminBackend(std::move(admin));
 }
