@@ -258,6 +258,9 @@ class SourceRunner {
   struct Config {
     std::string name;    // health name: "file", "remote", "etcd"
     std::string target;  // health target while nothing answered
+    // The source name changes carry ("etcd /degrade/shop/") for a watch's
+    // Publish and Apply; a poll result names its own.
+    std::string source;
     Layer layer = Layer::kRemote;
     // Poll: the wait after a confirmed round, jittered +-interval_jitter.
     absl::Duration interval = absl::Seconds(5);
