@@ -178,7 +178,9 @@ struct PollResult {
   Kind kind = Kind::kFailed;
   std::optional<Snapshot> snapshot;  // kSnapshot
   std::string source;                // "remote <url>", "file <path>": the
-                                     // changes' source; the health target
+                                     // changes' source
+  std::string target;                // health target ("<url>"); empty:
+                                     // Config::target
   std::string error;                 // kFailed; for a kSnapshot or
                                      // kNotModified answer after some
                                      // preferred targets failed: their errors
@@ -186,8 +188,8 @@ struct PollResult {
                                      // ApplySnapshotJson)
 
   static PollResult Failed(std::string source, std::string error);
-  static PollResult NotModified(std::string source);
-  static PollResult Fresh(std::string source, Snapshot snapshot);
+  static PollResult NotModified(std::string source, std::string target = "");
+  static PollResult Fresh(std::string source, Snapshot snapshot, std::string target = "");
 };
 
 class PollStrategy {
