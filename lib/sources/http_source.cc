@@ -213,18 +213,16 @@ class HttpPoll final : public PollStrategy {
   std::string pending_etag_;
 };
 
-std::string TransportError(const HttpSourceConfig& config, httplib::Error error,
-                           bool timed_out) {
-  const std::string limit_text = absl::FormatDuration(config.timeout);
+// A failure that is not a timeout (those are told apart in Fetch).
+std::string TransportError(const HttpSourceConfig& config, httplib::Error error) {
   switch (error) {
     case httplib::Error::Connection:
-      return timed_out ? absl::StrCat("timed out connecting (limit ", limit_text, ")")
-                       : "cannot connect (connection refused or host unreachable)";
+      return "cannot connect (connection refused or host unreachable)";
     case httplib::Error::ConnectionTimeout:
-      return absl::StrCat("timed out connecting (limit ", limit_text, ")");
+      return absl::StrCat("timed out connecting (limit ", absl::FormatDuration(config.timeout),
+                          ")");
     case httplib::Error::Read:
-      return timed_out ? absl::StrCat("timed out: no response within ", limit_text)
-                       : "connection closed before a complete response";
+      return "connection closed before a complete response";
     case httplib::Error::Write:
       return "cannot send the request (connection closed)";
     case httplib::Error::SSLConnection:
@@ -319,11 +317,25 @@ HttpPoll::Outcome HttpPoll::Fetch(RunContext& ctx, size_t index, std::string* er
     *error = absl::StrCat(t.source, ": stopping");
     return Outcome::kFailed;
   }
-  if (expired) {
-    *error = absl::StrCat(t.source, ": timed out: ",
-                          got_head ? "the body was not complete" : "no status line and headers",
-                          " within ", absl::FormatDuration(config_.timeout),
-                          " (the server is too slow or stalled)");
+  // The deadline passed: the supervisor stopped the request, or the per-read
+  // timeout (the same length) ended it first. Either way, say which part of
+  // the response was still missing.
+  const bool connecting = !result && (result.error() == httplib::Error::Connection ||
+                                      result.error() == httplib::Error::ConnectionTimeout);
+  const bool timed_out =
+      !result && reason.empty() &&
+      (expired || (ctx.MonotonicNow() - start >= config_.timeout * 9 / 10 &&
+                   (connecting || result.error() == httplib::Error::Read)));
+  if (timed_out) {
+    const std::string limit_text = absl::FormatDuration(config_.timeout);
+    if (connecting) {
+      *error = absl::StrCat(t.source, ": timed out connecting (limit ", limit_text, ")");
+    } else if (got_head) {
+      *error = absl::StrCat(t.source, ": timed out: body still arriving after ", limit_text);
+    } else {
+      *error = absl::StrCat(t.source, ": timed out: no response within ", limit_text,
+                            " (status line and headers incomplete)");
+    }
     return Outcome::kFailed;
   }
   if (!result) {
@@ -331,10 +343,7 @@ HttpPoll::Outcome HttpPoll::Fetch(RunContext& ctx, size_t index, std::string* er
       *error = absl::StrCat(t.source, ": ", reason);
       return Outcome::kFailed;
     }
-    // A read that hit the timeout and a connection closed early are both
-    // Error::Read; the time spent tells them apart.
-    const bool timed_out = ctx.MonotonicNow() - start >= config_.timeout * 9 / 10;
-    *error = absl::StrCat(t.source, ": ", TransportError(config_, result.error(), timed_out));
+    *error = absl::StrCat(t.source, ": ", TransportError(config_, result.error()));
     return Outcome::kFailed;
   }
   return Interpret(ctx, index, std::move(body), std::move(etag), conditional, status, error);

@@ -228,6 +228,7 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
     op.deadline = clock_.Now() + budget;
     op.cancel = std::move(cancel);
     if (stop_) op.stopping = true;
+    sup_wake_ = true;
     sup_cv_.notify_all();
     return std::unique_ptr<Operation>(new Operation(owner_, id, op.deadline));
   }
@@ -290,6 +291,7 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
     ConfirmLocked();
     if (expect_within_ > absl::ZeroDuration()) {
       expect_deadline_ = clock_.Now() + expect_within_;
+      sup_wake_ = true;
       sup_cv_.notify_all();
     }
     ReportLocked();
@@ -316,6 +318,7 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
     liveness_cancel_ = std::move(cancel);
     expect_deadline_ =
         within > absl::ZeroDuration() ? clock_.Now() + within : absl::InfiniteFuture();
+    sup_wake_ = true;
     sup_cv_.notify_all();
   }
 
@@ -470,6 +473,7 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
       return it == ops_.end() || !it->second.cancelling;
     });
     ops_.erase(id);
+    sup_wake_ = true;
     sup_cv_.notify_all();
   }
 
@@ -552,11 +556,9 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
     ++health_.applied;
     ConfirmLocked();
     if (expect_within_ > absl::ZeroDuration()) expect_deadline_ = clock_.Now() + expect_within_;
-    if (!config_.cache_file.empty()) {
-      cache_dirty_ = true;
-      sup_wake_ = true;
-    }
+    if (!config_.cache_file.empty()) cache_dirty_ = true;
     ReportLocked();
+    sup_wake_ = true;
     sup_cv_.notify_all();
     if (!first_done_) {
       first_done_ = true;
