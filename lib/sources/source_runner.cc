@@ -289,6 +289,10 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
   void Confirmed() override {
     std::lock_guard<std::mutex> lock(mu_);
     ConfirmLocked();
+    if (!first_done_) {  // a view confirmed at start: start-up is over
+      first_done_ = true;
+      cv_.notify_all();
+    }
     if (expect_within_ > absl::ZeroDuration()) {
       expect_deadline_ = clock_.Now() + expect_within_;
       sup_wake_ = true;
