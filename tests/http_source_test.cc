@@ -34,6 +34,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
+#include "admin/metrics.h"
 #include "sources/lkg_cache.h"
 
 namespace degrade {
@@ -1140,6 +1141,10 @@ TEST_F(DeadlineTest, HealthTurnsUnhealthyAtTheDeadlineOfAStalledRequest) {
   EXPECT_THAT(h.last_error, HasSubstr("remote " + server.Url()));
   EXPECT_THAT(h.last_error, HasSubstr("within 1s"));
   EXPECT_FALSE(recs_->enabled());  // the last good state stands
+  // What /metrics serves from the same health.
+  EXPECT_THAT(internal::PrometheusText(*registry_),
+              HasSubstr("degrade_source_healthy{source=\"remote\",target=\"" + server.Url() +
+                        "\"} 0"));
 }
 
 TEST_F(DeadlineTest, FromEnvReturnsWithinUrlsTimesTimeoutPlusOneSecond) {
