@@ -440,9 +440,11 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
     return next;
   }
 
+  // An operation without a cancel (a stat(2) cannot be interrupted) is only
+  // reported; it is not retried every few milliseconds.
   bool AnyCancelPendingLocked() const {
     for (const auto& [id, op] : ops_) {
-      if (op.expired || op.stopping) return true;
+      if ((op.expired || op.stopping) && op.cancel) return true;
     }
     return false;
   }
@@ -544,7 +546,7 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
     registry_.ReportSourceHealth(health_);
   }
 
-  void MarkUnhealthyLocked(std::string reason, bool log) {
+  void MarkUnhealthyLocked(const std::string& reason, bool log) {
     connection_error_ = reason;
     health_.last_error_time = registry_.clock().Now();
     ReportLocked();
