@@ -91,6 +91,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
       .ca_file = o.remote_ca_file,
       .verify_tls = o.remote_verify_tls,
       .cache_file = o.cache_file,
+      .transport = nullptr,  // cpp-httplib
   };
   if (!o.remote_urls.empty()) {
     if (absl::Status s = internal::ValidateHttpSource(http_config); !s.ok()) return s;

@@ -21,6 +21,7 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -1191,6 +1192,106 @@ TEST_F(DeadlineTest, StoppingDuringADripIsPromptAndLeavesNoThread) {
   // or sanitized machine.
   EXPECT_LT(ms, 5000);
   EXPECT_EQ(StableThreadCount(), baseline);
+}
+
+// ------------------------------------------------- scripted transport, fake clock
+
+// Replies by URL: a body (200), 304, or a stall (arms the request's
+// deadline and blocks until the runner cancels it). Records each request.
+class ScriptedTransport : public internal::HttpTransport {
+ public:
+  absl::StatusOr<internal::HttpReply> Get(internal::RunContext& ctx,
+                                          const internal::HttpGet& get) override {
+    std::string reply;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::string inm;
+      for (const auto& [k, v] : get.headers) {
+        if (k == "If-None-Match") inm = v;
+      }
+      requests_.push_back(get.url + " " + inm);
+      reply = replies_[get.url];
+    }
+    if (reply == "stall") {
+      bool cancelled = false;
+      std::unique_ptr<internal::Operation> op =
+          ctx.Arm(get.source, absl::Seconds(2), [this, &cancelled] {
+            std::lock_guard<std::mutex> lock(mu_);
+            cancelled = true;
+            cv_.notify_all();
+          });
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return cancelled; });
+      return absl::DeadlineExceededError(get.source + ": timed out (scripted)");
+    }
+    internal::HttpReply r;
+    r.status = reply == "304" ? 304 : 200;
+    r.etag = "\"e\"";
+    if (r.status == 200) r.body = reply;
+    return r;
+  }
+  void Reply(const std::string& url, std::string reply) {
+    std::lock_guard<std::mutex> lock(mu_);
+    replies_[url] = std::move(reply);
+  }
+  std::vector<std::string> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::string> replies_;
+  std::vector<std::string> requests_;
+};
+
+TEST(HttpScriptedTest, StalledFirstUrlIsAbandonedAtTheDeadlineAndTheSecondApplies) {
+  Registry registry(QuietOptions());
+  Switch* recs = *registry.Define(Spec("recs"));
+  internal::testing::FakeMonotonicClock clock;
+  auto transport = std::make_shared<ScriptedTransport>();
+  transport->Reply("http://a/s", "stall");
+  transport->Reply("http://b/s", std::string(kOff));
+  internal::HttpSourceConfig config;
+  config.urls = {"http://a/s", "http://b/s"};
+  config.interval = absl::Seconds(5);
+  config.timeout = absl::Seconds(2);
+  config.transport = transport;
+  // Start-up waits on the fake clock: once the first URL stalls (start-up
+  // and the supervisor waiting on the clock), advance it by exactly the
+  // request's deadline.
+  std::thread advancer([&] {
+    if (Eventually([&] { return transport->requests().size() == 1 && clock.waiters() == 2; })) {
+      clock.Advance(absl::Seconds(2));
+    }
+  });
+  std::unique_ptr<internal::SourceRunner> runner =
+      internal::StartHttpSource(registry, config, &clock);
+  advancer.join();
+  EXPECT_FALSE(recs->enabled());
+  EXPECT_THAT(transport->requests(), ::testing::ElementsAre("http://a/s ", "http://b/s "));
+  const SourceHealth h = runner->health();
+  EXPECT_TRUE(h.healthy);
+  EXPECT_EQ(h.target, "http://b/s");
+  EXPECT_THAT(h.last_error, HasSubstr("remote http://a/s: timed out (scripted)"));
+}
+
+TEST(HttpScriptedTest, A304ToARequestWithoutIfNoneMatchIsAFailure) {
+  Registry registry(QuietOptions());
+  internal::testing::FakeMonotonicClock clock;
+  auto transport = std::make_shared<ScriptedTransport>();
+  transport->Reply("http://a/s", "304");
+  internal::HttpSourceConfig config;
+  config.urls = {"http://a/s"};
+  config.transport = transport;
+  std::unique_ptr<internal::SourceRunner> runner =
+      internal::StartHttpSource(registry, config, &clock);
+  const SourceHealth h = runner->health();
+  EXPECT_FALSE(h.healthy);
+  EXPECT_EQ(h.consecutive_failures, 1u);
+  EXPECT_EQ(h.last_error,
+            "remote http://a/s: HTTP 304 to a request without If-None-Match");
 }
 
 // -------------------------------------------------------------------- https

@@ -134,9 +134,24 @@ absl::Duration HttpStartupBudget(const HttpSourceConfig& config) {
 
 namespace {
 
+// The transport in production: cpp-httplib, one connection per request
+// (no keep-alive: polls are seconds apart), bounded by one overall deadline.
+class HttplibTransport final : public HttpTransport {
+ public:
+  explicit HttplibTransport(HttpSourceConfig config) : config_(std::move(config)) {}
+  absl::StatusOr<HttpReply> Get(RunContext& ctx, const HttpGet& get) override;
+
+ private:
+  const HttpSourceConfig config_;
+};
+
 class HttpPoll final : public PollStrategy {
  public:
-  explicit HttpPoll(HttpSourceConfig config) : config_(std::move(config)) {
+  explicit HttpPoll(HttpSourceConfig config)
+      : config_(std::move(config)),
+        transport_(config_.transport != nullptr
+                       ? config_.transport
+                       : std::make_shared<HttplibTransport>(config_)) {
     for (const std::string& url : config_.urls) {
       absl::StatusOr<SplitUrlResult> split = SplitUrl(url);
       Target t;
@@ -201,6 +216,7 @@ class HttpPoll final : public PollStrategy {
                     bool conditional, int status, std::string* error);
 
   const HttpSourceConfig config_;
+  const std::shared_ptr<HttpTransport> transport_;
   std::vector<Target> targets_;
   // What the layer holds from us (committed by Accepted).
   std::optional<size_t> applied_from_;
@@ -241,12 +257,10 @@ std::string TransportError(const HttpSourceConfig& config, httplib::Error error)
   }
 }
 
-HttpPoll::Outcome HttpPoll::Fetch(RunContext& ctx, size_t index, std::string* error) {
-  Target& t = targets_[index];
+absl::StatusOr<HttpReply> HttplibTransport::Get(RunContext& ctx, const HttpGet& t) {
   httplib::Client client(t.origin);
   if (!client.is_valid()) {
-    *error = absl::StrCat(t.source, ": not a URL this client can open");
-    return Outcome::kFailed;
+    return absl::UnavailableError(absl::StrCat(t.source, ": not a URL this client can open"));
   }
   const auto timeout = absl::ToChronoMicroseconds(config_.timeout);
   client.set_connection_timeout(timeout);
@@ -259,10 +273,7 @@ HttpPoll::Outcome HttpPoll::Fetch(RunContext& ctx, size_t index, std::string* er
   if (!config_.ca_file.empty()) client.set_ca_cert_path(config_.ca_file);
 #endif
 
-  httplib::Headers headers = {{"Accept", "application/json"},
-                              {"User-Agent", "degrade-http-source"}};
-  const bool conditional = applied_from_ == index && !applied_etag_.empty();
-  if (conditional) headers.emplace("If-None-Match", applied_etag_);
+  httplib::Headers headers(t.headers.begin(), t.headers.end());
 
   int status = 0;
   bool got_head = false;  // status line and headers complete
@@ -313,10 +324,7 @@ HttpPoll::Outcome HttpPoll::Fetch(RunContext& ctx, size_t index, std::string* er
     expired = op->expired();
     return r;
   }();  // disarmed here: the supervisor no longer touches `client`
-  if (ctx.stopping()) {
-    *error = absl::StrCat(t.source, ": stopping");
-    return Outcome::kFailed;
-  }
+  if (ctx.stopping()) return absl::CancelledError(absl::StrCat(t.source, ": stopping"));
   // The deadline passed: the supervisor stopped the request, or the per-read
   // timeout (the same length) ended it first. Either way, say which part of
   // the response was still missing.
@@ -329,24 +337,47 @@ HttpPoll::Outcome HttpPoll::Fetch(RunContext& ctx, size_t index, std::string* er
   if (timed_out) {
     const std::string limit_text = absl::FormatDuration(config_.timeout);
     if (connecting) {
-      *error = absl::StrCat(t.source, ": timed out connecting (limit ", limit_text, ")");
-    } else if (got_head) {
-      *error = absl::StrCat(t.source, ": timed out: body still arriving after ", limit_text);
-    } else {
-      *error = absl::StrCat(t.source, ": timed out: no response within ", limit_text,
-                            " (status line and headers incomplete)");
+      return absl::DeadlineExceededError(
+          absl::StrCat(t.source, ": timed out connecting (limit ", limit_text, ")"));
     }
-    return Outcome::kFailed;
+    if (got_head) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(t.source, ": timed out: body still arriving after ", limit_text));
+    }
+    return absl::DeadlineExceededError(absl::StrCat(t.source, ": timed out: no response within ",
+                                                    limit_text,
+                                                    " (status line and headers incomplete)"));
   }
   if (!result) {
-    if (!reason.empty()) {
-      *error = absl::StrCat(t.source, ": ", reason);
-      return Outcome::kFailed;
-    }
-    *error = absl::StrCat(t.source, ": ", TransportError(config_, result.error()));
+    if (!reason.empty()) return absl::UnavailableError(absl::StrCat(t.source, ": ", reason));
+    return absl::UnavailableError(
+        absl::StrCat(t.source, ": ", TransportError(config_, result.error())));
+  }
+  HttpReply reply;
+  reply.status = status;
+  reply.etag = std::move(etag);
+  reply.body = std::move(body);
+  return reply;
+}
+
+
+HttpPoll::Outcome HttpPoll::Fetch(RunContext& ctx, size_t index, std::string* error) {
+  const Target& t = targets_[index];
+  HttpGet get;
+  get.url = t.url;
+  get.origin = t.origin;
+  get.path = t.path;
+  get.source = t.source;
+  get.headers = {{"Accept", "application/json"}, {"User-Agent", "degrade-http-source"}};
+  const bool conditional = applied_from_ == index && !applied_etag_.empty();
+  if (conditional) get.headers.emplace_back("If-None-Match", applied_etag_);
+  absl::StatusOr<HttpReply> reply = transport_->Get(ctx, get);
+  if (!reply.ok()) {
+    *error = ToStd(reply.status().message());
     return Outcome::kFailed;
   }
-  return Interpret(ctx, index, std::move(body), std::move(etag), conditional, status, error);
+  return Interpret(ctx, index, std::move(reply->body), std::move(reply->etag), conditional,
+                   reply->status, error);
 }
 
 HttpPoll::Outcome HttpPoll::Interpret(RunContext& ctx, size_t index, std::string body,

@@ -33,6 +33,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -62,6 +63,37 @@ struct SplitUrlResult {
 };
 absl::StatusOr<SplitUrlResult> SplitUrl(std::string_view url);
 
+// One GET as the HTTP source sends it.
+struct HttpGet {
+  std::string url;     // as configured
+  std::string origin;  // SplitUrl's parts
+  std::string path;
+  std::string source;  // "remote <url>": every error message starts with it
+  std::vector<std::pair<std::string, std::string>> headers;  // If-None-Match, ...
+};
+
+// What came back: a complete response with status 200 or 304.
+struct HttpReply {
+  int status = 0;
+  std::string etag;  // empty when none
+  std::string body;  // 200 only
+};
+
+// How the HTTP source talks to servers. Injectable (HttpSourceConfig::
+// transport) so a test can script replies; the default is cpp-httplib.
+class HttpTransport {
+ public:
+  virtual ~HttpTransport() = default;
+  // Sends `get` and reads the whole answer within one overall deadline
+  // armed on `ctx` (RunContext::Arm, budget: the config's timeout), the body
+  // limit enforced while it streams. Errors, each message starting with
+  // get.source and naming what failed: DeadlineExceeded (the deadline
+  // passed: which part was missing), Unavailable (refused, closed early,
+  // TLS, a status other than 200 or 304, a body over the limit), Cancelled
+  // (the runner is stopping). Called on the runner's loop thread only.
+  virtual absl::StatusOr<HttpReply> Get(RunContext& ctx, const HttpGet& get) = 0;
+};
+
 struct HttpSourceConfig {
   std::vector<std::string> urls;  // tried in order, the first preferred
   absl::Duration interval = absl::Seconds(5);
@@ -72,6 +104,7 @@ struct HttpSourceConfig {
   std::string ca_file;                      // https: CA bundle; empty: system's
   bool verify_tls = true;
   std::string cache_file;  // last-known-good cache; empty: none
+  std::shared_ptr<HttpTransport> transport;  // nullptr: cpp-httplib
 };
 
 // InvalidArgument, naming the option and value, for no URLs, a URL that
