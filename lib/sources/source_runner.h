@@ -18,7 +18,9 @@
 //   - applying to the registry, logging each distinct error once;
 //   - the last-known-good cache: writes are coalesced (at most one per
 //     Config::cache_min_interval), done on the supervisor thread, never the
-//     strategy's, atomically (lkg_cache.h).
+//     strategy's, atomically (lkg_cache.h); what the first round applied is
+//     written before the constructor returns, and a pending write is done
+//     by the destructor.
 //
 // Two kinds of strategy:
 //   PollStrategy   "fetch a snapshot": each call answers applied (a whole
