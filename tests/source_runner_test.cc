@@ -180,6 +180,45 @@ TEST_F(RunnerTest, HealthTurnsUnhealthyAtTheDeadlineWhileTheCallIsStillBlocked) 
   EXPECT_TRUE(Eventually([&] { return runner.health().consecutive_failures == 1; }));
 }
 
+// First call: a snapshot. Second: blocks (a stuck loop, nothing armed)
+// until the gate opens.
+class StuckPoll : public PollStrategy {
+ public:
+  StuckPoll(Gate* gate, std::atomic<int>* calls) : gate_(gate), calls_(calls) {}
+  PollResult Poll(RunContext& ctx) override {
+    if (++*calls_ == 1) return PollResult::Fresh("scripted", RecsIs(false), "scripted");
+    gate_->Wait(ctx);
+    return PollResult::NotModified("scripted", "scripted");
+  }
+  void Accepted(bool) override {}
+
+ private:
+  Gate* gate_;
+  std::atomic<int>* calls_;
+};
+
+TEST_F(RunnerTest, SourceWithNoConfirmedCheckForStaleAfterIsUnhealthy) {
+  SourceRunner::Config c = Base();
+  c.stale_after = absl::Seconds(30);
+  Gate gate;
+  std::atomic<int> calls{0};
+  SourceRunner runner(*registry_, c, std::make_unique<StuckPoll>(&gate, &calls));
+  ASSERT_TRUE(runner.health().healthy);
+  ASSERT_TRUE(Parked());
+  clock_.Advance(absl::Seconds(10));  // the next poll, which gets stuck
+  ASSERT_TRUE(Eventually([&] { return calls == 2; }));
+  ASSERT_TRUE(Parked(1));
+  clock_.Advance(absl::Seconds(19));  // 29 s since the last confirmation
+  ASSERT_TRUE(Parked(1));
+  EXPECT_TRUE(runner.health().healthy);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(Eventually([&] { return !runner.health().healthy; }));
+  EXPECT_THAT(runner.health().last_error,
+              HasSubstr("no confirmed check for 30s (the source is stuck)"));
+  gate.Open();  // unstuck: the next answer confirms the view again
+  EXPECT_TRUE(Eventually([&] { return runner.health().healthy; }));
+}
+
 // Publishes `publishes` snapshots (recs off, on, off, ...), confirms, expects
 // a confirmation every 5 s, and waits to be cancelled; the second call only
 // waits.

@@ -535,6 +535,11 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
     health_.last_success = registry_.clock().Now();
     health_.consecutive_failures = 0;
     connection_error_.clear();
+    if (config_.stale_after > absl::ZeroDuration()) {
+      // The staleness deadline moved (or starts, if the source was unhealthy).
+      sup_wake_ = true;
+      sup_cv_.notify_all();
+    }
   }
 
   // Reports health_ with healthy derived from the current state.
