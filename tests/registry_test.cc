@@ -73,6 +73,7 @@ class RegistryTest : public ::testing::Test {
           .clock = &clock_,
           .getenv = env_.Getenv(),
           .log_sink = logs_.Sink(),
+          .timer_threads = false,
       });
     }
     return *registry_;

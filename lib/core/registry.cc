@@ -24,7 +24,6 @@
 #include "absl/strings/string_view.h"
 #include "degrade/env.h"
 #include "degrade/internal/counters.h"
-#include "degrade/testing.h"
 #include "core/registry_core.h"
 #include "core/snapshot_internal.h"
 #include "core/str_util.h"
@@ -217,6 +216,7 @@ bool EnvNameEq::Same(std::string_view a, std::string_view b) noexcept {
 RegistryCore::RegistryCore(Registry* owner, Registry::Options options)
     : owner_(owner),
       clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
+      timer_threads_(options.timer_threads),
       getenv_(std::move(options.getenv)),
       sink_(std::make_shared<const LogSink>(options.log_sink ? std::move(options.log_sink)
                                                               : StderrLogSink())) {
@@ -868,10 +868,8 @@ void RegistryCore::ScheduleExpiryLocked() {
   }
   next_expiry_ = next;
   if (!next) return;
-  // A FakeClock only moves when a test says so, and the test then calls
-  // ProcessExpiries itself; any other clock gets the timer.
-  if (dynamic_cast<const testing::FakeClock*>(clock_) == nullptr && !expiry_thread_.joinable() &&
-      !stop_) {
+  // Without timer threads the owner calls ProcessExpiries itself.
+  if (timer_threads_ && !expiry_thread_.joinable() && !stop_) {
     expiry_thread_ = std::thread([this] { ExpiryLoop(); });
   }
   expiry_cv_.notify_all();
@@ -951,7 +949,7 @@ void RegistryCore::StartBreakerThreadLocked() {
     breaker_cv_.notify_all();
     return;
   }
-  if (clock_ != &Clock::Real()) return;  // fake clocks: tests call ProcessBreakers
+  if (!timer_threads_) return;  // the owner calls ProcessBreakers itself
   if (owner_ == g_global_registry.load(std::memory_order_acquire)) {
     static const bool hooked = std::atexit(StopGlobalBreakerThreadAtExit) == 0;
     (void)hooked;

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "core/breaker.h"
+#include "core/breaker_engine.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "degrade/switch.h"
@@ -209,6 +209,7 @@ class RegistryCore {
 
   Registry* const owner_;
   Clock* const clock_;
+  const bool timer_threads_;  // Options::timer_threads
   std::function<std::optional<std::string>(std::string_view)> getenv_;
 
   mutable std::mutex mu_;
@@ -225,14 +226,14 @@ class RegistryCore {
   std::deque<ErrorRecord> errors_;
   bool destroying_ = false;
 
-  // Expiry timer (real clock only).
+  // Expiry timer (when timer_threads_).
   std::optional<absl::Time> next_expiry_;
   std::condition_variable expiry_cv_;
   std::thread expiry_thread_;
   bool stop_ = false;
 
   // Breakers: switches with one attached, evaluated every kBreakerTick by
-  // the breaker thread (real clock only; started with the first breaker).
+  // the breaker thread (when timer_threads_; started with the first breaker).
   std::vector<Switch*> breaker_switches_;
   std::condition_variable breaker_cv_;
   std::thread breaker_thread_;
