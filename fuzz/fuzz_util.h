@@ -29,6 +29,7 @@ inline Registry::Options QuietRegistryOptions(
   options.getenv = getenv ? std::move(getenv)
                           : [](std::string_view) -> std::optional<std::string> { return std::nullopt; };
   options.log_sink = [](LogLevel, std::string_view) {};
+  options.timer_threads = false;
   return options;
 }
 

@@ -36,6 +36,12 @@ BreakerPolicy Recording() {
                        .min_calls = 1'000'000};
 }
 
+// With a fake clock the test drives ProcessBreakers itself.
+Registry::Options ManualTimers(Registry::Options options) {
+  options.timer_threads = false;
+  return options;
+}
+
 // Runs fn(thread_index) on kThreads threads at once.
 template <typename Fn>
 void OnThreads(Fn fn) {
@@ -53,7 +59,7 @@ void OnThreads(Fn fn) {
 
 TEST(BreakerStressTest, OutcomesFromManyThreadsAreCountedExactly) {
   testing::FakeClock clock;
-  Registry registry(QuietOptions(&clock));
+  Registry registry(ManualTimers(QuietOptions(&clock)));
   Switch& sw = **registry.Define({.name = "dep", .breaker = Recording()});
   std::atomic<bool> done{false};
   // Evaluations race with the recording threads.
@@ -83,7 +89,7 @@ TEST(BreakerStressTest, OutcomesFromManyThreadsAreCountedExactly) {
 
 TEST(BreakerStressTest, SlowCallsFromManyThreadsAreCountedExactly) {
   testing::FakeClock clock;
-  Registry registry(QuietOptions(&clock));
+  Registry registry(ManualTimers(QuietOptions(&clock)));
   BreakerPolicy p = Recording();
   p.slow_call_ms = 500;
   Switch& sw = **registry.Define({.name = "dep", .breaker = p});
@@ -106,7 +112,7 @@ TEST(BreakerStressTest, SlowCallsFromManyThreadsAreCountedExactly) {
 
 TEST(BreakerStressTest, HalfOpenAdmitsExactlyItsProbesUnderContention) {
   testing::FakeClock clock;
-  Registry registry(QuietOptions(&clock));
+  Registry registry(ManualTimers(QuietOptions(&clock)));
   BreakerPolicy p{.min_calls = 10, .open_s = 30, .half_open_calls = 50};
   Switch& sw = **registry.Define({.name = "dep", .breaker = p});
   for (int i = 0; i < 10; ++i) {

@@ -71,6 +71,7 @@ class BreakerTest : public ::testing::Test {
                   std::lock_guard<std::mutex> lock(mu_);
                   logs_.emplace_back(level, std::string(message));
                 },
+            .timer_threads = false,
         }) {
     registry_.AddListener([this](const ChangeEvent& e) {
       std::lock_guard<std::mutex> lock(mu_);

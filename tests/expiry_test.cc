@@ -43,6 +43,7 @@ class ExpiryTest : public ::testing::Test {
             .clock = &clock_,
             .getenv = NoEnv,
             .log_sink = [](LogLevel, std::string_view) {},
+            .timer_threads = false,
         }) {}
 
   Switch* Define(SwitchSpec spec) {
@@ -139,11 +140,11 @@ TEST_F(ExpiryTest, OverrideDoesNotExpireBeforeItsTtl) {
   EXPECT_THAT(events(), IsEmpty());
 }
 
-TEST_F(ExpiryTest, ExpiryNeedsProcessExpiriesWithAFakeClock) {
+TEST_F(ExpiryTest, ExpiryNeedsProcessExpiriesWithoutTimerThreads) {
   Switch* sw = Define(Spec("recs"));
   ASSERT_TRUE(registry_.SetOverride("recs", Off(), absl::Seconds(1)).ok());
   clock_.Advance(absl::Hours(1));
-  // With a fake clock no timer runs: the state moves when the test says so.
+  // Without timer threads the state moves when the test says so.
   EXPECT_FALSE(sw->enabled());
   registry_.ProcessExpiries();
   EXPECT_TRUE(sw->enabled());

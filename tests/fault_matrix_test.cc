@@ -394,6 +394,7 @@ class ClockJumpTest : public ::testing::Test {
     o.clock = &clock_;
     o.getenv = [](std::string_view) { return std::optional<std::string>(); };
     o.log_sink = [](LogLevel, std::string_view) {};
+    o.timer_threads = false;
     registry_ = std::make_unique<Registry>(std::move(o));
     recs_ = *registry_->Define({.name = "recs", .description = "recommendations"});
   }

@@ -43,6 +43,7 @@ class ListenerTest : public ::testing::Test {
           .clock = &clock_,
           .getenv = env_.Getenv(),
           .log_sink = logs_.Sink(),
+          .timer_threads = false,
       });
     }
     return *registry_;

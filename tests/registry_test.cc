@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "degrade/env.h"
+#include "degrade/listing.h"
 #include "degrade/snapshot.h"
 #include "degrade/state.h"
 #include "degrade/switch.h"
@@ -73,6 +74,7 @@ class RegistryTest : public ::testing::Test {
           .clock = &clock_,
           .getenv = env_.Getenv(),
           .log_sink = logs_.Sink(),
+          .timer_threads = false,
       });
     }
     return *registry_;
@@ -110,6 +112,30 @@ class RegistryTest : public ::testing::Test {
   test_util::LogCapture logs_;
   std::unique_ptr<Registry> registry_;
 };
+
+// ------------------------------------------------------------------ Listing
+
+// A layer's value in the listing is written as a snapshot writes it, byte
+// for byte (floats, faults, breakers, non-ASCII text and times included).
+TEST_F(RegistryTest, ListingShowsEachLayerValueAsASnapshotWritesIt) {
+  Define(Spec("recs"));
+  SwitchValue value;
+  value.allow = 0.1;
+  value.fault = Fault{.kind = Fault::Kind::kDelay, .rate = 0.3, .delay_ms = 250};
+  value.breaker = BreakerPolicy{.window = BreakerPolicy::Window::kCount,
+                                .window_size = 50,
+                                .failure_ratio = 0.75,
+                                .open_s = 12.5};
+  value.reason = "INC-1 caf\xC3\xA9";
+  value.actor = "oncall";
+  value.expires_at = clock_.Now() + absl::Milliseconds(90'061'500);
+  Snapshot file;
+  file.switches["recs"] = value;
+  Apply(Layer::kFile, file);
+  EXPECT_THAT(SwitchInfoToJson(Info("recs")),
+              HasSubstr(R"({"layer":"file","scope":"switch","value":)" + SwitchValueToJson(value) +
+                        "}"));
+}
 
 // ------------------------------------------------------------------ Define
 

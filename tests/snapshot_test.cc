@@ -678,6 +678,38 @@ TEST(SnapshotTest, ValidateAcceptsRichValue) {
   EXPECT_TRUE(ValidateSwitchValue(value).ok());
 }
 
+// The parser is where values are checked: whatever it accepts passes
+// ValidateSwitchValue, so the registry does not check parsed values again.
+TEST(SnapshotTest, EveryParsedValuePassesValidateSwitchValue) {
+  // A reason of exactly kMaxReasonLength bytes, ending in a two-byte character.
+  const std::string longest_reason =
+      R"({"reason": ")" + std::string(kMaxReasonLength - 2, 'r') + "\xC3\xA9\"}";
+  const std::vector<std::string> accepted = {
+      R"("on")",
+      R"("off")",
+      R"({})",
+      R"({"allow": 0})",
+      R"({"allow": 1})",
+      R"({"state": "on", "allow": 0.25})",
+      R"({"fault": "off", "breaker": "off"})",
+      R"({"fault": {"kind": "delay", "delay_ms": 600000, "rate": 0}})",
+      R"({"fault": {"kind": "error", "delay_ms": 200.0}})",
+      R"({"breaker": {}})",
+      R"({"breaker": {"window": "count", "window_size": 10000, "min_calls": 1000000,)"
+      R"( "failure_ratio": 1, "slow_call_ms": 600000, "slow_call_ratio": 1e-9,)"
+      R"( "open_s": 86400, "half_open_calls": 1000}})",
+      R"({"breaker": {"window": "time", "window_size": 3600, "open_s": 0.001}})",
+      R"({"ttl_s": 2592000, "reason": "caf\u00e9", "actor": "ops"})",
+      R"({"expires_at": "2026-11-21T12:00:00.123456789+05:30", "colour": "red"})",
+      longest_reason,
+  };
+  for (const std::string& json : accepted) {
+    absl::StatusOr<SwitchValue> parsed = ParseSwitchValue(json, "test", "value", kNow);
+    ASSERT_TRUE(parsed.ok()) << json << ": " << parsed.status();
+    EXPECT_TRUE(ValidateSwitchValue(*parsed).ok()) << json << ": " << ValidateSwitchValue(*parsed);
+  }
+}
+
 TEST(SnapshotTest, ValidateRejectsAllowAboveOne) {
   SwitchValue value;
   value.allow = 1.5;

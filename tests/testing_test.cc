@@ -46,6 +46,7 @@ class ScopedTest : public ::testing::Test {
             .clock = &clock_,
             .getenv = env_.Getenv(),
             .log_sink = [](LogLevel, std::string_view) {},
+            .timer_threads = false,
         }) {}
 
   Switch& Define(SwitchSpec spec) {

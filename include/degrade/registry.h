@@ -141,13 +141,21 @@ class Registry {
  public:
   struct Options {
     // Time source for TTLs and records (a wall clock). Default:
-    // Clock::Real(). Not owned. Expiry runs on a registry thread with any
-    // clock but testing::FakeClock (see ProcessExpiries).
+    // Clock::Real(). Not owned.
     Clock* clock = nullptr;
     // Looks up environment variables for the env layer. Default: getenv.
     std::function<std::optional<std::string>(std::string_view)> getenv;
     // Where messages go. Default: StderrLogSink().
     LogSink log_sink;
+    // Whether the registry runs its own timer threads: one calls
+    // ProcessExpiries when an entry is due (started by the first entry with
+    // an expiry), one calls ProcessBreakers every 25 ms (started by the first
+    // breaker). Both stop in the destructor (at exit for Global()). Set it to
+    // false with a clock that moves only when told (testing::FakeClock):
+    // nothing then happens behind the test's back, and the test calls
+    // ProcessExpiries and ProcessBreakers itself after advancing the clock.
+    // Default: true.
+    bool timer_threads = true;
   };
 
   Registry();
@@ -232,8 +240,8 @@ class Registry {
   // calls this when the next entry is due, and wakes at least once a second
   // while one is pending, so a wall clock stepping forward past an expiry
   // takes effect within about a second; a step backward delays it by the
-  // step. With testing::FakeClock no thread runs: tests call this after
-  // advancing time.
+  // step. With Options::timer_threads false no thread runs: tests call this
+  // after advancing their clock.
   void ProcessExpiries();
 
   // Evaluates every breaker once: takes the calls counted since the last
@@ -241,11 +249,12 @@ class Registry {
   // half-open when the open period is over, closes or reopens it on the
   // probes' outcomes. Transitions are applied through the breaker layer
   // (change events, as any layer change) and logged (kWarning when opening,
-  // kInfo otherwise). With the real clock a registry thread calls this every
-  // 25 ms from the first breaker on, and stops in the destructor (at exit
-  // for Global()); with another clock nothing does: tests advance the clock
-  // and call this. Outcomes are placed in the window at the evaluation that
-  // takes them, so with a fake clock call it after the calls you make.
+  // kInfo otherwise). A registry thread calls this every 25 ms from the
+  // first breaker on, and stops in the destructor (at exit for Global());
+  // with Options::timer_threads false nothing does: tests advance their
+  // clock and call this. Outcomes are placed in the window at the
+  // evaluation that takes them, so with a fake clock call it after the
+  // calls you make.
   void ProcessBreakers();
 
   Clock& clock() const noexcept;

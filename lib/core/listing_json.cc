@@ -5,6 +5,7 @@
 #include "absl/time/time.h"
 #include "degrade/listing.h"
 #include "core/listing_json.h"
+#include "core/snapshot_json.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade {
@@ -20,14 +21,10 @@ nlohmann::json TimeOrNull(const std::optional<absl::Time>& t) {
 // probes and transitions.
 nlohmann::json BreakerJson(const std::optional<BreakerInfo>& b) {
   if (!b) return nullptr;
-  SwitchValue holder;
-  holder.breaker = b->policy;
-  nlohmann::json value = nlohmann::json::parse(SwitchValueToJson(holder), nullptr,
-                                               /*allow_exceptions=*/false);
   return {
       {"state", std::string(BreakerStateName(b->state))},
       {"open", b->state == BreakerState::kOpen},
-      {"policy", value.is_object() ? value["breaker"] : nlohmann::json(nullptr)},
+      {"policy", BreakerPolicyJson(b->policy)},
       {"policy_layer", std::string(LayerName(b->policy_layer))},
       {"window",
        {{"calls", b->window_calls},
@@ -50,11 +47,11 @@ nlohmann::json BreakerJson(const std::optional<BreakerInfo>& b) {
 nlohmann::json SwitchInfoJson(const SwitchInfo& info) {
   nlohmann::json layers = nlohmann::json::array();
   for (const LayerSetting& s : info.layers) {
-    // SwitchValueToJson's output is always valid JSON: parse cannot fail.
+    // The value as a snapshot writes it, built in place (not written as
+    // text and parsed back).
     layers.push_back({{"layer", std::string(LayerName(s.layer))},
                       {"scope", s.scope},
-                      {"value", nlohmann::json::parse(SwitchValueToJson(s.value), nullptr,
-                                                      /*allow_exceptions=*/false)}});
+                      {"value", SwitchValueJson(s.value)}});
   }
   nlohmann::json fault = nullptr;
   if (info.effective.fault) {

@@ -1,124 +1,70 @@
-// Internals shared by switch.cc and registry.cc. Not installed.
+// The registry's shared state and the steps its files share (see
+// degrade/registry.h for the contract). Not installed.
+//
+// Where each concern lives (lib/core/):
+//   registry.cc           construction, destruction, Registry's methods
+//   registry_env.cc       the env layer (DEGRADE_<NAME>, _GROUP_, _ALL)
+//   registry_define.cc    definition rules, registration, Find
+//   registry_resolve.cc   layer storage -> views -> effective state, published
+//   registry_layers.cc    layer writes: overrides, snapshots, LayerSnapshot
+//   registry_listing.cc   List, Get
+//   registry_expiry.cc    the expiry timer and ProcessExpiries
+//   registry_breakers.cc  breaker attachment, the breaker thread
+//   registry_events.cc    change events to listeners and the log sink
+//   registry_status.cc    messages, the error ring, source health
+//
+// Locks: mu_ guards the layers, the switches and the timers; deliver_mu_
+// guards delivery. Order: mu_, then deliver_mu_, never the reverse.
+// Listeners and the sink run with neither held.
 #ifndef DEGRADE_LIB_REGISTRY_CORE_H_
 #define DEGRADE_LIB_REGISTRY_CORE_H_
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
-#include "core/breaker.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/env_name.h"
+#include "core/mutex.h"
+#include "core/switch_data.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "degrade/switch.h"
 
 namespace degrade::internal {
 
-// Which entry decides each switch's fault and breaker policy in each layer
-// (see SwitchData::state_views). Faults and breaker policies are rare, so
-// these live in a block allocated the first time some layer sets one for the
-// switch, and are not paid for by every switch.
-struct RareViews {
-  std::array<const SwitchValue*, kLayerCount> fault{};
-  std::array<const SwitchValue*, kLayerCount> breaker{};
-};
+// ------------------------------------------------------------ entry rules
 
-// Everything about a switch except its hot words. Owned by the Switch.
-// Kept small (the registry holds one per switch, and a process may have
-// thousands): no copies of layer entries, no formatted strings.
-struct SwitchData {
-  // Fields in the order a layer change reads them (the name, to find the
-  // switch; its views; its resolved state), so that resolving thousands of
-  // switches touches as few cache lines of each as it can.
+inline bool Expired(const SwitchValue& v, absl::Time now) {
+  return v.expires_at.has_value() && *v.expires_at <= now;
+}
 
-  // The declaration's name. The environment variable is not kept:
-  // EnvVarForSwitch(name) makes it when needed.
-  std::string name;
+// Lower is more degraded: off, then the lowest allow.
+inline double Degradation(const SwitchValue& v) {
+  if (v.state == State::kOff) return -1.0;
+  return v.allow.value_or(1.0);
+}
 
-  // Guarded by the registry's mutex.
-  // Per layer, the entry that decides the state (state/allow), or null: a
-  // pointer into the layer's immutable snapshot (kept alive by the registry
-  // until the layer is replaced, and every view of it recomputed), the
-  // breaker's open entry, or DefaultEntry for the default layer (never
-  // null). Found once per layer change. Which scope (switch, group, all) it
-  // came from is not kept: listings find it again from the layers.
-  std::array<const SwitchValue*, kLayerCount> state_views{};
-  std::unique_ptr<RareViews> rare;  // null until a fault or policy applies
-  // Scratch for RecomputeLayerLocked: this switch's own entry in the layer
-  // being recomputed. Null outside it.
-  const SwitchValue* pending_own = nullptr;
-  EffectiveState effective;
-  Layer deciding_layer = Layer::kDefault;  // layer of state_views' deciding entry
-  std::optional<Layer> fault_layer;
-  std::optional<Layer> breaker_layer;  // layer of the policy in effect
-  // Set before registration.
-  State default_state = State::kOn;
-  bool registry_owned = false;  // made by Registry::Define; freed with the registry
+// The effective state of a deciding entry and a fault entry (either null).
+EffectiveState EffectiveFrom(const SwitchValue* state_entry, const SwitchValue* fault_entry);
 
-  // The breaker, created the first time a policy applies and kept (detached
-  // when no layer sets a policy) until the switch dies, so that a Call still
-  // holding `observer` never sees it freed. Guarded by the registry's mutex,
-  // except its hot side.
-  std::unique_ptr<Breaker> breaker;
-  // The breaker while attached, else null. Read by Call's slow path.
-  std::atomic<Breaker*> observer{nullptr};
+// Registry::Global() once created, else null (registry.cc).
+Registry* GlobalRegistryIfCreated() noexcept;
 
-  // The rest of the declaration (SwitchSpec), fixed once defined.
-  std::vector<std::string> groups;
-  std::string description;
-  std::string owner;
-  // The default layer's entry when it is not one of the two shared plain
-  // ones ("on" / "off" with actor "code", reason "default"): a default
-  // allow, a breaker policy, or an invalid state. See DefaultEntry.
-  std::unique_ptr<const SwitchValue> custom_default;
-  Registry* registry = nullptr;  // null when detached
-};
-
-// Fills `d`'s declaration from `spec` (nothing is checked here: Adopt does).
-void SetSpec(SwitchData& d, SwitchSpec spec);
-// The default layer's entry for `d`: its custom_default, or a shared one.
-const SwitchValue& DefaultEntry(const SwitchData& d) noexcept;
-
-// Reaches Switch's private parts for the registry.
-class RegistryAccess {
- public:
-  static SwitchData& Data(const Switch& sw) { return *sw.data_; }
-  static uint32_t Id(const Switch& sw) { return sw.id_; }
-  static void Publish(Switch& sw, const EffectiveState& state, bool observe);
-  static std::unique_ptr<Switch> MakeOwned(std::unique_ptr<SwitchData> data);
-  static RegistryCore& Core(Registry& r) { return *r.core_; }
-};
-
-// Names as their environment variables see them: '.' and '-' count as '_'
-// (valid names are lower case), so two names that would share DEGRADE_<NAME>
-// (or DEGRADE_GROUP_<NAME>) are equal here. One set of switches keyed this
-// way both finds a switch by name (FindLocked then compares exactly) and
-// finds the switch already owning a variable, with 8 bytes per switch.
-struct EnvNameHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view name) const noexcept;
-  size_t operator()(const Switch* sw) const noexcept { return (*this)(RegistryAccess::Data(*sw).name); }
-};
-struct EnvNameEq {
-  using is_transparent = void;
-  static bool Same(std::string_view a, std::string_view b) noexcept;
-  static std::string_view Key(std::string_view name) noexcept { return name; }
-  static std::string_view Key(const Switch* sw) noexcept { return RegistryAccess::Data(*sw).name; }
-  template <typename A, typename B>
-  bool operator()(const A& a, const B& b) const noexcept {
-    return Same(Key(a), Key(b));
-  }
-};
+// ------------------------------------------------------------ RegistryCore
 
 class RegistryCore {
  public:
@@ -126,31 +72,43 @@ class RegistryCore {
   ~RegistryCore();
 
   // Registers `sw` (owned elsewhere): validates, reads env, resolves, publishes.
-  absl::Status Adopt(Switch& sw);
-  void Unregister(Switch& sw);
+  absl::Status Adopt(Switch& sw) ABSL_LOCKS_EXCLUDED(mu_);
+  void Unregister(Switch& sw) ABSL_LOCKS_EXCLUDED(mu_);
 
-  absl::StatusOr<Switch*> Define(SwitchSpec spec);
-  Switch* Find(std::string_view name) const;
-  std::vector<SwitchInfo> List() const;
-  absl::StatusOr<SwitchInfo> Get(std::string_view name) const;
-  absl::Status SetOverride(std::string_view name, SwitchValue value, absl::Duration ttl);
-  absl::Status ClearOverride(std::string_view name);
-  absl::Status ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source);
-  Snapshot LayerSnapshot(Layer layer) const;
+  absl::StatusOr<Switch*> Define(SwitchSpec spec) ABSL_LOCKS_EXCLUDED(mu_);
+  Switch* Find(std::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<SwitchInfo> List() const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<SwitchInfo> Get(std::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
+  // `value` is built in code: it is validated here (ValidateSwitchValue).
+  absl::Status SetOverride(std::string_view name, SwitchValue value, absl::Duration ttl)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status ClearOverride(std::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
 
-  uint64_t AddListener(Registry::Listener listener);
-  void RemoveListener(uint64_t id);
-  void SetLogSink(LogSink sink);
+  // How much of a snapshot is known to be valid when it is applied.
+  enum class Checked {
+    // Built in code: names and values are validated here.
+    kNothing,
+    // From ParseSnapshot, which produces only valid names and values (see
+    // snapshot_parse.cc): only the layer's own rules are checked here.
+    kNamesAndValues,
+  };
+  absl::Status ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source,
+                             Checked checked) ABSL_LOCKS_EXCLUDED(mu_);
+  Snapshot LayerSnapshot(Layer layer) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  uint64_t AddListener(Registry::Listener listener) ABSL_LOCKS_EXCLUDED(deliver_mu_);
+  void RemoveListener(uint64_t id) ABSL_LOCKS_EXCLUDED(deliver_mu_);
+  void SetLogSink(LogSink sink) ABSL_LOCKS_EXCLUDED(deliver_mu_);
   void SetLogChanges(bool on);
-  void Log(LogLevel level, std::string_view message);
-  std::vector<ErrorRecord> errors() const;
-  void ReportSourceHealth(SourceHealth health);
-  std::vector<SourceHealth> sources() const;
-  void ProcessExpiries();
-  void ProcessBreakers();
+  void Log(LogLevel level, std::string_view message) ABSL_LOCKS_EXCLUDED(mu_, deliver_mu_);
+  std::vector<ErrorRecord> errors() const ABSL_LOCKS_EXCLUDED(mu_);
+  void ReportSourceHealth(SourceHealth health) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<SourceHealth> sources() const ABSL_LOCKS_EXCLUDED(mu_);
+  void ProcessExpiries() ABSL_LOCKS_EXCLUDED(mu_, deliver_mu_);
+  void ProcessBreakers() ABSL_LOCKS_EXCLUDED(mu_, deliver_mu_);
   // Stops the breaker thread (at exit for registries never destroyed, and
   // in the destructor). Idempotent.
-  void StopBreakerThread();
+  void StopBreakerThread() ABSL_LOCKS_EXCLUDED(mu_);
   Clock& clock() const { return *clock_; }
 
  private:
@@ -159,95 +117,119 @@ class RegistryCore {
     std::string message;
   };
 
-  // All below with mu_ held.
+  // ---------------------------------------------------------- env layer
   std::optional<std::string> Getenv(std::string_view var) const;
-  void ReadEnvForLocked(SwitchData& data, std::vector<PendingLog>& logs);
+  // DEGRADE_ALL and DEGRADE_LOG_CHANGES, read once at construction.
+  void ReadProcessEnvLocked(std::vector<PendingLog>& logs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The switch's and its new groups' variables, into env_layer_.
+  void ReadEnvForLocked(SwitchData& data, std::vector<PendingLog>& logs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // The switch named exactly `name`, or null.
-  Switch* FindLocked(std::string_view name) const;
+  Switch* FindLocked(std::string_view name) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // ------------------------------------------- resolution (registry_resolve.cc)
+  // The layer storage (layers_) and the resolve-and-publish step that every
+  // layer write ends with.
+  //
   // Recomputes `data`'s view of `layer` (which entry decides its state,
   // fault and breaker policy there), given its own entry in the layer (null
   // when none). ComputeViewLocked finds that entry itself.
-  void SetViewLocked(SwitchData& data, Layer layer, const SwitchValue* own, absl::Time now) const;
-  void ComputeViewLocked(SwitchData& data, Layer layer, absl::Time now) const;
+  void SetViewLocked(SwitchData& data, Layer layer, const SwitchValue* own, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ComputeViewLocked(SwitchData& data, Layer layer, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every switch's view of `layer`, then (when `resolve`) its resolution.
   // Own entries are found from the snapshot's side when that is cheaper: one
   // hash lookup per entry rather than a tree search per switch.
   // With `own_entries_found`, the caller has set every switch's pending_own
   // from this layer's entries already.
   void RecomputeLayerLocked(Layer layer, absl::Time now, bool resolve, std::string_view source,
-                            std::vector<ChangeEvent>* events, bool own_entries_found = false);
+                            std::vector<ChangeEvent>* events, bool own_entries_found = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Decides the switch's effective state from its views and publishes it.
   // When it changed and `events` is not null, appends the event.
   void ResolveLocked(Switch& sw, absl::Time now, std::string_view source,
-                     std::vector<ChangeEvent>* events);
+                     std::vector<ChangeEvent>* events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Replaces a layer and re-resolves every switch; returns the events and,
   // in `old`, the layer replaced (to be freed after the lock is released).
   void ReplaceLayerLocked(Layer layer, std::shared_ptr<const Snapshot> snapshot,
                           std::string_view source, std::vector<ChangeEvent>* events,
-                          std::shared_ptr<const Snapshot>& old, bool own_entries_found = false);
+                          std::shared_ptr<const Snapshot>& old, bool own_entries_found = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const Snapshot& LayerLocked(Layer layer) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return *layers_[static_cast<int>(layer)];
+  }
+
   // Whether anyone receives change events (a listener, or SetLogChanges):
   // if not, none are built.
   bool WantEvents() const noexcept {
     return listener_count_.load(std::memory_order_acquire) > 0 ||
            log_changes_.load(std::memory_order_acquire);
   }
-  SwitchInfo InfoLocked(const Switch* sw, std::string_view unknown_name) const;
-  void ScheduleExpiryLocked();
+  SwitchInfo InfoLocked(const Switch* sw, std::string_view unknown_name) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ScheduleExpiryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Attaches, reconfigures or detaches the switch's breaker to match the
   // policy its views decide; recomputes its breaker-layer view if that
   // dropped an "off" the breaker held.
-  void SyncBreakerLocked(Switch& sw, absl::Time now);
-  void StartBreakerThreadLocked();
+  void SyncBreakerLocked(Switch& sw, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StartBreakerThreadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // With mu_ held: moves events into the delivery queue, in state order.
-  void EnqueueLocked(std::vector<ChangeEvent>& events);
-  void AppendPendingLocked(std::vector<ChangeEvent>& events);
+  void EnqueueLocked(std::vector<ChangeEvent>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
+      ABSL_LOCKS_EXCLUDED(deliver_mu_);
+  void AppendPendingLocked(std::vector<ChangeEvent>& events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(deliver_mu_);
   // Outside mu_: emits logs, queues any remaining events and drains the queue.
-  void Deliver(std::vector<ChangeEvent> events, const std::vector<PendingLog>& logs);
-  void ExpiryLoop();
-  void BreakerLoop();
+  void Deliver(std::vector<ChangeEvent> events, const std::vector<PendingLog>& logs)
+      ABSL_LOCKS_EXCLUDED(mu_, deliver_mu_);
+  void ExpiryLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void BreakerLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   Registry* const owner_;
   Clock* const clock_;
-  std::function<std::optional<std::string>(std::string_view)> getenv_;
+  const bool timer_threads_;  // Options::timer_threads
+  const std::function<std::optional<std::string>(std::string_view)> getenv_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   // Every registered switch, by name as its environment variable sees it.
-  absl::flat_hash_set<Switch*, EnvNameHash, EnvNameEq> switches_;
+  absl::flat_hash_set<Switch*, EnvNameHash, EnvNameEq> switches_ ABSL_GUARDED_BY(mu_);
   // Every group name some switch has used (never removed), keyed likewise:
   // each DEGRADE_GROUP_<G> belongs to one group.
-  absl::flat_hash_set<std::string, EnvNameHash, EnvNameEq> groups_;
-  std::array<std::shared_ptr<const Snapshot>, kLayerCount> layers_;
+  absl::flat_hash_set<std::string, EnvNameHash, EnvNameEq> groups_ ABSL_GUARDED_BY(mu_);
+  // The layers, each an immutable snapshot, replaced whole.
+  std::array<std::shared_ptr<const Snapshot>, kLayerCount> layers_ ABSL_GUARDED_BY(mu_);
   // Built as switches are defined; layers_[kEnv] aliases it (never copied,
   // so views into it stay valid: map nodes do not move).
-  Snapshot env_layer_;
-  std::map<std::string, SourceHealth> sources_;
-  std::deque<ErrorRecord> errors_;
-  bool destroying_ = false;
+  Snapshot env_layer_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, SourceHealth> sources_ ABSL_GUARDED_BY(mu_);
+  std::deque<ErrorRecord> errors_ ABSL_GUARDED_BY(mu_);
+  bool destroying_ ABSL_GUARDED_BY(mu_) = false;
 
-  // Expiry timer (real clock only).
-  std::optional<absl::Time> next_expiry_;
-  std::condition_variable expiry_cv_;
-  std::thread expiry_thread_;
-  bool stop_ = false;
+  // Expiry timer (when timer_threads_).
+  std::optional<absl::Time> next_expiry_ ABSL_GUARDED_BY(mu_);
+  CondVar expiry_cv_;
+  std::thread expiry_thread_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
 
   // Breakers: switches with one attached, evaluated every kBreakerTick by
-  // the breaker thread (real clock only; started with the first breaker).
-  std::vector<Switch*> breaker_switches_;
-  std::condition_variable breaker_cv_;
-  std::thread breaker_thread_;
-  bool breaker_stop_ = false;
+  // the breaker thread (when timer_threads_; started with the first breaker).
+  std::vector<Switch*> breaker_switches_ ABSL_GUARDED_BY(mu_);
+  CondVar breaker_cv_;
+  std::thread breaker_thread_ ABSL_GUARDED_BY(mu_);
+  bool breaker_stop_ ABSL_GUARDED_BY(mu_) = false;
 
   // Delivery: events queue in state order; one thread at a time drains it.
-  std::mutex deliver_mu_;
-  std::vector<ChangeEvent> pending_events_;
-  bool delivering_ = false;
-  std::map<uint64_t, std::shared_ptr<Registry::Listener>> listeners_;
-  uint64_t next_listener_id_ = 1;
+  Mutex deliver_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::vector<ChangeEvent> pending_events_ ABSL_GUARDED_BY(deliver_mu_);
+  bool delivering_ ABSL_GUARDED_BY(deliver_mu_) = false;
+  std::map<uint64_t, std::shared_ptr<Registry::Listener>> listeners_ ABSL_GUARDED_BY(deliver_mu_);
+  uint64_t next_listener_id_ ABSL_GUARDED_BY(deliver_mu_) = 1;
   // Bumped by every AddListener, RemoveListener and SetLogSink.
-  uint64_t listeners_version_ = 0;
+  uint64_t listeners_version_ ABSL_GUARDED_BY(deliver_mu_) = 0;
   std::atomic<size_t> listener_count_{0};
-  std::shared_ptr<const LogSink> sink_;
+  std::shared_ptr<const LogSink> sink_ ABSL_GUARDED_BY(deliver_mu_);
   std::atomic<bool> log_changes_{false};
 };
 

@@ -1,4 +1,4 @@
-// The circuit breaker (see lib/breaker.h and degrade/breaker.h).
+// The circuit breaker engine (core/breaker_engine.h; policy and states: degrade/breaker.h).
 //
 // Why the state machine looks the way it does:
 //   - Thresholds compare with >=, as resilience4j does ("equal or greater"),
@@ -12,7 +12,7 @@
 //   - Probes that never report (a hung call) would leave half-open stuck, a
 //     known resilience4j pitfall; after open_s without a verdict the missing
 //     probes are let through again.
-#include "core/breaker.h"
+#include "core/breaker_engine.h"
 
 #include <time.h>  // NOLINT(modernize-deprecated-headers): clock_gettime and clockid_t are POSIX, declared by <time.h>; <ctime> promises only ISO C
 

@@ -1,4 +1,4 @@
-// The circuit breaker behind the breaker layer (see degrade/breaker.h for
+// The circuit breaker engine behind the breaker layer (see degrade/breaker.h for
 // the policy and states). Not installed.
 //
 // Two sides, two sets of rules:
@@ -12,8 +12,8 @@
 // outcome in per-thread counters (internal/counters.h), and the evaluator
 // reads their totals once per tick. Only what Call does not count lives
 // here: slow calls and half-open probes.
-#ifndef DEGRADE_LIB_BREAKER_H_
-#define DEGRADE_LIB_BREAKER_H_
+#ifndef DEGRADE_LIB_CORE_BREAKER_ENGINE_H_
+#define DEGRADE_LIB_CORE_BREAKER_ENGINE_H_
 
 #include <array>
 #include <atomic>
@@ -48,7 +48,7 @@ class BreakerWindow {
   void Clear();
   void Add(int64_t now_ns, const WindowCounts& delta);
   // The window as of `now_ns`. Counts are fractional only for a count
-  // window whose oldest tick straddles its edge (see breaker.cc).
+  // window whose oldest tick straddles its edge (see breaker_engine.cc).
   struct Stats {
     double calls = 0;
     double failures = 0;
@@ -189,4 +189,4 @@ class Breaker {
 
 }  // namespace degrade::internal
 
-#endif  // DEGRADE_LIB_BREAKER_H_
+#endif  // DEGRADE_LIB_CORE_BREAKER_ENGINE_H_

@@ -1,0 +1,94 @@
+// Expiry: entries whose expires_at has passed are ignored, admin ones
+// removed. A timer thread (Options::timer_threads) calls ProcessExpiries
+// when the next entry is due.
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/registry_core.h"
+
+namespace degrade::internal {
+namespace {
+
+// Longest sleep of the expiry timer while an entry is pending (see ExpiryLoop).
+constexpr absl::Duration kExpiryRecheck = absl::Seconds(1);
+
+}  // namespace
+
+void RegistryCore::ScheduleExpiryLocked() {
+  std::optional<absl::Time> next;
+  const absl::Time now = clock_->Now();
+  auto consider = [&](const SwitchValue& v) {
+    if (v.expires_at && *v.expires_at > now && (!next || *v.expires_at < *next)) {
+      next = v.expires_at;
+    }
+  };
+  for (int l = 1; l < kLayerCount; ++l) {
+    const Snapshot& s = *layers_[l];
+    for (const auto& [n, v] : s.switches) consider(v);
+    for (const auto& [n, v] : s.groups) consider(v);
+    if (s.all) consider(*s.all);
+  }
+  next_expiry_ = next;
+  if (!next) return;
+  // Without timer threads the owner calls ProcessExpiries itself.
+  if (timer_threads_ && !expiry_thread_.joinable() && !stop_) {
+    expiry_thread_ = std::thread([this] { ExpiryLoop(); });
+  }
+  expiry_cv_.NotifyAll();
+}
+
+void RegistryCore::ExpiryLoop() {
+  mu_.Lock();
+  while (!stop_) {
+    if (!next_expiry_) {
+      expiry_cv_.Wait(mu_);
+      continue;
+    }
+    const absl::Duration left = *next_expiry_ - clock_->Now();
+    if (left > absl::ZeroDuration()) {
+      // The wait runs on the monotonic clock, but expiry times are wall-clock
+      // times: wake at least every kExpiryRecheck to notice the wall clock
+      // stepping forward (NTP, a VM resumed after a pause) past an expiry.
+      expiry_cv_.WaitFor(mu_, std::min(left, kExpiryRecheck));
+      continue;
+    }
+    mu_.Unlock();
+    ProcessExpiries();
+    mu_.Lock();
+  }
+  mu_.Unlock();
+}
+
+void RegistryCore::ProcessExpiries() {
+  std::vector<ChangeEvent> events;
+  std::shared_ptr<const Snapshot> old_admin;  // freed after the lock is released
+  {
+    MutexLock lock(mu_);
+    const absl::Time now = clock_->Now();
+    // Admin entries are ours: expired ones are removed. Other layers belong
+    // to their sources and are only re-evaluated.
+    const Snapshot& admin = LayerLocked(Layer::kAdmin);
+    auto pruned = std::make_shared<Snapshot>(admin);
+    std::erase_if(pruned->switches, [&](const auto& kv) { return Expired(kv.second, now); });
+    std::erase_if(pruned->groups, [&](const auto& kv) { return Expired(kv.second, now); });
+    if (pruned->all && Expired(*pruned->all, now)) pruned->all.reset();
+    old_admin = std::exchange(layers_[static_cast<int>(Layer::kAdmin)], std::move(pruned));
+    for (int l = 1; l < kLayerCount; ++l) {
+      RecomputeLayerLocked(static_cast<Layer>(l), now, /*resolve=*/false, {}, nullptr);
+    }
+    std::vector<ChangeEvent>* want = WantEvents() ? &events : nullptr;
+    for (Switch* sw : switches_) ResolveLocked(*sw, now, "expiry", want);
+    for (ChangeEvent& ev : events) {
+      if (ev.reason.empty()) ev.reason = "an entry expired";
+    }
+    ScheduleExpiryLocked();
+    EnqueueLocked(events);
+  }
+  Deliver(std::move(events), {});
+}
+
+}  // namespace degrade::internal

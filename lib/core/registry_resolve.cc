@@ -1,0 +1,185 @@
+// Resolution: from the layers to each switch's views (the entries that decide
+// its state, fault and breaker policy in each layer), from the views to its
+// effective state, published into its words.
+//
+// Each layer is an immutable Snapshot held by shared_ptr; replacing a layer
+// recomputes, for every switch, that layer's view and then resolves the
+// switch from its six cached views. A switch's own entry is found from the
+// snapshot's side, one hash lookup per entry; no string is copied per
+// switch, and change events are built only for changes someone listens to.
+// Effective states are published into the switches' atomic words before the
+// lock is released. Measured costs: README "Performance" (10,000 switches:
+// a snapshot applied in a few ms, under 512 bytes per switch;
+// tests/memory_test.cc holds the latter).
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/registry_core.h"
+
+namespace degrade::internal {
+
+EffectiveState EffectiveFrom(const SwitchValue* state_entry, const SwitchValue* fault_entry) {
+  EffectiveState e;
+  if (state_entry != nullptr) {
+    // `allow` without `state` means on with that fraction.
+    e.state = state_entry->state.value_or(State::kOn);
+    e.allow = e.state == State::kOn ? state_entry->allow.value_or(1.0) : 1.0;
+  }
+  if (fault_entry != nullptr && fault_entry->fault.has_value() && e.state == State::kOn) {
+    e.fault = fault_entry->fault;
+  }
+  return e;
+}
+
+void RegistryCore::ComputeViewLocked(SwitchData& data, Layer layer, absl::Time now) const {
+  const SwitchValue* own = nullptr;
+  if (layer != Layer::kDefault) {
+    const Snapshot& snap = *layers_[static_cast<int>(layer)];
+    if (!snap.switches.empty()) {
+      if (auto it = snap.switches.find(data.name); it != snap.switches.end()) own = &it->second;
+    }
+  }
+  SetViewLocked(data, layer, own, now);
+}
+
+void RegistryCore::SetViewLocked(SwitchData& data, Layer layer, const SwitchValue* own,
+                                 absl::Time now) const {
+  const int l = static_cast<int>(layer);
+  const SwitchValue* state = nullptr;
+  const SwitchValue* fault = nullptr;
+  const SwitchValue* breaker = nullptr;
+  if (layer == Layer::kDefault) {
+    state = &DefaultEntry(data);
+    if (state->SetsBreaker()) breaker = state;
+  } else {
+    // An open breaker's "off" is the breaker layer's entry for its switch
+    // (kept in the breaker, not in the layer's snapshot, so that tripping
+    // one breaker touches one switch).
+    if (layer == Layer::kBreaker && data.breaker != nullptr && data.breaker->holds_off()) {
+      state = &data.breaker->open_entry();
+    }
+    const Snapshot& snap = *layers_[l];
+    if (own != nullptr && !Expired(*own, now)) {
+      if (state == nullptr && own->SetsState()) state = own;
+      if (own->SetsFault()) fault = own;
+      if (own->SetsBreaker()) breaker = own;
+    }
+    if ((state == nullptr || fault == nullptr || breaker == nullptr) && !snap.groups.empty()) {
+      const SwitchValue* group_state = nullptr;
+      for (const std::string& group : data.groups) {
+        auto it = snap.groups.find(group);
+        if (it == snap.groups.end() || Expired(it->second, now)) continue;
+        const SwitchValue& v = it->second;
+        if (v.SetsState() &&
+            (group_state == nullptr || Degradation(v) < Degradation(*group_state))) {
+          group_state = &v;
+        }
+        if (fault == nullptr && v.SetsFault()) fault = &v;
+        if (breaker == nullptr && v.SetsBreaker()) breaker = &v;
+      }
+      if (state == nullptr) state = group_state;
+    }
+    if (snap.all.has_value() && !Expired(*snap.all, now)) {
+      if (state == nullptr && snap.all->SetsState()) state = &*snap.all;
+      if (fault == nullptr && snap.all->SetsFault()) fault = &*snap.all;
+      if (breaker == nullptr && snap.all->SetsBreaker()) breaker = &*snap.all;
+    }
+  }
+  data.state_views[l] = state;
+  if (data.rare == nullptr && fault == nullptr && breaker == nullptr) return;
+  if (data.rare == nullptr) data.rare = std::make_unique<RareViews>();
+  data.rare->fault[l] = fault;
+  data.rare->breaker[l] = breaker;
+}
+
+void RegistryCore::RecomputeLayerLocked(Layer layer, absl::Time now, bool resolve,
+                                        std::string_view source, std::vector<ChangeEvent>* events,
+                                        bool own_entries_found) {
+  const Snapshot& snap = LayerLocked(layer);
+  // Own entries from the snapshot's side (a hash lookup per entry) unless
+  // the snapshot names many more switches than are defined here (then a
+  // tree search per switch is cheaper).
+  const bool from_entries =
+      own_entries_found || snap.switches.size() <= 4 * switches_.size() + 16;
+  // Room for an event per switch up front when someone listens, rather
+  // than growing (and moving every event) as a big change is resolved.
+  if (resolve && events != nullptr) events->reserve(events->size() + switches_.size());
+  if (from_entries && !own_entries_found) {
+    for (const auto& [name, value] : snap.switches) {
+      if (Switch* sw = FindLocked(name)) RegistryAccess::Data(*sw).pending_own = &value;
+    }
+  }
+  for (Switch* sw : switches_) {
+    SwitchData& d = RegistryAccess::Data(*sw);
+    if (from_entries) {
+      SetViewLocked(d, layer, std::exchange(d.pending_own, nullptr), now);
+    } else {
+      ComputeViewLocked(d, layer, now);
+    }
+    if (resolve) ResolveLocked(*sw, now, source, events);
+  }
+}
+
+void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, std::string_view source,
+                                 std::vector<ChangeEvent>* events) {
+  SwitchData& d = RegistryAccess::Data(sw);
+  if (d.rare != nullptr || d.breaker != nullptr) SyncBreakerLocked(sw, now);
+  int state_layer = 0;  // the default layer always has an entry
+  for (int l = kLayerCount - 1; l > 0; --l) {
+    if (d.state_views[l] != nullptr) {
+      state_layer = l;
+      break;
+    }
+  }
+  const SwitchValue* state_entry = d.state_views[state_layer];
+  const SwitchValue* fault_entry = nullptr;
+  std::optional<Layer> fault_layer;
+  if (d.rare != nullptr) {
+    for (int l = kLayerCount - 1; l >= 0; --l) {
+      if (d.rare->fault[l] != nullptr) {
+        fault_entry = d.rare->fault[l];
+        if (fault_entry->fault.has_value()) fault_layer = static_cast<Layer>(l);
+        break;
+      }
+    }
+  }
+  const EffectiveState next = EffectiveFrom(state_entry, fault_entry);
+  const EffectiveState prev = d.effective;
+  const Layer prev_layer = d.deciding_layer;
+  const Layer layer = static_cast<Layer>(state_layer);
+  d.effective = next;
+  d.deciding_layer = layer;
+  d.fault_layer = fault_layer;
+  if (d.breaker != nullptr) {
+    // An admin "on" beats an open or half-open breaker: let every call run.
+    d.breaker->SetOverridden(layer > Layer::kBreaker && next.calls_pass());
+  }
+  RegistryAccess::Publish(sw, next, d.observer.load(std::memory_order_relaxed) != nullptr);
+  if (events == nullptr || (prev == next && prev_layer == layer)) return;
+  // The actor and reason are the deciding entry's; strings are copied only
+  // here, for a change someone receives.
+  ChangeEvent& ev = events->emplace_back();
+  ev.name = d.name;
+  ev.old_state = prev;
+  ev.new_state = next;
+  ev.old_layer = prev_layer;
+  ev.layer = layer;
+  ev.actor = state_entry->actor.empty() ? std::string(source) : state_entry->actor;
+  ev.reason = state_entry->reason;
+  ev.time = now;
+}
+
+void RegistryCore::ReplaceLayerLocked(Layer layer, std::shared_ptr<const Snapshot> snapshot,
+                                      std::string_view source, std::vector<ChangeEvent>* events,
+                                      std::shared_ptr<const Snapshot>& old,
+                                      bool own_entries_found) {
+  old = std::exchange(layers_[static_cast<int>(layer)], std::move(snapshot));
+  RecomputeLayerLocked(layer, clock_->Now(), /*resolve=*/true, source, events, own_entries_found);
+  ScheduleExpiryLocked();
+}
+
+}  // namespace degrade::internal
