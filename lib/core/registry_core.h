@@ -18,6 +18,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "core/breaker.h"
+#include "core/layer_delta.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "degrade/switch.h"
@@ -136,6 +137,8 @@ class RegistryCore {
   absl::Status SetOverride(std::string_view name, SwitchValue value, absl::Duration ttl);
   absl::Status ClearOverride(std::string_view name);
   absl::Status ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source);
+  // See core/layer_delta.h; defined in layer_delta.cc.
+  absl::Status ApplyLayerDelta(Layer layer, LayerDelta delta, std::string_view source);
   Snapshot LayerSnapshot(Layer layer) const;
 
   uint64_t AddListener(Registry::Listener listener);
@@ -218,6 +221,10 @@ class RegistryCore {
   // each DEGRADE_GROUP_<G> belongs to one group.
   absl::flat_hash_set<std::string, EnvNameHash, EnvNameEq> groups_;
   std::array<std::shared_ptr<const Snapshot>, kLayerCount> layers_;
+  // Per layer, the snapshot ApplyLayerDelta made (a non-const copy it may
+  // edit in place while layers_ still holds it), or null. Compared by
+  // address with layers_: replacing a layer any other way ends the editing.
+  std::array<std::weak_ptr<Snapshot>, kLayerCount> delta_layers_;
   // Built as switches are defined; layers_[kEnv] aliases it (never copied,
   // so views into it stay valid: map nodes do not move).
   Snapshot env_layer_;
