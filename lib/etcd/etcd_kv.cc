@@ -95,10 +95,12 @@ absl::StatusOr<EtcdClient::RangeResult> EtcdClient::RangePrefix(std::string_view
     int64_t limit = static_cast<int64_t>(config_.range_page_keys);
     absl::Status failed;
     for (;;) {
+      // The first page reads as any range; later ones say where they are.
       const std::string what =
-          absl::StrCat("range ", ToAbsl(prefix), out.pages == 0 ? "" : " from ", 
-                       out.pages == 0 ? "" : ToAbsl(from), " at revision ", out.revision,
-                       " (page of ", limit, " keys)");
+          out.pages == 0
+              ? absl::StrCat("range ", ToAbsl(prefix))
+              : absl::StrCat("range ", ToAbsl(prefix), " from ", from, " at revision ",
+                             out.revision, " (page ", out.pages + 1, ", ", limit, " keys)");
       absl::StatusOr<RangeResult> page = RangeOnce(from, end, out.revision, limit, what);
       if (!page.ok()) {
         if (absl::IsResourceExhausted(page.status()) && limit > 1) {
