@@ -33,7 +33,6 @@ namespace degrade::internal {
 
 using etcd_transport::Describe;
 using etcd_transport::EtcdMessage;
-using etcd_transport::HeaderRevision;
 using etcd_transport::IsMemberProblem;
 using etcd_transport::Malformed;
 using etcd_transport::ParseReply;

@@ -15,15 +15,9 @@
 
 namespace degrade::internal {
 
-using etcd_transport::Describe;
-using etcd_transport::EtcdMessage;
 using etcd_transport::HeaderRevision;
-using etcd_transport::IsMemberProblem;
 using etcd_transport::Malformed;
 using etcd_transport::ParseReply;
-using etcd_transport::ReplyError;
-using etcd_transport::ScopedSigpipeBlock;
-using etcd_transport::ToStd;
 using json = nlohmann::json;
 
 absl::StatusOr<EtcdClient::RangeResult> EtcdClient::RangeOnce(std::string_view key,

@@ -195,7 +195,6 @@ class EtcdSource {
   std::map<std::string, std::string> bad_;  // key -> why its value is rejected
   int64_t revision_ = 0;                  // every change up to here is applied
   bool need_sync_ = true;
-  bool published_ = false;  // the layer holds a snapshot from us
   bool discovered_ = false;
   // The current watch delivered something or passed a liveness check
   // (set by the checker thread too).
