@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -15,6 +16,7 @@
 #include "etcd/etcd_source.h"
 #include "sources/file_source.h"
 #include "sources/http_source.h"
+#include "sources/source_runner.h"
 
 namespace degrade {
 
@@ -25,9 +27,10 @@ class Runtime::Impl {
   // Destroyed in reverse order of declaration: each stops and joins its own
   // threads. The admin endpoint goes first so no request sees a half-stopped
   // runtime.
-  std::unique_ptr<internal::FileSource> file_;
-  // --- remote sources (HTTP polling, etcd): members ---
-  std::unique_ptr<internal::HttpSource> http_;
+  // --- sources: members ---
+  // One runner per source (file, remote); each stops and joins its own two
+  // threads.
+  std::vector<std::unique_ptr<internal::SourceRunner>> runners_;
   std::unique_ptr<internal::EtcdSource> etcd_;
   // --- end remote sources ---
   // --- admin endpoint: members ---
@@ -80,7 +83,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   }
   // --- end admin endpoint ---
   // --- remote sources: validate ---
-  const internal::HttpSource::Config http_config{
+  const internal::HttpSourceConfig http_config{
       .urls = o.remote_urls,
       .interval = o.remote_interval,
       .timeout = o.remote_timeout,
@@ -88,9 +91,10 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
       .ca_file = o.remote_ca_file,
       .verify_tls = o.remote_verify_tls,
       .cache_file = o.cache_file,
+      .transport = nullptr,  // cpp-httplib
   };
   if (!o.remote_urls.empty()) {
-    if (absl::Status s = internal::HttpSource::Validate(http_config); !s.ok()) return s;
+    if (absl::Status s = internal::ValidateHttpSource(http_config); !s.ok()) return s;
   }
   internal::EtcdSource::Config etcd_config;
   etcd_config.client.endpoints = o.etcd_endpoints;
@@ -105,12 +109,12 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   }
   // --- end remote sources ---
   if (!o.config_file.empty()) {
-    impl->file_ = std::make_unique<internal::FileSource>(*o.registry, o.config_file,
-                                                         o.file_poll_interval);
+    impl->runners_.push_back(
+        internal::StartFileSource(*o.registry, o.config_file, o.file_poll_interval));
   }
   // --- remote sources: start ---
   if (!o.remote_urls.empty()) {
-    impl->http_ = std::make_unique<internal::HttpSource>(*o.registry, http_config);
+    impl->runners_.push_back(internal::StartHttpSource(*o.registry, http_config));
   } else if (!o.etcd_endpoints.empty()) {
     impl->etcd_ = std::make_unique<internal::EtcdSource>(*o.registry, std::move(etcd_config));
   } else if (!o.cache_file.empty()) {

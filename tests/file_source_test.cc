@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
+#include "degrade/testing.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 
@@ -214,6 +215,31 @@ TEST_F(FileSourceTest, RecoversAfterBadFileIsFixed) {
   WriteAtomically(R"({"switches": {"recs": "on"}})");
   EXPECT_TRUE(Eventually([&] { return recs_->enabled() && FileHealth().healthy; }));
   EXPECT_EQ(FileHealth().consecutive_failures, 0u);
+}
+
+TEST_F(FileSourceTest, LastSuccessMovesOnEveryCheckOfAnUnchangedFile) {
+  // An alert on the age of last_success must not fire for a healthy idle
+  // file: every successful check confirms the view, not only a change.
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  testing::FakeClock wall;
+  Registry registry(QuietOptions(&wall));
+  Options o;
+  o.registry = &registry;
+  o.config_file = path_;
+  o.file_poll_interval = absl::Milliseconds(20);
+  auto rt = Runtime::Start(o);
+  ASSERT_TRUE(rt.ok()) << rt.status();
+  auto health = [&] {
+    for (const SourceHealth& h : registry.sources()) {
+      if (h.name == "file") return h;
+    }
+    return SourceHealth{};
+  };
+  ASSERT_EQ(health().last_success, wall.Now());
+  wall.Advance(absl::Hours(1));
+  EXPECT_TRUE(Eventually([&] { return health().last_success == wall.Now(); }));
+  EXPECT_TRUE(health().healthy);
+  EXPECT_EQ(health().applied, 1u);
 }
 
 TEST_F(FileSourceTest, StoppingRuntimeKeepsState) {

@@ -19,7 +19,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,6 +35,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
+#include "admin/metrics.h"
 #include "sources/lkg_cache.h"
 
 namespace degrade {
@@ -874,6 +877,421 @@ TEST_F(HttpSourceTest, DestructionInterruptsAHangingRequest) {
   // 30 s); 5 s is room for a loaded or sanitized machine.
   EXPECT_LT(ms, 5000);
   std::cout << "[ measure ] destruction with a hanging request took " << ms << " ms\n";
+}
+
+// ------------------------------------------------------------ overall deadlines
+
+// A raw TCP server on 127.0.0.1 that answers each request (one thread per
+// connection) in one of these ways, switchable at any time:
+//   kComplete       a whole 200 with `body`, then closes;
+//   kDripStatus     the status line itself one byte every `gap`;
+//   kDripHeaders    "HTTP/1.1 200 OK\r\n", then a header one byte every `gap`;
+//   kDripBody       complete headers (Content-Length: 1 MiB), then the body
+//                   one byte every `gap`.
+// A drip never ends on its own: the client hanging up ends it. Each byte
+// comes well within any per-read timeout, so only an overall deadline can
+// end such a request.
+class DripServer {
+ public:
+  enum class Mode { kComplete, kDripStatus, kDripHeaders, kDripBody };
+
+  explicit DripServer(Mode mode, milliseconds gap = milliseconds(50)) : mode_(mode), gap_(gap) {
+    const BoundSocket s = BindLoopback(/*backlog=*/16);
+    fd_ = s.fd;
+    port_ = s.port;
+    if (fd_ >= 0) thread_ = std::thread([this] { Loop(); });
+  }
+  ~DripServer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    for (std::thread& t : connections_) t.join();
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/s.json"; }
+  void Set(Mode mode, std::string body = "") {
+    std::lock_guard<std::mutex> lock(mu_);
+    mode_ = mode;
+    if (!body.empty()) body_ = std::move(body);
+  }
+  int accepted() const { return accepted_; }
+
+ private:
+  void Loop() {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stop_) return;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      ++accepted_;
+      connections_.emplace_back([this, c] {
+        Serve(c);
+        ::close(c);
+      });
+    }
+  }
+  // False once stopping or the client is gone.
+  bool Send(int c, std::string_view data) {
+    size_t done = 0;
+    while (done < data.size()) {
+      pollfd p{c, POLLOUT, 0};
+      if (::poll(&p, 1, 1000) <= 0) return false;
+      const ssize_t n = ::send(c, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  // Sends `data` one byte per gap, then 'a' forever; false when it ends.
+  bool Drip(int c, std::string_view data) {
+    for (size_t i = 0;; ++i) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (cv_.wait_for(lock, gap_, [this] { return stop_; })) return false;
+      }
+      const char byte = i < data.size() ? data[i] : 'a';
+      if (!Send(c, std::string_view(&byte, 1))) return false;
+      // A client that has gone: the peer's reset shows as readable EOF.
+      pollfd p{c, POLLIN, 0};
+      char probe = 0;
+      if (::poll(&p, 1, 0) > 0 && ::recv(c, &probe, 1, MSG_DONTWAIT) <= 0) return false;
+    }
+  }
+  void Serve(int c) {
+    std::string request;
+    char buf[4096];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      pollfd p{c, POLLIN, 0};
+      if (::poll(&p, 1, 2000) <= 0) return;
+      const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n <= 0) return;
+      request.append(buf, static_cast<size_t>(n));
+    }
+    Mode mode;
+    std::string body;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      mode = mode_;
+      body = body_;
+    }
+    switch (mode) {
+      case Mode::kComplete:
+        Send(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+        return;
+      case Mode::kDripStatus:
+        Drip(c, "HTTP/1.1 200 OK\r\nX-Slow: ");
+        return;
+      case Mode::kDripHeaders:
+        if (Send(c, "HTTP/1.1 200 OK\r\n")) Drip(c, "X-Slow: ");
+        return;
+      case Mode::kDripBody:
+        if (Send(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                    "Content-Length: 1048576\r\n\r\n")) {
+          Drip(c, R"({"switches": {"recs": "off"}, "pad": ")");
+        }
+        return;
+    }
+  }
+
+  int fd_ = -1;
+  int port_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  Mode mode_;          // guarded by mu_
+  std::string body_ = std::string(kOff);  // guarded by mu_
+  const milliseconds gap_;
+  std::atomic<int> accepted_{0};
+  std::vector<std::thread> connections_;  // only the accept thread (and ~) touch it
+  std::thread thread_;
+};
+
+// Runs Runtime::Start(o) and returns how long it took, or -1 when it had not
+// returned within `limit` (it is then left to finish once `servers` stop,
+// and the runtime it returns is dropped).
+class DeadlineTest : public HttpSourceTest {
+ protected:
+  int64_t StartWithin(const Options& o, milliseconds limit) {
+    const auto start = Steady::now();
+    auto started = std::async(std::launch::async, [o] { return Runtime::Start(o); });
+    if (started.wait_for(limit) != std::future_status::ready) {
+      pending_ = std::move(started);
+      return -1;
+    }
+    const int64_t ms = MsSince(start);
+    auto rt = started.get();
+    EXPECT_TRUE(rt.ok()) << rt.status();
+    if (rt.ok()) runtime_ = *std::move(rt);
+    return ms;
+  }
+  void TearDown() override {
+    runtime_.reset();
+    HttpSourceTest::TearDown();
+  }
+  // Declared after the servers a test makes? No: tests destroy their servers
+  // first (locals), which ends a pending Start; this then waits for it.
+  std::future<absl::StatusOr<std::unique_ptr<Runtime>>> pending_;
+};
+
+Options DeadlineBase(std::vector<std::string> urls, Registry* registry) {
+  Options o;
+  o.registry = registry;
+  o.remote_urls = std::move(urls);
+  o.remote_interval = absl::Milliseconds(50);
+  o.remote_timeout = absl::Milliseconds(500);
+  return o;
+}
+
+// Bound of the contract (runtime.h): urls x timeout + 1 s.
+constexpr milliseconds kOneUrlBound(500 + 1000);
+constexpr milliseconds kTwoUrlBound(2 * 500 + 1000);
+
+TEST_F(DeadlineTest, StartReturnsWhileTheServerDripsItsStatusLine) {
+  DripServer server(DripServer::Mode::kDripStatus);
+  ASSERT_TRUE(server.ok());
+  const int64_t ms = StartWithin(DeadlineBase({server.Url()}, registry_.get()), kOneUrlBound);
+  ASSERT_GE(ms, 0) << "Runtime::Start had not returned after " << kOneUrlBound.count() << " ms";
+  std::cout << "[ measure ] start with a dripped status line took " << ms << " ms\n";
+  EXPECT_EQ(Deciding(), Layer::kDefault);
+  ASSERT_TRUE(Health("remote").has_value());
+  EXPECT_FALSE(Health("remote")->healthy);
+  EXPECT_TRUE(Eventually([&] {
+    return Logged(LogLevel::kError, "remote " + server.Url() +
+                                        ": timed out: no response within 500ms (status line "
+                                        "and headers incomplete)");
+  })) << AllLogs();
+}
+
+TEST_F(DeadlineTest, StartReturnsWhileTheServerDripsItsHeaders) {
+  DripServer server(DripServer::Mode::kDripHeaders);
+  ASSERT_TRUE(server.ok());
+  const int64_t ms = StartWithin(DeadlineBase({server.Url()}, registry_.get()), kOneUrlBound);
+  ASSERT_GE(ms, 0) << "Runtime::Start had not returned after " << kOneUrlBound.count() << " ms";
+  std::cout << "[ measure ] start with dripped headers took " << ms << " ms\n";
+  EXPECT_FALSE(Health("remote")->healthy);
+  EXPECT_TRUE(Eventually([&] {
+    return Logged(LogLevel::kError,
+                  "remote " + server.Url() + ": timed out: no response within 500ms");
+  })) << AllLogs();
+  // The poller goes on: later rounds connect again.
+  EXPECT_TRUE(Eventually([&] { return server.accepted() >= 2; }));
+}
+
+TEST_F(DeadlineTest, DrippedBodyIsAbandonedAtTheDeadline) {
+  DripServer server(DripServer::Mode::kDripBody);
+  ASSERT_TRUE(server.ok());
+  const int64_t ms = StartWithin(DeadlineBase({server.Url()}, registry_.get()), kOneUrlBound);
+  ASSERT_GE(ms, 0) << "Runtime::Start had not returned after " << kOneUrlBound.count() << " ms";
+  EXPECT_EQ(Deciding(), Layer::kDefault);
+  EXPECT_FALSE(Health("remote")->healthy);
+  EXPECT_TRUE(Eventually([&] {
+    return Logged(LogLevel::kError,
+                  "remote " + server.Url() + ": timed out: body still arriving after 500ms");
+  })) << AllLogs();
+}
+
+TEST_F(DeadlineTest, SecondUrlIsTriedWhenTheFirstStallsAndItsChangesApply) {
+  DripServer stalled(DripServer::Mode::kDripHeaders);
+  ASSERT_TRUE(stalled.ok());
+  TestServer second;
+  ASSERT_TRUE(second.Start());
+  second.ServeBody(std::string(kOff));
+  const int64_t ms =
+      StartWithin(DeadlineBase({stalled.Url(), second.Url()}, registry_.get()), kTwoUrlBound);
+  ASSERT_GE(ms, 0) << "Runtime::Start had not returned after " << kTwoUrlBound.count() << " ms";
+  std::cout << "[ measure ] start with the first URL stalled took " << ms << " ms\n";
+  EXPECT_FALSE(recs_->enabled());
+  EXPECT_EQ(Deciding(), Layer::kRemote);
+
+  // Each round spends one timeout (500 ms) on the first URL, then asks the
+  // second: a change there shows within about one timeout plus an interval.
+  second.ServeBody(std::string(kOn));
+  const auto changed = Steady::now();
+  ASSERT_TRUE(Eventually([&] { return recs_->enabled(); })) << AllLogs();
+  std::cout << "[ measure ] a change on the second URL applied after " << MsSince(changed)
+            << " ms (timeout 500 ms)\n";
+  EXPECT_TRUE(Eventually([&] {
+    auto h = Health("remote");
+    return h->healthy && h->target == second.Url() &&
+           h->last_error.find(stalled.Url()) != std::string::npos;
+  })) << AllLogs();
+}
+
+TEST_F(DeadlineTest, HealthTurnsUnhealthyAtTheDeadlineOfAStalledRequest) {
+  DripServer server(DripServer::Mode::kComplete);
+  ASSERT_TRUE(server.ok());
+  Options o = DeadlineBase({server.Url()}, registry_.get());
+  o.remote_timeout = absl::Seconds(1);
+  ASSERT_GE(StartWithin(o, milliseconds(5000)), 0);
+  ASSERT_TRUE(Health("remote")->healthy) << AllLogs();
+
+  server.Set(DripServer::Mode::kDripHeaders);
+  // Not "healthy, 0 failures" for as long as the server keeps dripping: the
+  // request's deadline (1 s) flips it, with the reason.
+  ASSERT_TRUE(Eventually([&] { return !Health("remote")->healthy; })) << AllLogs();
+  const SourceHealth h = *Health("remote");
+  EXPECT_THAT(h.last_error, HasSubstr("remote " + server.Url()));
+  EXPECT_THAT(h.last_error, HasSubstr("within 1s"));
+  EXPECT_FALSE(recs_->enabled());  // the last good state stands
+  // What /metrics serves from the same health.
+  EXPECT_THAT(internal::PrometheusText(*registry_),
+              HasSubstr("degrade_source_healthy{source=\"remote\",target=\"" + server.Url() +
+                        "\"} 0"));
+}
+
+TEST_F(DeadlineTest, FromEnvReturnsWithinUrlsTimesTimeoutPlusOneSecond) {
+  DripServer first(DripServer::Mode::kDripStatus);
+  DripServer second(DripServer::Mode::kDripHeaders);
+  ASSERT_TRUE(first.ok() && second.ok());
+  const std::string urls = first.Url() + "," + second.Url();
+  ScopedEnv env_urls("DEGRADE_REMOTE_URLS", urls.c_str());
+  ScopedEnv env_timeout("DEGRADE_REMOTE_TIMEOUT_MS", "500");
+  Registry* registry = registry_.get();
+  const auto start = Steady::now();
+  auto started =
+      std::async(std::launch::async, [registry] { return Runtime::FromEnv(registry); });
+  const bool returned = started.wait_for(kTwoUrlBound) == std::future_status::ready;
+  const int64_t ms = MsSince(start);
+  if (!returned) pending_ = std::move(started);
+  ASSERT_TRUE(returned) << "Runtime::FromEnv had not returned after " << ms << " ms";
+  std::cout << "[ measure ] FromEnv with two stalled URLs (timeout 500 ms) took " << ms
+            << " ms; bound " << kTwoUrlBound.count() << " ms\n";
+  auto rt = started.get();
+  ASSERT_TRUE(rt.ok()) << rt.status();
+  runtime_ = *std::move(rt);
+  EXPECT_FALSE(Health("remote")->healthy);
+  // Then it keeps trying in the background.
+  const int before = first.accepted();
+  EXPECT_TRUE(Eventually([&] { return first.accepted() > before; }));
+}
+
+TEST_F(DeadlineTest, StoppingDuringADripIsPromptAndLeavesNoThread) {
+  DripServer server(DripServer::Mode::kComplete);
+  ASSERT_TRUE(server.ok());
+  const int baseline = StableThreadCount();
+  Options o = DeadlineBase({server.Url()}, registry_.get());
+  o.remote_timeout = absl::Seconds(30);
+  ASSERT_GE(StartWithin(o, milliseconds(5000)), 0);
+  server.Set(DripServer::Mode::kDripHeaders);
+  const int seen = server.accepted();
+  ASSERT_TRUE(Eventually([&] { return server.accepted() > seen; }));  // one is dripping now
+  const auto stop = Steady::now();
+  runtime_.reset();
+  const int64_t ms = MsSince(stop);
+  std::cout << "[ measure ] stop during a drip (timeout 30 s) took " << ms << " ms\n";
+  // Waiting for the deadline would take up to 30 s; 5 s is room for a loaded
+  // or sanitized machine.
+  EXPECT_LT(ms, 5000);
+  EXPECT_EQ(StableThreadCount(), baseline);
+}
+
+// ------------------------------------------------- scripted transport, fake clock
+
+// Replies by URL: a body (200), 304, or a stall (arms the request's
+// deadline and blocks until the runner cancels it). Records each request.
+class ScriptedTransport : public internal::HttpTransport {
+ public:
+  absl::StatusOr<internal::HttpReply> Get(internal::RunContext& ctx,
+                                          const internal::HttpGet& get) override {
+    std::string reply;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::string inm;
+      for (const auto& [k, v] : get.headers) {
+        if (k == "If-None-Match") inm = v;
+      }
+      requests_.push_back(get.url + " " + inm);
+      reply = replies_[get.url];
+    }
+    if (reply == "stall") {
+      bool cancelled = false;
+      std::unique_ptr<internal::Operation> op =
+          ctx.Arm(get.source, absl::Seconds(2), [this, &cancelled] {
+            std::lock_guard<std::mutex> lock(mu_);
+            cancelled = true;
+            cv_.notify_all();
+          });
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return cancelled; });
+      return absl::DeadlineExceededError(get.source + ": timed out (scripted)");
+    }
+    internal::HttpReply r;
+    r.status = reply == "304" ? 304 : 200;
+    r.etag = "\"e\"";
+    if (r.status == 200) r.body = reply;
+    return r;
+  }
+  void Reply(const std::string& url, std::string reply) {
+    std::lock_guard<std::mutex> lock(mu_);
+    replies_[url] = std::move(reply);
+  }
+  std::vector<std::string> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::string> replies_;
+  std::vector<std::string> requests_;
+};
+
+TEST(HttpScriptedTest, StalledFirstUrlIsAbandonedAtTheDeadlineAndTheSecondApplies) {
+  Registry registry(QuietOptions());
+  Switch* recs = *registry.Define(Spec("recs"));
+  internal::testing::FakeMonotonicClock clock;
+  auto transport = std::make_shared<ScriptedTransport>();
+  transport->Reply("http://a/s", "stall");
+  transport->Reply("http://b/s", std::string(kOff));
+  internal::HttpSourceConfig config;
+  config.urls = {"http://a/s", "http://b/s"};
+  config.interval = absl::Seconds(5);
+  config.timeout = absl::Seconds(2);
+  config.transport = transport;
+  // Start-up waits on the fake clock: once the first URL stalls (start-up
+  // and the supervisor waiting on the clock), advance it by exactly the
+  // request's deadline.
+  std::thread advancer([&] {
+    if (Eventually([&] { return transport->requests().size() == 1 && clock.waiters() == 2; })) {
+      clock.Advance(absl::Seconds(2));
+    }
+  });
+  std::unique_ptr<internal::SourceRunner> runner =
+      internal::StartHttpSource(registry, config, &clock);
+  advancer.join();
+  EXPECT_FALSE(recs->enabled());
+  EXPECT_THAT(transport->requests(), ::testing::ElementsAre("http://a/s ", "http://b/s "));
+  const SourceHealth h = runner->health();
+  EXPECT_TRUE(h.healthy);
+  EXPECT_EQ(h.target, "http://b/s");
+  EXPECT_THAT(h.last_error, HasSubstr("remote http://a/s: timed out (scripted)"));
+}
+
+TEST(HttpScriptedTest, A304ToARequestWithoutIfNoneMatchIsAFailure) {
+  Registry registry(QuietOptions());
+  internal::testing::FakeMonotonicClock clock;
+  auto transport = std::make_shared<ScriptedTransport>();
+  transport->Reply("http://a/s", "304");
+  internal::HttpSourceConfig config;
+  config.urls = {"http://a/s"};
+  config.transport = transport;
+  std::unique_ptr<internal::SourceRunner> runner =
+      internal::StartHttpSource(registry, config, &clock);
+  const SourceHealth h = runner->health();
+  EXPECT_FALSE(h.healthy);
+  EXPECT_EQ(h.consecutive_failures, 1u);
+  EXPECT_EQ(h.last_error,
+            "remote http://a/s: HTTP 304 to a request without If-None-Match");
 }
 
 // -------------------------------------------------------------------- https

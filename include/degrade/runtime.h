@@ -30,8 +30,10 @@ struct Options {
 
   // File layer: a snapshot file (degrade/snapshot.h), applied at start and
   // again whenever it changes (atomic rename or in-place write). A missing
-  // or bad file is reported and leaves the layer as it was. Empty: no file
-  // layer. Env: DEGRADE_CONFIG_FILE.
+  // or bad file is reported and leaves the layer as it was. Every successful
+  // check confirms the view: health "file" has last_success moving on each
+  // poll while the file is fine, changed or not. Empty: no file layer. Env:
+  // DEGRADE_CONFIG_FILE.
   std::string config_file;
   // How often the file is checked. Default: 200 ms (changes show within 1 s).
   // Env: DEGRADE_FILE_POLL_MS (10 to 60000).
@@ -55,10 +57,13 @@ struct Options {
   // answer goes back to the interval. Default: 5 s. Env:
   // DEGRADE_REMOTE_INTERVAL_MS.
   absl::Duration remote_interval = absl::Seconds(5);
-  // Connect timeout and read timeout of one request; a body still arriving
-  // this long after the request started is abandoned. Start() may block for
-  // about (number of URLs) x this when every server is unreachable by
-  // timeout (a refused connection fails at once). Default: 2 s. Env:
+  // Overall deadline of one request: connect, status line, headers and body
+  // together, however the server paces them (a server dripping one byte a
+  // second is abandoned at the deadline, and the next URL is tried). Health
+  // turns unhealthy at the deadline, not when the request ends.
+  // Start() returns within (number of URLs) x this + 1 s whatever the
+  // servers do; the first poll goes on in the background if it needs
+  // longer, and the cache (if any) is applied meanwhile. Default: 2 s. Env:
   // DEGRADE_REMOTE_TIMEOUT_MS (10 to 60000).
   absl::Duration remote_timeout = absl::Seconds(2);
   // Largest response body accepted, counted after decompression and enforced
@@ -148,6 +153,20 @@ class Runtime {
   // inconsistent configuration, named. A source that cannot reach its target
   // at start is not an error (fail static): it is reported in the registry's
   // sources() and errors() and retried.
+  //
+  // Time bound: with HTTP polling, Start returns within (number of
+  // remote_urls) x remote_timeout + 1 s whatever the servers do (slow
+  // status lines, headers or bodies included); a config file on a hung
+  // filesystem can add up to 2 s. A source that has not answered by then
+  // keeps trying in the background and is shown unhealthy ("starting: no
+  // answer within the start-up budget ...") until it does. The etcd source
+  // is bounded by its own timeouts (etcd_timeout per endpoint).
+  //
+  // Health, for every source in sources(): healthy only while the source
+  // has confirmed its view recently -- a poll that answered 200 or 304, a
+  // file check that succeeded. A request past its deadline, or a source
+  // with no confirmed check for a while (stuck), is unhealthy with the
+  // reason in last_error, from that moment on.
   static absl::StatusOr<std::unique_ptr<Runtime>> Start(Options options);
 
   // Options from the environment (see README: DEGRADE_CONFIG_FILE, ...),

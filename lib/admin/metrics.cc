@@ -125,7 +125,8 @@ std::vector<MetricFamily> CollectMetrics(const std::vector<SwitchInfo>& switches
   MetricFamily fallbacks{"degrade_fallbacks_total", "Times the fallback ran.",
                          MetricType::kCounter, {}};
   MetricFamily healthy{"degrade_source_healthy",
-                       "1 while the source's last attempt succeeded, else 0.",
+                       "1 while the source has confirmed its view recently; 0 when failing, "
+                       "stalled past a deadline, or stuck.",
                        MetricType::kGauge, {}};
   MetricFamily last_success{"degrade_source_last_success_timestamp_seconds",
                             "Unix time of the source's last success; 0 if it never succeeded.",

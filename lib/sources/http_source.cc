@@ -7,6 +7,13 @@
 // request per round while the primary is down; a refused connection costs
 // nothing, a black-holed one costs up to `timeout` per round.
 //
+// Why one overall deadline per request and not cpp-httplib's timeouts alone:
+// those bound each read, so a server sending one header byte per second
+// never trips them. The request is armed with the runner (Operation), whose
+// supervisor calls Client::stop() at the deadline; the per-read and connect
+// timeouts are set to the same value as a backstop (a connect in progress
+// is not interrupted by stop()).
+//
 // Why If-None-Match is sent only to the URL whose body the layer holds: two
 // regions may serve different snapshots under the same ETag (or the layer may
 // hold the cache). A 304 from a URL means "you already have *my* version",
@@ -16,16 +23,16 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <chrono>
-#include <exception>
-#include <functional>
+#include <memory>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "sources/lkg_cache.h"
+#include "degrade/snapshot.h"
 
 namespace degrade::internal {
 namespace {
@@ -35,21 +42,26 @@ constexpr absl::Duration kBackoffCapMax = absl::Seconds(60);
 constexpr int64_t kBackoffCapIntervals = 6;
 constexpr double kIntervalJitter = 0.10;
 constexpr double kBackoffJitter = 0.20;
+constexpr absl::Duration kStartupSlack = absl::Milliseconds(500);
 
 std::string ToStd(absl::string_view s) { return std::string(s.data(), s.size()); }
 
 }  // namespace
 
-absl::Duration BackoffDelay(absl::Duration interval, int64_t failed_rounds) {
-  const absl::Duration cap =
-      std::max(interval, std::min(interval * kBackoffCapIntervals, kBackoffCapMax));
-  absl::Duration d = std::min(interval / 4, kBackoffFirstMax);
-  for (int64_t i = 1; i < failed_rounds && d < cap; ++i) d *= 2;
-  return std::min(d, cap);
+namespace {
+
+absl::Duration BackoffCap(absl::Duration interval) {
+  return std::max(interval, std::min(interval * kBackoffCapIntervals, kBackoffCapMax));
 }
 
-absl::Duration Jittered(absl::Duration d, double spread, double u) {
-  return d * (1.0 + spread * (2.0 * u - 1.0));
+absl::Duration BackoffBase(absl::Duration interval) {
+  return std::min(interval / 4, kBackoffFirstMax);
+}
+
+}  // namespace
+
+absl::Duration BackoffDelay(absl::Duration interval, int64_t failed_rounds) {
+  return BackoffDelay(BackoffBase(interval), BackoffCap(interval), failed_rounds);
 }
 
 absl::StatusOr<SplitUrlResult> SplitUrl(std::string_view url) {
@@ -83,7 +95,7 @@ absl::StatusOr<SplitUrlResult> SplitUrl(std::string_view url) {
   return out;
 }
 
-absl::Status HttpSource::Validate(const Config& config) {
+absl::Status ValidateHttpSource(const HttpSourceConfig& config) {
   if (config.urls.empty()) {
     return absl::InvalidArgumentError("remote_urls is empty; accepted: one or more URLs");
   }
@@ -116,56 +128,139 @@ absl::Status HttpSource::Validate(const Config& config) {
   return absl::OkStatus();
 }
 
-HttpSource::HttpSource(Registry& registry, Config config)
-    : registry_(registry),
-      config_(std::move(config)),
-      cache_(registry, config_.cache_file) {
-  for (const std::string& url : config_.urls) {
-    absl::StatusOr<SplitUrlResult> split = SplitUrl(url);
-    Target t;
-    t.url = url;
-    if (split.ok()) {  // Validate ran; an invalid URL fails each request instead
-      t.origin = std::move(split->origin);
-      t.path = std::move(split->target);
+absl::Duration HttpStartupBudget(const HttpSourceConfig& config) {
+  return config.timeout * static_cast<int64_t>(config.urls.size()) + kStartupSlack;
+}
+
+namespace {
+
+// The transport in production: cpp-httplib, one connection per request
+// (no keep-alive: polls are seconds apart), bounded by one overall deadline.
+class HttplibTransport final : public HttpTransport {
+ public:
+  explicit HttplibTransport(HttpSourceConfig config) : config_(std::move(config)) {}
+  absl::StatusOr<HttpReply> Get(RunContext& ctx, const HttpGet& get) override;
+
+ private:
+  const HttpSourceConfig config_;
+};
+
+class HttpPoll final : public PollStrategy {
+ public:
+  explicit HttpPoll(HttpSourceConfig config)
+      : config_(std::move(config)),
+        transport_(config_.transport != nullptr
+                       ? config_.transport
+                       : std::make_shared<HttplibTransport>(config_)) {
+    for (const std::string& url : config_.urls) {
+      absl::StatusOr<SplitUrlResult> split = SplitUrl(url);
+      Target t;
+      t.url = url;
+      if (split.ok()) {  // validated; an invalid URL fails each request instead
+        t.origin = std::move(split->origin);
+        t.path = std::move(split->target);
+      }
+      t.source = absl::StrCat("remote ", url);
+      targets_.push_back(std::move(t));
     }
-    t.source = absl::StrCat("remote ", url);
-    targets_.push_back(std::move(t));
   }
-  // Not std::random_device: it may throw. Jitter needs spread, not secrecy.
-  const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
-  std::seed_seq seed{static_cast<uint64_t>(ticks),
-                     static_cast<uint64_t>(reinterpret_cast<uintptr_t>(this))};
-  rng_.seed(seed);
 
-  health_.name = "remote";
-  health_.target = absl::StrJoin(config_.urls, ", ");
-  health_.healthy = false;
+  PollResult Poll(RunContext& ctx) override {
+    std::vector<std::string> errors;
+    for (size_t i = 0; i < targets_.size(); ++i) {
+      if (ctx.stopping()) return PollResult::Failed("remote", "stopping");
+      Target& t = targets_[i];
+      std::string error;
+      const Outcome outcome = Fetch(ctx, i, &error);
+      if (outcome == Outcome::kFailed) {
+        ctx.LogErrorOnce(t.url,
+                         absl::StrCat(error, "; the remote layer keeps its last good state"));
+        errors.push_back(std::move(error));
+        continue;
+      }
+      ctx.ClearError(t.url, absl::StrCat(t.source, ": answers again"));
+      PollResult r = outcome == Outcome::kFresh
+                         ? PollResult::Fresh(t.source, *std::move(fresh_), t.url)
+                         : PollResult::NotModified(t.source, t.url);
+      fresh_.reset();
+      r.error = absl::StrJoin(errors, "; ");  // the preferred URLs that failed
+      return r;
+    }
+    PollResult r = PollResult::Failed("remote", absl::StrJoin(errors, "; "));
+    r.log_error = false;  // each URL's error is logged above
+    return r;
+  }
 
-  if (!PollRound()) cache_.ApplyAtStart("no remote URL answered at start");
-  thread_ = std::thread([this] { Loop(); });
+  void Accepted(bool applied) override {
+    if (applied && pending_index_.has_value()) {
+      applied_from_ = pending_index_;
+      applied_body_ = std::move(pending_body_);
+      applied_etag_ = std::move(pending_etag_);
+    }
+    pending_index_.reset();
+    pending_body_.clear();
+    pending_etag_.clear();
+  }
+
+ private:
+  enum class Outcome { kFresh, kNotModified, kFailed };
+  struct Target {
+    std::string url;
+    std::string origin;
+    std::string path;
+    std::string source;  // "remote <url>", prefixes every message
+  };
+
+  Outcome Fetch(RunContext& ctx, size_t index, std::string* error);
+  Outcome Interpret(RunContext& ctx, size_t index, std::string body, std::string etag,
+                    bool conditional, int status, std::string* error);
+
+  const HttpSourceConfig config_;
+  const std::shared_ptr<HttpTransport> transport_;
+  std::vector<Target> targets_;
+  // What the layer holds from us (committed by Accepted).
+  std::optional<size_t> applied_from_;
+  std::string applied_body_;
+  std::string applied_etag_;
+  // The answer handed to the runner, until Accepted.
+  std::optional<Snapshot> fresh_;
+  std::optional<size_t> pending_index_;
+  std::string pending_body_;
+  std::string pending_etag_;
+};
+
+// A failure that is not a timeout (those are told apart in Fetch).
+std::string TransportError(const HttpSourceConfig& config, httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection:
+      return "cannot connect (connection refused or host unreachable)";
+    case httplib::Error::ConnectionTimeout:
+      return absl::StrCat("timed out connecting (limit ", absl::FormatDuration(config.timeout),
+                          ")");
+    case httplib::Error::Read:
+      return "connection closed before a complete response";
+    case httplib::Error::Write:
+      return "cannot send the request (connection closed)";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake failed";
+    case httplib::Error::SSLLoadingCerts:
+      return absl::StrCat("cannot load CA certificates",
+                          config.ca_file.empty() ? std::string(" (system store)")
+                                                 : absl::StrCat(" from ", config.ca_file));
+    case httplib::Error::SSLServerVerification:
+      return config.ca_file.empty()
+                 ? "TLS certificate verification failed against the system CA store; set "
+                   "remote_ca_file to the CA that signed the server's certificate"
+                 : absl::StrCat("TLS certificate verification failed against ", config.ca_file);
+    default:
+      return absl::StrCat("request failed: ", httplib::to_string(error));
+  }
 }
 
-HttpSource::~HttpSource() {
-  std::unique_lock<std::mutex> lock(mu_);
-  stop_ = true;
-  cv_.notify_all();
-  // A request may be between registering itself and opening its socket, when
-  // stop() has nothing to shut down yet: keep stopping until the thread
-  // leaves.
-  while (!exited_) {
-    if (active_ != nullptr) active_->stop();
-    cv_.wait_for(lock, std::chrono::milliseconds(5));
-  }
-  lock.unlock();
-  thread_.join();
-}
-
-HttpSource::Outcome HttpSource::Fetch(size_t index, std::string* error) {
-  Target& t = targets_[index];
+absl::StatusOr<HttpReply> HttplibTransport::Get(RunContext& ctx, const HttpGet& t) {
   httplib::Client client(t.origin);
   if (!client.is_valid()) {
-    *error = absl::StrCat(t.source, ": not a URL this client can open");
-    return Outcome::kFailed;
+    return absl::UnavailableError(absl::StrCat(t.source, ": not a URL this client can open"));
   }
   const auto timeout = absl::ToChronoMicroseconds(config_.timeout);
   client.set_connection_timeout(timeout);
@@ -178,19 +273,16 @@ HttpSource::Outcome HttpSource::Fetch(size_t index, std::string* error) {
   if (!config_.ca_file.empty()) client.set_ca_cert_path(config_.ca_file);
 #endif
 
-  httplib::Headers headers = {{"Accept", "application/json"},
-                              {"User-Agent", "degrade-http-source"}};
-  const bool conditional = applied_from_ == index && !applied_etag_.empty();
-  if (conditional) headers.emplace("If-None-Match", applied_etag_);
+  httplib::Headers headers(t.headers.begin(), t.headers.end());
 
   int status = 0;
+  bool got_head = false;  // status line and headers complete
   std::string etag;
   std::string body;
   std::string reason;  // set when we abandon the response ourselves
-  const auto start = std::chrono::steady_clock::now();
-  const auto deadline = start + timeout;
   const size_t limit = config_.max_body_bytes;
   auto on_response = [&](const httplib::Response& r) {
+    got_head = true;
     status = r.status;
     etag = r.get_header_value("ETag");
     if (status == 304) return true;
@@ -219,88 +311,79 @@ HttpSource::Outcome HttpSource::Fetch(size_t index, std::string* error) {
       reason = absl::StrCat("body is larger than the limit of ", limit, " bytes");
       return false;
     }
-    if (std::chrono::steady_clock::now() > deadline) {
-      reason = absl::StrCat("timed out: body still arriving after ",
-                            absl::FormatDuration(config_.timeout));
-      return false;
-    }
     body.append(data, n);
     return true;
   };
 
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return Outcome::kStopped;
-    active_ = &client;
-  }
-  // Unregisters the client before it is destroyed, on every path out
-  // (unwinding included), so the destructor never stops a dead client.
-  struct Unregister {
-    HttpSource* self;
-    ~Unregister() {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      self->active_ = nullptr;
-    }
-  };
-  bool stopping = false;
+  const absl::Time start = ctx.MonotonicNow();
+  bool expired = false;
   httplib::Result result = [&] {
-    Unregister unregister{this};
-    return client.Get(t.path, headers, on_response, on_data);
-  }();
-  const auto elapsed = std::chrono::steady_clock::now() - start;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping = stop_;
-  }
-  if (stopping) return Outcome::kStopped;
-
-  if (!result) {
-    if (!reason.empty()) {
-      *error = absl::StrCat(t.source, ": ", reason);
-      return Outcome::kFailed;
-    }
+    std::unique_ptr<Operation> op =
+        ctx.Arm(t.source, config_.timeout, [&client] { client.stop(); });
+    httplib::Result r = client.Get(t.path, headers, on_response, on_data);
+    expired = op->expired();
+    return r;
+  }();  // disarmed here: the supervisor no longer touches `client`
+  if (ctx.stopping()) return absl::CancelledError(absl::StrCat(t.source, ": stopping"));
+  // The deadline passed: the supervisor stopped the request, or the per-read
+  // timeout (the same length) ended it first. Either way, say which part of
+  // the response was still missing.
+  const bool connecting = !result && (result.error() == httplib::Error::Connection ||
+                                      result.error() == httplib::Error::ConnectionTimeout);
+  const bool timed_out =
+      !result && reason.empty() &&
+      (expired || (ctx.MonotonicNow() - start >= config_.timeout * 9 / 10 &&
+                   (connecting || result.error() == httplib::Error::Read)));
+  if (timed_out) {
     const std::string limit_text = absl::FormatDuration(config_.timeout);
-    // A read that hit the timeout and a connection closed early are both
-    // Error::Read; the time spent tells them apart.
-    const bool timed_out = elapsed >= timeout * 9 / 10;
-    std::string what;
-    switch (result.error()) {
-      case httplib::Error::Connection:
-        what = timed_out ? absl::StrCat("timed out connecting (limit ", limit_text, ")")
-                         : "cannot connect (connection refused or host unreachable)";
-        break;
-      case httplib::Error::ConnectionTimeout:
-        what = absl::StrCat("timed out connecting (limit ", limit_text, ")");
-        break;
-      case httplib::Error::Read:
-        what = timed_out ? absl::StrCat("timed out: no response within ", limit_text)
-                         : "connection closed before a complete response";
-        break;
-      case httplib::Error::Write:
-        what = "cannot send the request (connection closed)";
-        break;
-      case httplib::Error::SSLConnection:
-        what = "TLS handshake failed";
-        break;
-      case httplib::Error::SSLLoadingCerts:
-        what = absl::StrCat("cannot load CA certificates",
-                            config_.ca_file.empty() ? std::string(" (system store)")
-                                                    : absl::StrCat(" from ", config_.ca_file));
-        break;
-      case httplib::Error::SSLServerVerification:
-        what = config_.ca_file.empty()
-                   ? "TLS certificate verification failed against the system CA store; set "
-                     "remote_ca_file to the CA that signed the server's certificate"
-                   : absl::StrCat("TLS certificate verification failed against ", config_.ca_file);
-        break;
-      default:
-        what = absl::StrCat("request failed: ", httplib::to_string(result.error()));
-        break;
+    if (connecting) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(t.source, ": timed out connecting (limit ", limit_text, ")"));
     }
-    *error = absl::StrCat(t.source, ": ", what);
+    if (got_head) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(t.source, ": timed out: body still arriving after ", limit_text));
+    }
+    return absl::DeadlineExceededError(absl::StrCat(t.source, ": timed out: no response within ",
+                                                    limit_text,
+                                                    " (status line and headers incomplete)"));
+  }
+  if (!result) {
+    if (!reason.empty()) return absl::UnavailableError(absl::StrCat(t.source, ": ", reason));
+    return absl::UnavailableError(
+        absl::StrCat(t.source, ": ", TransportError(config_, result.error())));
+  }
+  HttpReply reply;
+  reply.status = status;
+  reply.etag = std::move(etag);
+  reply.body = std::move(body);
+  return reply;
+}
+
+
+HttpPoll::Outcome HttpPoll::Fetch(RunContext& ctx, size_t index, std::string* error) {
+  const Target& t = targets_[index];
+  HttpGet get;
+  get.url = t.url;
+  get.origin = t.origin;
+  get.path = t.path;
+  get.source = t.source;
+  get.headers = {{"Accept", "application/json"}, {"User-Agent", "degrade-http-source"}};
+  const bool conditional = applied_from_ == index && !applied_etag_.empty();
+  if (conditional) get.headers.emplace_back("If-None-Match", applied_etag_);
+  absl::StatusOr<HttpReply> reply = transport_->Get(ctx, get);
+  if (!reply.ok()) {
+    *error = ToStd(reply.status().message());
     return Outcome::kFailed;
   }
+  return Interpret(ctx, index, std::move(reply->body), std::move(reply->etag), conditional,
+                   reply->status, error);
+}
 
+HttpPoll::Outcome HttpPoll::Interpret(RunContext& ctx, size_t index, std::string body,
+                                      std::string etag, bool conditional, int status,
+                                      std::string* error) {
+  const Target& t = targets_[index];
   if (status == 304) {
     if (!conditional) {
       *error = absl::StrCat(t.source, ": HTTP 304 to a request without If-None-Match");
@@ -313,110 +396,48 @@ HttpSource::Outcome HttpSource::Fetch(size_t index, std::string* error) {
   // seen, for servers that send no ETag.
   if (applied_from_.has_value() && body == applied_body_) {
     applied_from_ = index;
-    applied_etag_ = etag;
-    return Outcome::kUnchanged;
+    applied_etag_ = std::move(etag);
+    return Outcome::kNotModified;
   }
   std::vector<std::string> warnings;
+  Registry& registry = ctx.registry();
   absl::StatusOr<Snapshot> parsed =
-      ParseSnapshot(body, t.source, registry_.clock().Now(), &warnings);
+      ParseSnapshot(body, t.source, registry.clock().Now(), &warnings);
   if (!parsed.ok()) {
     *error = ToStd(parsed.status().message());
     return Outcome::kFailed;
   }
-  for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
-  Snapshot copy = *parsed;
-  const size_t switches = copy.switches.size(), groups = copy.groups.size();
-  if (absl::Status s = registry_.ApplySnapshot(Layer::kRemote, *std::move(parsed), t.source);
-      !s.ok()) {
-    *error = ToStd(s.message());
-    return Outcome::kFailed;
-  }
-  applied_from_ = index;
-  applied_body_ = std::move(body);
-  applied_etag_ = std::move(etag);
-  registry_.Log(LogLevel::kInfo, absl::StrCat(t.source, ": applied (", switches, " switches, ",
-                                              groups, " groups)"));
-  cache_.Save(copy);
-  return Outcome::kApplied;
+  for (const std::string& w : warnings) registry.Log(LogLevel::kWarning, w);
+  fresh_ = *std::move(parsed);
+  pending_index_ = index;
+  pending_body_ = std::move(body);
+  pending_etag_ = std::move(etag);
+  return Outcome::kFresh;
 }
 
-HttpSource::Outcome HttpSource::FetchOrInternalError(size_t index, std::string* error) {
-  // Nothing below should throw (no exceptions in our parsing; httplib
-  // reports through Result), but an allocation failure or a library surprise
-  // must not end the process from a background thread.
-  try {
-    return Fetch(index, error);
-  } catch (const std::exception& e) {
-    *error = absl::StrCat(targets_[index].source, ": internal error: ", e.what());
-  } catch (...) {
-    *error = absl::StrCat(targets_[index].source, ": internal error");
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  return stop_ ? Outcome::kStopped : Outcome::kFailed;
-}
+}  // namespace
 
-bool HttpSource::PollRound() {
-  std::vector<std::string> errors;
-  for (size_t i = 0; i < targets_.size(); ++i) {
-    Target& t = targets_[i];
-    std::string error;
-    const Outcome outcome = FetchOrInternalError(i, &error);
-    if (outcome == Outcome::kStopped) return false;  // shutting down: report nothing
-    const absl::Time now = registry_.clock().Now();
-    if (outcome == Outcome::kFailed) {
-      if (error != t.last_error) {
-        t.last_error = error;
-        registry_.Log(LogLevel::kError,
-                      absl::StrCat(error, "; the remote layer keeps its last good state"));
-      }
-      errors.push_back(std::move(error));
-      continue;
-    }
-    if (!t.last_error.empty()) {
-      t.last_error.clear();
-      registry_.Log(LogLevel::kInfo, absl::StrCat(t.source, ": answers again"));
-    }
-    health_.target = t.url;
-    health_.healthy = true;
-    health_.consecutive_failures = 0;
-    health_.last_success = now;
-    if (!errors.empty()) {  // the preferred URLs failed this round
-      health_.last_error = absl::StrJoin(errors, "; ");
-      health_.last_error_time = now;
-    }
-    if (outcome == Outcome::kApplied) ++health_.applied;
-    registry_.ReportSourceHealth(health_);
-    return true;
-  }
-  health_.target = absl::StrJoin(config_.urls, ", ");
-  health_.healthy = false;
-  health_.last_error = absl::StrJoin(errors, "; ");
-  health_.last_error_time = registry_.clock().Now();
-  ++health_.consecutive_failures;
-  registry_.ReportSourceHealth(health_);
-  return false;
-}
-
-absl::Duration HttpSource::NextWait() {
-  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-  if (health_.consecutive_failures == 0) return Jittered(config_.interval, kIntervalJitter, u);
-  return Jittered(BackoffDelay(config_.interval,
-                               static_cast<int64_t>(health_.consecutive_failures)),
-                  kBackoffJitter, u);
-}
-
-void HttpSource::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    const absl::Duration wait = NextWait();
-    cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return stop_; });
-    if (stop_) break;
-    lock.unlock();
-    PollRound();
-    lock.lock();
-  }
-  exited_ = true;
-  cv_.notify_all();
+std::unique_ptr<SourceRunner> StartHttpSource(Registry& registry, HttpSourceConfig config,
+                                              MonotonicClock* clock) {
+  SourceRunner::Config rc;
+  rc.name = "remote";
+  rc.target = absl::StrJoin(config.urls, ", ");
+  rc.source = "remote";
+  rc.layer = Layer::kRemote;
+  rc.interval = config.interval;
+  rc.interval_jitter = kIntervalJitter;
+  rc.backoff_base = BackoffBase(config.interval);
+  rc.backoff_cap = BackoffCap(config.interval);
+  rc.backoff_jitter = kBackoffJitter;
+  rc.startup_budget = HttpStartupBudget(config);
+  // A confirmed round is due every interval (+10%) and takes at most
+  // urls x timeout; twice that without one means the loop is stuck.
+  rc.stale_after = 2 * (config.interval * (1 + kIntervalJitter) + HttpStartupBudget(config));
+  rc.cache_file = config.cache_file;
+  rc.startup_failure_text = "no remote URL answered at start";
+  rc.clock = clock;
+  return std::make_unique<SourceRunner>(registry, std::move(rc),
+                                        std::make_unique<HttpPoll>(std::move(config)));
 }
 
 }  // namespace degrade::internal

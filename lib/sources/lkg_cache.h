@@ -1,5 +1,6 @@
 // The last-known-good cache of the remote layer: one snapshot in a file.
-// Not installed. Used by every remote source (HTTP polling, etcd).
+// Not installed. Used by the source runner (source_runner.h) for every
+// remote source (HTTP polling, etcd).
 //
 // The file holds plain snapshot JSON (degrade/snapshot.h), written by
 // SnapshotToJson, so an operator can read it, diff it, or use it as a config
@@ -57,7 +58,7 @@ absl::StatusOr<Snapshot> ReadCache(const std::string& path, absl::Time now,
 // the cache's health as "cache" (target: the path). Errors are logged once
 // each (kError) until the next success, and never change a switch.
 //
-// Thread safety: one thread at a time (the source's).
+// Thread safety: one thread at a time (the runner serialises its calls).
 class LkgCacheKeeper {
  public:
   // An empty `path` makes every call a no-op.
