@@ -31,6 +31,9 @@
 namespace degrade::internal {
 namespace {
 
+constexpr double kBackoffJitter = 0.20;
+constexpr size_t kBadKeysShown = 5;
+
 std::string ToStd(absl::string_view s) { return std::string(s.data(), s.size()); }
 
 }  // namespace
@@ -72,37 +75,49 @@ absl::Status EtcdSource::Validate(const Config& config) {
   return absl::OkStatus();
 }
 
+class EtcdSource::Strategy : public WatchStrategy {
+ public:
+  explicit Strategy(EtcdSource* source) : source_(source) {}
+  absl::Status Watch(RunContext& ctx, WatchSink& sink) override {
+    return source_->Watch(ctx, sink);
+  }
+  std::optional<Snapshot> WholeView() override { return source_->WholeView(); }
+
+ private:
+  EtcdSource* const source_;
+};
+
 EtcdSource::EtcdSource(Registry& registry, Config config)
     : registry_(registry),
       config_(std::move(config)),
       prefix_(NormalizeEtcdPrefix(config_.prefix)),
       range_end_(EtcdPrefixEnd(prefix_)),
       source_(absl::StrCat("etcd ", prefix_)),
-      client_(config_.client),
-      cache_(registry, config_.cache_file) {
-  // Not std::random_device: it may throw. Jitter needs spread, not secrecy.
-  const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
-  std::seed_seq seed{static_cast<uint64_t>(ticks),
-                     static_cast<uint64_t>(reinterpret_cast<uintptr_t>(this))};
-  rng_.seed(seed);
-  health_.name = "etcd";
-  health_.target = absl::StrCat(absl::StrJoin(config_.client.endpoints, ", "), " ", prefix_);
-  health_.healthy = false;
-
-  if (!Sync()) cache_.ApplyAtStart("no etcd endpoint answered at start");
-  thread_ = std::thread([this] { Loop(); });
-  if (!config_.cache_file.empty()) cache_thread_ = std::thread([this] { CacheLoop(); });
+      client_(config_.client) {
+  SourceRunner::Config rc;
+  rc.name = "etcd";
+  rc.target = absl::StrCat(absl::StrJoin(config_.client.endpoints, ", "), " ", prefix_);
+  rc.source = source_;
+  rc.layer = Layer::kRemote;
+  rc.backoff_base = config_.backoff_initial;
+  rc.backoff_cap = config_.backoff_max;
+  rc.backoff_jitter = kBackoffJitter;
+  // The first range tries each endpoint once, each within the timeout.
+  rc.startup_budget =
+      config_.client.timeout * static_cast<double>(config_.client.endpoints.size()) +
+      absl::Seconds(1);
+  rc.cache_file = config_.cache_file;
+  rc.cache_min_interval = config_.cache_interval;
+  rc.startup_failure_text = "no etcd endpoint answered at start";
+  runner_ = std::make_unique<SourceRunner>(registry_, std::move(rc),
+                                           std::make_unique<Strategy>(this));
 }
 
-EtcdSource::~EtcdSource() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    cv_.notify_all();
-  }
-  client_.Stop();  // interrupts the watch or request in flight
-  thread_.join();
-  if (cache_thread_.joinable()) cache_thread_.join();
+EtcdSource::~EtcdSource() { runner_.reset(); }
+
+EtcdSource::Stats EtcdSource::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_;
 }
 
 bool EtcdSource::Update(std::map<std::string, Entry>& entries, const std::string& key,
@@ -166,7 +181,7 @@ bool EtcdSource::Update(std::map<std::string, Entry>& entries, const std::string
   return true;
 }
 
-bool EtcdSource::PublishAll(std::map<std::string, Entry> entries, std::string_view why) {
+Snapshot EtcdSource::SnapshotOf(const std::map<std::string, Entry>& entries) {
   Snapshot snapshot;
   for (const auto& [key, e] : entries) {
     if (!e.good.has_value()) continue;
@@ -184,37 +199,18 @@ bool EtcdSource::PublishAll(std::map<std::string, Entry> entries, std::string_vi
         break;
     }
   }
-  const size_t switches = snapshot.switches.size(), groups = snapshot.groups.size();
-  if (absl::Status s = registry_.ApplySnapshot(Layer::kRemote, std::move(snapshot), source_);
-      !s.ok()) {
-    // Values passed ParseSwitchValue, so this is not expected; keep the
-    // layer and the entries as they were, and read everything again.
-    registry_.Log(LogLevel::kError, absl::StrCat(source_, ": ", s.message(),
-                                                 "; the remote layer keeps its last good state"));
-    return false;
-  }
-  entries_ = std::move(entries);
-  {
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    ++stats_.full_applies;
-  }
-  {
-    std::lock_guard<std::mutex> lock(health_mu_);
-    ++health_.applied;
-    health_.last_success = registry_.clock().Now();
-  }
-  registry_.Log(LogLevel::kInfo, absl::StrCat(source_, ": applied ", ToAbsl(why), " (", switches,
-                                              " switches, ", groups, " groups)"));
-  MarkCacheDirty();
-  return true;
+  return snapshot;
 }
 
-bool EtcdSource::Sync() {
+std::optional<Snapshot> EtcdSource::WholeView() {
+  std::lock_guard<std::mutex> lock(entries_mu_);
+  if (!have_view_) return std::nullopt;
+  return SnapshotOf(entries_);
+}
+
+absl::Status EtcdSource::Sync(WatchSink& sink) {
   absl::StatusOr<EtcdClient::RangeResult> range = client_.RangePrefix(prefix_);
-  if (!range.ok()) {
-    if (!absl::IsCancelled(range.status())) Failed(range.status());
-    return false;
-  }
+  if (!range.ok()) return range.status();
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
     ++stats_.full_reads;
@@ -234,24 +230,38 @@ bool EtcdSource::Sync() {
     if (old != entries_.end()) entries.insert(*old);
     Update(entries, kv.key, kv.value, kv.mod_revision);
   }
-  if (!PublishAll(std::move(entries), absl::StrCat("the prefix at revision ", range->revision))) {
+  if (absl::Status s = sink.Publish(SnapshotOf(entries),
+                                    absl::StrCat("the prefix at revision ", range->revision));
+      !s.ok()) {
+    // Values passed ParseSwitchValue, so this is not expected; keep the
+    // layer and the entries as they were, and read everything again.
     bad_ = bad_before;
-    Failed(absl::InternalError(absl::StrCat(source_, ": could not apply the prefix")));
-    return false;
+    return absl::InternalError(absl::StrCat(source_, ": could not apply the prefix: ",
+                                            s.message(),
+                                            "; the remote layer keeps its last good state"));
+  }
+  {
+    std::lock_guard<std::mutex> lock(entries_mu_);
+    entries_ = std::move(entries);
+    have_view_ = true;
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.full_applies;
   }
   revision_ = range->revision;
   need_sync_ = false;
-  ReportHealth();
-  Progress();
+  ReportBadKeys(sink);
+  sink.Confirmed();
   // Learn the other members once, so a single configured endpoint is not a
   // single point of failure. Failing here changes nothing.
   if (config_.discover_members && !discovered_) {
     discovered_ = client_.DiscoverMembers().ok();
   }
-  return true;
+  return absl::OkStatus();
 }
 
-bool EtcdSource::OnMessage(EtcdWatchMessage&& m) {
+bool EtcdSource::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   if (m.canceled) {  // the client delivers only compaction cancels
     registry_.Log(LogLevel::kWarning,
                   absl::StrCat(source_, ": revision ", revision_ + 1,
@@ -260,11 +270,14 @@ bool EtcdSource::OnMessage(EtcdWatchMessage&& m) {
     need_sync_ = true;
     return false;
   }
-  if (m.created) return true;  // progress is what it delivers next
+  if (m.created) {
+    sink.Established();
+    return true;
+  }
   if (m.events.empty()) {  // progress notification: caught up to the header
     revision_ = std::max(revision_, m.header_revision);
     progressed_ = true;
-    Progress();
+    sink.Confirmed();
     return true;
   }
   // One update of the layer per revision: a watcher catching up after a
@@ -287,11 +300,14 @@ bool EtcdSource::OnMessage(EtcdWatchMessage&& m) {
       }
       std::optional<std::string> value;
       if (e.type == EtcdEvent::Type::kPut) value = std::move(e.kv.value);
-      Update(entries_, e.kv.key, value, rev);
+      {
+        std::lock_guard<std::mutex> lock(entries_mu_);
+        Update(entries_, e.kv.key, value, rev);
+      }
       ++applied_events;
     }
     if (rev <= revision_) continue;
-    if (!ApplyRevision(before, rev)) return false;
+    if (!ApplyRevision(sink, before, rev)) return false;
     last = rev;
   }
   {
@@ -300,12 +316,13 @@ bool EtcdSource::OnMessage(EtcdWatchMessage&& m) {
   }
   revision_ = last;
   progressed_ = true;
-  ReportHealth();
-  Progress();
+  ReportBadKeys(sink);
+  sink.Confirmed();
   return true;
 }
 
-bool EtcdSource::ApplyRevision(const std::map<std::string, std::optional<SwitchValue>>& before,
+bool EtcdSource::ApplyRevision(WatchSink& sink,
+                               const std::map<std::string, std::optional<SwitchValue>>& before,
                                int64_t revision) {
   LayerDelta delta;
   for (const auto& [key, old_good] : before) {
@@ -325,8 +342,13 @@ bool EtcdSource::ApplyRevision(const std::map<std::string, std::optional<SwitchV
   }
   if (delta.empty()) return true;
   const size_t changed = delta.switches.size() + delta.groups.size() + (delta.change_all ? 1 : 0);
-  if (absl::Status s = ApplyLayerDelta(registry_, Layer::kRemote, std::move(delta), source_);
-      !s.ok()) {
+  absl::Status s = sink.Apply(
+      absl::StrCat("revision ", revision, " (", changed, changed == 1 ? " entry" : " entries",
+                   " changed)"),
+      [&](Registry& registry, Layer layer, const std::string& source) {
+        return ApplyLayerDelta(registry, layer, std::move(delta), source);
+      });
+  if (!s.ok()) {
     // Values passed ParseSwitchValue, so this is not expected: the entries
     // no longer match the layer, so read everything again.
     registry_.Log(LogLevel::kError,
@@ -337,94 +359,102 @@ bool EtcdSource::ApplyRevision(const std::map<std::string, std::optional<SwitchV
     return false;
   }
   {
-    std::lock_guard<std::mutex> lock(health_mu_);
-    ++health_.applied;
-  }
-  {
     std::lock_guard<std::mutex> lock(stats_mu_);
     ++stats_.delta_applies;
   }
-  registry_.Log(LogLevel::kInfo, absl::StrCat(source_, ": applied revision ", revision, " (",
-                                              changed, changed == 1 ? " entry" : " entries",
-                                              " changed)"));
-  MarkCacheDirty();
   return true;
 }
 
-absl::Status EtcdSource::WatchOnce() {
+void EtcdSource::ReportBadKeys(WatchSink& sink) {
+  for (const auto& [key, error] : bad_) {
+    auto it = logged_bad_.find(key);
+    if (it != logged_bad_.end() && it->second == error) continue;
+    logged_bad_[key] = error;
+    auto e = entries_.find(key);
+    const bool has_good = e != entries_.end() && e->second.good.has_value();
+    registry_.Log(LogLevel::kError,
+                  absl::StrCat(error, has_good ? "; the entry keeps its last good value"
+                                               : "; the entry stays unset"));
+  }
+  for (auto it = logged_bad_.begin(); it != logged_bad_.end();) {
+    if (bad_.count(it->first) == 0) {
+      registry_.Log(LogLevel::kInfo, absl::StrCat("etcd key ", it->first, ": fixed or deleted"));
+      it = logged_bad_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::string text;
+  if (!bad_.empty()) {
+    std::vector<std::string> shown;
+    for (const auto& [key, error] : bad_) {
+      if (shown.size() == kBadKeysShown) break;
+      shown.push_back(error);
+    }
+    text = absl::StrCat(bad_.size(), bad_.size() == 1 ? " key" : " keys",
+                        " rejected (each keeps its last good value): ", absl::StrJoin(shown, "; "));
+    if (shown.size() < bad_.size()) absl::StrAppend(&text, "; and ", bad_.size() - shown.size(), " more");
+  }
+  sink.SetProblems(std::move(text));
+}
+
+absl::Status EtcdSource::Watch(RunContext& ctx, WatchSink& sink) {
+  // Stopping the runner interrupts whatever request this call is in.
+  std::unique_ptr<Operation> op =
+      ctx.Arm(source_, absl::Hours(24 * 365 * 100), [this] { client_.Stop(); });
+  if (need_sync_) {
+    if (absl::Status s = Sync(sink); !s.ok()) return s;
+  }
+  progressed_ = false;
+  const int64_t from = revision_;
   EtcdClient::WatchOptions options;
   options.key = prefix_;
   options.range_end = range_end_;
   options.start_revision = revision_ + 1;
   options.progress_notify = true;
   options.liveness_interval = config_.liveness_interval;
-  options.on_alive = [this] {
+  // From the watch's liveness checker thread: the runner's Confirmed()
+  // takes its own lock, so it may be called beside the loop thread.
+  options.on_alive = [this, &sink] {
     progressed_ = true;
-    Progress();
+    sink.Confirmed();
   };
-  return client_.Watch(options, [this](EtcdWatchMessage&& m) { return OnMessage(std::move(m)); });
-}
-
-void EtcdSource::Loop() {
-  auto wait = [this](absl::Duration d) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return stop_; });
-    return !stop_;
-  };
-  auto stopping = [this] {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stop_;
-  };
-  while (!stopping()) {
-    if (need_sync_) {
-      if (!Sync()) {
-        if (!wait(NextBackoff())) break;
-        continue;
-      }
-    }
-    progressed_ = false;
-    const int64_t from = revision_;
-    absl::Status s = WatchOnce();
-    if (stopping() || absl::IsCancelled(s)) break;
-    if (need_sync_) continue;  // compaction: read the prefix again at once
-    if (progressed_) {
-      stuck_revision_ = -1;
-      stuck_count_ = 0;
-    } else if (stuck_revision_ != from) {
-      stuck_revision_ = from;
-      stuck_count_ = 1;
-    } else {
-      ++stuck_count_;
-    }
-    // A catch-up too large for one watch message, or watches that keep
-    // ending without delivering anything: the watch cannot get past this
-    // revision, so read the current state in pages and watch after it.
-    const bool too_large = absl::IsResourceExhausted(s);
-    if (too_large || stuck_count_ >= config_.stuck_after) {
-      registry_.Log(
-          LogLevel::kWarning,
-          absl::StrCat(source_, ": the watch cannot progress past revision ", revision_, " (",
-                       too_large ? "the catch-up is larger than the watch message limit"
-                                 : absl::StrCat(stuck_count_, " watches in a row ended with "
-                                                              "nothing delivered"),
-                       ": ", s.message(), "); reading the prefix in pages and watching after it"));
-      {
-        std::lock_guard<std::mutex> lock(stats_mu_);
-        ++stats_.stuck_recoveries;
-      }
-      stuck_revision_ = -1;
-      stuck_count_ = 0;
-      need_sync_ = true;
-      Failed(s);
-      continue;
-    }
-    if (progressed_ && absl::IsDeadlineExceeded(s)) continue;  // idle: just reopen
-    Failed(s);
-    // A watch that made progress is resumed at once (on the next member);
-    // attempts that fail from the start back off.
-    if (progressed_) continue;
-    if (!wait(NextBackoff())) break;
+  absl::Status s = client_.Watch(
+      options, [this, &sink](EtcdWatchMessage&& m) { return OnMessage(sink, std::move(m)); });
+  if (ctx.stopping() || absl::IsCancelled(s)) return s;
+  if (need_sync_) return absl::OkStatus();  // compaction: read the prefix again at once
+  if (progressed_) {
+    stuck_revision_ = -1;
+    stuck_count_ = 0;
+  } else if (stuck_revision_ != from) {
+    stuck_revision_ = from;
+    stuck_count_ = 1;
+  } else {
+    ++stuck_count_;
   }
+  // A catch-up too large for one watch message, or watches that keep
+  // ending without delivering anything: the watch cannot get past this
+  // revision, so read the current state in pages and watch after it.
+  const bool too_large = absl::IsResourceExhausted(s);
+  if (too_large || stuck_count_ >= config_.stuck_after) {
+    registry_.Log(
+        LogLevel::kWarning,
+        absl::StrCat(source_, ": the watch cannot progress past revision ", revision_, " (",
+                     too_large ? "the catch-up is larger than the watch message limit"
+                               : absl::StrCat(stuck_count_, " watches in a row ended with "
+                                                            "nothing delivered"),
+                     ": ", s.message(), "); reading the prefix in pages and watching after it"));
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      ++stats_.stuck_recoveries;
+    }
+    stuck_revision_ = -1;
+    stuck_count_ = 0;
+    need_sync_ = true;
+    return Sync(sink);  // OK: the runner watches again at once
+  }
+  if (progressed_ && absl::IsDeadlineExceeded(s)) return absl::OkStatus();  // idle: reopen
+  return s;
 }
 
 }  // namespace degrade::internal

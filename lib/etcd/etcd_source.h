@@ -7,7 +7,9 @@
 // Each value is snapshot JSON ("off", {"state": "on", "allow": 0.25}, ...;
 // degrade/snapshot.h), checked by ParseSwitchValue.
 //
-// One background thread:
+// The source is the watch strategy of a SourceRunner
+// (sources/source_runner.h), which owns its threads, start-up bound,
+// backoff, health and the last-known-good cache. What the source does:
 //   1. ranges the prefix (in pages, at one revision: EtcdClient::RangePrefix)
 //      and publishes the whole remote layer at once (one ApplySnapshot);
 //   2. watches the prefix from the range's revision + 1. Each revision a
@@ -26,9 +28,9 @@
 //      delivering anything from the same revision -- goes back to 1 too:
 //      the paged range reads the current state whatever its size, and the
 //      watch starts after it. One log line says so.
-// Failed attempts wait BackoffDelay-style: backoff_initial doubled per
-// consecutive failure up to backoff_max, jittered +-20%. A watch that made
-// progress and then broke is retried at once.
+// Failed attempts wait (the runner): backoff_initial doubled per
+// consecutive failure up to backoff_max, jittered +-20%. A watch that was
+// established and then broke is retried at once.
 //
 // Liveness: the watch checks its member every liveness_interval (see
 // EtcdClient::WatchOptions), so a member that stops answering (SIGSTOP, a
@@ -47,14 +49,10 @@
 //
 // Fail static: losing etcd changes nothing. When the first range at start
 // fails and cache_file is set, the cache is applied (source "cache <path>").
-// The cache is written off the watch thread, at most once per
-// cache_interval, with the remote layer as it is then (so a burst of
-// changes costs one write, not one per change), and once more when the
-// source stops if a write is pending.
-//
-// Logging: each distinct connection problem is logged once (kError) until
-// the source recovers, then the recovery once (kInfo) -- not a line per
-// retry.
+// The cache is written by the runner's supervisor thread, never the
+// watch's, at most once per cache_interval, with the whole view as it is
+// then (so a burst of changes costs one write, not one per change), and
+// once more when the source stops if a write is pending.
 //
 // Reporting: health as "etcd" (target: the endpoints and prefix; healthy as
 // above and while no key is bad; last_error: the connection problem or the
@@ -62,7 +60,7 @@
 // of the layer). The cache's health as "cache".
 //
 // Thread safety: constructed and destroyed by one thread (the runtime's);
-// stats() from any thread; all other work happens on the source's threads.
+// stats() from any thread; all other work happens on the runner's threads.
 #ifndef DEGRADE_LIB_ETCD_SOURCE_H_
 #define DEGRADE_LIB_ETCD_SOURCE_H_
 
@@ -73,11 +71,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -85,7 +81,7 @@
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "etcd/etcd_client.h"
-#include "sources/lkg_cache.h"
+#include "sources/source_runner.h"
 
 namespace degrade::internal {
 
@@ -131,13 +127,13 @@ class EtcdSource {
   // no liveness checks; write the cache at every change), stuck_after < 1.
   static absl::Status Validate(const Config& config);
 
-  // Ranges the prefix once before returning (trying each endpoint once), so
-  // the remote layer is in place when Runtime::Start returns; when that
-  // fails, applies the cache (if any). Then starts the threads. `config`
-  // must pass Validate.
+  // Starts the runner, which waits (at most the client timeout per
+  // endpoint, + 1 s) for the first range, so the remote layer is in place
+  // when Runtime::Start returns; when that fails, the cache (if any) is
+  // applied. `config` must pass Validate.
   EtcdSource(Registry& registry, Config config);
-  // Interrupts the watch, writes a pending cache update and joins the
-  // threads.
+  // Stops the runner: interrupts the watch, writes a pending cache update
+  // and joins the threads.
   ~EtcdSource();
 
   EtcdSource(const EtcdSource&) = delete;
@@ -146,6 +142,7 @@ class EtcdSource {
   Stats stats() const;
 
  private:
+  class Strategy;  // the runner's view of this source
   enum class Kind { kSwitch, kGroup, kAll, kOutside };
   struct Entry {
     Kind kind = Kind::kOutside;
@@ -155,11 +152,12 @@ class EtcdSource {
     std::string error;                // why the current value is rejected
   };
 
-  // Ranges and publishes the whole layer. False on failure (health updated).
-  bool Sync();
-  // Runs one watch until it ends. Sets need_sync_ on compaction.
-  absl::Status WatchOnce();
-  bool OnMessage(EtcdWatchMessage&& message);
+  // One WatchStrategy::Watch: reads the prefix when needed, then watches
+  // until the stream ends.
+  absl::Status Watch(RunContext& ctx, WatchSink& sink);
+  // Ranges and publishes the whole layer.
+  absl::Status Sync(WatchSink& sink);
+  bool OnMessage(WatchSink& sink, EtcdWatchMessage&& message);
   // Updates `entries` for a put (value) or delete (nullopt) of `key`.
   // Returns false when the key is outside the layout.
   bool Update(std::map<std::string, Entry>& entries, const std::string& key,
@@ -167,20 +165,15 @@ class EtcdSource {
   // Applies the keys of one revision that changed what the layer holds
   // (`before`: each key's good value before the revision) as one
   // ApplyLayerDelta. False (and need_sync_) if the registry refused it.
-  bool ApplyRevision(const std::map<std::string, std::optional<SwitchValue>>& before,
+  bool ApplyRevision(WatchSink& sink,
+                     const std::map<std::string, std::optional<SwitchValue>>& before,
                      int64_t revision);
-  // Publishes `entries` as the whole remote layer; commits them as
-  // entries_ on success.
-  bool PublishAll(std::map<std::string, Entry> entries, std::string_view why);
-  // Logs bad keys newly bad or fixed, and reports health.
-  void ReportHealth();
-  // The watch made progress: clears the connection problem.
-  void Progress();
-  void Failed(const absl::Status& status);
-  absl::Duration NextBackoff();
-  void MarkCacheDirty();
-  void Loop();
-  void CacheLoop();
+  // The layer as `entries` make it.
+  static Snapshot SnapshotOf(const std::map<std::string, Entry>& entries);
+  // For the cache (the runner's supervisor thread).
+  std::optional<Snapshot> WholeView();
+  // Logs bad keys newly bad or fixed; tells the sink the current ones.
+  void ReportBadKeys(WatchSink& sink);
 
   Registry& registry_;
   const Config config_;
@@ -189,11 +182,13 @@ class EtcdSource {
   const std::string source_;  // "etcd <prefix>"
   EtcdClient client_;
 
-  // Only the constructor (before the threads start) and the watch thread
-  // touch these.
-  std::map<std::string, Entry> entries_;  // by full key
+  // The runner's loop thread (and its start-up) touches these; WholeView
+  // reads entries_ under entries_mu_ from the supervisor thread.
+  mutable std::mutex entries_mu_;
+  std::map<std::string, Entry> entries_;    // by full key; written under entries_mu_
   std::map<std::string, std::string> bad_;  // key -> why its value is rejected
-  int64_t revision_ = 0;                  // every change up to here is applied
+  bool have_view_ = false;                  // entries_ is a view etcd gave
+  int64_t revision_ = 0;                    // every change up to here is applied
   bool need_sync_ = true;
   bool discovered_ = false;
   // The current watch delivered something or passed a liveness check
@@ -203,26 +198,11 @@ class EtcdSource {
   int stuck_count_ = 0;
   std::set<std::string> warned_outside_;
   std::map<std::string, std::string> logged_bad_;  // key -> reason logged
-  std::mt19937_64 rng_;
-
-  // Health: the watch thread and the liveness checker report it.
-  mutable std::mutex health_mu_;
-  std::string connection_error_;  // guarded by health_mu_; current, empty when fine
-  std::string logged_problem_;    // guarded by health_mu_; the problem logged
-  int64_t failures_ = 0;          // guarded by health_mu_; failed attempts in a row
-  SourceHealth health_;           // guarded by health_mu_
-  std::string bad_text_;          // guarded by health_mu_
 
   mutable std::mutex stats_mu_;
   Stats stats_;  // guarded by stats_mu_
 
-  LkgCacheKeeper cache_;  // the cache thread's, after the constructor
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;        // guarded by mu_
-  bool cache_dirty_ = false;  // guarded by mu_
-  std::thread thread_;
-  std::thread cache_thread_;
+  std::unique_ptr<SourceRunner> runner_;  // last: stopped first
 };
 
 }  // namespace degrade::internal
