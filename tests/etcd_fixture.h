@@ -10,6 +10,7 @@
 //   auto leader = (*cluster)->Leader(absl::Seconds(10));
 //   (*cluster)->Kill(*leader);           // SIGKILL, reaped
 //   (*cluster)->Restart(*leader);        // same ports, same data dir
+//   (*cluster)->Pause(0);                // SIGSTOP; Resume(0): SIGCONT
 //
 // The etcd binary is $DEGRADE_ETCD_BIN, or `etcd` found on PATH. Each
 // member's output goes to <tempdir>/<name>.log (log_path()), kept when
@@ -143,6 +144,19 @@ class EtcdCluster {
     if (!running(i)) return absl::FailedPreconditionError(absl::StrCat("member ", i, " is not running"));
     KillNoWait(i);
     Reap(i);
+    return absl::OkStatus();
+  }
+
+  // SIGSTOP member i: it keeps its sockets open and answers nothing, as a
+  // hung host would. Resume (SIGCONT) lets it go on.
+  absl::Status Pause(int i) {
+    if (!running(i)) return absl::FailedPreconditionError(absl::StrCat("member ", i, " is not running"));
+    if (::kill(members_[i].pid, SIGSTOP) != 0) return absl::InternalError("kill(SIGSTOP) failed");
+    return absl::OkStatus();
+  }
+  absl::Status Resume(int i) {
+    if (!running(i)) return absl::FailedPreconditionError(absl::StrCat("member ", i, " is not running"));
+    if (::kill(members_[i].pid, SIGCONT) != 0) return absl::InternalError("kill(SIGCONT) failed");
     return absl::OkStatus();
   }
 

@@ -38,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/env_name.h"
+#include "core/layer_delta.h"
 #include "core/mutex.h"
 #include "core/switch_data.h"
 #include "degrade/registry.h"
@@ -83,6 +84,9 @@ class RegistryCore {
   absl::Status SetOverride(std::string_view name, SwitchValue value, absl::Duration ttl)
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status ClearOverride(std::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
+  // See core/layer_delta.h; defined in layer_delta.cc. Validates `delta`.
+  absl::Status ApplyLayerDelta(Layer layer, LayerDelta delta, std::string_view source,
+                               DeltaValues values) ABSL_LOCKS_EXCLUDED(mu_);
 
   // How much of a snapshot is known to be valid when it is applied.
   enum class Checked {
@@ -200,6 +204,10 @@ class RegistryCore {
   absl::flat_hash_set<std::string, EnvNameHash, EnvNameEq> groups_ ABSL_GUARDED_BY(mu_);
   // The layers, each an immutable snapshot, replaced whole.
   std::array<std::shared_ptr<const Snapshot>, kLayerCount> layers_ ABSL_GUARDED_BY(mu_);
+  // Per layer, the snapshot ApplyLayerDelta made (a non-const copy it may
+  // edit in place while layers_ still holds it), or null. Compared by
+  // address with layers_: replacing a layer any other way ends the editing.
+  std::array<std::weak_ptr<Snapshot>, kLayerCount> delta_layers_ ABSL_GUARDED_BY(mu_);
   // Built as switches are defined; layers_[kEnv] aliases it (never copied,
   // so views into it stay valid: map nodes do not move).
   Snapshot env_layer_ ABSL_GUARDED_BY(mu_);

@@ -43,6 +43,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -83,12 +84,15 @@ class EtcdClient {
     // Largest single watch message. Default: 4 MiB (etcd's default request
     // limit is 1.5 MiB per value).
     size_t max_watch_message_bytes = size_t{4} << 20;
+    // Keys per page when RangePrefix reads a prefix. Default: 1,000.
+    size_t range_page_keys = 1000;
   };
 
   // InvalidArgument naming the option and value: no endpoints, an endpoint
   // that is not http(s)://host:port (a path, user info or another scheme),
   // https in a build without OpenSSL, a password without a user, a
-  // non-positive timeout or watch_idle_timeout, a zero size limit.
+  // non-positive timeout or watch_idle_timeout, a zero size limit or page
+  // size.
   static absl::Status Validate(const Config& config);
 
   // `config` must pass Validate.
@@ -103,14 +107,27 @@ class EtcdClient {
   struct RangeResult {
     int64_t revision = 0;  // the store's revision the result reflects
     std::vector<EtcdKv> kvs;
+    bool more = false;  // Range only: etcd has more keys than it returned
+    size_t pages = 0;   // requests it took
   };
-  // Keys in [key, range_end) (range_end empty: just `key`), in key order.
+  // Keys in [key, range_end) (range_end empty: just `key`), in key order,
+  // in one request.
   absl::StatusOr<RangeResult> Range(std::string_view key, std::string_view range_end);
-  // Every key starting with `prefix` (non-empty).
+  // Every key starting with `prefix` (non-empty), as of one revision, read
+  // in pages of at most range_page_keys keys (each page from the key after
+  // the last one read, at the first page's revision), so that no reply
+  // need hold the whole prefix. A page larger than max_response_bytes is
+  // read again with half the keys (a single key larger than that is
+  // ResourceExhausted). When etcd compacts that revision between two pages
+  // the read starts over (at most twice more; then OutOfRange).
   absl::StatusOr<RangeResult> RangePrefix(std::string_view prefix);
 
   // Returns the revision of the write.
   absl::StatusOr<int64_t> Put(std::string_view key, std::string_view value);
+  // Puts every (key, value) in one transaction (one revision). 1 to
+  // kMaxTxnOps pairs (etcd's default --max-txn-ops), else InvalidArgument.
+  static constexpr size_t kMaxTxnOps = 128;
+  absl::StatusOr<int64_t> PutAll(const std::vector<std::pair<std::string, std::string>>& kvs);
 
   struct DeleteResult {
     int64_t revision = 0;
@@ -145,6 +162,17 @@ class EtcdClient {
     std::string range_end;      // empty: just `key`
     int64_t start_revision = 0;  // 0: from now
     bool progress_notify = true;
+    // Liveness: while the watch is open (from the request on), every
+    // liveness_interval the member watched gets a linearizable read of
+    // `key` (which needs a live member with a leader). A read that fails or
+    // takes longer than `timeout` ends the watch with Unavailable ("did not
+    // answer a liveness check"), so a member that stopped (SIGSTOP, a hung
+    // host) or lost its quorum is noticed within liveness_interval +
+    // timeout, even though the connection stays open. Each successful check
+    // calls on_alive, on the checking thread (not the watch's). Zero: no
+    // checks.
+    absl::Duration liveness_interval = absl::ZeroDuration();
+    std::function<void()> on_alive;
   };
   // Opens a watch on the first endpoint that accepts it and streams its
   // messages to `on_message` on this thread until:
@@ -181,6 +209,12 @@ class EtcdClient {
     std::string body;
   };
 
+  absl::StatusOr<RangeResult> RangeOnce(std::string_view key, std::string_view range_end,
+                                        int64_t revision, int64_t limit, std::string_view what);
+  // One liveness check of `endpoint` (see WatchOptions): OK when the member
+  // answered the read (or refused it for a reason that is not a member
+  // problem, such as permissions), else why not.
+  absl::Status CheckAlive(const std::string& endpoint, const std::string& key);
   // One request to one endpoint: POST `path` with `body`.
   absl::StatusOr<Reply> Post(const std::string& endpoint, const std::string& path,
                              const std::string& body, const std::string& token,

@@ -9,6 +9,12 @@
 // Why an entry whose mod_revision is unchanged is not parsed again on a
 // re-range: a value with ttl_s becomes expires_at = now + ttl_s when parsed;
 // parsing it again after a reconnect would push its expiry back.
+//
+// Why a watched revision is applied as a delta and the prefix as a whole: a
+// revision names the few keys that changed, and applying only those keeps
+// the cost of a change independent of the prefix's size (10,000 keys made
+// each change re-apply 10,000 entries); a range is the whole truth, and
+// replacing the layer with it also drops whatever the cache had applied.
 #include "etcd/etcd_source.h"
 
 #include <algorithm>
@@ -19,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "etcd/etcd_json.h"
+#include "core/layer_delta.h"
 #include "core/str_util.h"
 
 namespace degrade::internal {
@@ -51,8 +58,34 @@ absl::Status EtcdSource::Validate(const Config& config) {
         absl::FormatDuration(config.backoff_max),
         " is not valid; accepted: 0 < backoff_initial <= backoff_max"));
   }
+  if (config.liveness_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "etcd liveness_interval ", absl::FormatDuration(config.liveness_interval),
+        " is negative; accepted: a positive duration (default 3s), or 0 for no checks"));
+  }
+  if (config.cache_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "etcd cache_interval ", absl::FormatDuration(config.cache_interval),
+        " is negative; accepted: a duration of 0 or more (default 1s)"));
+  }
+  if (config.stuck_after < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("etcd stuck_after ", config.stuck_after,
+                                                   " is below 1; accepted: 1 or more (default 3)"));
+  }
   return absl::OkStatus();
 }
+
+class EtcdSource::Strategy : public WatchStrategy {
+ public:
+  explicit Strategy(EtcdSource* source) : source_(source) {}
+  absl::Status Watch(RunContext& ctx, WatchSink& sink) override {
+    return source_->Watch(ctx, sink);
+  }
+  std::optional<Snapshot> WholeView() override { return source_->WholeView(); }
+
+ private:
+  EtcdSource* const source_;
+};
 
 EtcdSource::EtcdSource(Registry& registry, Config config)
     : registry_(registry),
@@ -60,29 +93,31 @@ EtcdSource::EtcdSource(Registry& registry, Config config)
       prefix_(NormalizeEtcdPrefix(config_.prefix)),
       range_end_(EtcdPrefixEnd(prefix_)),
       source_(absl::StrCat("etcd ", prefix_)),
-      client_(config_.client),
-      cache_(registry, config_.cache_file) {
-  // Not std::random_device: it may throw. Jitter needs spread, not secrecy.
-  const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
-  std::seed_seq seed{static_cast<uint64_t>(ticks),
-                     static_cast<uint64_t>(reinterpret_cast<uintptr_t>(this))};
-  rng_.seed(seed);
-  health_.name = "etcd";
-  health_.target = absl::StrCat(absl::StrJoin(config_.client.endpoints, ", "), " ", prefix_);
-  health_.healthy = false;
-
-  if (!Sync()) cache_.ApplyAtStart("no etcd endpoint answered at start");
-  thread_ = std::thread([this] { Loop(); });
+      client_(config_.client) {
+  SourceRunner::Config rc;
+  rc.name = "etcd";
+  rc.target = absl::StrCat(absl::StrJoin(config_.client.endpoints, ", "), " ", prefix_);
+  rc.source = source_;
+  rc.layer = Layer::kRemote;
+  rc.backoff_base = config_.backoff_initial;
+  rc.backoff_cap = config_.backoff_max;
+  rc.backoff_jitter = kBackoffJitter;
+  // The first range tries each endpoint once, each within the timeout.
+  rc.startup_budget =
+      config_.client.timeout * static_cast<double>(config_.client.endpoints.size()) +
+      absl::Seconds(1);
+  rc.cache_file = config_.cache_file;
+  rc.cache_min_interval = config_.cache_interval;
+  rc.startup_failure_text = "no etcd endpoint answered at start";
+  runner_ = std::make_unique<SourceRunner>(registry_, std::move(rc),
+                                           std::make_unique<Strategy>(this));
 }
 
-EtcdSource::~EtcdSource() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    cv_.notify_all();
-  }
-  client_.Stop();  // interrupts the watch or request in flight
-  thread_.join();
+EtcdSource::~EtcdSource() { runner_.reset(); }
+
+EtcdSource::Stats EtcdSource::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_;
 }
 
 bool EtcdSource::Update(std::map<std::string, Entry>& entries, const std::string& key,
@@ -113,6 +148,7 @@ bool EtcdSource::Update(std::map<std::string, Entry>& entries, const std::string
   }
   if (!value.has_value()) {
     entries.erase(key);
+    bad_.erase(key);
     return true;
   }
   Entry& e = entries[key];
@@ -120,28 +156,32 @@ bool EtcdSource::Update(std::map<std::string, Entry>& entries, const std::string
   e.name = name;
   e.mod_revision = mod_revision;
   const std::string source = absl::StrCat("etcd key ", key);
+  e.error.clear();
   if (kind != Kind::kAll) {
     absl::Status s =
         ValidateName(name, kind == Kind::kSwitch ? "switch name" : "group name");
-    if (!s.ok()) {
-      e.error = absl::StrCat(source, ": ", s.message());
-      return true;
+    if (!s.ok()) e.error = absl::StrCat(source, ": ", s.message());
+  }
+  if (e.error.empty()) {
+    std::vector<std::string> warnings;
+    absl::StatusOr<SwitchValue> parsed =
+        ParseSwitchValue(*value, source, "value", registry_.clock().Now(), &warnings);
+    if (parsed.ok()) {
+      for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
+      e.good = *std::move(parsed);
+    } else {
+      e.error = ToStd(parsed.status().message());
     }
   }
-  std::vector<std::string> warnings;
-  absl::StatusOr<SwitchValue> parsed =
-      ParseSwitchValue(*value, source, "value", registry_.clock().Now(), &warnings);
-  if (!parsed.ok()) {
-    e.error = ToStd(parsed.status().message());
-    return true;
+  if (e.error.empty()) {
+    bad_.erase(key);
+  } else {
+    bad_[key] = e.error;
   }
-  for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
-  e.good = *std::move(parsed);
-  e.error.clear();
   return true;
 }
 
-bool EtcdSource::Publish(std::map<std::string, Entry> entries, std::string_view why) {
+Snapshot EtcdSource::SnapshotOf(const std::map<std::string, Entry>& entries) {
   Snapshot snapshot;
   for (const auto& [key, e] : entries) {
     if (!e.good.has_value()) continue;
@@ -159,66 +199,69 @@ bool EtcdSource::Publish(std::map<std::string, Entry> entries, std::string_view 
         break;
     }
   }
-  if (published_.has_value() && *published_ == snapshot) {
-    entries_ = std::move(entries);
-    return true;
-  }
-  Snapshot copy = snapshot;
-  const size_t switches = snapshot.switches.size(), groups = snapshot.groups.size();
-  if (absl::Status s = registry_.ApplySnapshot(Layer::kRemote, std::move(snapshot), source_);
-      !s.ok()) {
-    // Values passed ParseSwitchValue, so this is not expected; keep the
-    // layer and the entries as they were, and read everything again.
-    registry_.Log(LogLevel::kError, absl::StrCat(source_, ": ", s.message(),
-                                                 "; the remote layer keeps its last good state"));
-    return false;
-  }
-  entries_ = std::move(entries);
-  published_ = copy;
-  ++health_.applied;
-  health_.last_success = registry_.clock().Now();
-  registry_.Log(LogLevel::kInfo, absl::StrCat(source_, ": applied ", ToAbsl(why), " (", switches,
-                                              " switches, ", groups, " groups)"));
-  cache_.Save(copy);
-  return true;
+  return snapshot;
 }
 
-bool EtcdSource::Sync() {
+std::optional<Snapshot> EtcdSource::WholeView() {
+  std::lock_guard<std::mutex> lock(entries_mu_);
+  if (!have_view_) return std::nullopt;
+  return SnapshotOf(entries_);
+}
+
+absl::Status EtcdSource::Sync(WatchSink& sink) {
   absl::StatusOr<EtcdClient::RangeResult> range = client_.RangePrefix(prefix_);
-  if (!range.ok()) {
-    if (!absl::IsCancelled(range.status())) Failed(range.status());
-    return false;
+  if (!range.ok()) return range.status();
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.full_reads;
+    stats_.range_pages += range->pages;
   }
   std::map<std::string, Entry> entries;
+  const std::map<std::string, std::string> bad_before = bad_;
+  bad_.clear();
   for (EtcdKv& kv : range->kvs) {
     auto old = entries_.find(kv.key);
     if (old != entries_.end() && old->second.mod_revision == kv.mod_revision) {
       entries.insert(*old);
+      if (auto b = bad_before.find(kv.key); b != bad_before.end()) bad_.insert(*b);
       continue;
     }
     // Start from the old entry, so a bad new value keeps the last good one.
     if (old != entries_.end()) entries.insert(*old);
     Update(entries, kv.key, kv.value, kv.mod_revision);
   }
-  if (!Publish(std::move(entries), absl::StrCat("the prefix at revision ", range->revision))) {
-    Failed(absl::InternalError(absl::StrCat(source_, ": could not apply the prefix")));
-    return false;
+  if (absl::Status s = sink.Publish(SnapshotOf(entries),
+                                    absl::StrCat("the prefix at revision ", range->revision));
+      !s.ok()) {
+    // Values passed ParseSwitchValue, so this is not expected; keep the
+    // layer and the entries as they were, and read everything again.
+    bad_ = bad_before;
+    return absl::InternalError(absl::StrCat(source_, ": could not apply the prefix: ",
+                                            s.message(),
+                                            "; the remote layer keeps its last good state"));
+  }
+  {
+    std::lock_guard<std::mutex> lock(entries_mu_);
+    entries_ = std::move(entries);
+    have_view_ = true;
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.full_applies;
   }
   revision_ = range->revision;
   need_sync_ = false;
-  connection_error_.clear();
-  failures_ = 0;
-  health_.consecutive_failures = 0;
-  ReportHealth();
+  ReportBadKeys(sink);
+  sink.Confirmed();
   // Learn the other members once, so a single configured endpoint is not a
   // single point of failure. Failing here changes nothing.
   if (config_.discover_members && !discovered_) {
     discovered_ = client_.DiscoverMembers().ok();
   }
-  return true;
+  return absl::OkStatus();
 }
 
-bool EtcdSource::OnMessage(EtcdWatchMessage&& m) {
+bool EtcdSource::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   if (m.canceled) {  // the client delivers only compaction cancels
     registry_.Log(LogLevel::kWarning,
                   absl::StrCat(source_, ": revision ", revision_ + 1,
@@ -228,151 +271,190 @@ bool EtcdSource::OnMessage(EtcdWatchMessage&& m) {
     return false;
   }
   if (m.created) {
-    watching_ = true;
-    connection_error_.clear();
-    failures_ = 0;
-    health_.consecutive_failures = 0;
-    health_.last_success = registry_.clock().Now();
-    ReportHealth();
+    sink.Established();
     return true;
   }
   if (m.events.empty()) {  // progress notification: caught up to the header
     revision_ = std::max(revision_, m.header_revision);
+    progressed_ = true;
+    sink.Confirmed();
     return true;
   }
-  // One step per revision: a watcher catching up after a reconnect gets
-  // several revisions in one message, and each is published in turn, as a
-  // watcher that never left saw them.
+  // One update of the layer per revision: a watcher catching up after a
+  // reconnect gets several revisions in one response, and each is applied
+  // in turn, as a watcher that never left saw them. Each update names only
+  // the keys of its revision.
+  int64_t last = revision_;
+  size_t applied_events = 0;
   size_t i = 0;
   while (i < m.events.size()) {
     const int64_t rev = m.events[i].kv.mod_revision;
-    std::map<std::string, Entry> entries = entries_;
-    bool changed = false;
+    // For each key of this revision, its good value before it.
+    std::map<std::string, std::optional<SwitchValue>> before;
     for (; i < m.events.size() && m.events[i].kv.mod_revision == rev; ++i) {
       EtcdEvent& e = m.events[i];
       if (rev <= revision_) continue;  // seen already
+      if (!before.contains(e.kv.key)) {
+        auto it = entries_.find(e.kv.key);
+        before[e.kv.key] = it == entries_.end() ? std::optional<SwitchValue>() : it->second.good;
+      }
       std::optional<std::string> value;
       if (e.type == EtcdEvent::Type::kPut) value = std::move(e.kv.value);
-      changed = Update(entries, e.kv.key, value, rev) || changed;
+      {
+        std::lock_guard<std::mutex> lock(entries_mu_);
+        Update(entries_, e.kv.key, value, rev);
+      }
+      ++applied_events;
     }
     if (rev <= revision_) continue;
-    if (changed && !Publish(std::move(entries), absl::StrCat("revision ", rev))) {
-      need_sync_ = true;
-      return false;
-    }
-    revision_ = rev;
+    if (!ApplyRevision(sink, before, rev)) return false;
+    last = rev;
   }
-  health_.last_success = registry_.clock().Now();
-  ReportHealth();
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.events += applied_events;
+  }
+  revision_ = last;
+  progressed_ = true;
+  ReportBadKeys(sink);
+  sink.Confirmed();
   return true;
 }
 
-absl::Status EtcdSource::WatchOnce() {
-  EtcdClient::WatchOptions options;
-  options.key = prefix_;
-  options.range_end = range_end_;
-  options.start_revision = revision_ + 1;
-  options.progress_notify = true;
-  return client_.Watch(options, [this](EtcdWatchMessage&& m) { return OnMessage(std::move(m)); });
-}
-
-void EtcdSource::ReportHealth() {
-  std::vector<std::string> bad;
-  std::set<std::string> bad_keys;
-  for (const auto& [key, e] : entries_) {
-    if (e.error.empty()) continue;
-    bad_keys.insert(key);
-    bad.push_back(e.error);
-    auto it = logged_bad_.find(key);
-    if (it == logged_bad_.end() || it->second != e.error) {
-      logged_bad_[key] = e.error;
-      registry_.Log(LogLevel::kError,
-                    absl::StrCat(e.error, e.good.has_value()
-                                              ? "; the entry keeps its last good value"
-                                              : "; the entry stays unset"));
-      health_.last_error_time = registry_.clock().Now();
+bool EtcdSource::ApplyRevision(WatchSink& sink,
+                               const std::map<std::string, std::optional<SwitchValue>>& before,
+                               int64_t revision) {
+  LayerDelta delta;
+  for (const auto& [key, old_good] : before) {
+    auto it = entries_.find(key);
+    const std::optional<SwitchValue> now_good =
+        it == entries_.end() ? std::optional<SwitchValue>() : it->second.good;
+    if (now_good == old_good) continue;
+    const std::string_view rel = std::string_view(key).substr(prefix_.size());
+    if (rel == "all") {
+      delta.change_all = true;
+      delta.all = now_good;
+    } else if (absl::StartsWith(ToAbsl(rel), "switches/")) {
+      delta.switches[std::string(rel.substr(9))] = now_good;
+    } else if (absl::StartsWith(ToAbsl(rel), "groups/")) {
+      delta.groups[std::string(rel.substr(7))] = now_good;
     }
   }
+  if (delta.empty()) return true;
+  const size_t changed = delta.switches.size() + delta.groups.size() + (delta.change_all ? 1 : 0);
+  absl::Status s = sink.Apply(
+      absl::StrCat("revision ", revision, " (", changed, changed == 1 ? " entry" : " entries",
+                   " changed)"),
+      [&](Registry& registry, Layer layer, const std::string& source) {
+        return ApplyLayerDelta(registry, layer, std::move(delta), source, DeltaValues::kParsed);
+      });
+  if (!s.ok()) {
+    // Values passed ParseSwitchValue, so this is not expected: the entries
+    // no longer match the layer, so read everything again.
+    registry_.Log(LogLevel::kError,
+                  absl::StrCat(source_, ": ", s.message(),
+                               "; the remote layer keeps its last good state; reading the "
+                               "prefix again"));
+    need_sync_ = true;
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.delta_applies;
+  }
+  return true;
+}
+
+void EtcdSource::ReportBadKeys(WatchSink& sink) {
+  for (const auto& [key, error] : bad_) {
+    auto it = logged_bad_.find(key);
+    if (it != logged_bad_.end() && it->second == error) continue;
+    logged_bad_[key] = error;
+    auto e = entries_.find(key);
+    const bool has_good = e != entries_.end() && e->second.good.has_value();
+    registry_.Log(LogLevel::kError,
+                  absl::StrCat(error, has_good ? "; the entry keeps its last good value"
+                                               : "; the entry stays unset"));
+  }
   for (auto it = logged_bad_.begin(); it != logged_bad_.end();) {
-    if (bad_keys.count(it->first) == 0) {
+    if (bad_.count(it->first) == 0) {
       registry_.Log(LogLevel::kInfo, absl::StrCat("etcd key ", it->first, ": fixed or deleted"));
       it = logged_bad_.erase(it);
     } else {
       ++it;
     }
   }
-  std::vector<std::string> problems;
-  if (!connection_error_.empty()) problems.push_back(connection_error_);
-  if (!bad.empty()) {
-    const size_t shown = std::min(bad.size(), kBadKeysShown);
-    std::string text = absl::StrCat(bad.size(), bad.size() == 1 ? " key" : " keys",
-                                    " rejected (each keeps its last good value): ",
-                                    absl::StrJoin(bad.begin(), bad.begin() + static_cast<std::ptrdiff_t>(shown), "; "));
-    if (shown < bad.size()) absl::StrAppend(&text, "; and ", bad.size() - shown, " more");
-    problems.push_back(std::move(text));
-  }
-  health_.healthy = problems.empty();
-  if (!problems.empty()) health_.last_error = absl::StrJoin(problems, "; ");
-  registry_.ReportSourceHealth(health_);
-}
-
-void EtcdSource::Failed(const absl::Status& status) {
-  ++failures_;
-  ++health_.consecutive_failures;
-  const std::string message = ToStd(status.message());
-  // Log the first failure and then at 2, 4, 8, ... in a row, so an outage
-  // is visible without a line per retry.
-  if ((failures_ & (failures_ - 1)) == 0) {
-    registry_.Log(LogLevel::kError,
-                  absl::StrCat(message, " (", failures_, failures_ == 1 ? " failure" : " failures",
-                               " in a row); the remote layer keeps its last good state"));
-  }
-  connection_error_ = message;
-  health_.last_error_time = registry_.clock().Now();
-  ReportHealth();
-}
-
-absl::Duration EtcdSource::NextBackoff() {
-  absl::Duration d = config_.backoff_initial;
-  for (int64_t i = 1; i < failures_ && d < config_.backoff_max; ++i) d *= 2;
-  d = std::min(d, config_.backoff_max);
-  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-  return d * (1.0 + kBackoffJitter * (2.0 * u - 1.0));
-}
-
-void EtcdSource::Loop() {
-  auto wait = [this](absl::Duration d) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return stop_; });
-    return !stop_;
-  };
-  auto stopping = [this] {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stop_;
-  };
-  while (!stopping()) {
-    if (need_sync_) {
-      if (!Sync()) {
-        if (!wait(NextBackoff())) break;
-        continue;
-      }
+  std::string text;
+  if (!bad_.empty()) {
+    std::vector<std::string> shown;
+    for (const auto& [key, error] : bad_) {
+      if (shown.size() == kBadKeysShown) break;
+      shown.push_back(error);
     }
-    watching_ = false;
-    absl::Status s = WatchOnce();
-    if (stopping() || absl::IsCancelled(s)) break;
-    if (need_sync_) continue;  // compaction: read the prefix again at once
-    const bool was_watching = watching_;
-    watching_ = false;
-    if (was_watching && absl::IsDeadlineExceeded(s)) continue;  // idle: just reopen
-    Failed(s);
-    // A watch that was running is resumed at once (on the next member);
-    // attempts that fail from the start back off.
-    if (was_watching) {
-      failures_ = 0;
-      continue;
-    }
-    if (!wait(NextBackoff())) break;
+    text = absl::StrCat(bad_.size(), bad_.size() == 1 ? " key" : " keys",
+                        " rejected (each keeps its last good value): ", absl::StrJoin(shown, "; "));
+    if (shown.size() < bad_.size()) absl::StrAppend(&text, "; and ", bad_.size() - shown.size(), " more");
   }
+  sink.SetProblems(std::move(text));
+}
+
+absl::Status EtcdSource::Watch(RunContext& ctx, WatchSink& sink) {
+  // Stopping the runner interrupts whatever request this call is in.
+  std::unique_ptr<Operation> op =
+      ctx.Arm(source_, absl::Hours(24 * 365 * 100), [this] { client_.Stop(); });
+  if (need_sync_) {
+    if (absl::Status s = Sync(sink); !s.ok()) return s;
+  }
+  progressed_ = false;
+  const int64_t from = revision_;
+  EtcdClient::WatchOptions options;
+  options.key = prefix_;
+  options.range_end = range_end_;
+  options.start_revision = revision_ + 1;
+  options.progress_notify = true;
+  options.liveness_interval = config_.liveness_interval;
+  // From the watch's liveness checker thread: the runner's Confirmed()
+  // takes its own lock, so it may be called beside the loop thread.
+  options.on_alive = [this, &sink] {
+    progressed_ = true;
+    sink.Confirmed();
+  };
+  absl::Status s = client_.Watch(
+      options, [this, &sink](EtcdWatchMessage&& m) { return OnMessage(sink, std::move(m)); });
+  if (ctx.stopping() || absl::IsCancelled(s)) return s;
+  if (need_sync_) return absl::OkStatus();  // compaction: read the prefix again at once
+  if (progressed_) {
+    stuck_revision_ = -1;
+    stuck_count_ = 0;
+  } else if (stuck_revision_ != from) {
+    stuck_revision_ = from;
+    stuck_count_ = 1;
+  } else {
+    ++stuck_count_;
+  }
+  // A catch-up too large for one watch message, or watches that keep
+  // ending without delivering anything: the watch cannot get past this
+  // revision, so read the current state in pages and watch after it.
+  const bool too_large = absl::IsResourceExhausted(s);
+  if (too_large || stuck_count_ >= config_.stuck_after) {
+    registry_.Log(
+        LogLevel::kWarning,
+        absl::StrCat(source_, ": the watch cannot progress past revision ", revision_, " (",
+                     too_large ? "the catch-up is larger than the watch message limit"
+                               : absl::StrCat(stuck_count_, " watches in a row ended with "
+                                                            "nothing delivered"),
+                     ": ", s.message(), "); reading the prefix in pages and watching after it"));
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      ++stats_.stuck_recoveries;
+    }
+    stuck_revision_ = -1;
+    stuck_count_ = 0;
+    need_sync_ = true;
+    return Sync(sink);  // OK: the runner watches again at once
+  }
+  if (progressed_ && absl::IsDeadlineExceeded(s)) return absl::OkStatus();  // idle: reopen
+  return s;
 }
 
 }  // namespace degrade::internal

@@ -7,19 +7,38 @@
 // Each value is snapshot JSON ("off", {"state": "on", "allow": 0.25}, ...;
 // degrade/snapshot.h), checked by ParseSwitchValue.
 //
-// One background thread:
-//   1. ranges the prefix and publishes the whole remote layer at once (one
-//      ApplySnapshot), then writes the last-known-good cache;
-//   2. watches the prefix from the range's revision + 1. Each watch message
-//      (one etcd revision, or a transaction's several keys) updates the
-//      entries it names and publishes the layer again at once;
-//   3. when the watch breaks (member down, etcd restarted, connection lost,
-//      idle too long), watches again from the last revision seen + 1, on the
-//      next member first, so no update is lost and none is applied twice;
-//      when etcd says that revision was compacted, goes back to 1.
-// Failed attempts wait BackoffDelay-style: backoff_initial doubled per
+// The source is the watch strategy of a SourceRunner
+// (sources/source_runner.h), which owns its threads, start-up bound,
+// backoff, health and the last-known-good cache. What the source does:
+//   1. ranges the prefix (in pages, at one revision: EtcdClient::RangePrefix)
+//      and publishes the whole remote layer at once (one ApplySnapshot);
+//   2. watches the prefix from the range's revision + 1. Each revision a
+//      watch response holds (one, or a catch-up's many; a transaction's
+//      several keys are one) is applied in turn as one partial update of
+//      the layer (ApplyLayerDelta) naming only the keys it changed: the
+//      cost of a change does not grow with the number of keys under the
+//      prefix;
+//   3. when the watch breaks (member down, etcd restarted, connection lost),
+//      watches again from the last revision seen + 1, on the next member
+//      first, so no update is lost and none is applied twice; when etcd says
+//      that revision was compacted, goes back to 1;
+//   4. when the watch cannot progress -- a catch-up message larger than
+//      max_watch_message_bytes (several large values written while the
+//      source was away), or stuck_after watches in a row ending before
+//      delivering anything from the same revision -- goes back to 1 too:
+//      the paged range reads the current state whatever its size, and the
+//      watch starts after it. One log line says so.
+// Failed attempts wait (the runner): backoff_initial doubled per
 // consecutive failure up to backoff_max, jittered +-20%. A watch that was
 // established and then broke is retried at once.
+//
+// Liveness: the watch checks its member every liveness_interval (see
+// EtcdClient::WatchOptions), so a member that stops answering (SIGSTOP, a
+// hung host, lost quorum) ends the watch within liveness_interval + the
+// client timeout (about 5 s with the defaults) and the next member is
+// watched. The source is healthy only while the watch has shown progress
+// (an event, a progress notification, or a passed liveness check) since
+// the last failure.
 //
 // Bad values: a key whose value is not valid snapshot JSON, or whose name is
 // not a valid switch or group name, is rejected alone: its entry keeps its
@@ -30,28 +49,31 @@
 //
 // Fail static: losing etcd changes nothing. When the first range at start
 // fails and cache_file is set, the cache is applied (source "cache <path>").
+// The cache is written by the runner's supervisor thread, never the
+// watch's, at most once per cache_interval, with the whole view as it is
+// then (so a burst of changes costs one write, not one per change), and
+// once more when the source stops if a write is pending.
 //
-// Reporting: health as "etcd" (target: the endpoints; healthy while the
-// watch runs and no key is bad; last_error: the connection error or the bad
-// keys; consecutive_failures: failed attempts in a row; applied: layers
-// published). The cache's health as "cache".
+// Reporting: health as "etcd" (target: the endpoints and prefix; healthy as
+// above and while no key is bad; last_error: the connection problem or the
+// bad keys; consecutive_failures: failed attempts in a row; applied: updates
+// of the layer). The cache's health as "cache".
 //
 // Thread safety: constructed and destroyed by one thread (the runtime's);
-// all other work happens on the source's own thread.
+// stats() from any thread; all other work happens on the runner's threads.
 #ifndef DEGRADE_LIB_ETCD_SOURCE_H_
 #define DEGRADE_LIB_ETCD_SOURCE_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -59,7 +81,7 @@
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "etcd/etcd_client.h"
-#include "sources/lkg_cache.h"
+#include "sources/source_runner.h"
 
 namespace degrade::internal {
 
@@ -75,29 +97,52 @@ class EtcdSource {
     std::string cache_file;     // last-known-good cache; empty: none
     absl::Duration backoff_initial = absl::Milliseconds(100);
     absl::Duration backoff_max = absl::Seconds(5);
+    // How often the watched member is checked (WatchOptions). Default: 3 s.
+    absl::Duration liveness_interval = absl::Seconds(3);
+    // Shortest time between two writes of the cache. Default: 1 s.
+    absl::Duration cache_interval = absl::Seconds(1);
+    // Watches in a row that end with nothing delivered, from the same
+    // revision, before the prefix is read again. Default: 3.
+    int stuck_after = 3;
     // After the first successful range, add the client URLs the members
     // advertise to the endpoints (EtcdClient::DiscoverMembers). Off only
     // where the advertised URLs must not be used (a test behind a proxy).
     bool discover_members = true;
   };
 
+  // What the source has done, for tests and benchmarks.
+  struct Stats {
+    uint64_t full_reads = 0;     // ranges of the whole prefix
+    uint64_t range_pages = 0;    // requests those took
+    uint64_t full_applies = 0;   // whole-layer ApplySnapshot calls
+    uint64_t delta_applies = 0;  // ApplyLayerDelta calls (one per revision that changed the layer)
+    uint64_t events = 0;         // watch events applied
+    uint64_t cache_writes = 0;   // cache files written
+    uint64_t stuck_recoveries = 0;  // re-reads because the watch could not progress
+  };
+
   // InvalidArgument naming the option and value: what EtcdClient::Validate
   // rejects, an empty prefix, non-positive backoffs or backoff_max below
-  // backoff_initial.
+  // backoff_initial, a negative liveness_interval or cache_interval (zero:
+  // no liveness checks; write the cache at every change), stuck_after < 1.
   static absl::Status Validate(const Config& config);
 
-  // Ranges the prefix once before returning (trying each endpoint once), so
-  // the remote layer is in place when Runtime::Start returns; when that
-  // fails, applies the cache (if any). Then starts the thread. `config`
-  // must pass Validate.
+  // Starts the runner, which waits (at most the client timeout per
+  // endpoint, + 1 s) for the first range, so the remote layer is in place
+  // when Runtime::Start returns; when that fails, the cache (if any) is
+  // applied. `config` must pass Validate.
   EtcdSource(Registry& registry, Config config);
-  // Interrupts the watch and joins the thread.
+  // Stops the runner: interrupts the watch, writes a pending cache update
+  // and joins the threads.
   ~EtcdSource();
 
   EtcdSource(const EtcdSource&) = delete;
   EtcdSource& operator=(const EtcdSource&) = delete;
 
+  Stats stats() const;
+
  private:
+  class Strategy;  // the runner's view of this source
   enum class Kind { kSwitch, kGroup, kAll, kOutside };
   struct Entry {
     Kind kind = Kind::kOutside;
@@ -107,22 +152,28 @@ class EtcdSource {
     std::string error;                // why the current value is rejected
   };
 
-  // Ranges and publishes the whole layer. False on failure (health updated).
-  bool Sync();
-  // Runs one watch until it ends. Sets need_sync_ on compaction.
-  absl::Status WatchOnce();
-  bool OnMessage(EtcdWatchMessage&& message);
+  // One WatchStrategy::Watch: reads the prefix when needed, then watches
+  // until the stream ends.
+  absl::Status Watch(RunContext& ctx, WatchSink& sink);
+  // Ranges and publishes the whole layer.
+  absl::Status Sync(WatchSink& sink);
+  bool OnMessage(WatchSink& sink, EtcdWatchMessage&& message);
   // Updates `entries` for a put (value) or delete (nullopt) of `key`.
   // Returns false when the key is outside the layout.
   bool Update(std::map<std::string, Entry>& entries, const std::string& key,
               const std::optional<std::string>& value, int64_t mod_revision);
-  // Publishes `entries` as the remote layer when it differs from what is
-  // published; commits them as entries_ on success.
-  bool Publish(std::map<std::string, Entry> entries, std::string_view why);
-  void ReportHealth();
-  void Failed(const absl::Status& status);
-  absl::Duration NextBackoff();
-  void Loop();
+  // Applies the keys of one revision that changed what the layer holds
+  // (`before`: each key's good value before the revision) as one
+  // ApplyLayerDelta. False (and need_sync_) if the registry refused it.
+  bool ApplyRevision(WatchSink& sink,
+                     const std::map<std::string, std::optional<SwitchValue>>& before,
+                     int64_t revision);
+  // The layer as `entries` make it.
+  static Snapshot SnapshotOf(const std::map<std::string, Entry>& entries);
+  // For the cache (the runner's supervisor thread).
+  std::optional<Snapshot> WholeView();
+  // Logs bad keys newly bad or fixed; tells the sink the current ones.
+  void ReportBadKeys(WatchSink& sink);
 
   Registry& registry_;
   const Config config_;
@@ -131,26 +182,27 @@ class EtcdSource {
   const std::string source_;  // "etcd <prefix>"
   EtcdClient client_;
 
-  // Only the constructor (before the thread starts) and the thread touch
-  // these.
-  std::map<std::string, Entry> entries_;  // by full key
-  std::optional<Snapshot> published_;     // what the layer holds from us
-  int64_t revision_ = 0;                  // every change up to here is applied
+  // The runner's loop thread (and its start-up) touches these; WholeView
+  // reads entries_ under entries_mu_ from the supervisor thread.
+  mutable std::mutex entries_mu_;
+  std::map<std::string, Entry> entries_;    // by full key; written under entries_mu_
+  std::map<std::string, std::string> bad_;  // key -> why its value is rejected
+  bool have_view_ = false;                  // entries_ is a view etcd gave
+  int64_t revision_ = 0;                    // every change up to here is applied
   bool need_sync_ = true;
-  bool watching_ = false;  // a watch is established
   bool discovered_ = false;
+  // The current watch delivered something or passed a liveness check
+  // (set by the checker thread too).
+  std::atomic<bool> progressed_{false};
+  int64_t stuck_revision_ = -1;  // revision_ when the unproductive watches began
+  int stuck_count_ = 0;
   std::set<std::string> warned_outside_;
   std::map<std::string, std::string> logged_bad_;  // key -> reason logged
-  std::string connection_error_;                   // current, empty when fine
-  SourceHealth health_;
-  LkgCacheKeeper cache_;
-  int64_t failures_ = 0;  // consecutive failed attempts
-  std::mt19937_64 rng_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
-  std::thread thread_;
+  mutable std::mutex stats_mu_;
+  Stats stats_;  // guarded by stats_mu_
+
+  std::unique_ptr<SourceRunner> runner_;  // last: stopped first
 };
 
 }  // namespace degrade::internal

@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "core/layer_delta.h"
 #include "core/str_util.h"
 
 namespace degrade::internal {
@@ -169,7 +170,8 @@ bool LkgCacheKeeper::ApplyAtStart(std::string_view why) {
   if (cached.ok()) {
     for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
     const size_t switches = cached->switches.size(), groups = cached->groups.size();
-    status = registry_.ApplySnapshot(Layer::kRemote, *std::move(cached), source_);
+    status =
+        internal::ApplyParsedSnapshot(registry_, Layer::kRemote, *std::move(cached), source_);
     if (status.ok()) {
       health_.healthy = true;
       health_.last_success = now;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/layer_delta.h"
 #include "core/str_util.h"
 #include "sources/lkg_cache.h"
 
@@ -261,7 +262,8 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
     absl::Status s;
     {
       std::lock_guard<std::mutex> apply(apply_mu_);
-      s = registry_.ApplySnapshot(config_.layer, std::move(snapshot), config_.source);
+      s = internal::ApplyParsedSnapshot(registry_, config_.layer, std::move(snapshot),
+                                        config_.source);
       if (s.ok()) layer_filled_ = true;
     }
     if (!s.ok()) return s;
@@ -595,7 +597,8 @@ class SourceRunner::Impl final : public RunContext, public WatchSink {
       absl::Status s;
       {
         std::lock_guard<std::mutex> apply(apply_mu_);
-        s = registry_.ApplySnapshot(config_.layer, *std::move(r.snapshot), r.source);
+        s = internal::ApplyParsedSnapshot(registry_, config_.layer, *std::move(r.snapshot),
+                                          r.source);
         if (s.ok()) layer_filled_ = true;
       }
       poll_->Accepted(s.ok());

@@ -178,7 +178,7 @@ struct PollResult {
     kFailed,       // nothing changes; `error` says why
   };
   Kind kind = Kind::kFailed;
-  std::optional<Snapshot> snapshot;  // kSnapshot
+  std::optional<Snapshot> snapshot;  // kSnapshot; from ParseSnapshot (applied unchecked)
   std::string source;                // "remote <url>", "file <path>": the
                                      // changes' source
   std::string target;                // health target ("<url>"); empty:
@@ -215,7 +215,9 @@ class WatchSink {
  public:
   virtual ~WatchSink() = default;
   // Replaces the whole layer with `snapshot` (a full read at start or after
-  // compaction). Returns the registry's error when it refuses. Confirms.
+  // compaction), made of parsed values (ParseSnapshot / ParseSwitchValue),
+  // which the registry does not check a second time. Returns the registry's
+  // error when it refuses. Confirms.
   virtual absl::Status Publish(Snapshot snapshot, std::string_view why) = 0;
   // Applies a change through `apply`, which is called with the registry, the
   // runner's layer and the source name, at once, on this thread (e.g. an
