@@ -32,7 +32,9 @@
 #include "degrade/runtime.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_net.h"
+#include "test_registry.h"
+#include "test_wait.h"
 #include "sources/lkg_cache.h"
 
 namespace degrade {
