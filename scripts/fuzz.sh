@@ -50,6 +50,8 @@ rm -f "$builddir/meson-logs/testlog.json"
 
 opts=(
   -Dfuzz=enabled -Dtests=false -Dbenchmarks=false -Dpython=disabled
+  # Warnings are errors in CI; not a project default (packagers' compilers).
+  -Dwerror=true
   # -O1 and line tables (like scripts/test.sh's sanitizer builds): quicker
   # to build than -O2 -g; reports still name file and line.
   -Doptimization=1 -Ddebug=false

@@ -35,7 +35,10 @@
 #include "openssl/pem.h"
 #include "openssl/x509.h"
 #include "openssl/x509v3.h"
-#include "test_util.h"
+#include "test_net.h"
+#include "test_probes.h"
+#include "test_registry.h"
+#include "test_wait.h"
 
 namespace degrade {
 namespace {
@@ -44,7 +47,7 @@ using internal::AdminConfig;
 using internal::AdminServer;
 using internal::ConstantTimeEquals;
 using test_util::Eventually;
-using test_util::RawSocket;  // tests/test_util.h
+using test_util::RawSocket;  // tests/test_net.h
 using test_util::ScopedEnv;
 using test_util::StableThreadCount;
 using test_util::ThreadCount;

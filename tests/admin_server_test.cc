@@ -21,7 +21,8 @@
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_net.h"
+#include "test_registry.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 

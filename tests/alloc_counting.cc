@@ -1,12 +1,12 @@
 // Replaces the global allocation functions of a test binary with ones that
 // count every operator new (libdegrade's included), for the zero-allocation
 // tests. Linked only into the tests listed in `alloc_counting_tests` in
-// tests/meson.build; they read the count through test_util.h.
+// tests/meson.build; they read the count through test_probes.h.
 #include <atomic>
 #include <cstdlib>
 #include <new>
 
-#include "test_util.h"
+#include "test_probes.h"
 
 namespace {
 std::atomic<long> g_allocations{0};

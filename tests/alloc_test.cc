@@ -11,7 +11,7 @@
 #include "degrade/registry.h"
 #include "degrade/switch.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_probes.h"
 
 DEGRADE_SWITCH(kAllocOn, "alloc.on", "stays on");
 DEGRADE_SWITCH(kAllocOff, "alloc.off", "turned off by the test");

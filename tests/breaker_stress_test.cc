@@ -19,7 +19,7 @@
 #include "degrade/registry.h"
 #include "degrade/testing.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
 
 namespace degrade {
 namespace {

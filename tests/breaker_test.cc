@@ -29,7 +29,8 @@
 #include "degrade/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_probes.h"
+#include "test_registry.h"
 
 // The no-allocation tests at the end count through tests/alloc_counting.cc.
 

@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "degrade/registry.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
 
 namespace degrade {
 namespace {

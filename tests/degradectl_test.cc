@@ -36,7 +36,8 @@
 #include "degrade/degrade.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_net.h"
+#include "test_registry.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 
@@ -135,7 +136,7 @@ Output RunCtl(const std::vector<std::string>& args, const std::vector<std::strin
 
 std::string Env(const char* var, const std::string& value) { return absl::StrCat(var, "=", value); }
 
-// A loopback port that refuses connections (tests/test_util.h RefusingPort:
+// A loopback port that refuses connections (tests/test_net.h RefusingPort:
 // bound, never listening), held until the test binary exits, so that no one
 // else can take it between here and degradectl's connect. From the test's
 // own thread.

@@ -14,7 +14,8 @@
 #include "etcd/etcd_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_net.h"
+#include "test_wait.h"
 
 namespace degrade::internal {
 namespace {

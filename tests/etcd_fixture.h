@@ -75,7 +75,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "test_util.h"
+#include "test_net.h"
 
 namespace degrade::testing {
 

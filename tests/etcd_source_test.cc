@@ -38,7 +38,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sources/lkg_cache.h"
-#include "test_util.h"
+#include "test_net.h"
+#include "test_wait.h"
 
 namespace degrade {
 namespace {
@@ -53,7 +54,7 @@ constexpr char kPrefix[] = "/degrade/shop/";
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
-// tests/test_util.h's, with this file's bound (10 s) and absl durations.
+// tests/test_wait.h's, with this file's bound (10 s) and absl durations.
 bool Eventually(const std::function<bool()>& pred, absl::Duration limit = absl::Seconds(10)) {
   return test_util::Eventually(pred, absl::ToChronoMilliseconds(limit));
 }

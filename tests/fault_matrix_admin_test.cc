@@ -22,13 +22,14 @@
 #include "absl/strings/str_join.h"
 #include "degrade/degrade.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_probes.h"
+#include "test_wait.h"
 
 namespace degrade {
 namespace {
 
 namespace fs = std::filesystem;
-using test_util::Eventually;  // tests/test_util.h
+using test_util::Eventually;  // tests/test_wait.h
 using test_util::StableThreadCount;
 using test_util::ThreadCount;
 

@@ -18,7 +18,7 @@
 #include "etcd_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_wait.h"
 
 namespace degrade {
 namespace {
@@ -30,7 +30,7 @@ using std::chrono::milliseconds;
 
 const std::string kPrefix = "/degrade/matrix/";
 
-// tests/test_util.h's, with this file's bound (20 s: etcd restarts).
+// tests/test_wait.h's, with this file's bound (20 s: etcd restarts).
 bool Eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(20000)) {
   return test_util::Eventually(pred, limit);
 }

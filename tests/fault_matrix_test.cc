@@ -40,7 +40,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "test_util.h"
+#include "test_net.h"
+#include "test_wait.h"
 
 extern char** environ;
 
@@ -65,7 +66,7 @@ SwitchValue OffValue() {
 
 // True as soon as `pred` holds; false after `limit` (a bound, never the
 // synchronisation).
-// tests/test_util.h's, with this file's bound (10 s).
+// tests/test_wait.h's, with this file's bound (10 s).
 bool Eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(10000)) {
   return test_util::Eventually(pred, limit);
 }

@@ -20,7 +20,8 @@
 #include "degrade/runtime.h"
 #include "degrade/testing.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
+#include "test_wait.h"
 
 namespace degrade {
 namespace {

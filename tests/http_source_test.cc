@@ -34,9 +34,11 @@
 #include "degrade/runtime.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
 #include "admin/metrics.h"
 #include "sources/lkg_cache.h"
+#include "test_net.h"
+#include "test_registry.h"
+#include "test_wait.h"
 
 namespace degrade {
 namespace {

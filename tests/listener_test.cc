@@ -24,7 +24,8 @@
 #include "degrade/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
+#include "test_wait.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade {

@@ -17,7 +17,7 @@
 #include "degrade/snapshot.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
 
 namespace degrade::internal {
 namespace {

@@ -9,7 +9,7 @@
 #include "degrade/call.h"
 #include "degrade/registry.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
 #include "admin/metrics.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"

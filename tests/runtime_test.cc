@@ -8,7 +8,8 @@
 
 #include "degrade/registry.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
+#include "test_wait.h"
 
 namespace degrade {
 namespace {

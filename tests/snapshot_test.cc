@@ -12,7 +12,7 @@
 #include "degrade/state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
 
 namespace degrade {
 namespace {

@@ -50,7 +50,7 @@
 #include "etcd/etcd_client.h"
 #include "etcd_fixture.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_probes.h"
 
 namespace degrade {
 namespace {

@@ -9,7 +9,7 @@
 #include "degrade/call.h"
 #include "degrade/registry.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
 
 namespace degrade {
 namespace {

@@ -17,7 +17,7 @@
 #include "degrade/state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
 
 DEGRADE_SWITCH(kRecs, "switch-test.recs", "Personalized recs; the page renders without them.");
 // Same name again: detached, with an error recorded; keeps its own default.

@@ -17,7 +17,7 @@
 #include "degrade/switch.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "test_registry.h"
 
 // In Registry::Global(). The second and third are detached on purpose: a
 // duplicate name and an invalid one (each logs one error line to stderr).
