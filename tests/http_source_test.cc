@@ -37,6 +37,7 @@
 #include "admin/metrics.h"
 #include "sources/lkg_cache.h"
 #include "test_net.h"
+#include "test_probes.h"
 #include "test_registry.h"
 #include "test_wait.h"
 
