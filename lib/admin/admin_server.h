@@ -36,73 +36,22 @@
 // write (any method but GET and HEAD) that carries an Origin header must come
 // from the endpoint's own origin (else 403), against cross-site requests.
 //
+// Files (lib/admin/meson.build): admin_config (settings), http_server (the
+// bounded server: worker_pool, connection_stream, raw_response, tls), auth
+// (token, Host, Origin), routes (the API), console_html.h, metrics.
+//
 // Thread safety: Start and the destructor from one thread; port() from any.
 #ifndef DEGRADE_LIB_ADMIN_SERVER_H_
 #define DEGRADE_LIB_ADMIN_SERVER_H_
 
-#include <cstddef>
 #include <memory>
-#include <string>
-#include <string_view>
-#include <vector>
 
-#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
+#include "admin/admin_config.h"  // AdminConfig, ValidateAdminConfig
+#include "admin/auth.h"          // ConstantTimeEquals
 #include "degrade/registry.h"
 
 namespace degrade::internal {
-
-struct AdminConfig {
-  // "127.0.0.1:PORT", "[::1]:PORT", "localhost:PORT" (= 127.0.0.1), or any
-  // other IP literal when allow_non_loopback. PORT 0 picks a free port.
-  std::string addr;
-  // Bearer token for PUT and DELETE. Empty: writes get 403.
-  std::string token;
-  bool allow_non_loopback = false;
-  // TLS: a PEM certificate chain and its PEM private key; both or neither.
-  // Empty: plain HTTP. TLS 1.2 or later.
-  std::string tls_cert_file;
-  std::string tls_key_file;
-  // Host names (besides IP literals and localhost) that requests may carry
-  // in their Host header, compared without the port and case-insensitively.
-  std::vector<std::string> allowed_hosts;
-
-  size_t threads = 8;
-  size_t max_queued_connections = 32;
-  absl::Duration io_timeout = absl::Seconds(5);
-  absl::Duration request_deadline = absl::Seconds(10);
-  absl::Duration keep_alive_timeout = absl::Seconds(5);
-  size_t keep_alive_max_requests = 100;
-  size_t max_body_bytes = size_t{64} << 10;
-  // The request's header lines together (not the request line).
-  size_t max_header_bytes = size_t{16} << 10;
-};
-
-// A parsed admin address.
-struct AdminAddress {
-  std::string host;  // an IP literal, as given to bind ("127.0.0.1", "::1")
-  int port = 0;
-  bool loopback = false;
-};
-
-// Parses `addr` (AdminConfig::addr). InvalidArgument naming the value and
-// what is accepted.
-absl::StatusOr<AdminAddress> ParseAdminAddress(std::string_view addr);
-
-// Checks a config without starting anything: the address parses, and is
-// loopback unless allow_non_loopback; limits are positive; TLS files come in
-// pairs; allowed_hosts are host names. InvalidArgument naming the setting
-// and value (never the token). Start also loads the TLS files.
-absl::Status ValidateAdminConfig(const AdminConfig& config);
-
-// Compares a presented secret with the expected one in time that never
-// depends on their contents or on where they differ: it visits every byte of
-// the longer one and folds a length mismatch into the result instead of
-// returning early. The time does depend on the two lengths (which can tell a
-// prober the token's length, not its bytes). bench/admin_token_benchmark.cc
-// measures it.
-bool ConstantTimeEquals(std::string_view presented, std::string_view expected) noexcept;
 
 class AdminServer {
  public:
