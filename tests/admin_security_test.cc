@@ -170,10 +170,10 @@ TEST_F(AdminSecurityTest, TokenNeverAppearsInAnyResponseOrLogLine) {
   keep(Put(Auth(), std::string(70 << 10, ' ')));                // 413
   keep(client_->Put(SwitchPath("nope"), Auth(), "\"off\"", "application/json"));  // 404
   keep(client_->Post(SwitchPath(), Auth(), "\"off\"", "application/json"));      // 405
-  keep(client_->Get(absl::StrCat("/", kToken), Auth()));        // 404 quotes the path
-  keep(client_->Put(SwitchPath(kToken), Auth(kNearToken), "\"off\"", "application/json"));  // 401, logged
+  keep(client_->Get(absl::StrCat("/", kToken), Auth()));        // 400: the token in the path
+  keep(client_->Put(SwitchPath(kToken), Auth(kNearToken), "\"off\"", "application/json"));  // 400, logged
   keep(client_->Put(SwitchPath(), {{"Authorization", "Bearer " + std::string(kToken)}, {"X-Degrade-Actor", kToken}},
-                    "\"off\"", "application/json"));         // 200, the actor is logged
+                    "\"off\"", "application/json"));         // 400: the token as actor
   keep(client_->Get(kSwitches, {{"Host", "evil.example"}, {"Authorization", "Bearer " + std::string(kToken)}}));  // 421
   keep(client_->Delete(SwitchPath(), Auth(kNearToken)));        // 401
   keep(client_->Delete(SwitchPath(), Auth()));                  // 200
@@ -194,6 +194,73 @@ TEST_F(AdminSecurityTest, TokenNeverAppearsInAnyResponseOrLogLine) {
   // The registry's own view (listing, errors) has no trace of it either.
   const std::string listing = ListingToJson(*registry_);
   EXPECT_FALSE(absl::StrContains(listing, kToken));
+}
+
+TEST_F(AdminSecurityTest, TheTokenAsActorIsRefusedAndChangesNothing) {
+  // It would be logged and listed (the actor is part of the switch value
+  // every reader sees): refused before any of it is used.
+  Start();
+  auto r = client_->Put(SwitchPath(), {{"Authorization", "Bearer " + std::string(kToken)},
+                                       {"X-Degrade-Actor", kToken}},
+                        R"({"state": "off"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "carries the admin token in its headers")) << r->body;
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, TheTokenInAWriteBodyIsRefusedAndChangesNothing) {
+  Start();
+  auto r = Put(Auth(), absl::StrCat(R"({"state": "off", "reason": "see )", kToken, R"("})"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "carries the admin token in its body")) << r->body;
+  EXPECT_EQ(StateOfRecs(), "on");
+  EXPECT_FALSE(absl::StrContains(ListingToJson(*registry_), kToken));
+}
+
+TEST_F(AdminSecurityTest, ATokenWithSurroundingWhitespaceIsTrimmed) {
+  // DEGRADE_ADMIN_TOKEN=$'secret\n' (a file read with $(cat ...), a
+  // heredoc): the newline is not part of the token clients present.
+  AdminConfig c = Config();
+  c.token = absl::StrCat(" ", kToken, "\n");
+  Start(c);
+  auto r = Put(Auth());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(StateOfRecs(), "off");
+}
+
+TEST_F(AdminSecurityTest, ATokenShorterThan16BytesIsRefusedAtStart) {
+  AdminConfig c = Config();
+  c.token = "0123456789abcde";  // 15 bytes
+  const auto s = AdminServer::Start(*registry_, c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "DEGRADE_ADMIN_TOKEN")) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "at least 16 bytes")) << s.status();
+  EXPECT_FALSE(absl::StrContains(s.status().message(), c.token)) << s.status();
+}
+
+TEST_F(AdminSecurityTest, ATokenShortAfterTrimmingIsRefusedAtStart) {
+  AdminConfig c = Config();
+  c.token = "secret\n        ";  // 16 bytes, 6 of them the token
+  const auto s = AdminServer::Start(*registry_, c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "6 bytes long without its surrounding "
+                                                      "whitespace")) << s.status();
+}
+
+TEST_F(AdminSecurityTest, RuntimeRefusesAShortTokenBeforeStartingAnything) {
+  Options o;
+  o.registry = registry_.get();
+  o.admin_addr = "127.0.0.1:0";
+  o.admin_token = "1";
+  const auto rt = Runtime::Start(o);
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(rt.status().message(), "admin_token (DEGRADE_ADMIN_TOKEN) is 1 bytes long"))
+      << rt.status();
 }
 
 TEST_F(AdminSecurityTest, StartErrorsNeverContainTheToken) {
@@ -762,14 +829,15 @@ TEST_F(AdminSecurityTest, WritesNeedAJsonContentType) {
 }
 
 TEST_F(AdminSecurityTest, TheTokenCountsOnlyInTheAuthorizationHeader) {
+  // Elsewhere it is refused outright (400), before it could be quoted.
   Start();
   auto cookie = Put({{"Cookie", std::string("token=") + kToken}});
   ASSERT_TRUE(cookie);
-  EXPECT_EQ(cookie->status, 401);
+  EXPECT_EQ(cookie->status, 400);
   auto query = client_->Put(absl::StrCat(SwitchPath(), "?token=", kToken), "\"off\"",
                             "application/json");
   ASSERT_TRUE(query);
-  EXPECT_EQ(query->status, 401);
+  EXPECT_EQ(query->status, 400);
   EXPECT_EQ(StateOfRecs(), "on");
 }
 

@@ -34,7 +34,7 @@ using internal::AdminConfig;
 using internal::AdminServer;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kToken[] = "s3cret-t0ken";
+constexpr char kToken[] = "s3cret-t0ken-4711";
 constexpr char kSwitches[] = "/degrade/v1/switches";
 
 nlohmann::json Json(const httplib::Result& r) {
@@ -395,18 +395,6 @@ TEST_F(AdminServerTest, OversizedBodyIsAnsweredWhileTheClientIsStillSendingIt) {
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 413);
   EXPECT_EQ(r->get_header_value("Connection"), "close");
-}
-
-TEST_F(AdminServerTest, AShortTokenIsScrubbedOnceFromErrorMessages) {
-  // "tok" is part of the word "token" in the 401 message, and of "<token>"
-  // itself: the message says "<token>" once where it said "tok", and the
-  // scrub is not applied to its own mark.
-  StartRuntime("tok");
-  auto r = Put("shop.recs", R"("off")", Auth("guess-123"));
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 401);
-  EXPECT_FALSE(absl::StrContains(r->body, "<<token>")) << r->body;
-  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "wrong <token>en")) << r->body;
 }
 
 TEST_F(AdminServerTest, PutWithTokenPrefixIs401) {

@@ -77,9 +77,24 @@ absl::StatusOr<AdminAddress> ParseAdminAddress(std::string_view addr) {
   return out;
 }
 
+std::string_view TrimmedAdminToken(std::string_view token) {
+  const absl::string_view t = absl::StripAsciiWhitespace(ToAbsl(token));
+  return {t.data(), t.size()};
+}
+
 absl::Status ValidateAdminConfig(const AdminConfig& config) {
   absl::StatusOr<AdminAddress> addr = ParseAdminAddress(config.addr);
   if (!addr.ok()) return addr.status();
+  // The message gives lengths only: the token is a secret even when it is
+  // refused.
+  const std::string_view token = TrimmedAdminToken(config.token);
+  if (!config.token.empty() && token.size() < kMinAdminTokenBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "admin_token (DEGRADE_ADMIN_TOKEN) is ", token.size(), " bytes long",
+        token.size() == config.token.size() ? "" : " without its surrounding whitespace",
+        "; accepted: at least ", kMinAdminTokenBytes,
+        " bytes (e.g. openssl rand -hex 16), or empty to disable writes"));
+  }
   if (!addr->loopback && !config.allow_non_loopback) {
     return absl::InvalidArgumentError(absl::StrCat(
         "admin_addr (DEGRADE_ADMIN_ADDR) \"", config.addr,

@@ -19,7 +19,10 @@ struct AdminConfig {
   // "127.0.0.1:PORT", "[::1]:PORT", "localhost:PORT" (= 127.0.0.1), or any
   // other IP literal when allow_non_loopback. PORT 0 picks a free port.
   std::string addr;
-  // Bearer token for PUT and DELETE. Empty: writes get 403.
+  // Bearer token for PUT and DELETE. Empty: writes get 403. Surrounding
+  // whitespace (a newline from `$(cat file)` or a heredoc) is not part of
+  // it: AdminServer::Start trims it. Otherwise at least kMinAdminTokenBytes
+  // bytes after trimming, or ValidateAdminConfig refuses it.
   std::string token;
   bool allow_non_loopback = false;
   // TLS: a PEM certificate chain and its PEM private key; both or neither.
@@ -41,6 +44,14 @@ struct AdminConfig {
   size_t max_header_bytes = size_t{16} << 10;
 };
 
+// The shortest admin token accepted: 16 bytes (`openssl rand -hex 16` gives
+// 32). A shorter one is guessable, and a token that short also occurs by
+// chance in the text the endpoint serves.
+inline constexpr size_t kMinAdminTokenBytes = 16;
+
+// `token` without surrounding ASCII whitespace: the token AdminServer uses.
+std::string_view TrimmedAdminToken(std::string_view token);
+
 // A parsed admin address.
 struct AdminAddress {
   std::string host;  // an IP literal, as given to bind ("127.0.0.1", "::1")
@@ -53,7 +64,8 @@ struct AdminAddress {
 absl::StatusOr<AdminAddress> ParseAdminAddress(std::string_view addr);
 
 // Checks a config without starting anything: the address parses, and is
-// loopback unless allow_non_loopback; limits are positive; TLS files come in
+// loopback unless allow_non_loopback; the token (trimmed) is empty or at
+// least kMinAdminTokenBytes long; limits are positive; TLS files come in
 // pairs; allowed_hosts are host names. InvalidArgument naming the setting
 // and value (never the token). Start also loads the TLS files.
 absl::Status ValidateAdminConfig(const AdminConfig& config);

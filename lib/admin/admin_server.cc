@@ -111,6 +111,7 @@ class AdminServer::Impl {
 absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(Registry& registry,
                                                                 AdminConfig config) {
   if (absl::Status s = ValidateAdminConfig(config); !s.ok()) return s;
+  config.token = std::string(TrimmedAdminToken(config.token));
   const AdminAddress addr = *ParseAdminAddress(config.addr);
   SslCtxPtr tls;
   if (!config.tls_cert_file.empty()) {

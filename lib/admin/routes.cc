@@ -67,9 +67,6 @@ void Routes::Install(httplib::Server& server) {
   server.Post(any, handle);
   server.Patch(any, handle);
   server.Options(any, handle);
-  // Bodies the handlers set directly (metrics: switch reasons are free text).
-  server.set_post_routing_handler(
-      [this](const httplib::Request&, httplib::Response& res) { Scrub(res.body); });
   // Checks on every request before routing and before any body is read;
   // then methods the library has no handler list for (TRACE, CONNECT, ...).
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -89,10 +86,8 @@ void Routes::Install(httplib::Server& server) {
 
 void Routes::SendJson(httplib::Response& res, int status, const nlohmann::json& body) const {
   res.status = status;
-  std::string text = Dump(body);
-  Scrub(text);
   // cpp-httplib 0.11 takes a const std::string&: nothing to move.
-  res.set_content(text, "application/json");
+  res.set_content(Dump(body), "application/json");
 }
 
 void Routes::SendError(httplib::Response& res, int status, std::string_view message) const {
@@ -103,37 +98,48 @@ void Routes::SendError(httplib::Response& res, int status, const absl::Status& e
   SendError(res, status, std::string_view(error.message().data(), error.message().size()));
 }
 
-namespace {
-constexpr std::string_view kTokenMark = "<token>";
-}  // namespace
-
-// Replaces every occurrence of the serving server's token in `text` with
-// "<token>". Idempotent: a body built by SendJson passes here again in the
-// post-routing handler, and a short token can be part of "<token>" itself
-// ("tok" made "wrong <<token>en>en"), so an occurrence inside a "<token>"
-// already in the text is left alone (it reveals nothing).
-void Routes::Scrub(std::string& text) const {
-  if (config_.token.empty()) return;
+// The checks that come before routing. False: `res` holds the error.
+// The token must never reach a response body or a log line, and the routes
+// quote what requests carry (paths, Host, Origin, Content-Type, actors,
+// switch values that every reader then sees). So a request that carries the
+// token anywhere but in its Authorization header is refused before any of
+// it is quoted, rather than scrubbed from the output afterwards (which
+// garbled every text that happened to contain a short token). With tokens of
+// at least kMinAdminTokenBytes, no honest request matches by chance. Names
+// where the token is, or an empty view.
+std::string_view Routes::WhereTokenIs(const httplib::Request& req) const {
   const std::string_view token = config_.token;
-  size_t at = text.find(token);
-  while (at != std::string::npos) {
-    bool inside_mark = false;
-    for (size_t start = at >= kTokenMark.size() ? at - kTokenMark.size() + 1 : 0;
-         start <= at && !inside_mark; ++start) {
-      inside_mark = at + token.size() <= start + kTokenMark.size() &&
-                    std::string_view(text).substr(start, kTokenMark.size()) == kTokenMark;
-    }
-    if (inside_mark) {
-      at = text.find(token, at + 1);
-      continue;
-    }
-    text.replace(at, token.size(), kTokenMark);
-    at = text.find(token, at + kTokenMark.size());
+  if (token.empty()) return {};
+  const auto has = [&](std::string_view text) { return text.find(token) != std::string_view::npos; };
+  if (has(req.method)) return "method";
+  if (has(req.target) || has(req.path)) return "path";
+  for (const auto& [name, value] : req.params) {
+    if (has(name) || has(value)) return "query string";
   }
+  for (const auto& [name, value] : req.headers) {
+    if (has(name)) return "header names";
+    if (!absl::EqualsIgnoreCase(name, "Authorization") && has(value)) return "headers";
+  }
+  return {};
 }
 
-// The checks that come before routing. False: `res` holds the error.
+void Routes::RefuseCarriedToken(const httplib::Request& req, httplib::Response& res,
+                                std::string_view where) {
+  Audit(LogLevel::kWarning,
+        absl::StrCat("admin: a request from ", req.remote_addr, " refused (400): it carries the admin token in its ",
+                     ToAbsl(where)));
+  SendError(res, 400,
+            absl::StrCat("the request carries the admin token in its ", ToAbsl(where),
+                         ", where the endpoint would quote it; refused so that the token never "
+                         "reaches a response or a log line; send it only as Authorization: "
+                         "Bearer <DEGRADE_ADMIN_TOKEN>"));
+}
+
 bool Routes::Admissible(const httplib::Request& req, httplib::Response& res) {
+  if (const std::string_view where = WhereTokenIs(req); !where.empty()) {
+    RefuseCarriedToken(req, res, where);
+    return false;
+  }
   // DNS rebinding: a page on evil.example whose name later resolves to
   // 127.0.0.1 is same-origin with this endpoint in the browser's eyes, but
   // its requests still say "Host: evil.example". Browsers always send Host;
@@ -292,12 +298,9 @@ void Routes::GetSwitch(const std::string& name, httplib::Response& res) {
   SendJson(res, 200, SwitchInfoJson(*info));
 }
 
-// The log sink, with the token (if a client put it in a path, an actor or
-// a body) replaced.
-void Routes::Audit(LogLevel level, std::string line) const {
-  Scrub(line);
-  registry_.Log(level, line);
-}
+// The log sink. Nothing a request carries reaches it unless Admissible
+// (and PutSwitch, for the body) found no token in it.
+void Routes::Audit(LogLevel level, std::string line) const { registry_.Log(level, line); }
 
 // True when the request carries the configured token; otherwise answers
 // 403 (no token configured) or 401. Never logs or echoes the token.
@@ -321,6 +324,9 @@ bool Routes::Authorized(const httplib::Request& req, httplib::Response& res) {
 
 void Routes::PutSwitch(const std::string& name, const httplib::Request& req, httplib::Response& res) {
   if (!Authorized(req, res)) return;
+  if (!config_.token.empty() && req.body.find(config_.token) != std::string::npos) {
+    return RefuseCarriedToken(req, res, "body");
+  }
   if (registry_.Find(name) == nullptr) return NotDefined(name, res);
   std::vector<std::string> warnings;
   absl::StatusOr<SwitchValue> value = ParseSwitchValue(

@@ -29,6 +29,9 @@ class Routes {
 
  private:
   bool Admissible(const httplib::Request& req, httplib::Response& res);
+  std::string_view WhereTokenIs(const httplib::Request& req) const;
+  void RefuseCarriedToken(const httplib::Request& req, httplib::Response& res,
+                          std::string_view where);
   bool JsonBody(const httplib::Request& req, httplib::Response& res);
   httplib::Server::HandlerResponse LibraryError(httplib::Response& res);
   void Handle(const httplib::Request& req, httplib::Response& res);
@@ -45,7 +48,6 @@ class Routes {
   void SendError(httplib::Response& res, int status, std::string_view message) const;
   void SendError(httplib::Response& res, int status, const absl::Status& error) const;
   void Audit(LogLevel level, std::string line) const;
-  void Scrub(std::string& text) const;
 
   Registry& registry_;
   const AdminConfig& config_;
