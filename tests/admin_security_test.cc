@@ -501,6 +501,85 @@ TEST_F(AdminSecurityTest, TlsMisconfigurationsAreRejectedNamingTheSetting) {
 
 // ------------------------------------------------------------------ request limits
 
+// ------------------------------------------------------------------ request smuggling
+
+// Each head reads one way with the first (or only the valid) length and
+// another with the second: the server must refuse it (400) and close,
+// never run the body, which is a complete authenticated PUT, as a second
+// request. The reported case: GET /healthz with "Content-Length: 0" and a
+// second Content-Length covering the PUT ran the PUT.
+TEST_F(AdminSecurityTest, AmbiguousFramingIs400ClosesAndNeverRunsTheBody) {
+  Start();
+  const std::string body = R"({"state": "off"})";
+  const std::string put = absl::StrCat(
+      "PUT ", SwitchPath(), " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ", kToken,
+      "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+  const std::string n = std::to_string(put.size());
+  const std::string chunked = absl::StrCat(absl::Hex(put.size()), "\r\n", put, "\r\n0\r\n\r\n");
+  struct Variant {
+    const char* what;
+    std::string lines;  // header lines after Host, each with its CRLF
+    std::string payload;
+    const char* request_line = "GET /healthz HTTP/1.1";
+  };
+  const Variant variants[] = {
+      {"two Content-Lengths, 0 first", "Content-Length: 0\r\nContent-Length: " + n + "\r\n", put},
+      {"two Content-Lengths, 0 last", "Content-Length: " + n + "\r\nContent-Length: 0\r\n", put},
+      {"two equal Content-Lengths", "Content-Length: " + n + "\r\nContent-Length: " + n + "\r\n", put},
+      {"a Content-Length list", "Content-Length: " + n + ", " + n + "\r\n", put},
+      {"Content-Length and chunked", "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n", chunked},
+      {"chunked and Content-Length", "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n", chunked},
+      {"gzip, chunked", "Transfer-Encoding: gzip, chunked\r\n", chunked},
+      {"chunked twice in one header", "Transfer-Encoding: chunked, chunked\r\n", chunked},
+      {"two Transfer-Encodings", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", chunked},
+      {"xchunked", "Transfer-Encoding: xchunked\r\n", chunked},
+      {"identity", "Transfer-Encoding: identity\r\n", put},
+      {"chunked with a space before the colon", "Transfer-Encoding : chunked\r\n", chunked},
+      {"Content-Length with a space before the colon", "Content-Length : " + n + "\r\n", put},
+      {"a signed Content-Length", "Content-Length: +" + n + "\r\n", put},
+      {"a negative Content-Length", "Content-Length: -1\r\n", put},
+      {"a space inside Content-Length", "Content-Length: " + n.substr(0, 1) + " " + n.substr(1) + "\r\n", put},
+      {"a hex Content-Length", "Content-Length: 0x" + absl::StrCat(absl::Hex(put.size())) + "\r\n", put},
+      {"an overflowing Content-Length", "Content-Length: 18446744073709551616" + n + "\r\n", put},
+      {"an empty Content-Length", "Content-Length:\r\n", put},
+      {"a folded Content-Length", "X-Note: a\r\n Content-Length: " + n + "\r\n", put},
+      {"a folded header after Content-Length", "Content-Length: 0\r\n\tContent-Length: " + n + "\r\n", put},
+      {"a bare LF line end", "Content-Length: " + n + "\n", put},
+      {"a header line without a colon", "Content-Length " + n + "\r\n", put},
+      {"two Hosts", "Host: 127.0.0.1\r\nContent-Length: " + n + "\r\n", put},
+      {"chunked in HTTP/1.0", "Transfer-Encoding: chunked\r\n", chunked, "GET /healthz HTTP/1.0"},
+  };
+  for (const Variant& v : variants) {
+    RawSocket s(port());
+    ASSERT_TRUE(s.Send(absl::StrCat(v.request_line, "\r\nHost: 127.0.0.1\r\n", v.lines, "\r\n",
+                                    v.payload)))
+        << v.what;
+    const std::optional<std::string> got = s.ReadUntilClosed();
+    ASSERT_TRUE(got.has_value()) << v.what << ": the connection stayed open";
+    EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 400")) << v.what << ": " << got->substr(0, 80);
+    EXPECT_EQ(got->find("HTTP/1.1 ", 1), std::string::npos) << v.what << ": a second response";
+    EXPECT_TRUE(absl::StrContains(RawBody(*got).value("error", ""), "request framing refused"))
+        << v.what << ": " << *got;
+    EXPECT_EQ(StateOfRecs(), "on") << v.what << ": the smuggled PUT ran";
+  }
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, OneContentLengthOrChunkedAloneStillFramesAPut) {
+  // The control for the sweep above: the same PUT, framed once, runs.
+  Start();
+  const std::string body = R"({"state": "off"})";
+  RawSocket s(port());
+  ASSERT_TRUE(s.Send(absl::StrCat(
+      "PUT ", SwitchPath(), " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ", kToken,
+      "\r\nContent-Type: application/json\r\nTransfer-Encoding:  Chunked \r\n\r\n",
+      absl::Hex(body.size()), "\r\n", body, "\r\n0\r\n\r\n")));
+  const std::optional<std::string> got = s.ReadOneResponse(std::chrono::seconds(5));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 200")) << *got;
+  EXPECT_EQ(StateOfRecs(), "off");
+}
+
 TEST_F(AdminSecurityTest, OverlongRequestLineIs414WithAJsonError) {
   Start();
   RawSocket s(port());

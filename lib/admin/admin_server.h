@@ -37,7 +37,8 @@
 // from the endpoint's own origin (else 403), against cross-site requests.
 //
 // Files (lib/admin/meson.build): admin_config (settings), http_server (the
-// bounded server: worker_pool, connection_stream, raw_response, tls), auth
+// bounded server: worker_pool, connection_stream, framing, raw_response,
+// tls), auth
 // (token, Host, Origin), routes (the API), console_html.h, metrics.
 //
 // Thread safety: Start and the destructor from one thread; port() from any.

@@ -19,6 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "admin/framing.h"
 #include "admin/raw_response.h"
 #include "openssl/err.h"
 
@@ -102,6 +103,7 @@ void ConnectionStream::BeginRequest() {
   header_bytes_ = 0;
   body_bytes_ = 0;
   prev_ = 0;
+  head_.clear();
 }
 
 bool ConnectionStream::is_readable() const { return Buffered() || Wait(POLLIN, read_deadline_); }
@@ -208,11 +210,18 @@ size_t ConnectionStream::Account(const char* p, size_t n) {
     if (lines_ > 0) ++header_bytes_;
     const char prev = prev_;
     prev_ = p[i];
+    head_.push_back(p[i]);  // bounded by the limits below
     if (p[i] == '\n') {
       // "\r\n" after the request line ends the header section, as in
       // cpp-httplib (a bare "\n" line is skipped there).
       if (lines_ > 0 && line_bytes_ == 2 && prev == '\r') {
         in_headers_ = false;
+        const std::string problem =
+            CheckRequestFraming(std::string_view(head_).substr(0, head_.size() - 2));
+        head_.clear();
+        // Refused: the parser never sees the head complete, so it runs
+        // nothing of it.
+        if (!problem.empty()) return Answer(400, problem, i);
         return i + 1;
       }
       ++lines_;
@@ -250,8 +259,13 @@ size_t ConnectionStream::Limit(int status, size_t n) {
                              " bytes; accepted: one switch value (a small JSON document)");
       break;
   }
+  return Answer(status, message, n);
+}
+
+size_t ConnectionStream::Answer(int status, std::string_view message, size_t n) {
   WriteAll(RawErrorResponse(status, message));
   answered_ = true;
+  head_.clear();
   return n;
 }
 

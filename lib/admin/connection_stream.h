@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/time/time.h"
 #include "admin/admin_config.h"
@@ -34,7 +35,9 @@ inline constexpr absl::Duration kStopCheck = absl::Milliseconds(100);
 // of each request and, at the request line, header and body limits, ends
 // the input there and answers the request itself (414, 431, 413; whatever
 // the library writes after that is dropped), so cpp-httplib never buffers
-// more than the limits allow. It reads the response head it writes to know
+// more than the limits allow. A head whose framing is ambiguous (framing.h:
+// two Content-Lengths, Transfer-Encoding other than chunked, obs-fold, ...)
+// is answered 400 the same way, before the parser sees it whole. It reads the response head it writes to know
 // whether the response ends the connection.
 //
 // Used by the one worker thread that owns the connection.
@@ -80,6 +83,7 @@ class ConnectionStream final : public httplib::Stream {
   ssize_t Fill();
   size_t Account(const char* p, size_t n);
   size_t Limit(int status, size_t n);
+  size_t Answer(int status, std::string_view message, size_t n);
   void WriteAll(std::string_view bytes);
   void ObserveResponse(const char* p, size_t n);
   bool WaitForSsl(int r, absl::Time deadline) const;
@@ -105,7 +109,8 @@ class ConnectionStream final : public httplib::Stream {
   size_t lines_ = 0;         // complete lines, the request line included
   size_t header_bytes_ = 0;  // after the request line
   size_t body_bytes_ = 0;
-  char prev_ = 0;  // the byte before, across reads
+  char prev_ = 0;     // the byte before, across reads
+  std::string head_;  // the request head so far, for CheckRequestFraming
   char buf_[4096];
   size_t pos_ = 0;
   size_t end_ = 0;
