@@ -33,8 +33,23 @@ struct AdminConfig {
   // in their Host header, compared without the port and case-insensitively.
   std::vector<std::string> allowed_hosts;
 
+  // Workers; reserved_threads of them (at most threads - 1) serve only
+  // requests whose head carries the token, so that no crowd of other
+  // requests can keep an operator's write waiting.
   size_t threads = 8;
+  size_t reserved_threads = 2;
+  // Requests with a complete head waiting for a worker, per lane (with the
+  // token, without); beyond that, 503.
   size_t max_queued_connections = 32;
+  // Plain-HTTP connections waiting for a complete head (HeadGate: they hold
+  // a descriptor, no worker), in all and from one peer address. When full,
+  // a new connection evicts the oldest that has not just made an
+  // authenticated request.
+  size_t max_pending_connections = 256;
+  size_t max_pending_per_peer = 128;
+  // A request head must be complete within head_timeout of its first byte,
+  // however it is dribbled.
+  absl::Duration head_timeout = absl::Seconds(3);
   absl::Duration io_timeout = absl::Seconds(5);
   absl::Duration request_deadline = absl::Seconds(10);
   absl::Duration keep_alive_timeout = absl::Seconds(5);

@@ -15,21 +15,22 @@
 // Allow header; other paths 404. Every error body is {"error": "..."}.
 //
 // Bounds (docs/security.md has the threat model and the test of each): a
-// fixed pool of worker threads (one per open connection) and a bounded line
-// of accepted connections waiting for one; a connection beyond that line is
-// answered 503 and closed at once, so a flood costs neither threads nor more
-// than threads + max_queued_connections descriptors. Each request must
-// arrive whole (request line, headers, body) within request_deadline of its
-// first byte, and every single wait for the socket ends after io_timeout, so
-// a client that sends slowly, or half a request, or nothing, is
-// disconnected. Request line over 8 KiB: 414; a header line over 8 KiB, more
+// plain-HTTP connection waits for each request head without a worker (the
+// head gate: at most max_pending_connections, max_pending_per_peer from one
+// address; a new one evicts the oldest untrusted one), and a head must be
+// complete within head_timeout of its first byte (else 408) or, before its
+// first byte, keep_alive_timeout. A complete head goes to a fixed pool of
+// workers: reserved_threads of them serve only heads that carry the token;
+// each lane has a line of max_queued_connections, beyond which the request
+// is answered 503 at once. A TLS connection has one general worker
+// throughout. The rest of a request (its body) must arrive within
+// request_deadline, and every single wait for the socket ends after
+// io_timeout. Request line over 8 KiB: 414; a header line over 8 KiB, more
 // than max_header_bytes of headers or more than 100 header lines: 431; a body
 // over max_body_bytes: 413 (a declared Content-Length is refused before any
 // of the body is read); a Content-Encoding (gzip, br: a decompression bomb)
-// gets 415. A keep-alive connection makes way when another connection waits
-// for a worker: its current request is answered with "Connection: close",
-// and an idle one is closed after 200 ms (a new one that has sent nothing,
-// after 1 s); otherwise after keep_alive_timeout.
+// gets 415; ambiguous framing (two Content-Lengths, Transfer-Encoding other
+// than chunked, obs-fold, ...): 400 and close.
 //
 // Requests: the Host header must name this endpoint (an IP literal,
 // localhost, or one of allowed_hosts; else 421), against DNS rebinding; a

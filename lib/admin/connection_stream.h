@@ -70,6 +70,9 @@ class ConnectionStream final : public httplib::Stream {
   // read): the client may still be sending, so the socket closes lingering.
   bool close_lingering() const noexcept { return answered_ || response_closes_; }
 
+  // True when bytes of a next request are already buffered (pipelined).
+  bool HasBuffered() const { return Buffered(); }
+
   bool is_readable() const override;
   bool is_writable() const override;
   ssize_t read(char* ptr, size_t size) override;

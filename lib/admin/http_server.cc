@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <string_view>
 
@@ -61,6 +62,13 @@ class MemoryStream final : public httplib::Stream {
   std::string_view in_;
 };
 
+// Runs each task at once on the accept thread.
+class InlineQueue final : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override {}
+};
+
 }  // namespace
 
 BoundedServer::BoundedServer(const AdminConfig& config, SSL_CTX* tls)
@@ -71,11 +79,9 @@ BoundedServer::BoundedServer(const AdminConfig& config, SSL_CTX* tls)
           "too many connections to the admin endpoint: every worker is busy and the line of "
           "waiting connections is full; retry in a second",
           "Retry-After: 1\r\n")) {
-  new_task_queue = [this] {
-    auto* pool = new WorkerPool(config_.threads, config_.max_queued_connections);
-    pool_.store(pool);
-    return pool;
-  };
+  // The accept loop hands each connection over on its own thread (to the
+  // gate, or to a worker's line): nothing there waits.
+  new_task_queue = [] { return new InlineQueue; };
 }
 
 void BoundedServer::BuildLibraryStatics() {
@@ -88,8 +94,17 @@ void BoundedServer::BuildLibraryStatics() {
 }
 
 bool BoundedServer::Listen() {
-  accept_thread_ = std::this_thread::get_id();
-  return listen_after_bind();
+  pool_ = std::make_unique<WorkerPool>(config_.threads, config_.reserved_threads,
+                                       config_.max_queued_connections);
+  gate_ = std::make_unique<HeadGate>(
+      config_, [this](GateConnection c, bool authenticated) { Dispatch(c, authenticated); });
+  const bool ok = listen_after_bind();
+  // Workers may still hand connections back to the gate, and the gate may
+  // still submit to the pool (which then refuses): the pool stops first
+  // (its queued tasks close quickly: stopping_ is set), then the gate.
+  pool_->Shutdown();
+  gate_.reset();
+  return ok;
 }
 
 void BoundedServer::Shutdown() {
@@ -97,29 +112,73 @@ void BoundedServer::Shutdown() {
   stop();
 }
 
+// On the accept thread.
 bool BoundedServer::process_and_close_socket(socket_t sock) {
-  if (std::this_thread::get_id() == accept_thread_) {  // beyond the pool's line
-    Refuse(sock);
+  // Non-blocking, so neither OpenSSL nor recv/send can block past the
+  // deadlines ConnectionStream keeps.
+  ::fcntl(sock, F_SETFL, ::fcntl(sock, F_GETFL, 0) | O_NONBLOCK);
+  ::fcntl(sock, F_SETFD, FD_CLOEXEC);
+  if (stopping_.load()) {
+    ::close(sock);
     return false;
   }
-  bool ret = false;
+  if (tls_ == nullptr) {
+    gate_->Adopt(GateConnection{sock});
+    return true;
+  }
+  // The head is encrypted: a worker reads it (and does the handshake).
+  if (!pool_->Submit(WorkerPool::Lane::kGeneral, [this, sock] { ServeTls(sock); })) {
+    Refuse(sock);
+  }
+  return true;
+}
+
+// On the gate's thread: the head of the connection's next request is in.
+void BoundedServer::Dispatch(GateConnection c, bool authenticated) {
+  c.trusted = authenticated;
+  const auto lane = authenticated ? WorkerPool::Lane::kAuthenticated : WorkerPool::Lane::kGeneral;
+  if (stopping_.load() || !pool_->Submit(lane, [this, c] { ServePlain(c); })) Refuse(c.fd);
+}
+
+// Serves the request whose head is in (and any pipelined behind it that
+// already arrived), then hands the connection back to the gate.
+void BoundedServer::ServePlain(GateConnection c) {
+  bool linger = false;
+  bool keep = false;
+  {
+    ConnectionStream stream(c.fd, nullptr, config_, stopping_);
+    for (;;) {
+      stream.BeginRequest();
+      bool closed = false;
+      ++c.served;
+      const bool last = c.served >= config_.keep_alive_max_requests;
+      const bool ok = process_request(stream, last, closed, nullptr);
+      linger = stream.close_lingering();
+      if (!ok || closed || last || stream.must_close() || stopping_.load()) break;
+      if (!stream.HasBuffered()) {
+        keep = true;
+        break;
+      }
+    }
+  }
+  if (keep) {
+    gate_->Adopt(c);
+  } else if (linger) {
+    LingeringClose(c.fd);
+  } else {
+    ::shutdown(c.fd, SHUT_RDWR);
+    ::close(c.fd);
+  }
+}
+
+void BoundedServer::ServeTls(socket_t sock) {
   bool linger = false;
   {
-    // Non-blocking, so neither OpenSSL nor recv/send can block past the
-    // deadlines ConnectionStream keeps.
-    ::fcntl(sock, F_SETFL, ::fcntl(sock, F_GETFL, 0) | O_NONBLOCK);
-    ::fcntl(sock, F_SETFD, FD_CLOEXEC);
-    SslPtr ssl;
-    if (tls_ != nullptr) {
-      ssl.reset(SSL_new(tls_));
-      if (ssl == nullptr || SSL_set_fd(ssl.get(), sock) != 1) ssl.reset();
-    }
+    SslPtr ssl(SSL_new(tls_));
+    if (ssl != nullptr && SSL_set_fd(ssl.get(), sock) != 1) ssl.reset();
     ConnectionStream stream(sock, ssl.get(), config_, stopping_);
-    const auto starved = [this] {
-      WorkerPool* pool = pool_.load();
-      return pool != nullptr && pool->Starved();
-    };
-    const bool ready = tls_ == nullptr || (ssl != nullptr && stream.Handshake());
+    const auto starved = [this] { return pool_->Starved(); };
+    const bool ready = ssl != nullptr && stream.Handshake();
     for (size_t left = config_.keep_alive_max_requests; ready && left > 0; --left) {
       const bool first = left == config_.keep_alive_max_requests;
       if (!stream.WaitForRequest(first, starved)) break;
@@ -128,9 +187,9 @@ bool BoundedServer::process_and_close_socket(socket_t sock) {
       // A connection is waiting with no worker free: answer this request
       // with "Connection: close" and make way.
       const bool last = left == 1 || starved();
-      ret = process_request(stream, last, closed, nullptr);
+      const bool ok = process_request(stream, last, closed, nullptr);
       linger = stream.close_lingering();
-      if (!ret || closed || last || stream.must_close()) break;
+      if (!ok || closed || last || stream.must_close()) break;
     }
     if (ssl != nullptr && ready) (void)SSL_shutdown(ssl.get());  // close_notify, no wait
     ERR_clear_error();
@@ -141,13 +200,16 @@ bool BoundedServer::process_and_close_socket(socket_t sock) {
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
   }
-  return ret;
 }
 
-// On the accept thread: written once, without waiting (over TLS there is no
-// handshake to answer in, so the connection is only closed).
+// Written once, without waiting (over TLS there is no handshake to answer
+// in, so the connection is only closed). A plain connection's head is read
+// first, so that closing does not reset the connection under the answer.
 void BoundedServer::Refuse(socket_t sock) const {
   if (tls_ == nullptr) {
+    char drain[4096];
+    while (::recv(sock, drain, sizeof drain, MSG_DONTWAIT) > 0) {
+    }
     (void)::send(sock, refused_response_.data(), refused_response_.size(),
                  MSG_NOSIGNAL | MSG_DONTWAIT);
   }

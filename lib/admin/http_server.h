@@ -1,16 +1,20 @@
-// The admin endpoint's bounded HTTP/1.1 server: cpp-httplib's parser,
-// router and response writer, with its per-connection loop replaced by one
-// that bounds every request in time and size, serves TLS itself, and makes
-// keep-alive connections give way when others wait (admin_server.h has the
-// bounds; docs/security.md the threat model). Not installed.
+// The admin endpoint's bounded HTTP/1.1 server: cpp-httplib's accept loop,
+// parser, router and response writer, with its per-connection loop replaced.
+// A plain-HTTP connection waits for each request head in the HeadGate (no
+// worker), then a worker of the head's lane (worker_pool.h: with the token
+// or without) serves that request and hands the connection back. A TLS
+// connection is served by one general worker throughout, every request
+// bounded in time and size, and gives way when others wait (admin_server.h
+// has the bounds; docs/security.md the threat model). Not installed.
 #ifndef DEGRADE_LIB_ADMIN_HTTP_SERVER_H_
 #define DEGRADE_LIB_ADMIN_HTTP_SERVER_H_
 
 #include <atomic>
+#include <memory>
 #include <string>
-#include <thread>
 
 #include "admin/admin_config.h"
+#include "admin/head_gate.h"
 #include "admin/worker_pool.h"
 #include "httplib.h"
 #include "openssl/ssl.h"
@@ -38,6 +42,7 @@ class BoundedServer final : public httplib::Server {
   void BuildLibraryStatics();
 
   // Runs the accept loop on the calling thread until Shutdown; after bind.
+  // Starts the workers and the gate first.
   bool Listen();
 
   // Makes every connection wind down within kStopCheck; then stop().
@@ -45,6 +50,9 @@ class BoundedServer final : public httplib::Server {
 
  private:
   bool process_and_close_socket(socket_t sock) override;
+  void Dispatch(GateConnection c, bool authenticated);
+  void ServePlain(GateConnection c);
+  void ServeTls(socket_t sock);
   void Refuse(socket_t sock) const;
   void LingeringClose(socket_t sock) const;
 
@@ -52,10 +60,11 @@ class BoundedServer final : public httplib::Server {
   SSL_CTX* const tls_;
   const std::string refused_response_;
   std::atomic<bool> stopping_{false};
-  std::atomic<WorkerPool*> pool_{nullptr};
-  // Set before the accept loop starts (and so before any worker exists):
-  // the pool runs a connection it refuses on this thread.
-  std::thread::id accept_thread_;
+  // Created by Listen before the accept loop; destroyed by Shutdown, the
+  // gate first (it hands connections to the pool), after the accept loop
+  // ended.
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<HeadGate> gate_;
 };
 
 }  // namespace degrade::internal

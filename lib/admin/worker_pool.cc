@@ -1,38 +1,33 @@
 // The admin server's worker pool (worker_pool.h).
 #include "admin/worker_pool.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace degrade::internal {
 
-WorkerPool::WorkerPool(size_t threads, size_t max_queued) : max_queued_(max_queued) {
+WorkerPool::WorkerPool(size_t threads, size_t reserved, size_t max_queued)
+    : general_limit_(threads - std::min(reserved, threads - 1)), max_queued_(max_queued) {
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
 }
 
-WorkerPool::~WorkerPool() { shutdown(); }
+WorkerPool::~WorkerPool() { Shutdown(); }
 
-void WorkerPool::enqueue(std::function<void()> fn) {
+bool WorkerPool::Submit(Lane lane, std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (queue_.size() < max_queued_) {
-      queue_.push_back(std::move(fn));
-      UpdateStarved();
-      fn = nullptr;
-    }
+    auto& line = lane == Lane::kAuthenticated ? authenticated_ : general_;
+    if (stop_ || line.size() >= max_queued_) return false;
+    line.push_back(std::move(task));
+    UpdateStarved();
   }
-  if (fn == nullptr) {
-    cv_.notify_one();
-    return;
-  }
-  // Beyond the line: the task runs here, on the accept thread, where the
-  // server refuses the connection without waiting for anything.
-  try {
-    fn();
-  } catch (...) {
-  }
+  // Every worker may take an authenticated task, but only some a general
+  // one: wake them all rather than one that may not take it.
+  cv_.notify_all();
+  return true;
 }
 
-void WorkerPool::shutdown() {
+void WorkerPool::Shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -44,30 +39,45 @@ void WorkerPool::shutdown() {
 }
 
 void WorkerPool::UpdateStarved() {
-  starved_.store(queue_.size() > idle_, std::memory_order_relaxed);
+  starved_.store(!general_.empty() && busy_general_ >= general_limit_,
+                 std::memory_order_relaxed);
 }
 
 void WorkerPool::Work() {
   for (;;) {
-    std::function<void()> fn;
+    std::function<void()> task;
+    bool general = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      ++idle_;
-      UpdateStarved();
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      --idle_;
-      if (queue_.empty()) {
-        UpdateStarved();
-        return;
+      cv_.wait(lock, [&] {
+        return stop_ || !authenticated_.empty() ||
+               (!general_.empty() && busy_general_ < general_limit_);
+      });
+      if (!authenticated_.empty()) {
+        task = std::move(authenticated_.front());
+        authenticated_.pop_front();
+      } else if (!general_.empty()) {
+        task = std::move(general_.front());
+        general_.pop_front();
+        general = true;
+        ++busy_general_;
+      } else {
+        return;  // stopping, nothing left
       }
-      fn = std::move(queue_.front());
-      queue_.pop_front();
       UpdateStarved();
     }
     // A worker must survive anything one connection does.
     try {
-      fn();
+      task();
     } catch (...) {
+    }
+    if (general) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --busy_general_;
+        UpdateStarved();
+      }
+      cv_.notify_all();
     }
   }
 }
