@@ -125,12 +125,12 @@ absl::Status ValidateAdminConfig(const AdminConfig& config) {
   if (config.threads == 0 || config.keep_alive_max_requests == 0 || config.max_body_bytes == 0 ||
       config.max_header_bytes == 0 || config.max_queued_connections == 0 ||
       config.max_pending_connections == 0 || config.max_pending_per_peer == 0 ||
-      config.head_timeout <= absl::ZeroDuration() ||
-      config.io_timeout <= absl::ZeroDuration() ||
+      config.head_timeout <= absl::ZeroDuration() || config.io_timeout <= absl::ZeroDuration() ||
       config.request_deadline <= absl::ZeroDuration() ||
       config.keep_alive_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("admin endpoint: threads, timeouts and limits must be "
-                                      "positive");
+    return absl::InvalidArgumentError(
+        "admin endpoint: threads, timeouts and limits must be "
+        "positive");
   }
   return absl::OkStatus();
 }

@@ -35,8 +35,9 @@ bool ConstantTimeEquals(std::string_view presented, std::string_view expected) n
 
 AuthVerdict CheckBearer(const std::string* authorization, std::string_view token) {
   if (token.empty()) {
-    return {403, "writes are disabled: no admin token is configured; set DEGRADE_ADMIN_TOKEN "
-                 "(Options::admin_token) for this process to enable PUT and DELETE"};
+    return {403,
+            "writes are disabled: no admin token is configured; set DEGRADE_ADMIN_TOKEN "
+            "(Options::admin_token) for this process to enable PUT and DELETE"};
   }
   if (authorization == nullptr) {
     return {401, "missing Authorization header; send Authorization: Bearer <DEGRADE_ADMIN_TOKEN>"};
@@ -45,10 +46,12 @@ AuthVerdict CheckBearer(const std::string* authorization, std::string_view token
   constexpr std::string_view kScheme = "bearer ";
   if (header.size() < kScheme.size() ||
       !absl::EqualsIgnoreCase(ToAbsl(header.substr(0, kScheme.size())), ToAbsl(kScheme))) {
-    return {401, "Authorization is not a bearer token; send Authorization: Bearer "
-                 "<DEGRADE_ADMIN_TOKEN>"};
+    return {401,
+            "Authorization is not a bearer token; send Authorization: Bearer "
+            "<DEGRADE_ADMIN_TOKEN>"};
   }
-  const absl::string_view presented = absl::StripAsciiWhitespace(ToAbsl(header.substr(kScheme.size())));
+  const absl::string_view presented =
+      absl::StripAsciiWhitespace(ToAbsl(header.substr(kScheme.size())));
   if (ConstantTimeEquals(std::string_view(presented.data(), presented.size()), token)) return {};
   return {401, "wrong token; use the DEGRADE_ADMIN_TOKEN of the process you are talking to"};
 }
@@ -73,9 +76,8 @@ bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed_
   in_addr v4{};
   if (::inet_pton(AF_INET, name.c_str(), &v4) == 1) return true;
   if (absl::EqualsIgnoreCase(ToAbsl(host), "localhost")) return true;
-  return std::any_of(allowed_hosts.begin(), allowed_hosts.end(), [&](const std::string& h) {
-    return absl::EqualsIgnoreCase(h, ToAbsl(host));
-  });
+  return std::any_of(allowed_hosts.begin(), allowed_hosts.end(),
+                     [&](const std::string& h) { return absl::EqualsIgnoreCase(h, ToAbsl(host)); });
 }
 
 bool OriginMatchesHost(std::string_view origin, std::string_view host) {

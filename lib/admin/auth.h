@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-
 namespace degrade::internal {
 
 // Compares a presented secret with the expected one in time that never

@@ -230,8 +230,7 @@ size_t ConnectionStream::Account(const char* p, size_t n) {
       continue;
     }
     if (lines_ == 0 && line_bytes_ > kMaxRequestLine) return Limit(414, i + 1);
-    if (lines_ > 0 &&
-        (line_bytes_ > kMaxHeaderLine || header_bytes_ > config_.max_header_bytes)) {
+    if (lines_ > 0 && (line_bytes_ > kMaxHeaderLine || header_bytes_ > config_.max_header_bytes)) {
       return Limit(431, i + 1);
     }
   }
@@ -251,8 +250,8 @@ size_t ConnectionStream::Limit(int status, size_t n) {
                              " bytes each, ", config_.max_header_bytes, " bytes in all");
       break;
     case 414:
-      message = absl::StrCat("request line is too long; accepted: at most ", kMaxRequestLine,
-                             " bytes");
+      message =
+          absl::StrCat("request line is too long; accepted: at most ", kMaxRequestLine, " bytes");
       break;
     default:
       message = absl::StrCat("request body is larger than ", config_.max_body_bytes,
@@ -281,8 +280,8 @@ void ConnectionStream::WriteAll(std::string_view bytes) {
 // notes whether it ends the connection.
 void ConnectionStream::ObserveResponse(const char* p, size_t n) {
   if (!in_response_head_) return;
-  response_head_.append(p, std::min(n, kMaxResponseHead - std::min(kMaxResponseHead,
-                                                                   response_head_.size())));
+  response_head_.append(
+      p, std::min(n, kMaxResponseHead - std::min(kMaxResponseHead, response_head_.size())));
   const size_t end = response_head_.find("\r\n\r\n");
   if (end == std::string::npos && response_head_.size() < kMaxResponseHead) return;
   in_response_head_ = false;

@@ -37,8 +37,9 @@ inline constexpr absl::Duration kStopCheck = absl::Milliseconds(100);
 // the library writes after that is dropped), so cpp-httplib never buffers
 // more than the limits allow. A head whose framing is ambiguous (framing.h:
 // two Content-Lengths, Transfer-Encoding other than chunked, obs-fold, ...)
-// is answered 400 the same way, before the parser sees it whole. It reads the response head it writes to know
-// whether the response ends the connection.
+// is answered 400 the same way, before the parser sees it whole. It reads
+// the response head it writes to know whether the response ends the
+// connection.
 //
 // Used by the one worker thread that owns the connection.
 class ConnectionStream final : public httplib::Stream {

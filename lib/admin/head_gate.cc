@@ -135,7 +135,8 @@ void HeadGate::Run() {
     arrived.clear();
     fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
     for (const Pending& p : pending_) fds.push_back(pollfd{p.c.fd, POLLIN | POLLRDHUP, 0});
-    const int r = ::poll(fds.data(), fds.size(), static_cast<int>(absl::ToInt64Milliseconds(kStopCheck)));
+    const int r =
+        ::poll(fds.data(), fds.size(), static_cast<int>(absl::ToInt64Milliseconds(kStopCheck)));
     if (r < 0 && errno != EINTR) continue;
     if (fds[0].revents != 0) {
       uint64_t n = 0;

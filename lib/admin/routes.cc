@@ -74,7 +74,7 @@ void Routes::Install(httplib::Server& server) {
       CloseAfterResponse(res);  // a body may still be on the wire
       return httplib::Server::HandlerResponse::Handled;
     }
-    static const std::string_view kRouted[] = {"GET",   "HEAD",  "PUT",    "DELETE",
+    static const std::string_view kRouted[] = {"GET",  "HEAD",  "PUT",    "DELETE",
                                                "POST", "PATCH", "OPTIONS"};
     if (std::find(std::begin(kRouted), std::end(kRouted), req.method) != std::end(kRouted)) {
       return httplib::Server::HandlerResponse::Unhandled;
@@ -110,7 +110,9 @@ void Routes::SendError(httplib::Response& res, int status, const absl::Status& e
 std::string_view Routes::WhereTokenIs(const httplib::Request& req) const {
   const std::string_view token = config_.token;
   if (token.empty()) return {};
-  const auto has = [&](std::string_view text) { return text.find(token) != std::string_view::npos; };
+  const auto has = [&](std::string_view text) {
+    return text.find(token) != std::string_view::npos;
+  };
   if (has(req.method)) return "method";
   if (has(req.target) || has(req.path)) return "path";
   for (const auto& [name, value] : req.params) {
@@ -126,8 +128,8 @@ std::string_view Routes::WhereTokenIs(const httplib::Request& req) const {
 void Routes::RefuseCarriedToken(const httplib::Request& req, httplib::Response& res,
                                 std::string_view where) {
   Audit(LogLevel::kWarning,
-        absl::StrCat("admin: a request from ", req.remote_addr, " refused (400): it carries the admin token in its ",
-                     ToAbsl(where)));
+        absl::StrCat("admin: a request from ", req.remote_addr,
+                     " refused (400): it carries the admin token in its ", ToAbsl(where)));
   SendError(res, 400,
             absl::StrCat("the request carries the admin token in its ", ToAbsl(where),
                          ", where the endpoint would quote it; refused so that the token never "
@@ -164,7 +166,8 @@ bool Routes::Admissible(const httplib::Request& req, httplib::Response& res) {
   if (req.has_header("Content-Encoding") &&
       !absl::EqualsIgnoreCase(ToAbsl(req.get_header_value("Content-Encoding")), "identity")) {
     SendError(res, 415,
-              absl::StrCat("Content-Encoding \"", ClipForMessage(req.get_header_value("Content-Encoding")),
+              absl::StrCat("Content-Encoding \"",
+                           ClipForMessage(req.get_header_value("Content-Encoding")),
                            "\" is not accepted; send the body uncompressed"));
     return false;
   }
@@ -172,9 +175,10 @@ bool Routes::Admissible(const httplib::Request& req, httplib::Response& res) {
     uint64_t length = 0;
     if (!absl::SimpleAtoi(ToAbsl(req.get_header_value("Content-Length")), &length) ||
         length > config_.max_body_bytes) {
-      SendError(res, 413, absl::StrCat("request body is larger than ", config_.max_body_bytes,
-                                       " bytes; accepted: one switch value (a small JSON "
-                                       "document)"));
+      SendError(res, 413,
+                absl::StrCat("request body is larger than ", config_.max_body_bytes,
+                             " bytes; accepted: one switch value (a small JSON "
+                             "document)"));
       return false;
     }
   }
@@ -184,20 +188,21 @@ bool Routes::Admissible(const httplib::Request& req, httplib::Response& res) {
   if (!IsRead(req) && req.has_header("Origin")) {
     const std::string& origin = req.get_header_value("Origin");
     if (!OriginMatchesHost(origin, req.get_header_value("Host"))) {
-      SendError(res, 403, absl::StrCat("cross-origin ", ClipForMessage(req.method), " refused: Origin \"",
-                                       ClipForMessage(origin),
-                                       "\" is not this endpoint; accepted: writes from the "
-                                       "console served by this endpoint, or from a client that "
-                                       "sends no Origin header (curl, degradectl)"));
+      SendError(res, 403,
+                absl::StrCat("cross-origin ", ClipForMessage(req.method), " refused: Origin \"",
+                             ClipForMessage(origin),
+                             "\" is not this endpoint; accepted: writes from the "
+                             "console served by this endpoint, or from a client that "
+                             "sends no Origin header (curl, degradectl)"));
       return false;
     }
   }
   // A body is only ever a JSON document. Checked before the library reads
   // (and, for forms, parses) it; this also refuses what a cross-site page
   // can send without a preflight (forms, text/plain).
-  const bool has_body = req.has_header("Transfer-Encoding") ||
-                        (req.has_header("Content-Length") &&
-                         req.get_header_value("Content-Length") != "0");
+  const bool has_body =
+      req.has_header("Transfer-Encoding") ||
+      (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
   if (has_body && !JsonBody(req, res)) return false;
   return true;
 }
@@ -280,15 +285,17 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
     }
   }
   SendError(res, 404,
-            absl::StrCat("no route for ", ClipForMessage(path), "; routes: GET /degrade/v1/switches, "
+            absl::StrCat("no route for ", ClipForMessage(path),
+                         "; routes: GET /degrade/v1/switches, "
                          "GET|PUT|DELETE /degrade/v1/switches/{name}, GET /metrics, "
                          "GET /healthz, GET /"));
 }
 
 void Routes::MethodNotAllowed(const httplib::Request& req, httplib::Response& res,
-                      std::string_view allow) {
-  SendError(res, 405, absl::StrCat("method ", ClipForMessage(req.method), " is not allowed on ",
-                                   ClipForMessage(req.path), "; allowed: ", ToAbsl(allow)));
+                              std::string_view allow) {
+  SendError(res, 405,
+            absl::StrCat("method ", ClipForMessage(req.method), " is not allowed on ",
+                         ClipForMessage(req.path), "; allowed: ", ToAbsl(allow)));
   res.set_header("Allow", std::string(allow));
 }
 
@@ -300,7 +307,7 @@ void Routes::GetSwitch(const std::string& name, httplib::Response& res) {
 
 // The log sink. Nothing a request carries reaches it unless Admissible
 // (and PutSwitch, for the body) found no token in it.
-void Routes::Audit(LogLevel level, std::string line) const { registry_.Log(level, line); }
+void Routes::Audit(LogLevel level, std::string_view line) const { registry_.Log(level, line); }
 
 // True when the request carries the configured token; otherwise answers
 // 403 (no token configured) or 401. Never logs or echoes the token.
@@ -313,24 +320,24 @@ bool Routes::Authorized(const httplib::Request& req, httplib::Response& res) {
   }
   const AuthVerdict verdict = CheckBearer(authorization, config_.token);
   if (verdict.status == 0) return true;
-  Audit(LogLevel::kWarning,
-        absl::StrCat("admin: ", req.method, " ", ClipForMessage(req.path), " from ",
-                     req.remote_addr, " refused (", verdict.status, "): ",
-                     ToAbsl(verdict.problem)));
+  Audit(LogLevel::kWarning, absl::StrCat("admin: ", req.method, " ", ClipForMessage(req.path),
+                                         " from ", req.remote_addr, " refused (", verdict.status,
+                                         "): ", ToAbsl(verdict.problem)));
   SendError(res, verdict.status, verdict.problem);
   if (verdict.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"degrade\"");
   return false;
 }
 
-void Routes::PutSwitch(const std::string& name, const httplib::Request& req, httplib::Response& res) {
+void Routes::PutSwitch(const std::string& name, const httplib::Request& req,
+                       httplib::Response& res) {
   if (!Authorized(req, res)) return;
   if (!config_.token.empty() && req.body.find(config_.token) != std::string::npos) {
     return RefuseCarriedToken(req, res, "body");
   }
   if (registry_.Find(name) == nullptr) return NotDefined(name, res);
   std::vector<std::string> warnings;
-  absl::StatusOr<SwitchValue> value = ParseSwitchValue(
-      req.body, "admin PUT", SwitchPath(name), registry_.clock().Now(), &warnings);
+  absl::StatusOr<SwitchValue> value =
+      ParseSwitchValue(req.body, "admin PUT", SwitchPath(name), registry_.clock().Now(), &warnings);
   if (!value.ok()) return SendError(res, 400, value.status());
   if (value->actor.empty()) {
     const std::string& header = req.get_header_value("X-Degrade-Actor");
@@ -352,23 +359,25 @@ void Routes::PutSwitch(const std::string& name, const httplib::Request& req, htt
 }
 
 void Routes::DeleteSwitch(const std::string& name, const httplib::Request& req,
-                  httplib::Response& res) {
+                          httplib::Response& res) {
   if (!Authorized(req, res)) return;
   if (absl::Status s = registry_.ClearOverride(name); !s.ok()) {
     return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
   }
   const std::string& actor = req.get_header_value("X-Degrade-Actor");
-  Audit(LogLevel::kInfo, absl::StrCat("admin: ", ClipForMessage(actor.empty() ? "admin" : actor), " from ",
-                                      req.remote_addr, " cleared the override of ", name));
+  Audit(LogLevel::kInfo,
+        absl::StrCat("admin: ", ClipForMessage(actor.empty() ? "admin" : actor), " from ",
+                     req.remote_addr, " cleared the override of ", name));
   absl::StatusOr<SwitchInfo> info = registry_.Get(name);
   if (!info.ok()) return NotDefined(name, res);
   SendJson(res, 200, SwitchInfoJson(*info));
 }
 
 void Routes::NotDefined(const std::string& name, httplib::Response& res) {
-  SendError(res, 404, absl::StrCat("switch \"", ClipForMessage(name),
-                                   "\" is not defined in this process; GET "
-                                   "/degrade/v1/switches lists the ones that are"));
+  SendError(res, 404,
+            absl::StrCat("switch \"", ClipForMessage(name),
+                         "\" is not defined in this process; GET "
+                         "/degrade/v1/switches lists the ones that are"));
 }
 
 }  // namespace degrade::internal

@@ -47,7 +47,7 @@ class Routes {
   void SendJson(httplib::Response& res, int status, const nlohmann::json& body) const;
   void SendError(httplib::Response& res, int status, std::string_view message) const;
   void SendError(httplib::Response& res, int status, const absl::Status& error) const;
-  void Audit(LogLevel level, std::string line) const;
+  void Audit(LogLevel level, std::string_view line) const;
 
   Registry& registry_;
   const AdminConfig& config_;

@@ -39,8 +39,7 @@ void WorkerPool::Shutdown() {
 }
 
 void WorkerPool::UpdateStarved() {
-  starved_.store(!general_.empty() && busy_general_ >= general_limit_,
-                 std::memory_order_relaxed);
+  starved_.store(!general_.empty() && busy_general_ >= general_limit_, std::memory_order_relaxed);
 }
 
 void WorkerPool::Work() {
