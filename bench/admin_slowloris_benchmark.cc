@@ -132,6 +132,7 @@ struct Phase {
   int ok = 0;
   std::vector<double> ms;  // latencies of the successful writes
   double cpu_ns = 0;
+  std::string failures;  // what each failed write got
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -176,6 +177,9 @@ Phase RunPhase(degrade::Switch& sw, int port, const Args& args) {
     if (r && r->status == 200 && ms <= 1000) {
       ++out.ok;
       out.ms.push_back(ms);
+    } else {
+      out.failures += r ? " " + std::to_string(r->status) + "/" + std::to_string(ms) + "ms"
+                        : " " + httplib::to_string(r.error());
     }
   }
   return out;

@@ -45,8 +45,8 @@ struct AdminConfig {
   // a descriptor, no worker), in all and from one peer address. When full,
   // a new connection evicts the oldest that has not just made an
   // authenticated request.
-  size_t max_pending_connections = 256;
-  size_t max_pending_per_peer = 128;
+  size_t max_pending_connections = 512;
+  size_t max_pending_per_peer = 256;
   // A request head must be complete within head_timeout of its first byte,
   // however it is dribbled.
   absl::Duration head_timeout = absl::Seconds(3);

@@ -52,6 +52,13 @@ class AdminServer::Impl {
           " (port in use, or the address is not on this host); choose another admin_addr "
           "(DEGRADE_ADMIN_ADDR), or port 0 for a free one"));
     }
+    // cpp-httplib listens with a backlog of 5: connections that arrive while
+    // the accept thread is busy beyond that are dropped, and the kernel
+    // retries them 1, 3 and 7 s later, so under a crowd of connecting
+    // clients an operator's connection would wait seconds to be accepted
+    // (seen as 2 writes in 100 failing their 1 s bound). listen() again on
+    // the bound socket raises it to the system's limit.
+    if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
     server_.BuildLibraryStatics();
     thread_ = std::thread([this] {
       server_.Listen();
@@ -87,9 +94,10 @@ class AdminServer::Impl {
     // (another instance of the same service, say) bind the same port and
     // silently receive half the requests, tokens included. SO_REUSEADDR only
     // allows a restart while old connections linger in TIME_WAIT.
-    server_.set_socket_options([](socket_t sock) {
+    server_.set_socket_options([this](socket_t sock) {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listen_fd_ = sock;
     });
     httplib::Headers headers;
     for (const auto& [name, value] : kSecurityHeaders) {
@@ -106,6 +114,7 @@ class AdminServer::Impl {
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};
   int port_ = 0;
+  int listen_fd_ = -1;  // set by the socket-options callback during bind
 };
 
 absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(Registry& registry,

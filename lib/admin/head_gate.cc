@@ -170,6 +170,7 @@ void HeadGate::Admit(std::vector<GateConnection>& arrived) {
   const absl::Time now = absl::Now();
   for (const GateConnection& c : arrived) {
     Pending p{c, PeerOf(c.fd), now};
+    p.order = ++arrivals_;
     const size_t same_peer = static_cast<size_t>(std::count_if(
         pending_.begin(), pending_.end(), [&](const Pending& q) { return q.peer == p.peer; }));
     if (same_peer >= config_.max_pending_per_peer) {
@@ -191,7 +192,7 @@ void HeadGate::Evict(const std::string& peer, bool same_peer) {
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
     if (same_peer && it->peer != peer) continue;
     if (victim == pending_.end() || (victim->c.trusted && !it->c.trusted) ||
-        (victim->c.trusted == it->c.trusted && it->since < victim->since)) {
+        (victim->c.trusted == it->c.trusted && it->order < victim->order)) {
       victim = it;
     }
   }

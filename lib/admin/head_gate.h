@@ -6,6 +6,7 @@
 #define DEGRADE_LIB_ADMIN_HEAD_GATE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -56,6 +57,7 @@ class HeadGate {
     GateConnection c;
     std::string peer;
     absl::Time since;
+    uint64_t order = 0;  // arrival order: the lowest is the oldest
     absl::Time first_byte = absl::InfiniteFuture();
     size_t peeked = 0;
   };
@@ -75,6 +77,7 @@ class HeadGate {
   bool stop_ = false;                  // guarded by mu_
   std::vector<Pending> pending_;       // the gate thread's own
   std::string scratch_;                // the gate thread's own
+  uint64_t arrivals_ = 0;              // the gate thread's own
   std::thread thread_;
 };
 
