@@ -1,7 +1,7 @@
 // shop_service: a small HTTP service whose essential endpoint must keep
 // working while its non-essential dependencies misbehave.
 //
-//   export DEGRADE_ADMIN_ADDR=127.0.0.1:0 DEGRADE_ADMIN_TOKEN=secret
+//   export DEGRADE_ADMIN_ADDR=127.0.0.1:0 DEGRADE_ADMIN_TOKEN=$(openssl rand -hex 16)
 //   shop_service --recommendations http://127.0.0.1:7001
 //                --reviews http://127.0.0.1:7002 --analytics http://127.0.0.1:7003
 //

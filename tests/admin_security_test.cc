@@ -173,10 +173,10 @@ TEST_F(AdminSecurityTest, TokenNeverAppearsInAnyResponseOrLogLine) {
   keep(Put(Auth(), std::string(70 << 10, ' ')));                // 413
   keep(client_->Put(SwitchPath("nope"), Auth(), "\"off\"", "application/json"));  // 404
   keep(client_->Post(SwitchPath(), Auth(), "\"off\"", "application/json"));      // 405
-  keep(client_->Get(absl::StrCat("/", kToken), Auth()));        // 404 quotes the path
-  keep(client_->Put(SwitchPath(kToken), Auth(kNearToken), "\"off\"", "application/json"));  // 401, logged
+  keep(client_->Get(absl::StrCat("/", kToken), Auth()));        // 400: the token in the path
+  keep(client_->Put(SwitchPath(kToken), Auth(kNearToken), "\"off\"", "application/json"));  // 400, logged
   keep(client_->Put(SwitchPath(), {{"Authorization", "Bearer " + std::string(kToken)}, {"X-Degrade-Actor", kToken}},
-                    "\"off\"", "application/json"));         // 200, the actor is logged
+                    "\"off\"", "application/json"));         // 400: the token as actor
   keep(client_->Get(kSwitches, {{"Host", "evil.example"}, {"Authorization", "Bearer " + std::string(kToken)}}));  // 421
   keep(client_->Delete(SwitchPath(), Auth(kNearToken)));        // 401
   keep(client_->Delete(SwitchPath(), Auth()));                  // 200
@@ -197,6 +197,73 @@ TEST_F(AdminSecurityTest, TokenNeverAppearsInAnyResponseOrLogLine) {
   // The registry's own view (listing, errors) has no trace of it either.
   const std::string listing = ListingToJson(*registry_);
   EXPECT_FALSE(absl::StrContains(listing, kToken));
+}
+
+TEST_F(AdminSecurityTest, TheTokenAsActorIsRefusedAndChangesNothing) {
+  // It would be logged and listed (the actor is part of the switch value
+  // every reader sees): refused before any of it is used.
+  Start();
+  auto r = client_->Put(SwitchPath(), {{"Authorization", "Bearer " + std::string(kToken)},
+                                       {"X-Degrade-Actor", kToken}},
+                        R"({"state": "off"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "carries the admin token in its headers")) << r->body;
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, TheTokenInAWriteBodyIsRefusedAndChangesNothing) {
+  Start();
+  auto r = Put(Auth(), absl::StrCat(R"({"state": "off", "reason": "see )", kToken, R"("})"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "carries the admin token in its body")) << r->body;
+  EXPECT_EQ(StateOfRecs(), "on");
+  EXPECT_FALSE(absl::StrContains(ListingToJson(*registry_), kToken));
+}
+
+TEST_F(AdminSecurityTest, ATokenWithSurroundingWhitespaceIsTrimmed) {
+  // DEGRADE_ADMIN_TOKEN=$'secret\n' (a file read with $(cat ...), a
+  // heredoc): the newline is not part of the token clients present.
+  AdminConfig c = Config();
+  c.token = absl::StrCat(" ", kToken, "\n");
+  Start(c);
+  auto r = Put(Auth());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(StateOfRecs(), "off");
+}
+
+TEST_F(AdminSecurityTest, ATokenShorterThan16BytesIsRefusedAtStart) {
+  AdminConfig c = Config();
+  c.token = "0123456789abcde";  // 15 bytes
+  const auto s = AdminServer::Start(*registry_, c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "DEGRADE_ADMIN_TOKEN")) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "at least 16 bytes")) << s.status();
+  EXPECT_FALSE(absl::StrContains(s.status().message(), c.token)) << s.status();
+}
+
+TEST_F(AdminSecurityTest, ATokenShortAfterTrimmingIsRefusedAtStart) {
+  AdminConfig c = Config();
+  c.token = "secret\n        ";  // 16 bytes, 6 of them the token
+  const auto s = AdminServer::Start(*registry_, c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "6 bytes long without its surrounding "
+                                                      "whitespace")) << s.status();
+}
+
+TEST_F(AdminSecurityTest, RuntimeRefusesAShortTokenBeforeStartingAnything) {
+  Options o;
+  o.registry = registry_.get();
+  o.admin_addr = "127.0.0.1:0";
+  o.admin_token = "1";
+  const auto rt = Runtime::Start(o);
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(rt.status().message(), "admin_token (DEGRADE_ADMIN_TOKEN) is 1 bytes long"))
+      << rt.status();
 }
 
 TEST_F(AdminSecurityTest, StartErrorsNeverContainTheToken) {
@@ -437,6 +504,85 @@ TEST_F(AdminSecurityTest, TlsMisconfigurationsAreRejectedNamingTheSetting) {
 
 // ------------------------------------------------------------------ request limits
 
+// ------------------------------------------------------------------ request smuggling
+
+// Each head reads one way with the first (or only the valid) length and
+// another with the second: the server must refuse it (400) and close,
+// never run the body, which is a complete authenticated PUT, as a second
+// request. The reported case: GET /healthz with "Content-Length: 0" and a
+// second Content-Length covering the PUT ran the PUT.
+TEST_F(AdminSecurityTest, AmbiguousFramingIs400ClosesAndNeverRunsTheBody) {
+  Start();
+  const std::string body = R"({"state": "off"})";
+  const std::string put = absl::StrCat(
+      "PUT ", SwitchPath(), " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ", kToken,
+      "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+  const std::string n = std::to_string(put.size());
+  const std::string chunked = absl::StrCat(absl::Hex(put.size()), "\r\n", put, "\r\n0\r\n\r\n");
+  struct Variant {
+    const char* what;
+    std::string lines;  // header lines after Host, each with its CRLF
+    std::string payload;
+    const char* request_line = "GET /healthz HTTP/1.1";
+  };
+  const Variant variants[] = {
+      {"two Content-Lengths, 0 first", "Content-Length: 0\r\nContent-Length: " + n + "\r\n", put},
+      {"two Content-Lengths, 0 last", "Content-Length: " + n + "\r\nContent-Length: 0\r\n", put},
+      {"two equal Content-Lengths", "Content-Length: " + n + "\r\nContent-Length: " + n + "\r\n", put},
+      {"a Content-Length list", "Content-Length: " + n + ", " + n + "\r\n", put},
+      {"Content-Length and chunked", "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n", chunked},
+      {"chunked and Content-Length", "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n", chunked},
+      {"gzip, chunked", "Transfer-Encoding: gzip, chunked\r\n", chunked},
+      {"chunked twice in one header", "Transfer-Encoding: chunked, chunked\r\n", chunked},
+      {"two Transfer-Encodings", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", chunked},
+      {"xchunked", "Transfer-Encoding: xchunked\r\n", chunked},
+      {"identity", "Transfer-Encoding: identity\r\n", put},
+      {"chunked with a space before the colon", "Transfer-Encoding : chunked\r\n", chunked},
+      {"Content-Length with a space before the colon", "Content-Length : " + n + "\r\n", put},
+      {"a signed Content-Length", "Content-Length: +" + n + "\r\n", put},
+      {"a negative Content-Length", "Content-Length: -1\r\n", put},
+      {"a space inside Content-Length", "Content-Length: " + n.substr(0, 1) + " " + n.substr(1) + "\r\n", put},
+      {"a hex Content-Length", "Content-Length: 0x" + absl::StrCat(absl::Hex(put.size())) + "\r\n", put},
+      {"an overflowing Content-Length", "Content-Length: 18446744073709551616" + n + "\r\n", put},
+      {"an empty Content-Length", "Content-Length:\r\n", put},
+      {"a folded Content-Length", "X-Note: a\r\n Content-Length: " + n + "\r\n", put},
+      {"a folded header after Content-Length", "Content-Length: 0\r\n\tContent-Length: " + n + "\r\n", put},
+      {"a bare LF line end", "Content-Length: " + n + "\n", put},
+      {"a header line without a colon", "Content-Length " + n + "\r\n", put},
+      {"two Hosts", "Host: 127.0.0.1\r\nContent-Length: " + n + "\r\n", put},
+      {"chunked in HTTP/1.0", "Transfer-Encoding: chunked\r\n", chunked, "GET /healthz HTTP/1.0"},
+  };
+  for (const Variant& v : variants) {
+    RawSocket s(port());
+    ASSERT_TRUE(s.Send(absl::StrCat(v.request_line, "\r\nHost: 127.0.0.1\r\n", v.lines, "\r\n",
+                                    v.payload)))
+        << v.what;
+    const std::optional<std::string> got = s.ReadUntilClosed();
+    ASSERT_TRUE(got.has_value()) << v.what << ": the connection stayed open";
+    EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 400")) << v.what << ": " << got->substr(0, 80);
+    EXPECT_EQ(got->find("HTTP/1.1 ", 1), std::string::npos) << v.what << ": a second response";
+    EXPECT_TRUE(absl::StrContains(RawBody(*got).value("error", ""), "request framing refused"))
+        << v.what << ": " << *got;
+    EXPECT_EQ(StateOfRecs(), "on") << v.what << ": the smuggled PUT ran";
+  }
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, OneContentLengthOrChunkedAloneStillFramesAPut) {
+  // The control for the sweep above: the same PUT, framed once, runs.
+  Start();
+  const std::string body = R"({"state": "off"})";
+  RawSocket s(port());
+  ASSERT_TRUE(s.Send(absl::StrCat(
+      "PUT ", SwitchPath(), " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ", kToken,
+      "\r\nContent-Type: application/json\r\nTransfer-Encoding:  Chunked \r\n\r\n",
+      absl::Hex(body.size()), "\r\n", body, "\r\n0\r\n\r\n")));
+  const std::optional<std::string> got = s.ReadOneResponse(std::chrono::seconds(5));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 200")) << *got;
+  EXPECT_EQ(StateOfRecs(), "off");
+}
+
 TEST_F(AdminSecurityTest, OverlongRequestLineIs414WithAJsonError) {
   Start();
   RawSocket s(port());
@@ -546,15 +692,17 @@ TEST_F(AdminSecurityTest, AConnectionFloodCostsNoThreadsAndFewDescriptors) {
   AdminConfig c = Config();
   c.threads = 4;
   c.max_queued_connections = 8;
+  c.max_pending_connections = 16;
+  c.max_pending_per_peer = 16;
   c.keep_alive_timeout = absl::Seconds(3);
   Start(c);
-  ASSERT_TRUE(client_->Get("/healthz"));  // the worker pool exists once a request was served
-  // Exactly 5 more (a thread of an earlier test that was joined late would
+  ASSERT_TRUE(client_->Get("/healthz"));
+  // Exactly 6 more (a thread of an earlier test that was joined late would
   // make a single read one too many, so the count may settle first).
-  EXPECT_TRUE(Eventually([&] { return ThreadCount() == threads_before + 5; },
+  EXPECT_TRUE(Eventually([&] { return ThreadCount() == threads_before + 6; },
                          std::chrono::seconds(10)))
       << ThreadCount() << " threads, " << threads_before << " before: "
-      << "4 workers and the accept thread";
+      << "4 workers, the accept thread and the head gate";
   const int threads_serving = ThreadCount();
   const size_t fds_serving = FdCount();
 
@@ -575,14 +723,10 @@ TEST_F(AdminSecurityTest, AConnectionFloodCostsNoThreadsAndFewDescriptors) {
   RecordProperty("threads_under_flood", absl::StrCat(threads_flooded));
   RecordProperty("server_fds_under_flood", absl::StrCat(server_fds));
   EXPECT_EQ(threads_flooded, threads_serving);
-  EXPECT_LE(server_fds, 4u + 8u) << "the workers' connections and the line, no more";
+  EXPECT_LE(server_fds, 16u) << "the connections the head gate holds, no more";
 
   flood.clear();
-  // The workers still have to read each closed connection off the line; a
-  // request that finds the line full meanwhile is answered 503 at once (the
-  // next test), or finds no answer if its connection was refused before the
-  // request was read. It is served as soon as the line drains, usually
-  // within a second; the bound is generous because a connection attempt that
+  // Served at once, usually; the bound is generous because a connection attempt that
   // meets a full listen backlog (5 in cpp-httplib) is dropped and retried by
   // the kernel 1, 3 and 7 s later. A server the flood left stuck fails it.
   const auto start = Clock::now();
@@ -609,53 +753,167 @@ TEST_F(AdminSecurityTest, AConnectionFloodCostsNoThreadsAndFewDescriptors) {
                          << " answered 503, " << unanswered << " unanswered meanwhile";
 }
 
-TEST_F(AdminSecurityTest, ConnectionsBeyondTheLineAreAnswered503AtOnce) {
-  AdminConfig c = Config();
+// Holds the general lane's one worker and fills its line of 2: complete
+// heads of writes without the token whose bodies never come (the worker
+// waits for a body until the 60 s deadline).
+class FullGeneralLane {
+ public:
+  explicit FullGeneralLane(int port) {
+    for (int i = 0; i < 3; ++i) {
+      held_.push_back(std::make_unique<RawSocket>(port));
+      held_.back()->Send(
+          "PUT /degrade/v1/switches/shop.recs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+          "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n");
+    }
+  }
+
+ private:
+  std::vector<std::unique_ptr<RawSocket>> held_;
+};
+
+AdminConfig OneGeneralWorker(AdminConfig c) {
   c.threads = 2;
+  c.reserved_threads = 1;
   c.max_queued_connections = 2;
-  // How long the two connections below hold their workers: far longer than
-  // the test takes, however slow the machine (the defaults, a 5 s read
-  // timeout and a 10 s deadline, are not).
+  // Far longer than the test takes, however slow the machine.
   c.io_timeout = absl::Seconds(60);
   c.request_deadline = absl::Seconds(60);
-  Start(c);
-  // 2 connections take the workers and keep them: each has a request
-  // answered (so a worker surely has it, before the next one connects), then
-  // sends half a request line, which its worker waits to see completed until
-  // the deadline. A connection that sends nothing would not do: after 1 s
-  // (the grace of a new connection) it makes way for one waiting in line,
-  // which frees a place in the line, and an extra below would wait there
-  // instead of being refused.
-  std::vector<std::unique_ptr<RawSocket>> held;
-  for (int i = 0; i < 2; ++i) {
-    held.push_back(std::make_unique<RawSocket>(port()));
-    RawSocket& s = *held.back();
-    ASSERT_TRUE(s.connected());
-    ASSERT_TRUE(s.Send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
-    const std::optional<std::string> answer = s.ReadOneResponse(std::chrono::seconds(10));
-    ASSERT_TRUE(answer.has_value()) << "held connection " << i << " was not served";
-    ASSERT_TRUE(absl::StartsWith(*answer, "HTTP/1.1 200")) << *answer;
-    ASSERT_TRUE(s.Send("GET /heal"));
+  return c;
+}
+
+TEST_F(AdminSecurityTest, RequestsBeyondTheLineAreAnswered503AtOnce) {
+  Start(OneGeneralWorker(Config()));
+  FullGeneralLane full(port());
+  // The held heads reach the lane in a moment; until then an extra may
+  // still find room in the line, so wait for the first 503.
+  std::optional<std::string> got;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        RawSocket extra(port());
+        if (!extra.Send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) return false;
+        const auto start = Clock::now();
+        got = extra.ReadWithin(std::chrono::seconds(3));
+        return got.has_value() && absl::StartsWith(*got, "HTTP/1.1 503") &&
+               Seconds(Clock::now() - start) < 2.5;
+      },
+      std::chrono::seconds(10)))
+      << (got ? *got : "no answer");
+  EXPECT_TRUE(absl::StrContains(RawBody(*got).value("error", ""), "too many connections"))
+      << *got;
+}
+
+TEST_F(AdminSecurityTest, AnAuthenticatedWriteIsServedWhileTheGeneralLaneIsFull) {
+  Start(OneGeneralWorker(Config()));
+  FullGeneralLane full(port());
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = client_->Get("/healthz");
+        return r && r->status == 503;
+      },
+      std::chrono::seconds(10)));
+  auto r = Put(Auth());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(StateOfRecs(), "off");
+}
+
+// ------------------------------------------------------------------ slow connections
+
+// `n` connections that each send one byte of a request head that never ends
+// every `gap`, and reconnect when the server closes them: the attack of
+// docs/security.md ("slow connections"), at a few hundred bytes per second.
+class SlowLoris {
+ public:
+  SlowLoris(int port, size_t n, std::chrono::milliseconds gap)
+      : port_(port), gap_(gap), fds_(n, -1), next_(n), sent_(n, 0) {
+    thread_ = std::thread([this] { Run(); });
   }
-  // 2 wait in line: the accept loop takes connections in the order they
-  // arrived, so both are in line before any extra below is accepted.
-  for (int i = 0; i < 2; ++i) {
-    held.push_back(std::make_unique<RawSocket>(port()));
-    ASSERT_TRUE(held.back()->connected());
+  ~SlowLoris() {
+    stop_.store(true);
+    thread_.join();
+    for (const int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
   }
-  for (int i = 0; i < 4; ++i) {
-    RawSocket extra(port());
-    ASSERT_TRUE(extra.connected());
-    const auto start = Clock::now();
-    const std::optional<std::string> got = extra.ReadWithin(std::chrono::seconds(10));
-    ASSERT_TRUE(got.has_value()) << "connection " << i << " beyond the line was not refused";
-    // At once (with room for a loaded machine), not when a worker frees up
-    // (60 s).
-    EXPECT_LT(Seconds(Clock::now() - start), 3.0);
-    EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 503")) << *got;
-    EXPECT_TRUE(absl::StrContains(RawBody(*got).value("error", ""), "too many connections"))
-        << *got;
+  size_t connects() const { return connects_.load(); }
+
+ private:
+  void Run() {
+    const std::string head =
+        "PUT /degrade/v1/switches/shop.recs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    while (!stop_.load()) {
+      const auto now = Clock::now();
+      for (size_t i = 0; i < fds_.size(); ++i) {
+        if (fds_[i] < 0) {
+          fds_[i] = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+          const sockaddr_in addr = test_util::LoopbackAddress(port_);
+          (void)::connect(fds_[i], reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+          sent_[i] = 0;
+          next_[i] = now + gap_;
+          connects_.fetch_add(1);
+          continue;
+        }
+        char sink[512];
+        const ssize_t got = ::recv(fds_[i], sink, sizeof sink, MSG_DONTWAIT);
+        const bool closed = got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                                         errno != ENOTCONN);
+        if (!closed && now >= next_[i]) {
+          const char byte = sent_[i] < head.size() ? head[sent_[i]] : 'a';
+          if (::send(fds_[i], &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) ++sent_[i];
+          next_[i] = now + gap_;
+        }
+        if (closed) {
+          ::close(fds_[i]);
+          fds_[i] = -1;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
+
+  const int port_;
+  const std::chrono::milliseconds gap_;
+  std::vector<int> fds_;
+  std::vector<Clock::time_point> next_;
+  std::vector<size_t> sent_;
+  std::atomic<size_t> connects_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(AdminSecurityTest, AnOperatorsWritesSucceedUnder200SlowConnections) {
+  // Before: 40 such connections made 62 of 64 writes 503 (every worker held
+  // by a dribbled head, the line full). Now heads are awaited without a
+  // worker, a head has head_timeout in all, and a head with the token has
+  // workers of its own.
+  Start();
+  SlowLoris attack(port(), 200, std::chrono::milliseconds(500));
+  ASSERT_TRUE(Eventually([&] { return attack.connects() >= 200; }, std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // let the attack reach the server
+  // Spread over about 4 s, past the 3 s head_timeout, so that writes also
+  // meet the attack's connections being closed and reopened.
+  constexpr int kWrites = 100;
+  int ok = 0;
+  std::string failures;
+  for (int i = 0; i < kWrites; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    // A new connection per write, as degradectl makes; the contract's 1 s.
+    httplib::Client operator_client("127.0.0.1", port());
+    operator_client.set_connection_timeout(1, 0);
+    operator_client.set_read_timeout(1, 0);
+    operator_client.set_write_timeout(1, 0);
+    auto r = operator_client.Put(SwitchPath(), Auth(),
+                                 i % 2 == 0 ? R"({"state": "off"})" : R"({"state": "on"})",
+                                 "application/json");
+    if (r && r->status == 200) {
+      ++ok;
+    } else if (failures.size() < 400) {
+      failures += r ? absl::StrCat(" ", r->status) : " " + httplib::to_string(r.error());
+    }
+  }
+  RecordProperty("operator_writes_ok", absl::StrCat(ok, "/", kWrites));
+  RecordProperty("attack_connects", absl::StrCat(attack.connects()));
+  EXPECT_GE(ok, 99) << "failed:" << failures;
 }
 
 // ------------------------------------------------------------------ slow clients
@@ -765,14 +1023,15 @@ TEST_F(AdminSecurityTest, WritesNeedAJsonContentType) {
 }
 
 TEST_F(AdminSecurityTest, TheTokenCountsOnlyInTheAuthorizationHeader) {
+  // Elsewhere it is refused outright (400), before it could be quoted.
   Start();
   auto cookie = Put({{"Cookie", std::string("token=") + kToken}});
   ASSERT_TRUE(cookie);
-  EXPECT_EQ(cookie->status, 401);
+  EXPECT_EQ(cookie->status, 400);
   auto query = client_->Put(absl::StrCat(SwitchPath(), "?token=", kToken), "\"off\"",
                             "application/json");
   ASSERT_TRUE(query);
-  EXPECT_EQ(query->status, 401);
+  EXPECT_EQ(query->status, 400);
   EXPECT_EQ(StateOfRecs(), "on");
 }
 

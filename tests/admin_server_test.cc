@@ -35,7 +35,7 @@ using internal::AdminConfig;
 using internal::AdminServer;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kToken[] = "s3cret-t0ken";
+constexpr char kToken[] = "s3cret-t0ken-4711";
 constexpr char kSwitches[] = "/degrade/v1/switches";
 
 nlohmann::json Json(const httplib::Result& r) {
@@ -396,18 +396,6 @@ TEST_F(AdminServerTest, OversizedBodyIsAnsweredWhileTheClientIsStillSendingIt) {
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 413);
   EXPECT_EQ(r->get_header_value("Connection"), "close");
-}
-
-TEST_F(AdminServerTest, AShortTokenIsScrubbedOnceFromErrorMessages) {
-  // "tok" is part of the word "token" in the 401 message, and of "<token>"
-  // itself: the message says "<token>" once where it said "tok", and the
-  // scrub is not applied to its own mark.
-  StartRuntime("tok");
-  auto r = Put("shop.recs", R"("off")", Auth("guess-123"));
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 401);
-  EXPECT_FALSE(absl::StrContains(r->body, "<<token>")) << r->body;
-  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "wrong <token>en")) << r->body;
 }
 
 TEST_F(AdminServerTest, PutWithTokenPrefixIs401) {
@@ -784,6 +772,7 @@ class AdminBoundsTest : public ::testing::Test {
     c.threads = threads;
     c.io_timeout = io_timeout;
     c.request_deadline = request_deadline;
+    c.head_timeout = request_deadline;  // the bound of a request's head
     c.keep_alive_timeout = keep_alive;
     auto s = AdminServer::Start(registry_, c);
     ASSERT_TRUE(s.ok()) << s.status();
@@ -820,7 +809,7 @@ TEST_F(AdminBoundsTest, HalfARequestIsAnsweredAndClosedAtTheDeadline) {
   ASSERT_TRUE(got.has_value()) << "never closed";
   EXPECT_LT(held, 8.0) << "closed at the 5 s deadline";
   EXPECT_GT(held, 4.5) << "not before the 5 s deadline";
-  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 400")) << *got;
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 408")) << *got;
 }
 
 TEST_F(AdminBoundsTest, ADribblingClientIsClosedAtTheDeadline) {

@@ -52,7 +52,7 @@ class Service {
     Options options;
     options.registry = &registry_;
     options.admin_addr = absl::StrCat("127.0.0.1:", port);
-    options.admin_token = "t0ken";
+    options.admin_token = "t0ken-0123456789ab";
     absl::StatusOr<std::unique_ptr<Runtime>> runtime = Runtime::Start(options);
     EXPECT_TRUE(runtime.ok()) << runtime.status();
     if (runtime.ok()) runtime_ = *std::move(runtime);

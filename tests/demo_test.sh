@@ -82,7 +82,7 @@ deps_args=(--recommendations "http://127.0.0.1:${DEP[recommendations]}"
            --reviews "http://127.0.0.1:${DEP[reviews]}"
            --analytics "http://127.0.0.1:${DEP[analytics]}")
 
-start shop env DEGRADE_ADMIN_ADDR=127.0.0.1:0 DEGRADE_ADMIN_TOKEN=t0k3n \
+start shop env DEGRADE_ADMIN_ADDR=127.0.0.1:0 DEGRADE_ADMIN_TOKEN=t0k3n-0123456789ab \
   "$BIN/shop_service" "${deps_args[@]}"
 SHOP_PID="${PIDS[-1]}"
 SHOP="$(port_of shop)"
@@ -109,7 +109,7 @@ elapsed=$(( $(date +%s%3N) - start_ms ))
 check "a slow dependency costs its timeout, not its delay ($elapsed ms)" test "$elapsed" -lt 2500
 
 if [[ -n "$ADMIN" ]]; then
-  DEGRADE_ADMIN_TOKEN=t0k3n "$CTL" --admin "http://127.0.0.1:$ADMIN" off recommendations \
+  DEGRADE_ADMIN_TOKEN=t0k3n-0123456789ab "$CTL" --admin "http://127.0.0.1:$ADMIN" off recommendations \
     --reason test >"$WORK/ctl.out" 2>&1
   check "degradectl off through the service's admin endpoint" test $? -eq 0
   answer="$(curl -sf "http://127.0.0.1:$SHOP/checkout")"
@@ -141,7 +141,7 @@ check "shop_service stops cleanly on SIGINT too" stops_cleanly "${PIDS[-1]}" 50 
 # The core issue's "every switch off" test mode, applied to the demo service:
 # DEGRADE_ALL=off cuts every non-essential dependency at start (the env
 # layer), and checkout must still place orders, from fallbacks alone.
-start alloff env DEGRADE_ALL=off DEGRADE_ADMIN_ADDR=127.0.0.1:0 DEGRADE_ADMIN_TOKEN=t0k3n \
+start alloff env DEGRADE_ALL=off DEGRADE_ADMIN_ADDR=127.0.0.1:0 DEGRADE_ADMIN_TOKEN=t0k3n-0123456789ab \
   "$BIN/shop_service" "${deps_args[@]}"
 ALLOFF="$(port_of alloff)"
 ALLOFF_ADMIN="$(sed -n 's|.*admin endpoint on http://127.0.0.1:\([0-9]*\).*|\1|p' "$WORK/alloff.out")"

@@ -75,7 +75,7 @@ constexpr bool kSanitizerAllocator = false;
 constexpr bool kSanitizerAllocator = false;
 #endif
 
-constexpr char kToken[] = "soak-token";
+constexpr char kToken[] = "soak-token-0123456789";
 // Each operator's pace: one instruction per this many milliseconds.
 constexpr int kFlipPeriodMs = 40;
 constexpr int kCallers = 4;

@@ -2,7 +2,7 @@
 """A small Python service with one non-essential dependency behind a switch.
 
     PYTHONPATH=<builddir>/bindings/python \\
-    DEGRADE_ADMIN_ADDR=127.0.0.1:8081 DEGRADE_ADMIN_TOKEN=secret \\
+    DEGRADE_ADMIN_ADDR=127.0.0.1:8081 DEGRADE_ADMIN_TOKEN=$(openssl rand -hex 16) \\
         /usr/bin/python3 -P bindings/python/example_service.py --port 8080
 
 (-P keeps this script's directory off sys.path: there, the source tree's

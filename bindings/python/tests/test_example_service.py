@@ -61,11 +61,11 @@ def test_failing_vendor_gives_the_fallback(start_service):
 
 def test_admin_endpoint_turns_it_off(start_service):
     port, admin = start_service({"DEGRADE_ADMIN_ADDR": "127.0.0.1:0",
-                                 "DEGRADE_ADMIN_TOKEN": "secret"})
+                                 "DEGRADE_ADMIN_TOKEN": "secret-0123456789ab"})
     if admin == 0:
         pytest.skip("this build's runtime has no admin endpoint yet (admin_port() is 0)")
     request = urllib.request.Request(
         f"http://127.0.0.1:{admin}/degrade/v1/switches/recommendations", data=b'"off"',
-        method="PUT", headers={"Authorization": "Bearer secret", "Content-Type": "application/json"})
+        method="PUT", headers={"Authorization": "Bearer secret-0123456789ab", "Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=10).close()
     assert get(port)["degraded"] is True

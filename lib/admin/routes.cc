@@ -1,0 +1,383 @@
+// The admin endpoint's routes (routes.h).
+#include "admin/routes.h"
+
+#include <algorithm>
+#include <iterator>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "admin/auth.h"
+#include "admin/console_html.h"
+#include "admin/metrics.h"
+#include "core/listing_json.h"
+#include "core/str_util.h"
+#include "degrade/snapshot.h"
+
+namespace degrade::internal {
+namespace {
+
+constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
+
+// This response ends its connection: the request may have left bytes on the
+// wire (an unread body) that must not be read as the next request. The
+// client is told, and the server's connection loop closes the connection
+// after a response that says so (ConnectionStream::must_close).
+void CloseAfterResponse(httplib::Response& res) { res.set_header("Connection", "close"); }
+
+// The methods whose body cpp-httplib reads before routing (its
+// detail::expect_content).
+bool MethodBodyIsRead(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE" ||
+         method == "PRI";
+}
+
+// The JSON path of a switch entry, quoted as ParseSnapshot quotes it.
+std::string SwitchPath(std::string_view name) {
+  const bool plain = std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+  return plain ? absl::StrCat("switches.", ToAbsl(name))
+               : absl::StrCat("switches.\"", ToAbsl(name), "\"");
+}
+
+bool IsRead(const httplib::Request& req) { return req.method == "GET" || req.method == "HEAD"; }
+
+}  // namespace
+
+void Routes::Install(httplib::Server& server) {
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request&, httplib::Response& res) { return LibraryError(res); }));
+  server.set_exception_handler(
+      [this](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
+        SendError(res, 500, "internal error while handling the request");
+      });
+  const auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+    Handle(req, res);
+  };
+  // Every path reaches Handle, which answers 404 and 405 itself.
+  const std::string any = ".*";
+  server.Get(any, handle);
+  server.Put(any, handle);
+  server.Delete(any, handle);
+  server.Post(any, handle);
+  server.Patch(any, handle);
+  server.Options(any, handle);
+  // Checks on every request before routing and before any body is read;
+  // then methods the library has no handler list for (TRACE, CONNECT, ...).
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!Admissible(req, res)) {
+      CloseAfterResponse(res);  // a body may still be on the wire
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    static const std::string_view kRouted[] = {"GET",  "HEAD",  "PUT",    "DELETE",
+                                               "POST", "PATCH", "OPTIONS"};
+    if (std::find(std::begin(kRouted), std::end(kRouted), req.method) != std::end(kRouted)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    Handle(req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+}
+
+void Routes::SendJson(httplib::Response& res, int status, const nlohmann::json& body) const {
+  res.status = status;
+  // cpp-httplib 0.11 takes a const std::string&: nothing to move.
+  res.set_content(Dump(body), "application/json");
+}
+
+void Routes::SendError(httplib::Response& res, int status, std::string_view message) const {
+  SendJson(res, status, {{"error", std::string(message)}});
+}
+
+void Routes::SendError(httplib::Response& res, int status, const absl::Status& error) const {
+  SendError(res, status, std::string_view(error.message().data(), error.message().size()));
+}
+
+// The checks that come before routing. False: `res` holds the error.
+// The token must never reach a response body or a log line, and the routes
+// quote what requests carry (paths, Host, Origin, Content-Type, actors,
+// switch values that every reader then sees). So a request that carries the
+// token anywhere but in its Authorization header is refused before any of
+// it is quoted, rather than scrubbed from the output afterwards (which
+// garbled every text that happened to contain a short token). With tokens of
+// at least kMinAdminTokenBytes, no honest request matches by chance. Names
+// where the token is, or an empty view.
+std::string_view Routes::WhereTokenIs(const httplib::Request& req) const {
+  const std::string_view token = config_.token;
+  if (token.empty()) return {};
+  const auto has = [&](std::string_view text) {
+    return text.find(token) != std::string_view::npos;
+  };
+  if (has(req.method)) return "method";
+  if (has(req.target) || has(req.path)) return "path";
+  for (const auto& [name, value] : req.params) {
+    if (has(name) || has(value)) return "query string";
+  }
+  for (const auto& [name, value] : req.headers) {
+    if (has(name)) return "header names";
+    if (!absl::EqualsIgnoreCase(name, "Authorization") && has(value)) return "headers";
+  }
+  return {};
+}
+
+void Routes::RefuseCarriedToken(const httplib::Request& req, httplib::Response& res,
+                                std::string_view where) {
+  Audit(LogLevel::kWarning,
+        absl::StrCat("admin: a request from ", req.remote_addr,
+                     " refused (400): it carries the admin token in its ", ToAbsl(where)));
+  SendError(res, 400,
+            absl::StrCat("the request carries the admin token in its ", ToAbsl(where),
+                         ", where the endpoint would quote it; refused so that the token never "
+                         "reaches a response or a log line; send it only as Authorization: "
+                         "Bearer <DEGRADE_ADMIN_TOKEN>"));
+}
+
+bool Routes::Admissible(const httplib::Request& req, httplib::Response& res) {
+  if (const std::string_view where = WhereTokenIs(req); !where.empty()) {
+    RefuseCarriedToken(req, res, where);
+    return false;
+  }
+  // DNS rebinding: a page on evil.example whose name later resolves to
+  // 127.0.0.1 is same-origin with this endpoint in the browser's eyes, but
+  // its requests still say "Host: evil.example". Browsers always send Host;
+  // clients that send none are not browsers.
+  if (req.has_header("Host")) {
+    const std::string& host = req.get_header_value("Host");
+    if (!HostAllowed(host, config_.allowed_hosts)) {
+      SendError(res, 421,
+                absl::StrCat("Host \"", ClipForMessage(host),
+                             "\" is not a name of this endpoint (a defence against DNS "
+                             "rebinding); accepted: an IP address, localhost",
+                             config_.allowed_hosts.empty()
+                                 ? std::string(", or a name listed in admin_allowed_hosts "
+                                               "(DEGRADE_ADMIN_ALLOWED_HOSTS)")
+                                 : absl::StrCat(", ", absl::StrJoin(config_.allowed_hosts, ", ")),
+                             ", with or without a port"));
+      return false;
+    }
+  }
+  // Compressed request bodies could inflate far beyond max_body_bytes
+  // inside cpp-httplib before any check sees them.
+  if (req.has_header("Content-Encoding") &&
+      !absl::EqualsIgnoreCase(ToAbsl(req.get_header_value("Content-Encoding")), "identity")) {
+    SendError(res, 415,
+              absl::StrCat("Content-Encoding \"",
+                           ClipForMessage(req.get_header_value("Content-Encoding")),
+                           "\" is not accepted; send the body uncompressed"));
+    return false;
+  }
+  if (req.has_header("Content-Length")) {
+    uint64_t length = 0;
+    if (!absl::SimpleAtoi(ToAbsl(req.get_header_value("Content-Length")), &length) ||
+        length > config_.max_body_bytes) {
+      SendError(res, 413,
+                absl::StrCat("request body is larger than ", config_.max_body_bytes,
+                             " bytes; accepted: one switch value (a small JSON "
+                             "document)"));
+      return false;
+    }
+  }
+  // Cross-site writes: a browser sends Origin with every cross-origin
+  // request and with same-origin writes; the console's own requests carry
+  // this endpoint's origin. Non-browser clients send no Origin.
+  if (!IsRead(req) && req.has_header("Origin")) {
+    const std::string& origin = req.get_header_value("Origin");
+    if (!OriginMatchesHost(origin, req.get_header_value("Host"))) {
+      SendError(res, 403,
+                absl::StrCat("cross-origin ", ClipForMessage(req.method), " refused: Origin \"",
+                             ClipForMessage(origin),
+                             "\" is not this endpoint; accepted: writes from the "
+                             "console served by this endpoint, or from a client that "
+                             "sends no Origin header (curl, degradectl)"));
+      return false;
+    }
+  }
+  // A body is only ever a JSON document. Checked before the library reads
+  // (and, for forms, parses) it; this also refuses what a cross-site page
+  // can send without a preflight (forms, text/plain).
+  const bool has_body =
+      req.has_header("Transfer-Encoding") ||
+      (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+  if (has_body && !JsonBody(req, res)) return false;
+  return true;
+}
+
+// Writes carry JSON: anything else (a form, text/plain: what a cross-site
+// page can send without a preflight) gets 415.
+bool Routes::JsonBody(const httplib::Request& req, httplib::Response& res) {
+  const std::string& type = req.get_header_value("Content-Type");
+  const absl::string_view media =
+      absl::StripAsciiWhitespace(absl::string_view(type).substr(0, type.find(';')));
+  if (absl::EqualsIgnoreCase(media, "application/json")) return true;
+  SendError(res, 415,
+            absl::StrCat("Content-Type \"", ClipForMessage(type),
+                         "\" is not accepted for a write; accepted: application/json "
+                         "(curl: -H 'Content-Type: application/json')"));
+  return false;
+}
+
+// Errors the library produces before a handler runs.
+httplib::Server::HandlerResponse Routes::LibraryError(httplib::Response& res) {
+  if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // ours
+  CloseAfterResponse(res);
+  // The request line, header and body limits are answered by the stream
+  // (connection_stream.h); these are the library's own findings.
+  switch (res.status) {
+    case 413:
+      SendError(res, 413,
+                absl::StrCat("request body is larger than ", config_.max_body_bytes,
+                             " bytes; accepted: one switch value (a small JSON document)"));
+      break;
+    case 400:
+      SendError(res, 400, "malformed HTTP request (request line, headers or body)");
+      break;
+    default:
+      SendError(res, res.status, "request failed");
+      break;
+  }
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
+  // cpp-httplib reads a body only for POST, PUT, PATCH and DELETE. A body
+  // sent with any other method stays in the stream and would be read as
+  // the next request on this connection (found by fuzz/admin_request_fuzz:
+  // a GET with a body made the client's next PUT a 400, and a body that
+  // is itself a request would run): answer this request, then close.
+  if (!MethodBodyIsRead(req.method) &&
+      (req.has_header("Transfer-Encoding") ||
+       (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0"))) {
+    CloseAfterResponse(res);
+  }
+  const std::string& path = req.path;
+  if (path == "/") {
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+    res.status = 200;
+    res.set_content(std::string(kConsoleHtml), "text/html; charset=utf-8");
+    return;
+  }
+  if (path == "/healthz") {
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+    return SendJson(res, 200, {{"status", "ok"}});
+  }
+  if (path == "/metrics") {
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+    res.status = 200;
+    res.set_content(PrometheusText(registry_), std::string(kPrometheusContentType));
+    return;
+  }
+  if (path == kSwitchesPath) {
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+    return SendJson(res, 200, ListingJson(registry_));
+  }
+  if (absl::StartsWith(path, absl::StrCat(ToAbsl(kSwitchesPath), "/"))) {
+    const std::string name = path.substr(kSwitchesPath.size() + 1);
+    if (!name.empty() && name.find('/') == std::string::npos) {
+      if (IsRead(req)) return GetSwitch(name, res);
+      if (req.method == "PUT") return PutSwitch(name, req, res);
+      if (req.method == "DELETE") return DeleteSwitch(name, req, res);
+      return MethodNotAllowed(req, res, "GET, HEAD, PUT, DELETE");
+    }
+  }
+  SendError(res, 404,
+            absl::StrCat("no route for ", ClipForMessage(path),
+                         "; routes: GET /degrade/v1/switches, "
+                         "GET|PUT|DELETE /degrade/v1/switches/{name}, GET /metrics, "
+                         "GET /healthz, GET /"));
+}
+
+void Routes::MethodNotAllowed(const httplib::Request& req, httplib::Response& res,
+                              std::string_view allow) {
+  SendError(res, 405,
+            absl::StrCat("method ", ClipForMessage(req.method), " is not allowed on ",
+                         ClipForMessage(req.path), "; allowed: ", ToAbsl(allow)));
+  res.set_header("Allow", std::string(allow));
+}
+
+void Routes::GetSwitch(const std::string& name, httplib::Response& res) {
+  absl::StatusOr<SwitchInfo> info = registry_.Get(name);
+  if (!info.ok()) return SendError(res, 404, info.status());
+  SendJson(res, 200, SwitchInfoJson(*info));
+}
+
+// The log sink. Nothing a request carries reaches it unless Admissible
+// (and PutSwitch, for the body) found no token in it.
+void Routes::Audit(LogLevel level, std::string_view line) const { registry_.Log(level, line); }
+
+// True when the request carries the configured token; otherwise answers
+// 403 (no token configured) or 401. Never logs or echoes the token.
+bool Routes::Authorized(const httplib::Request& req, httplib::Response& res) {
+  const std::string* authorization = nullptr;
+  std::string header;
+  if (req.has_header("Authorization")) {
+    header = req.get_header_value("Authorization");
+    authorization = &header;
+  }
+  const AuthVerdict verdict = CheckBearer(authorization, config_.token);
+  if (verdict.status == 0) return true;
+  Audit(LogLevel::kWarning, absl::StrCat("admin: ", req.method, " ", ClipForMessage(req.path),
+                                         " from ", req.remote_addr, " refused (", verdict.status,
+                                         "): ", ToAbsl(verdict.problem)));
+  SendError(res, verdict.status, verdict.problem);
+  if (verdict.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"degrade\"");
+  return false;
+}
+
+void Routes::PutSwitch(const std::string& name, const httplib::Request& req,
+                       httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  if (!config_.token.empty() && req.body.find(config_.token) != std::string::npos) {
+    return RefuseCarriedToken(req, res, "body");
+  }
+  if (registry_.Find(name) == nullptr) return NotDefined(name, res);
+  std::vector<std::string> warnings;
+  absl::StatusOr<SwitchValue> value =
+      ParseSwitchValue(req.body, "admin PUT", SwitchPath(name), registry_.clock().Now(), &warnings);
+  if (!value.ok()) return SendError(res, 400, value.status());
+  if (value->actor.empty()) {
+    const std::string& header = req.get_header_value("X-Degrade-Actor");
+    value->actor = header.empty() ? "admin" : header;
+  }
+  const std::string summary = SwitchValueToJson(*value);
+  const std::string actor = value->actor;
+  if (absl::Status s = registry_.SetOverride(name, *std::move(value)); !s.ok()) {
+    return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
+  }
+  for (const std::string& w : warnings) Audit(LogLevel::kWarning, w);
+  Audit(LogLevel::kInfo, absl::StrCat("admin: ", ClipForMessage(actor), " from ", req.remote_addr,
+                                      " set ", name, " to ", ClipForMessage(summary)));
+  absl::StatusOr<SwitchInfo> info = registry_.Get(name);
+  if (!info.ok()) return NotDefined(name, res);
+  nlohmann::json body = SwitchInfoJson(*info);
+  if (!warnings.empty()) body["warnings"] = warnings;
+  SendJson(res, 200, body);
+}
+
+void Routes::DeleteSwitch(const std::string& name, const httplib::Request& req,
+                          httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  if (absl::Status s = registry_.ClearOverride(name); !s.ok()) {
+    return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
+  }
+  const std::string& actor = req.get_header_value("X-Degrade-Actor");
+  Audit(LogLevel::kInfo,
+        absl::StrCat("admin: ", ClipForMessage(actor.empty() ? "admin" : actor), " from ",
+                     req.remote_addr, " cleared the override of ", name));
+  absl::StatusOr<SwitchInfo> info = registry_.Get(name);
+  if (!info.ok()) return NotDefined(name, res);
+  SendJson(res, 200, SwitchInfoJson(*info));
+}
+
+void Routes::NotDefined(const std::string& name, httplib::Response& res) {
+  SendError(res, 404,
+            absl::StrCat("switch \"", ClipForMessage(name),
+                         "\" is not defined in this process; GET "
+                         "/degrade/v1/switches lists the ones that are"));
+}
+
+}  // namespace degrade::internal
