@@ -210,7 +210,9 @@ class PollStrategy {
 // Watch strategies (etcd)
 // ---------------------------------------------------------------------------
 
-// How a watch reports to its runner. Called on the loop thread only.
+// How a watch reports to its runner. Called on the loop thread only, except
+// Confirmed(), which takes the runner's lock and may also be called from a
+// thread the strategy runs beside its watch (a liveness check).
 class WatchSink {
  public:
   virtual ~WatchSink() = default;
