@@ -230,6 +230,11 @@ absl::Status EtcdSource::Sync(WatchSink& sink) {
     if (old != entries_.end()) entries.insert(*old);
     Update(entries, kv.key, kv.value, kv.mod_revision);
   }
+  // Learn the other members, so a single configured endpoint is not a
+  // single point of failure. Before publishing (which confirms): a source
+  // reported healthy knows its failover members. Failing here changes
+  // nothing; it is tried again before each watch until it succeeds.
+  DiscoverMembersOnce();
   if (absl::Status s = sink.Publish(SnapshotOf(entries),
                                     absl::StrCat("the prefix at revision ", range->revision));
       !s.ok()) {
@@ -253,12 +258,17 @@ absl::Status EtcdSource::Sync(WatchSink& sink) {
   need_sync_ = false;
   ReportBadKeys(sink);
   sink.Confirmed();
-  // Learn the other members once, so a single configured endpoint is not a
-  // single point of failure. Failing here changes nothing.
-  if (config_.discover_members && !discovered_) {
-    discovered_ = client_.DiscoverMembers().ok();
-  }
   return absl::OkStatus();
+}
+
+void EtcdSource::DiscoverMembersOnce() {
+  if (!config_.discover_members || discovered_) return;
+  absl::StatusOr<size_t> added = client_.DiscoverMembers();
+  discovered_ = added.ok();
+  if (added.ok() && *added > 0) {
+    registry_.Log(LogLevel::kInfo, absl::StrCat(source_, ": learned ", *added,
+                                                " more member(s) of the cluster for failover"));
+  }
 }
 
 bool EtcdSource::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
@@ -407,6 +417,7 @@ absl::Status EtcdSource::Watch(RunContext& ctx, WatchSink& sink) {
   }
   progressed_ = false;
   const int64_t from = revision_;
+  DiscoverMembersOnce();
   EtcdClient::WatchOptions options;
   options.key = prefix_;
   options.range_end = range_end_;

@@ -157,6 +157,9 @@ class EtcdSource {
   absl::Status Watch(RunContext& ctx, WatchSink& sink);
   // Ranges and publishes the whole layer.
   absl::Status Sync(WatchSink& sink);
+  // Learns the cluster's other members (EtcdClient::DiscoverMembers) until
+  // that has once succeeded; a failure changes nothing.
+  void DiscoverMembersOnce();
   bool OnMessage(WatchSink& sink, EtcdWatchMessage&& message);
   // Updates `entries` for a put (value) or delete (nullopt) of `key`.
   // Returns false when the key is outside the layout.
@@ -190,7 +193,7 @@ class EtcdSource {
   bool have_view_ = false;                  // entries_ is a view etcd gave
   int64_t revision_ = 0;                    // every change up to here is applied
   bool need_sync_ = true;
-  bool discovered_ = false;
+  bool discovered_ = false;  // DiscoverMembersOnce succeeded
   // The current watch delivered something or passed a liveness check
   // (set by the checker thread too).
   std::atomic<bool> progressed_{false};
