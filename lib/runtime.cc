@@ -28,10 +28,9 @@ class Runtime::Impl {
   // threads. The admin endpoint goes first so no request sees a half-stopped
   // runtime.
   // --- sources: members ---
-  // One runner per source (file, remote); each stops and joins its own two
-  // threads.
+  // One runner per source (file; remote: HTTP or etcd); each stops and joins
+  // its own two threads.
   std::vector<std::unique_ptr<internal::SourceRunner>> runners_;
-  std::unique_ptr<internal::EtcdSource> etcd_;
   // --- end remote sources ---
   // --- admin endpoint: members ---
   std::unique_ptr<internal::AdminServer> admin_;
@@ -116,7 +115,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   if (!o.remote_urls.empty()) {
     impl->runners_.push_back(internal::StartHttpSource(*o.registry, http_config));
   } else if (!o.etcd_endpoints.empty()) {
-    impl->etcd_ = std::make_unique<internal::EtcdSource>(*o.registry, std::move(etcd_config));
+    impl->runners_.push_back(internal::StartEtcdSource(*o.registry, std::move(etcd_config)));
   } else if (!o.cache_file.empty()) {
     o.registry->Log(LogLevel::kWarning,
                     absl::StrCat("cache ", o.cache_file, ": cache_file (DEGRADE_CACHE_FILE) is set "

@@ -75,25 +75,15 @@ absl::Status EtcdSource::Validate(const Config& config) {
   return absl::OkStatus();
 }
 
-class EtcdSource::Strategy : public WatchStrategy {
- public:
-  explicit Strategy(EtcdSource* source) : source_(source) {}
-  absl::Status Watch(RunContext& ctx, WatchSink& sink) override {
-    return source_->Watch(ctx, sink);
-  }
-  std::optional<Snapshot> WholeView() override { return source_->WholeView(); }
-
- private:
-  EtcdSource* const source_;
-};
-
-EtcdSource::EtcdSource(Registry& registry, Config config)
+EtcdWatch::EtcdWatch(Registry& registry, EtcdSource::Config config)
     : registry_(registry),
       config_(std::move(config)),
       prefix_(NormalizeEtcdPrefix(config_.prefix)),
       range_end_(EtcdPrefixEnd(prefix_)),
       source_(absl::StrCat("etcd ", prefix_)),
-      client_(config_.client) {
+      client_(config_.client) {}
+
+SourceRunner::Config EtcdWatch::RunnerConfig() const {
   SourceRunner::Config rc;
   rc.name = "etcd";
   rc.target = absl::StrCat(absl::StrJoin(config_.client.endpoints, ", "), " ", prefix_);
@@ -109,19 +99,33 @@ EtcdSource::EtcdSource(Registry& registry, Config config)
   rc.cache_file = config_.cache_file;
   rc.cache_min_interval = config_.cache_interval;
   rc.startup_failure_text = "no etcd endpoint answered at start";
-  runner_ = std::make_unique<SourceRunner>(registry_, std::move(rc),
-                                           std::make_unique<Strategy>(this));
+  return rc;
 }
 
-EtcdSource::~EtcdSource() { runner_.reset(); }
-
-EtcdSource::Stats EtcdSource::stats() const {
+EtcdSource::Stats EtcdWatch::stats() const {
   std::lock_guard<std::mutex> lock(stats_mu_);
   return stats_;
 }
 
-bool EtcdSource::Update(std::map<std::string, Entry>& entries, const std::string& key,
-                        const std::optional<std::string>& value, int64_t mod_revision) {
+std::unique_ptr<SourceRunner> StartEtcdSource(Registry& registry, EtcdSource::Config config) {
+  auto watch = std::make_unique<EtcdWatch>(registry, std::move(config));
+  SourceRunner::Config rc = watch->RunnerConfig();
+  return std::make_unique<SourceRunner>(registry, std::move(rc), std::move(watch));
+}
+
+EtcdSource::EtcdSource(Registry& registry, Config config) {
+  auto watch = std::make_unique<EtcdWatch>(registry, std::move(config));
+  watch_ = watch.get();
+  SourceRunner::Config rc = watch->RunnerConfig();
+  runner_ = std::make_unique<SourceRunner>(registry, std::move(rc), std::move(watch));
+}
+
+EtcdSource::~EtcdSource() { runner_.reset(); }
+
+EtcdSource::Stats EtcdSource::stats() const { return watch_->stats(); }
+
+bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string& key,
+                       const std::optional<std::string>& value, int64_t mod_revision) {
   const std::string_view rel = std::string_view(key).substr(
       absl::StartsWith(key, prefix_) ? prefix_.size() : key.size());
   Kind kind = Kind::kOutside;
@@ -181,7 +185,7 @@ bool EtcdSource::Update(std::map<std::string, Entry>& entries, const std::string
   return true;
 }
 
-Snapshot EtcdSource::SnapshotOf(const std::map<std::string, Entry>& entries) {
+Snapshot EtcdWatch::SnapshotOf(const std::map<std::string, Entry>& entries) {
   Snapshot snapshot;
   for (const auto& [key, e] : entries) {
     if (!e.good.has_value()) continue;
@@ -202,13 +206,13 @@ Snapshot EtcdSource::SnapshotOf(const std::map<std::string, Entry>& entries) {
   return snapshot;
 }
 
-std::optional<Snapshot> EtcdSource::WholeView() {
+std::optional<Snapshot> EtcdWatch::WholeView() {
   std::lock_guard<std::mutex> lock(entries_mu_);
   if (!have_view_) return std::nullopt;
   return SnapshotOf(entries_);
 }
 
-absl::Status EtcdSource::Sync(WatchSink& sink) {
+absl::Status EtcdWatch::Sync(WatchSink& sink) {
   absl::StatusOr<EtcdClient::RangeResult> range = client_.RangePrefix(prefix_);
   if (!range.ok()) return range.status();
   {
@@ -261,7 +265,7 @@ absl::Status EtcdSource::Sync(WatchSink& sink) {
   return absl::OkStatus();
 }
 
-void EtcdSource::DiscoverMembersOnce() {
+void EtcdWatch::DiscoverMembersOnce() {
   if (!config_.discover_members || discovered_) return;
   absl::StatusOr<size_t> added = client_.DiscoverMembers();
   discovered_ = added.ok();
@@ -271,7 +275,7 @@ void EtcdSource::DiscoverMembersOnce() {
   }
 }
 
-bool EtcdSource::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
+bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   if (m.canceled) {  // the client delivers only compaction cancels
     registry_.Log(LogLevel::kWarning,
                   absl::StrCat(source_, ": revision ", revision_ + 1,
@@ -331,9 +335,9 @@ bool EtcdSource::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   return true;
 }
 
-bool EtcdSource::ApplyRevision(WatchSink& sink,
-                               const std::map<std::string, std::optional<SwitchValue>>& before,
-                               int64_t revision) {
+bool EtcdWatch::ApplyRevision(WatchSink& sink,
+                              const std::map<std::string, std::optional<SwitchValue>>& before,
+                              int64_t revision) {
   LayerDelta delta;
   for (const auto& [key, old_good] : before) {
     auto it = entries_.find(key);
@@ -375,7 +379,7 @@ bool EtcdSource::ApplyRevision(WatchSink& sink,
   return true;
 }
 
-void EtcdSource::ReportBadKeys(WatchSink& sink) {
+void EtcdWatch::ReportBadKeys(WatchSink& sink) {
   for (const auto& [key, error] : bad_) {
     auto it = logged_bad_.find(key);
     if (it != logged_bad_.end() && it->second == error) continue;
@@ -408,7 +412,7 @@ void EtcdSource::ReportBadKeys(WatchSink& sink) {
   sink.SetProblems(std::move(text));
 }
 
-absl::Status EtcdSource::Watch(RunContext& ctx, WatchSink& sink) {
+absl::Status EtcdWatch::Watch(RunContext& ctx, WatchSink& sink) {
   // Stopping the runner interrupts whatever request this call is in.
   std::unique_ptr<Operation> op =
       ctx.Arm(source_, absl::Hours(24 * 365 * 100), [this] { client_.Stop(); });

@@ -61,6 +61,10 @@
 //
 // Thread safety: constructed and destroyed by one thread (the runtime's);
 // stats() from any thread; all other work happens on the runner's threads.
+//
+// Structure: EtcdWatch (below) is the runner's watch strategy and holds the
+// source's state; the runner owns it. EtcdSource is the runner plus a view
+// of the strategy's stats(); StartEtcdSource gives only the runner.
 #ifndef DEGRADE_LIB_ETCD_SOURCE_H_
 #define DEGRADE_LIB_ETCD_SOURCE_H_
 
@@ -88,6 +92,8 @@ namespace degrade::internal {
 // "/degrade/shop", "/degrade/shop/" and "/degrade/shop//" -> "/degrade/shop/".
 // A prefix of only slashes becomes "/".
 std::string NormalizeEtcdPrefix(std::string_view prefix);
+
+class EtcdWatch;
 
 class EtcdSource {
  public:
@@ -127,10 +133,10 @@ class EtcdSource {
   // no liveness checks; write the cache at every change), stuck_after < 1.
   static absl::Status Validate(const Config& config);
 
-  // Starts the runner, which waits (at most the client timeout per
-  // endpoint, + 1 s) for the first range, so the remote layer is in place
-  // when Runtime::Start returns; when that fails, the cache (if any) is
-  // applied. `config` must pass Validate.
+  // Starts the runner (as StartEtcdSource does), which waits (at most the
+  // client timeout per endpoint, + 1 s) for the first range, so the remote
+  // layer is in place when Runtime::Start returns; when that fails, the
+  // cache (if any) is applied. `config` must pass Validate.
   EtcdSource(Registry& registry, Config config);
   // Stops the runner: interrupts the watch, writes a pending cache update
   // and joins the threads.
@@ -142,7 +148,37 @@ class EtcdSource {
   Stats stats() const;
 
  private:
-  class Strategy;  // the runner's view of this source
+  EtcdWatch* watch_ = nullptr;            // owned by runner_
+  std::unique_ptr<SourceRunner> runner_;  // owns the strategy and the threads
+};
+
+// Starts the source as EtcdSource does, for an owner that needs only the
+// runner (the runtime keeps every source as a SourceRunner). `config` must
+// pass EtcdSource::Validate.
+std::unique_ptr<SourceRunner> StartEtcdSource(Registry& registry, EtcdSource::Config config);
+
+// The watch strategy behind EtcdSource: the etcd client, the view of the
+// prefix, and what the source has done. Owned by its SourceRunner, which
+// calls Watch on its loop thread and WholeView on its supervisor thread.
+class EtcdWatch final : public WatchStrategy {
+ public:
+  // `config` must pass EtcdSource::Validate.
+  EtcdWatch(Registry& registry, EtcdSource::Config config);
+
+  EtcdWatch(const EtcdWatch&) = delete;
+  EtcdWatch& operator=(const EtcdWatch&) = delete;
+
+  // How the runner runs this source: names, backoff, start-up budget, cache.
+  SourceRunner::Config RunnerConfig() const;
+  EtcdSource::Stats stats() const;
+
+  // One watch: reads the prefix when needed, then watches until the stream
+  // ends.
+  absl::Status Watch(RunContext& ctx, WatchSink& sink) override;
+  // For the cache (the runner's supervisor thread).
+  std::optional<Snapshot> WholeView() override;
+
+ private:
   enum class Kind { kSwitch, kGroup, kAll, kOutside };
   struct Entry {
     Kind kind = Kind::kOutside;
@@ -152,9 +188,6 @@ class EtcdSource {
     std::string error;                // why the current value is rejected
   };
 
-  // One WatchStrategy::Watch: reads the prefix when needed, then watches
-  // until the stream ends.
-  absl::Status Watch(RunContext& ctx, WatchSink& sink);
   // Ranges and publishes the whole layer.
   absl::Status Sync(WatchSink& sink);
   // Learns the cluster's other members (EtcdClient::DiscoverMembers) until
@@ -173,13 +206,11 @@ class EtcdSource {
                      int64_t revision);
   // The layer as `entries` make it.
   static Snapshot SnapshotOf(const std::map<std::string, Entry>& entries);
-  // For the cache (the runner's supervisor thread).
-  std::optional<Snapshot> WholeView();
   // Logs bad keys newly bad or fixed; tells the sink the current ones.
   void ReportBadKeys(WatchSink& sink);
 
   Registry& registry_;
-  const Config config_;
+  const EtcdSource::Config config_;
   const std::string prefix_;
   const std::string range_end_;
   const std::string source_;  // "etcd <prefix>"
@@ -203,9 +234,7 @@ class EtcdSource {
   std::map<std::string, std::string> logged_bad_;  // key -> reason logged
 
   mutable std::mutex stats_mu_;
-  Stats stats_;  // guarded by stats_mu_
-
-  std::unique_ptr<SourceRunner> runner_;  // last: stopped first
+  EtcdSource::Stats stats_;  // guarded by stats_mu_
 };
 
 }  // namespace degrade::internal
