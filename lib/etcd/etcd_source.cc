@@ -239,12 +239,16 @@ absl::Status EtcdWatch::Sync(WatchSink& sink) {
   // reported healthy knows its failover members. Failing here changes
   // nothing; it is tried again before each watch until it succeeds.
   DiscoverMembersOnce();
+  // Rejected keys before publishing: Publish confirms the view and ends
+  // start-up, and by then health must already name them.
+  ReportBadKeys(sink, entries);
   if (absl::Status s = sink.Publish(SnapshotOf(entries),
                                     absl::StrCat("the prefix at revision ", range->revision));
       !s.ok()) {
     // Values passed ParseSwitchValue, so this is not expected; keep the
     // layer and the entries as they were, and read everything again.
     bad_ = bad_before;
+    ReportBadKeys(sink, entries_);
     return absl::InternalError(absl::StrCat(source_, ": could not apply the prefix: ",
                                             s.message(),
                                             "; the remote layer keeps its last good state"));
@@ -260,7 +264,6 @@ absl::Status EtcdWatch::Sync(WatchSink& sink) {
   }
   revision_ = range->revision;
   need_sync_ = false;
-  ReportBadKeys(sink);
   sink.Confirmed();
   return absl::OkStatus();
 }
@@ -330,7 +333,7 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   }
   revision_ = last;
   progressed_ = true;
-  ReportBadKeys(sink);
+  ReportBadKeys(sink, entries_);
   sink.Confirmed();
   return true;
 }
@@ -379,13 +382,13 @@ bool EtcdWatch::ApplyRevision(WatchSink& sink,
   return true;
 }
 
-void EtcdWatch::ReportBadKeys(WatchSink& sink) {
+void EtcdWatch::ReportBadKeys(WatchSink& sink, const std::map<std::string, Entry>& entries) {
   for (const auto& [key, error] : bad_) {
     auto it = logged_bad_.find(key);
     if (it != logged_bad_.end() && it->second == error) continue;
     logged_bad_[key] = error;
-    auto e = entries_.find(key);
-    const bool has_good = e != entries_.end() && e->second.good.has_value();
+    auto e = entries.find(key);
+    const bool has_good = e != entries.end() && e->second.good.has_value();
     registry_.Log(LogLevel::kError,
                   absl::StrCat(error, has_good ? "; the entry keeps its last good value"
                                                : "; the entry stays unset"));

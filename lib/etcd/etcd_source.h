@@ -207,7 +207,7 @@ class EtcdWatch final : public WatchStrategy {
   // The layer as `entries` make it.
   static Snapshot SnapshotOf(const std::map<std::string, Entry>& entries);
   // Logs bad keys newly bad or fixed; tells the sink the current ones.
-  void ReportBadKeys(WatchSink& sink);
+  void ReportBadKeys(WatchSink& sink, const std::map<std::string, Entry>& entries);
 
   Registry& registry_;
   const EtcdSource::Config config_;
