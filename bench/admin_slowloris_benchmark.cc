@@ -45,6 +45,7 @@
 #include "admin/admin_server.h"
 #include "degrade/registry.h"
 #include "httplib.h"
+#include "test_net.h"
 
 namespace {
 
@@ -65,68 +66,10 @@ int64_t ThreadCpuNs() {
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
-// The attack (the same as AdminSecurityTest's SlowLoris).
-class SlowLoris {
- public:
-  SlowLoris(int port, int n, std::chrono::milliseconds gap)
-      : port_(port), gap_(gap), fds_(n, -1), next_(n), sent_(n, 0) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~SlowLoris() {
-    stop_.store(true);
-    thread_.join();
-    for (const int fd : fds_) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-  int64_t connects() const { return connects_.load(); }
-
- private:
-  void Run() {
-    const std::string head =
-        "PUT /degrade/v1/switches/bench.hot HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port_));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    while (!stop_.load()) {
-      const auto now = Clock::now();
-      for (size_t i = 0; i < fds_.size(); ++i) {
-        if (fds_[i] < 0) {
-          fds_[i] = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-          (void)::connect(fds_[i], reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-          sent_[i] = 0;
-          next_[i] = now + gap_;
-          connects_.fetch_add(1);
-          continue;
-        }
-        char sink[512];
-        const ssize_t got = ::recv(fds_[i], sink, sizeof sink, MSG_DONTWAIT);
-        const bool closed =
-            got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOTCONN);
-        if (!closed && now >= next_[i]) {
-          const char byte = sent_[i] < head.size() ? head[sent_[i]] : 'a';
-          if (::send(fds_[i], &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) ++sent_[i];
-          next_[i] = now + gap_;
-        }
-        if (closed) {
-          ::close(fds_[i]);
-          fds_[i] = -1;
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-
-  const int port_;
-  const std::chrono::milliseconds gap_;
-  std::vector<int> fds_;
-  std::vector<Clock::time_point> next_;
-  std::vector<size_t> sent_;
-  std::atomic<int64_t> connects_{0};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
+// The attack (test_util::SlowLoris, as in AdminSecurityTest) on the PUT the
+// operator makes.
+constexpr char kSlowHead[] =
+    "PUT /degrade/v1/switches/bench.hot HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
 
 struct Phase {
   int ok = 0;
@@ -250,9 +193,10 @@ int main(int argc, char** argv) {
   const Phase quiet = RunPhase(**sw, port, args);
   Print("quiet", quiet, args);
   Phase attacked;
-  int64_t connects = 0;
+  size_t connects = 0;
   {
-    SlowLoris attack(port, args.attackers, std::chrono::milliseconds(args.gap_ms));
+    degrade::test_util::SlowLoris attack(port, static_cast<size_t>(args.attackers),
+                                         std::chrono::milliseconds(args.gap_ms), kSlowHead);
     std::this_thread::sleep_for(std::chrono::seconds(1));
     attacked = RunPhase(**sw, port, args);
     connects = attack.connects();

@@ -819,67 +819,9 @@ TEST_F(AdminSecurityTest, AnAuthenticatedWriteIsServedWhileTheGeneralLaneIsFull)
 
 // ------------------------------------------------------------------ slow connections
 
-// `n` connections that each send one byte of a request head that never ends
-// every `gap`, and reconnect when the server closes them: the attack of
-// docs/security.md ("slow connections"), at a few hundred bytes per second.
-class SlowLoris {
- public:
-  SlowLoris(int port, size_t n, std::chrono::milliseconds gap)
-      : port_(port), gap_(gap), fds_(n, -1), next_(n), sent_(n, 0) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~SlowLoris() {
-    stop_.store(true);
-    thread_.join();
-    for (const int fd : fds_) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-  size_t connects() const { return connects_.load(); }
-
- private:
-  void Run() {
-    const std::string head =
-        "PUT /degrade/v1/switches/shop.recs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
-    while (!stop_.load()) {
-      const auto now = Clock::now();
-      for (size_t i = 0; i < fds_.size(); ++i) {
-        if (fds_[i] < 0) {
-          fds_[i] = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-          const sockaddr_in addr = test_util::LoopbackAddress(port_);
-          (void)::connect(fds_[i], reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-          sent_[i] = 0;
-          next_[i] = now + gap_;
-          connects_.fetch_add(1);
-          continue;
-        }
-        char sink[512];
-        const ssize_t got = ::recv(fds_[i], sink, sizeof sink, MSG_DONTWAIT);
-        const bool closed = got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-                                         errno != ENOTCONN);
-        if (!closed && now >= next_[i]) {
-          const char byte = sent_[i] < head.size() ? head[sent_[i]] : 'a';
-          if (::send(fds_[i], &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) ++sent_[i];
-          next_[i] = now + gap_;
-        }
-        if (closed) {
-          ::close(fds_[i]);
-          fds_[i] = -1;
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-
-  const int port_;
-  const std::chrono::milliseconds gap_;
-  std::vector<int> fds_;
-  std::vector<Clock::time_point> next_;
-  std::vector<size_t> sent_;
-  std::atomic<size_t> connects_{0};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
+// The slow-connection attack (test_util::SlowLoris) on the switch PUT.
+constexpr char kSlowHead[] =
+    "PUT /degrade/v1/switches/shop.recs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
 
 TEST_F(AdminSecurityTest, AnOperatorsWritesSucceedUnder200SlowConnections) {
   // Before: 40 such connections made 62 of 64 writes 503 (every worker held
@@ -887,7 +829,7 @@ TEST_F(AdminSecurityTest, AnOperatorsWritesSucceedUnder200SlowConnections) {
   // worker, a head has head_timeout in all, and a head with the token has
   // workers of its own.
   Start();
-  SlowLoris attack(port(), 200, std::chrono::milliseconds(500));
+  test_util::SlowLoris attack(port(), 200, std::chrono::milliseconds(500), kSlowHead);
   ASSERT_TRUE(Eventually([&] { return attack.connects() >= 200; }, std::chrono::seconds(10)));
   std::this_thread::sleep_for(std::chrono::seconds(1));  // let the attack reach the server
   // Spread over about 4 s, past the 3 s head_timeout, so that writes also

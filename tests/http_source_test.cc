@@ -167,6 +167,36 @@ class TestServer {
   std::vector<std::string> if_none_match_;
 };
 
+// For the raw TCP servers below. Reads from `c` until the end of a request
+// head, waiting up to 2 s for each read; false if the client went or fell
+// silent first.
+bool ReadRequestHead(int c) {
+  std::string request;
+  char buf[4096];
+  while (request.find("\r\n\r\n") == std::string::npos) {
+    pollfd p{c, POLLIN, 0};
+    if (::poll(&p, 1, 2000) <= 0) return false;
+    const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    request.append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Sends all of `data` on `c`, waiting up to `wait` for each write; false if
+// the client went or stopped reading first.
+bool SendAll(int c, std::string_view data, milliseconds wait) {
+  size_t done = 0;
+  while (done < data.size()) {
+    pollfd p{c, POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+    const ssize_t n = ::send(c, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 // A raw TCP server answering each request with a 200 that has neither
 // Content-Length nor chunking (the body ends when the connection closes), and
 // a body that never ends: a JSON prefix and then padding, until the client
@@ -201,35 +231,16 @@ class EndlessBodyServer {
     }
   }
   void Serve(int c) {
-    std::string request;
-    char buf[4096];
-    while (request.find("\r\n\r\n") == std::string::npos) {
-      pollfd p{c, POLLIN, 0};
-      if (::poll(&p, 1, 2000) <= 0) return;
-      const ssize_t n = ::recv(c, buf, sizeof buf, 0);
-      if (n <= 0) return;
-      request.append(buf, static_cast<size_t>(n));
-    }
+    if (!ReadRequestHead(c)) return;
     const std::string head =
         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
         "{\"switches\": {\"recs\": \"off\"}, \"pad\": \"";
-    if (!SendAll(c, head)) return;
+    if (!SendAll(c, head, milliseconds(2000))) return;
     const std::string pad(16 * 1024, 'x');
     while (!stop_ && sent_ < (size_t{256} << 20)) {
-      if (!SendAll(c, pad)) return;
+      if (!SendAll(c, pad, milliseconds(2000))) return;
       sent_ += pad.size();
     }
-  }
-  bool SendAll(int c, const std::string& data) {
-    size_t done = 0;
-    while (done < data.size()) {
-      pollfd p{c, POLLOUT, 0};
-      if (::poll(&p, 1, 2000) <= 0) return false;
-      const ssize_t n = ::send(c, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      done += static_cast<size_t>(n);
-    }
-    return true;
   }
 
   int fd_ = -1;
@@ -941,18 +952,8 @@ class DripServer {
       });
     }
   }
-  // False once stopping or the client is gone.
-  bool Send(int c, std::string_view data) {
-    size_t done = 0;
-    while (done < data.size()) {
-      pollfd p{c, POLLOUT, 0};
-      if (::poll(&p, 1, 1000) <= 0) return false;
-      const ssize_t n = ::send(c, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      done += static_cast<size_t>(n);
-    }
-    return true;
-  }
+  // False once the client is gone or stuck.
+  static bool Send(int c, std::string_view data) { return SendAll(c, data, milliseconds(1000)); }
   // Sends `data` one byte per gap, then 'a' forever; false when it ends.
   bool Drip(int c, std::string_view data) {
     for (size_t i = 0;; ++i) {
@@ -969,15 +970,7 @@ class DripServer {
     }
   }
   void Serve(int c) {
-    std::string request;
-    char buf[4096];
-    while (request.find("\r\n\r\n") == std::string::npos) {
-      pollfd p{c, POLLIN, 0};
-      if (::poll(&p, 1, 2000) <= 0) return;
-      const ssize_t n = ::recv(c, buf, sizeof buf, 0);
-      if (n <= 0) return;
-      request.append(buf, static_cast<size_t>(n));
-    }
+    if (!ReadRequestHead(c)) return;
     Mode mode;
     std::string body;
     {

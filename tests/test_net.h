@@ -14,6 +14,10 @@
 //                                        connections for the object's life:
 //                                          RefusingPort down;
 //                                          down.Port(), down.Url()  // http://127.0.0.1:P
+//   SlowLoris(port, n, gap, head)        n connections dribbling one byte of
+//                                        a request head that never ends every
+//                                        gap, reconnecting when closed (the
+//                                        slow-connection attack); connects()
 #ifndef DEGRADE_TESTS_TEST_NET_H_
 #define DEGRADE_TESTS_TEST_NET_H_
 
@@ -25,6 +29,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -33,6 +38,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 
@@ -202,6 +210,77 @@ class RefusingPort {
 
  private:
   BoundSocket socket_;
+};
+
+// ------------------------------------------------------------------ attacks
+
+// `n` connections that each send one byte of `head` (a request head that
+// never ends: after `head`, 'a' bytes) every `gap`, and reconnect when the
+// server closes them: the attack of docs/security.md ("slow connections"),
+// at a few hundred bytes per second. One thread runs it, from construction
+// until destruction, which closes every connection.
+class SlowLoris {
+ public:
+  SlowLoris(int port, size_t n, std::chrono::milliseconds gap, std::string head)
+      : port_(port), gap_(gap), head_(std::move(head)), fds_(n, -1), next_(n), sent_(n, 0) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~SlowLoris() {
+    stop_.store(true);
+    thread_.join();
+    for (const int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  SlowLoris(const SlowLoris&) = delete;
+  SlowLoris& operator=(const SlowLoris&) = delete;
+
+  // How many connections it has opened so far (reconnections included).
+  size_t connects() const { return connects_.load(); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void Run() {
+    const sockaddr_in addr = LoopbackAddress(port_);
+    while (!stop_.load()) {
+      const auto now = Clock::now();
+      for (size_t i = 0; i < fds_.size(); ++i) {
+        if (fds_[i] < 0) {
+          fds_[i] = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+          (void)::connect(fds_[i], reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+          sent_[i] = 0;
+          next_[i] = now + gap_;
+          connects_.fetch_add(1);
+          continue;
+        }
+        char sink[512];
+        const ssize_t got = ::recv(fds_[i], sink, sizeof sink, MSG_DONTWAIT);
+        const bool closed = got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                                         errno != ENOTCONN);
+        if (!closed && now >= next_[i]) {
+          const char byte = sent_[i] < head_.size() ? head_[sent_[i]] : 'a';
+          if (::send(fds_[i], &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) ++sent_[i];
+          next_[i] = now + gap_;
+        }
+        if (closed) {
+          ::close(fds_[i]);
+          fds_[i] = -1;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  const int port_;
+  const std::chrono::milliseconds gap_;
+  const std::string head_;
+  std::vector<int> fds_;
+  std::vector<Clock::time_point> next_;
+  std::vector<size_t> sent_;
+  std::atomic<size_t> connects_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 }  // namespace degrade::test_util

@@ -20,6 +20,27 @@ using etcd_transport::Malformed;
 using etcd_transport::ParseReply;
 using json = nlohmann::json;
 
+namespace {
+
+// A KV reply and the revision of its header: the part every KV reply shares.
+struct KvReply {
+  json j;
+  int64_t revision = 0;
+};
+
+// Parses `body`, the reply from `ep` to `what`; an error names both
+// (Malformed).
+absl::StatusOr<KvReply> ParseKvReply(const std::string& ep, std::string_view what,
+                                   const std::string& body) {
+  absl::StatusOr<json> j = ParseReply(body);
+  if (!j.ok()) return Malformed(ep, what, j.status());
+  absl::StatusOr<int64_t> rev = HeaderRevision(*j);
+  if (!rev.ok()) return Malformed(ep, what, rev.status());
+  return KvReply{*std::move(j), *rev};
+}
+
+}  // namespace
+
 absl::StatusOr<EtcdClient::RangeResult> EtcdClient::RangeOnce(std::string_view key,
                                                               std::string_view range_end,
                                                               int64_t revision, int64_t limit,
@@ -31,17 +52,16 @@ absl::StatusOr<EtcdClient::RangeResult> EtcdClient::RangeOnce(std::string_view k
   std::string ep;
   absl::StatusOr<std::string> body = Call("/v3/kv/range", req.dump(), what, &ep);
   if (!body.ok()) return body.status();
-  absl::StatusOr<json> j = ParseReply(*body);
-  if (!j.ok()) return Malformed(ep, what, j.status());
+  absl::StatusOr<KvReply> reply = ParseKvReply(ep, what, *body);
+  if (!reply.ok()) return reply.status();
+  const json& j = reply->j;
   RangeResult out;
   out.pages = 1;
-  absl::StatusOr<int64_t> rev = HeaderRevision(*j);
-  if (!rev.ok()) return Malformed(ep, what, rev.status());
-  out.revision = *rev;
-  absl::StatusOr<bool> more = EtcdBoolField(*j, "more", "");
+  out.revision = reply->revision;
+  absl::StatusOr<bool> more = EtcdBoolField(j, "more", "");
   if (!more.ok()) return Malformed(ep, what, more.status());
   out.more = *more;
-  if (auto kvs = j->find("kvs"); kvs != j->end()) {
+  if (auto kvs = j.find("kvs"); kvs != j.end()) {
     if (!kvs->is_array()) {
       return Malformed(ep, what, absl::InvalidArgumentError("kvs: not an array"));
     }
@@ -134,11 +154,9 @@ absl::StatusOr<int64_t> EtcdClient::PutAll(
   std::string ep;
   absl::StatusOr<std::string> body = Call("/v3/kv/txn", req.dump(), what, &ep);
   if (!body.ok()) return body.status();
-  absl::StatusOr<json> j = ParseReply(*body);
-  if (!j.ok()) return Malformed(ep, what, j.status());
-  absl::StatusOr<int64_t> rev = HeaderRevision(*j);
-  if (!rev.ok()) return Malformed(ep, what, rev.status());
-  return *rev;
+  absl::StatusOr<KvReply> reply = ParseKvReply(ep, what, *body);
+  if (!reply.ok()) return reply.status();
+  return reply->revision;
 }
 
 absl::StatusOr<int64_t> EtcdClient::Put(std::string_view key, std::string_view value) {
@@ -147,25 +165,21 @@ absl::StatusOr<int64_t> EtcdClient::Put(std::string_view key, std::string_view v
   std::string ep;
   absl::StatusOr<std::string> body = Call("/v3/kv/put", req.dump(), what, &ep);
   if (!body.ok()) return body.status();
-  absl::StatusOr<json> j = ParseReply(*body);
-  if (!j.ok()) return Malformed(ep, what, j.status());
-  absl::StatusOr<int64_t> rev = HeaderRevision(*j);
-  if (!rev.ok()) return Malformed(ep, what, rev.status());
-  return *rev;
+  absl::StatusOr<KvReply> reply = ParseKvReply(ep, what, *body);
+  if (!reply.ok()) return reply.status();
+  return reply->revision;
 }
 
 namespace {
 
 absl::StatusOr<EtcdClient::DeleteResult> ParseDelete(const std::string& ep, std::string_view what,
                                                      const std::string& body) {
-  absl::StatusOr<json> j = ParseReply(body);
-  if (!j.ok()) return Malformed(ep, what, j.status());
+  absl::StatusOr<KvReply> reply = ParseKvReply(ep, what, body);
+  if (!reply.ok()) return reply.status();
   EtcdClient::DeleteResult out;
-  absl::StatusOr<int64_t> rev = HeaderRevision(*j);
-  if (!rev.ok()) return Malformed(ep, what, rev.status());
-  absl::StatusOr<int64_t> deleted = EtcdInt64Field(*j, "deleted", "");
+  absl::StatusOr<int64_t> deleted = EtcdInt64Field(reply->j, "deleted", "");
   if (!deleted.ok()) return Malformed(ep, what, deleted.status());
-  out.revision = *rev;
+  out.revision = reply->revision;
   out.deleted = *deleted;
   return out;
 }
@@ -206,14 +220,12 @@ absl::StatusOr<EtcdClient::TxnResult> EtcdClient::PutIfModRevision(std::string_v
   std::string ep;
   absl::StatusOr<std::string> body = Call("/v3/kv/txn", req.dump(), what, &ep);
   if (!body.ok()) return body.status();
-  absl::StatusOr<json> j = ParseReply(*body);
-  if (!j.ok()) return Malformed(ep, what, j.status());
+  absl::StatusOr<KvReply> reply = ParseKvReply(ep, what, *body);
+  if (!reply.ok()) return reply.status();
   TxnResult out;
-  absl::StatusOr<int64_t> rev = HeaderRevision(*j);
-  if (!rev.ok()) return Malformed(ep, what, rev.status());
-  absl::StatusOr<bool> ok = EtcdBoolField(*j, "succeeded", "");
+  absl::StatusOr<bool> ok = EtcdBoolField(reply->j, "succeeded", "");
   if (!ok.ok()) return Malformed(ep, what, ok.status());
-  out.revision = *rev;
+  out.revision = reply->revision;
   out.succeeded = *ok;
   return out;
 }

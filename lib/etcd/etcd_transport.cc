@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "core/str_util.h"
 #include "etcd/etcd_json.h"
+#include "sources/http_error.h"
 
 namespace degrade::internal::etcd_transport {
 
@@ -64,32 +65,8 @@ absl::Status ReplyError(int http_status, const std::string& body) {
 
 std::string Describe(httplib::Error error, bool timed_out, absl::Duration limit,
                      const std::string& ca_file) {
-  const std::string limit_text = absl::FormatDuration(limit);
-  switch (error) {
-    case httplib::Error::Connection:
-      return timed_out ? absl::StrCat("timed out connecting (limit ", limit_text, ")")
-                       : "cannot connect (connection refused or host unreachable)";
-    case httplib::Error::ConnectionTimeout:
-      return absl::StrCat("timed out connecting (limit ", limit_text, ")");
-    case httplib::Error::Read:
-      return timed_out ? absl::StrCat("timed out: nothing received for ", limit_text)
-                       : "connection closed before a complete response";
-    case httplib::Error::Write:
-      return "cannot send the request (connection closed)";
-    case httplib::Error::SSLConnection:
-      return "TLS handshake failed";
-    case httplib::Error::SSLLoadingCerts:
-      return absl::StrCat("cannot load CA certificates",
-                          ca_file.empty() ? std::string(" (system store)")
-                                          : absl::StrCat(" from ", ca_file));
-    case httplib::Error::SSLServerVerification:
-      return ca_file.empty()
-                 ? "TLS certificate verification failed against the system CA store; set the "
-                   "etcd CA file to the CA that signed the member's certificate"
-                 : absl::StrCat("TLS certificate verification failed against ", ca_file);
-    default:
-      return absl::StrCat("request failed: ", httplib::to_string(error));
-  }
+  return DescribeHttpError(error, timed_out, limit, ca_file,
+                           "set the etcd CA file to the CA that signed the member's certificate");
 }
 
 absl::Status Malformed(const std::string& endpoint, std::string_view what,

@@ -32,7 +32,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/str_util.h"
 #include "degrade/snapshot.h"
+#include "sources/http_error.h"
 
 namespace degrade::internal {
 namespace {
@@ -229,34 +231,6 @@ class HttpPoll final : public PollStrategy {
   std::string pending_etag_;
 };
 
-// A failure that is not a timeout (those are told apart in Fetch).
-std::string TransportError(const HttpSourceConfig& config, httplib::Error error) {
-  switch (error) {
-    case httplib::Error::Connection:
-      return "cannot connect (connection refused or host unreachable)";
-    case httplib::Error::ConnectionTimeout:
-      return absl::StrCat("timed out connecting (limit ", absl::FormatDuration(config.timeout),
-                          ")");
-    case httplib::Error::Read:
-      return "connection closed before a complete response";
-    case httplib::Error::Write:
-      return "cannot send the request (connection closed)";
-    case httplib::Error::SSLConnection:
-      return "TLS handshake failed";
-    case httplib::Error::SSLLoadingCerts:
-      return absl::StrCat("cannot load CA certificates",
-                          config.ca_file.empty() ? std::string(" (system store)")
-                                                 : absl::StrCat(" from ", config.ca_file));
-    case httplib::Error::SSLServerVerification:
-      return config.ca_file.empty()
-                 ? "TLS certificate verification failed against the system CA store; set "
-                   "remote_ca_file to the CA that signed the server's certificate"
-                 : absl::StrCat("TLS certificate verification failed against ", config.ca_file);
-    default:
-      return absl::StrCat("request failed: ", httplib::to_string(error));
-  }
-}
-
 absl::StatusOr<HttpReply> HttplibTransport::Get(RunContext& ctx, const HttpGet& t) {
   httplib::Client client(t.origin);
   if (!client.is_valid()) {
@@ -351,7 +325,11 @@ absl::StatusOr<HttpReply> HttplibTransport::Get(RunContext& ctx, const HttpGet& 
   if (!result) {
     if (!reason.empty()) return absl::UnavailableError(absl::StrCat(t.source, ": ", reason));
     return absl::UnavailableError(
-        absl::StrCat(t.source, ": ", TransportError(config_, result.error())));
+        absl::StrCat(t.source, ": ",
+                     DescribeHttpError(result.error(), /*timed_out=*/false, config_.timeout,
+                                       config_.ca_file,
+                                       "set remote_ca_file to the CA that signed the server's "
+                                       "certificate")));
   }
   HttpReply reply;
   reply.status = status;
@@ -416,6 +394,38 @@ HttpPoll::Outcome HttpPoll::Interpret(RunContext& ctx, size_t index, std::string
 }
 
 }  // namespace
+
+// The source's Fetch and the etcd client tell their own timeouts apart
+// first where they know more (a head still missing, a body still arriving).
+std::string DescribeHttpError(httplib::Error error, bool timed_out, absl::Duration limit,
+                              std::string_view ca_file, std::string_view ca_remedy) {
+  const std::string limit_text = absl::FormatDuration(limit);
+  switch (error) {
+    case httplib::Error::Connection:
+      return timed_out ? absl::StrCat("timed out connecting (limit ", limit_text, ")")
+                       : "cannot connect (connection refused or host unreachable)";
+    case httplib::Error::ConnectionTimeout:
+      return absl::StrCat("timed out connecting (limit ", limit_text, ")");
+    case httplib::Error::Read:
+      return timed_out ? absl::StrCat("timed out: nothing received for ", limit_text)
+                       : "connection closed before a complete response";
+    case httplib::Error::Write:
+      return "cannot send the request (connection closed)";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake failed";
+    case httplib::Error::SSLLoadingCerts:
+      return ca_file.empty() ? "cannot load CA certificates (system store)"
+                             : absl::StrCat("cannot load CA certificates from ", ToAbsl(ca_file));
+    case httplib::Error::SSLServerVerification:
+      return ca_file.empty()
+                 ? absl::StrCat("TLS certificate verification failed against the system CA "
+                                "store; ",
+                                ToAbsl(ca_remedy))
+                 : absl::StrCat("TLS certificate verification failed against ", ToAbsl(ca_file));
+    default:
+      return absl::StrCat("request failed: ", httplib::to_string(error));
+  }
+}
 
 std::unique_ptr<SourceRunner> StartHttpSource(Registry& registry, HttpSourceConfig config,
                                               MonotonicClock* clock) {
