@@ -7,8 +7,11 @@
 #   bash scripts/demo.sh
 #
 # Environment (all optional):
-#   DEMO_BUILD_DIR      build directory (default: build; reused when configured)
-#   DEMO_SKIP_INSTALL=1 do not run scripts/install-deps.sh
+#   DEMO_BUILD_DIR      build directory (default: build-demo, configured here
+#                       with tests and benchmarks off; a developer's build/
+#                       is left alone). An existing configured directory is
+#                       reused as it is.
+#   DEMO_SKIP_INSTALL=1 do not run scripts/install-deps.sh --demo
 #   DEMO_SKIP_BUILD=1   use DEMO_BUILD_DIR as it is (tests)
 #   DEMO_PHASE_S        seconds of load per phase (default 4)
 # Everything listens on 127.0.0.1, on ports the kernel picks. The run after
@@ -18,7 +21,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-BUILD="${DEMO_BUILD_DIR:-build}"
+BUILD="${DEMO_BUILD_DIR:-build-demo}"
 PHASE_S="${DEMO_PHASE_S:-4}"
 RATE=100          # checkout requests per second
 SLOW_MS=2000      # how slow the sick dependency gets
@@ -29,16 +32,25 @@ indent() { sed -u 's/^/    /'; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 # --- build --------------------------------------------------------------------
+# The demo runs five programs; only they (and the library) are built.
+DEMO_TARGETS=(examples/basic_demo examples/shop_service examples/fake_dependency
+              examples/loadgen tools/degradectl)
 if [[ "${DEMO_SKIP_BUILD:-0}" != 1 ]]; then
   if [[ "${DEMO_SKIP_INSTALL:-0}" != 1 && -f scripts/install-deps.sh ]]; then
-    say "Installing build dependencies (once; skipped when present)"
-    bash scripts/install-deps.sh
+    say "Installing what the demo needs (once; skipped when present)"
+    bash scripts/install-deps.sh --demo
   fi
-  say "Building into $BUILD/ (the first build takes a while)"
   if [[ ! -f "$BUILD/build.ninja" ]]; then
-    meson setup "$BUILD" >/dev/null || die "meson setup $BUILD failed: run it to see why"
+    say "Configuring $BUILD/ (library, degradectl and the demo programs only)"
+    meson setup "$BUILD" -Dtests=false -Dbenchmarks=false -Dpython=disabled \
+      -Dcapi=disabled -Dprometheus=disabled >"${TMPDIR:-/tmp}/degrade-demo-setup.log" 2>&1 ||
+      { tail -n 30 "${TMPDIR:-/tmp}/degrade-demo-setup.log" >&2
+        die "meson setup $BUILD failed (its output above)"; }
   fi
-  ninja -C "$BUILD" >/dev/null || die "the build failed: run 'ninja -C $BUILD' to see why"
+  say "Building ${#DEMO_TARGETS[@]} programs into $BUILD/ (the first build takes a few minutes)"
+  # ninja prints one status line per step ([done/total] and what it builds).
+  ninja -C "$BUILD" "${DEMO_TARGETS[@]}" | grep --line-buffered -v '^ninja: ' | indent ||
+    die "the build failed: run 'ninja -C $BUILD ${DEMO_TARGETS[*]}' to see why"
   note "built $BUILD/examples/* and $BUILD/tools/degradectl"
 fi
 BIN="$BUILD/examples"

@@ -56,6 +56,8 @@ opts=(
   # to build than -O2 -g; reports still name file and line.
   -Doptimization=1 -Ddebug=false
   -Db_sanitize=address,undefined -Db_lundef=false
+  # Warnings are errors here as in CI's normal build (not a project default).
+  -Dwerror=true
   "-Dcpp_args=['-g1','-fno-sanitize-recover=all']" "-Dc_args=['-g1','-fno-sanitize-recover=all']"
 )
 if [[ -f "$builddir/meson-private/coredata.dat" ]]; then

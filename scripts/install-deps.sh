@@ -7,12 +7,28 @@
 #      Debian's `nodejs` and `npm` are installed only where there is no `node`;
 #   3. tests/browser/node_modules from tests/browser/package-lock.json
 #      (`npm ci`, the npm registry), for the browser test (playwright-core).
+#
+#   bash scripts/install-deps.sh          everything (scripts/test.sh)
+#   bash scripts/install-deps.sh --demo   only what scripts/demo.sh needs: the
+#                                         compiler, meson, the library's own
+#                                         dependencies and curl; no test,
+#                                         benchmark, browser or npm package
+#
+# apt-get's output goes to a log file; on success one line says what was
+# installed, on failure the log's end is printed.
 # Idempotent and fast: when everything is already there it makes no network
 # call and returns in well under a second.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BROWSER_DIR="$ROOT/tests/browser"
+
+demo=0
+case "${1:-}" in
+  "") ;;
+  --demo) demo=1 ;;
+  *) printf 'install-deps: unknown option %s (accepted: --demo)\n' "$1" >&2; exit 2 ;;
+esac
 
 PACKAGES=(
   meson ninja-build pkg-config g++
@@ -26,6 +42,13 @@ PACKAGES=(
 )
 # Only where `node` is missing (see 2. above).
 NODE_PACKAGES=(nodejs npm)
+# What scripts/demo.sh builds (the library, degradectl, the demo programs;
+# no tests or benchmarks) and runs (curl talks to the fake dependencies).
+DEMO_PACKAGES=(
+  meson ninja-build pkg-config g++
+  libabsl-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev
+  curl
+)
 
 log() { printf 'install-deps: %s\n' "$*"; }
 
@@ -34,9 +57,13 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
   exit 1
 fi
 
-wanted=("${PACKAGES[@]}")
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  wanted+=("${NODE_PACKAGES[@]}")
+if [[ "$demo" -eq 1 ]]; then
+  wanted=("${DEMO_PACKAGES[@]}")
+else
+  wanted=("${PACKAGES[@]}")
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    wanted+=("${NODE_PACKAGES[@]}")
+  fi
 fi
 
 # One dpkg-query for all: a package it does not know is simply not listed.
@@ -63,18 +90,24 @@ else
     log "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
     exit 1
   fi
-  log "running apt-get update"
-  if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update; then
-    log "apt-get update failed (network or apt sources?)" >&2
+  APT_LOG="$(mktemp "${TMPDIR:-/tmp}/degrade-apt.XXXXXX.log")"
+  apt_failed() {
+    log "$1; the end of apt-get's output ($APT_LOG):" >&2
+    tail -n 20 "$APT_LOG" | sed 's/^/    /' >&2
     exit 1
-  fi
-  log "running apt-get install -y --no-install-recommends ${missing[*]}"
-  if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "${missing[@]}"; then
-    log "apt-get install failed for: ${missing[*]}" >&2
-    exit 1
-  fi
-  log "installed ${#missing[@]} package(s)."
+  }
+  log "apt-get update and install (output in $APT_LOG) ..."
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q update >>"$APT_LOG" 2>&1 ||
+    apt_failed "apt-get update failed (network or apt sources?)"
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get -q install -y --no-install-recommends "${missing[@]}" >>"$APT_LOG" 2>&1 ||
+    apt_failed "apt-get install failed for: ${missing[*]}"
+  log "installed ${#missing[@]} package(s) and what they need ($(grep -c '^Setting up ' "$APT_LOG") in all)."
+  rm -f "$APT_LOG"
+fi
+
+if [[ "$demo" -eq 1 ]]; then
+  exit 0
 fi
 
 # ---- tests/browser/node_modules ---------------------------------------------

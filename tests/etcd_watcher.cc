@@ -30,7 +30,11 @@ std::mutex print_mu;
 void PrintState(const std::vector<degrade::Switch*>& switches) {
   std::string line = "state";
   for (degrade::Switch* s : switches) {
-    line += " " + std::string(s->name()) + (s->enabled() ? "=on" : "=off");
+    // Appended piece by piece: a chain of std::string operator+ here made
+    // gcc 12 at -O3 report a false -Wrestrict inside libstdc++.
+    line += ' ';
+    line += s->name();
+    line += s->enabled() ? "=on" : "=off";
   }
   std::lock_guard<std::mutex> lock(print_mu);
   std::fprintf(stdout, "%s\n", line.c_str());

@@ -63,6 +63,7 @@
 #include <string_view>
 
 #include "absl/time/time.h"
+#include "degrade/export.h"
 
 namespace degrade {
 
@@ -111,7 +112,7 @@ inline constexpr double kMaxBreakerOpenSeconds = 86'400.0;
 inline constexpr uint32_t kMaxBreakerHalfOpenCalls = 1000;
 
 // "count" / "time".
-std::string_view BreakerWindowName(BreakerPolicy::Window window) noexcept;
+DEGRADE_EXPORT std::string_view BreakerWindowName(BreakerPolicy::Window window) noexcept;
 
 enum class BreakerState : uint8_t {
   kClosed,
@@ -120,7 +121,7 @@ enum class BreakerState : uint8_t {
 };
 
 // "closed", "open", "half_open".
-std::string_view BreakerStateName(BreakerState state) noexcept;
+DEGRADE_EXPORT std::string_view BreakerStateName(BreakerState state) noexcept;
 
 // A breaker as a listing shows it (SwitchInfo::breaker).
 struct BreakerInfo {

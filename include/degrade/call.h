@@ -42,6 +42,7 @@
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "degrade/export.h"
 #include "degrade/internal/counters.h"
 #include "degrade/switch.h"
 
@@ -65,11 +66,12 @@ struct SlowVerdict {
   // switch with a breaker: calls and failures are read from the counters.
   int64_t observe_start;
 };
-SlowVerdict DecideSlow(const Switch& sw, int64_t word, uint32_t id, uint64_t fault_word) noexcept;
+DEGRADE_EXPORT SlowVerdict DecideSlow(const Switch& sw, int64_t word, uint32_t id,
+                                      uint64_t fault_word) noexcept;
 
 // Reports a call's outcome to the switch's breaker (`start`: the verdict's
 // non-zero observe_start).
-void ObserveOutcome(const Switch& sw, bool ok, int64_t start) noexcept;
+DEGRADE_EXPORT void ObserveOutcome(const Switch& sw, bool ok, int64_t start) noexcept;
 
 template <typename T>
 struct IsStatusOr : std::false_type {};

@@ -7,10 +7,11 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "degrade/export.h"
 
 namespace degrade {
 
-class Clock {
+class DEGRADE_EXPORT Clock {
  public:
   virtual ~Clock() = default;
   // The current time. Must be safe to call from any thread.

@@ -13,25 +13,27 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "degrade/export.h"
 #include "degrade/state.h"
 
 namespace degrade {
 
 // "search.suggest" -> "DEGRADE_SEARCH_SUGGEST". The name must be valid.
-std::string EnvVarForSwitch(std::string_view switch_name);
+DEGRADE_EXPORT std::string EnvVarForSwitch(std::string_view switch_name);
 // "tier2" -> "DEGRADE_GROUP_TIER2".
-std::string EnvVarForGroup(std::string_view group_name);
+DEGRADE_EXPORT std::string EnvVarForGroup(std::string_view group_name);
 inline constexpr std::string_view kEnvAll = "DEGRADE_ALL";
 
 // True for the DEGRADE_* variables that configure degrade itself (and so can
 // never name a switch): DEGRADE_CONFIG_FILE, DEGRADE_REMOTE_URLS, ...
-bool IsReservedEnvVar(std::string_view var) noexcept;
+DEGRADE_EXPORT bool IsReservedEnvVar(std::string_view var) noexcept;
 
 // Parses a value as above into a SwitchValue with `state` (and `allow` for
 // fractions). InvalidArgument names the variable, the value and what is
 // accepted: `DEGRADE_RECS: "of" is not a switch state; accepted: on, off,
 // true, false, 1, 0, a fraction like 0.25, or a percentage like 25%`.
-absl::StatusOr<SwitchValue> ParseEnvValue(std::string_view var, std::string_view value);
+DEGRADE_EXPORT absl::StatusOr<SwitchValue> ParseEnvValue(std::string_view var,
+                                                         std::string_view value);
 
 }  // namespace degrade
 

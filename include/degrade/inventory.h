@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "degrade/export.h"
 #include "degrade/registry.h"
 
 namespace degrade {
@@ -34,11 +35,11 @@ struct InventoryEntry {
 // The switches defined in `registry`, by name. Names that a layer mentions
 // but no code defines are left out (they are not dependencies of this
 // process).
-std::vector<InventoryEntry> Inventory(const Registry& registry = Registry::Global());
+DEGRADE_EXPORT std::vector<InventoryEntry> Inventory(const Registry& registry = Registry::Global());
 
 // {"switches": [{"name", "description", "owner", "groups", "env_var",
 // "breaker"}...]}, the format of `degradectl inventory --json`.
-std::string InventoryToJson(const std::vector<InventoryEntry>& inventory);
+DEGRADE_EXPORT std::string InventoryToJson(const std::vector<InventoryEntry>& inventory);
 
 }  // namespace degrade
 

@@ -20,15 +20,16 @@
 #include <string>
 #include <vector>
 
+#include "degrade/export.h"
 #include "degrade/registry.h"
 
 namespace degrade {
 
 // One switch as a JSON object.
-std::string SwitchInfoToJson(const SwitchInfo& info);
+DEGRADE_EXPORT std::string SwitchInfoToJson(const SwitchInfo& info);
 
 // The whole listing of `registry` (switches, sources, recent errors).
-std::string ListingToJson(const Registry& registry);
+DEGRADE_EXPORT std::string ListingToJson(const Registry& registry);
 
 }  // namespace degrade
 

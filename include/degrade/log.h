@@ -12,6 +12,8 @@
 #include <functional>
 #include <string_view>
 
+#include "degrade/export.h"
+
 namespace degrade {
 
 enum class LogLevel {
@@ -22,7 +24,7 @@ enum class LogLevel {
 };
 
 // "change", "info", "warning", "error".
-std::string_view LogLevelName(LogLevel level) noexcept;
+DEGRADE_EXPORT std::string_view LogLevelName(LogLevel level) noexcept;
 
 // Receives every message. Called from whichever thread produced it (the
 // caller of Define or ApplySnapshot, or a source's background thread), never
@@ -31,7 +33,7 @@ using LogSink = std::function<void(LogLevel level, std::string_view message)>;
 
 // The default sink: warnings, errors and change events to stderr, one line
 // each ("degrade: error: ..."; change events as their JSON). Info is dropped.
-LogSink StderrLogSink();
+DEGRADE_EXPORT LogSink StderrLogSink();
 
 }  // namespace degrade
 

@@ -27,6 +27,7 @@
 
 #include <memory>
 
+#include "degrade/export.h"
 #include "degrade/registry.h"
 #include "prometheus/collectable.h"
 
@@ -36,7 +37,7 @@ namespace degrade {
 // outlive it. Collect() may be called from any thread, concurrently; each
 // call takes the registry's lock briefly (as Registry::List does) and costs
 // about as much as one GET /metrics.
-std::shared_ptr<prometheus::Collectable> MakePrometheusCollectable(
+DEGRADE_EXPORT std::shared_ptr<prometheus::Collectable> MakePrometheusCollectable(
     const Registry& registry = Registry::Global());
 
 }  // namespace degrade

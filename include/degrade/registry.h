@@ -48,6 +48,7 @@
 #include "absl/time/time.h"
 #include "degrade/breaker.h"
 #include "degrade/clock.h"
+#include "degrade/export.h"
 #include "degrade/log.h"
 #include "degrade/snapshot.h"
 #include "degrade/state.h"
@@ -129,7 +130,7 @@ struct ChangeEvent {
 };
 
 // One JSON object, one line: {"time":..,"switch":..,"old":..,"new":..,...}.
-std::string ChangeEventToJson(const ChangeEvent& event);
+DEGRADE_EXPORT std::string ChangeEventToJson(const ChangeEvent& event);
 
 // A problem the registry or a source hit: bad env value, rejected snapshot...
 struct ErrorRecord {
@@ -137,7 +138,7 @@ struct ErrorRecord {
   std::string message;
 };
 
-class Registry {
+class DEGRADE_EXPORT Registry {
  public:
   struct Options {
     // Time source for TTLs and records (a wall clock). Default:

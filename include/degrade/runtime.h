@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "degrade/export.h"
 #include "degrade/registry.h"
 
 namespace degrade {
@@ -147,7 +148,7 @@ struct Options {
   std::vector<std::string> admin_allowed_hosts;
 };
 
-class Runtime {
+class DEGRADE_EXPORT Runtime {
  public:
   // Starts the sources `options` configures. Errors: InvalidArgument for an
   // inconsistent configuration, named. A source that cannot reach its target
@@ -187,10 +188,10 @@ class Runtime {
   // The admin endpoint's bound port, or 0 when it is off.
   int admin_port() const noexcept;
 
-  class Impl;
+  class DEGRADE_NO_EXPORT Impl;  // lib/runtime.cc; private to the library
 
  private:
-  explicit Runtime(std::unique_ptr<Impl> impl);
+  DEGRADE_NO_EXPORT explicit Runtime(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

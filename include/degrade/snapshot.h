@@ -69,6 +69,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "degrade/export.h"
 #include "degrade/state.h"
 
 namespace degrade {
@@ -108,9 +109,9 @@ inline constexpr size_t kMaxSnapshotEntries = 100'000;
 //   file x.json: switches.recs.colour: unknown field, ignored
 // Warnings are appended only when the snapshot is accepted; on an error
 // `warnings` is left as it was.
-absl::StatusOr<Snapshot> ParseSnapshot(std::string_view json, std::string_view source,
-                                       absl::Time now,
-                                       std::vector<std::string>* warnings = nullptr);
+DEGRADE_EXPORT absl::StatusOr<Snapshot> ParseSnapshot(std::string_view json,
+                                                      std::string_view source, absl::Time now,
+                                                      std::vector<std::string>* warnings = nullptr);
 
 // Parses one switch value (the right-hand side of a snapshot entry), as held
 // by an etcd key or sent to the admin endpoint's PUT. `path` is used in
@@ -118,9 +119,9 @@ absl::StatusOr<Snapshot> ParseSnapshot(std::string_view json, std::string_view s
 // (not quoted): "<source>: switches.recs.allow: 2 is not in [0, 1]". It
 // prefixes JSON syntax errors too ("<source>: switches.recs: invalid JSON:
 // ..."). Errors and warnings as for ParseSnapshot.
-absl::StatusOr<SwitchValue> ParseSwitchValue(std::string_view json, std::string_view source,
-                                             std::string_view path, absl::Time now,
-                                             std::vector<std::string>* warnings = nullptr);
+DEGRADE_EXPORT absl::StatusOr<SwitchValue> ParseSwitchValue(
+    std::string_view json, std::string_view source, std::string_view path, absl::Time now,
+    std::vector<std::string>* warnings = nullptr);
 
 // Writes a snapshot (or one value) as compact JSON with sorted keys, so equal
 // snapshots give equal text. A value with only a state and nothing else is
@@ -132,8 +133,8 @@ absl::StatusOr<SwitchValue> ParseSwitchValue(std::string_view json, std::string_
 // fraction. Never fails: text that is not UTF-8 is written with U+FFFD.
 // ParseSnapshot reads the result back to an equal value whenever every name
 // passes ValidateName and every value passes ValidateSwitchValue.
-std::string SnapshotToJson(const Snapshot& snapshot);
-std::string SwitchValueToJson(const SwitchValue& value);
+DEGRADE_EXPORT std::string SnapshotToJson(const Snapshot& snapshot);
+DEGRADE_EXPORT std::string SwitchValueToJson(const SwitchValue& value);
 
 // Switch and group names: 1-128 characters of [a-z0-9._-], starting with
 // [a-z0-9]. Returns InvalidArgument naming the value, the problem and the
@@ -141,7 +142,8 @@ std::string SwitchValueToJson(const SwitchValue& value);
 //   switch name "Recs": has 'R' at position 0 (names are lower case);
 //   accepted: 1-128 characters of [a-z0-9._-], starting with a letter or digit
 // `what` starts the message ("switch name", "group name").
-absl::Status ValidateName(std::string_view name, std::string_view what = "switch name");
+DEGRADE_EXPORT absl::Status ValidateName(std::string_view name,
+                                         std::string_view what = "switch name");
 
 // Checks a value's ranges: allow and rate in [0, 1] (not NaN), delay_ms at
 // most kMaxFaultDelayMs and, for a "delay" fault, at least 1, allow only
@@ -153,7 +155,8 @@ absl::Status ValidateName(std::string_view name, std::string_view what = "switch
 // "<path>.<field>: <value> <problem>", e.g. "value.allow: 1.5 is not in
 // [0, 1]". ParseSwitchValue's results always pass; it is for values built
 // in code (Registry::SetOverride).
-absl::Status ValidateSwitchValue(const SwitchValue& value, std::string_view path = "value");
+DEGRADE_EXPORT absl::Status ValidateSwitchValue(const SwitchValue& value,
+                                                std::string_view path = "value");
 
 }  // namespace degrade
 

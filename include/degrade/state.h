@@ -12,6 +12,7 @@
 
 #include "absl/time/time.h"
 #include "degrade/breaker.h"
+#include "degrade/export.h"
 
 namespace degrade {
 
@@ -22,7 +23,7 @@ enum class State : uint8_t {
 };
 
 // "on" / "off".
-std::string_view StateName(State state) noexcept;
+DEGRADE_EXPORT std::string_view StateName(State state) noexcept;
 
 // The layers, lowest precedence first. The highest layer that says anything
 // about a field of a switch decides that field (see Registry for details).
@@ -37,11 +38,11 @@ enum class Layer : uint8_t {
 inline constexpr int kLayerCount = 6;
 
 // "default", "file", "env", "remote", "breaker", "admin".
-std::string_view LayerName(Layer layer) noexcept;
+DEGRADE_EXPORT std::string_view LayerName(Layer layer) noexcept;
 
 // Parses a LayerName() back (exact, lower case). Returns nullopt for
 // anything else.
-std::optional<Layer> ParseLayerName(std::string_view name) noexcept;
+DEGRADE_EXPORT std::optional<Layer> ParseLayerName(std::string_view name) noexcept;
 
 // A fault injected on purpose (drills). It acts only through degrade::Call.
 struct Fault {
@@ -62,7 +63,7 @@ struct Fault {
 inline constexpr uint32_t kMaxFaultDelayMs = 600'000;  // 10 minutes
 
 // "error" / "delay".
-std::string_view FaultKindName(Fault::Kind kind) noexcept;
+DEGRADE_EXPORT std::string_view FaultKindName(Fault::Kind kind) noexcept;
 
 // What one layer says about a switch (or a group, or `all`): the value of a
 // snapshot entry (see degrade/snapshot.h). Every field is optional; an entry
@@ -113,7 +114,7 @@ struct EffectiveState {
 // N > 0. Numbers are the shortest text that reads back to the same double
 // (0.25, 1, never 0.250000). E.g. "on", "off", "on allow=0.25",
 // "on fault=error rate=0.5", "off fault=delay rate=1 delay_ms=200".
-std::string DescribeState(const EffectiveState& state);
+DEGRADE_EXPORT std::string DescribeState(const EffectiveState& state);
 
 }  // namespace degrade
 

@@ -26,6 +26,7 @@
 
 #include "absl/base/optimization.h"
 #include "degrade/breaker.h"
+#include "degrade/export.h"
 #include "degrade/internal/word.h"
 #include "degrade/state.h"
 
@@ -39,7 +40,7 @@ struct SwitchData;
 class RegistryAccess;
 // Slow path of enabled(): rolls the per-thread generator against a dimmed
 // word's threshold. Never allocates, locks or blocks.
-bool RollDimmed(int64_t word) noexcept;
+DEGRADE_EXPORT bool RollDimmed(int64_t word) noexcept;
 }  // namespace internal
 
 // The declaration of a switch.
@@ -66,7 +67,7 @@ struct SwitchSpec {
   std::optional<BreakerPolicy> breaker = {};
 };
 
-class Switch {
+class DEGRADE_EXPORT Switch {
  public:
   // Defines a switch in Registry::Global(); this is what DEGRADE_SWITCH
   // expands to. The environment layer (DEGRADE_<NAME>, DEGRADE_GROUP_<G>,
@@ -119,7 +120,7 @@ class Switch {
   friend auto Call(const Switch&, P&&, F&&);
 
   struct RegistryOwned {};
-  Switch(RegistryOwned, std::unique_ptr<internal::SwitchData> data) noexcept;
+  DEGRADE_NO_EXPORT Switch(RegistryOwned, std::unique_ptr<internal::SwitchData> data) noexcept;
 
   static_assert(std::atomic<int64_t>::is_always_lock_free);
   std::atomic<int64_t> word_{internal::kWordOn};

@@ -18,6 +18,7 @@
 
 #include "absl/time/time.h"
 #include "degrade/clock.h"
+#include "degrade/export.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "degrade/switch.h"
@@ -27,7 +28,7 @@ namespace degrade::testing {
 // Sets an admin-layer override on a switch for the scope's lifetime, then
 // restores the admin entry that was there before (or none). The switch must
 // be registered; otherwise the override does nothing and ok() is false.
-class ScopedOverride {
+class DEGRADE_EXPORT ScopedOverride {
  public:
   ScopedOverride(Switch& sw, State state);
   ScopedOverride(Switch& sw, SwitchValue value);
@@ -46,7 +47,7 @@ class ScopedOverride {
 // Turns every switch of `registry` off through the admin layer (an admin
 // `all: off`, with switch- and group-level admin entries set aside) and
 // restores the admin layer on scope exit.
-class ScopedAllOff {
+class DEGRADE_EXPORT ScopedAllOff {
  public:
   explicit ScopedAllOff(Registry& registry = Registry::Global());
   ~ScopedAllOff();
@@ -59,7 +60,7 @@ class ScopedAllOff {
 };
 
 // A clock that only moves when told. Thread-safe.
-class FakeClock : public Clock {
+class DEGRADE_EXPORT FakeClock : public Clock {
  public:
   explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1'800'000'000));
   absl::Time Now() const override;

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "absl/base/optimization.h"
+#include "degrade/export.h"
 
 namespace degrade::internal {
 
@@ -48,10 +49,10 @@ struct CounterDirectory {
 // TLS: one %fs-relative load even from code in another shared object (the
 // Python module), instead of a __tls_get_addr call per Call.
 #define DEGRADE_TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
-extern __thread CounterDirectory* t_counter_directory DEGRADE_TLS_INITIAL_EXEC;
+extern DEGRADE_EXPORT __thread CounterDirectory* t_counter_directory DEGRADE_TLS_INITIAL_EXEC;
 
 // Slow path: creates the directory and/or chunk for `id`. Allocates.
-Counter* CounterChunkSlow(uint32_t id) noexcept;
+DEGRADE_EXPORT Counter* CounterChunkSlow(uint32_t id) noexcept;
 
 inline void CountOutcome(uint32_t id, Outcome outcome) noexcept {
   CounterDirectory* dir = t_counter_directory;
