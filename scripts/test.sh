@@ -9,14 +9,14 @@
 # This script builds, runs the stages in order and counts. Stages:
 #   1. install-deps   scripts/install-deps.sh; a no-op when all is present
 #   2. normal         build/ (gcc, -Dwerror=true): everything, then --setup=ci
+#                     (its packaging suite installs into a custom prefix and
+#                     builds pkg-config, CMake and subproject consumers)
 #   3. ASan+UBSan     build-asan/ (clang; ASAN_CC/ASAN_CXX): --setup=asan
 #   4. TSan           build-tsan/ (gcc): --setup=tsan
-#   5. install check  build/ installed into a DESTDIR; pkg-config and CMake
-#                     consumers built against it
-#   6. clang-tidy     scripts/tidy.sh over lib/, include/, tools/ (one case)
-#   7. fuzz           scripts/fuzz.sh: each libFuzzer target, one case each,
+#   5. clang-tidy     scripts/tidy.sh over lib/, include/, tools/ (one case)
+#   6. fuzz           scripts/fuzz.sh: each libFuzzer target, one case each,
 #                     DEGRADE_TEST_FUZZ_SECONDS (default 20)
-#   8. summary        scripts/summarize_tests.py; its last line is exactly
+#   7. summary        scripts/summarize_tests.py; its last line is exactly
 #                     "N passed, N failed" (real results)
 # A sanitizer stage builds only what its setup runs. While one stage's tests
 # run (mostly waiting on servers and timeouts), the next build runs in the
@@ -144,85 +144,6 @@ finish_bg() {
   return "$rc"
 }
 
-# ---- install check ---------------------------------------------------------
-CONSUMER_SRC='#include <degrade/degrade.h>
-
-DEGRADE_SWITCH(kDemo, "demo", "install check");
-
-int main() { return kDemo.enabled() ? 0 : 1; }
-'
-install_dir="" pc_dir="" lib_dir=""
-
-# Installs build/ into a fresh DESTDIR and finds the pkg-config and library dirs.
-install_into_destdir() {
-  install_dir="$(mktemp -d "${TMPDIR:-/tmp}/degrade-install.XXXXXX")"
-  meson install -C build --no-rebuild --destdir "$install_dir" --quiet ||
-    { note "meson install failed"; return 1; }
-  local pc
-  pc="$(find "$install_dir" -name degrade.pc -print -quit)"
-  [[ -n "$pc" ]] || { note "no degrade.pc installed under $install_dir"; return 1; }
-  pc_dir="$(dirname "$pc")" lib_dir="$(dirname "$(dirname "$pc")")"
-  note "installed into $install_dir (pkg-config dir: ${pc_dir#"$install_dir"})"
-}
-
-# Builds and runs the consumer through pkg-config.
-consumer_pkgconfig() {
-  local work="$install_dir/consumer-pkgconfig"
-  mkdir -p "$work"
-  printf '%s' "$CONSUMER_SRC" >"$work/main.cc"
-  local pc_out flags=()
-  # The .pc file says prefix=/usr/local; the sysroot maps it into DESTDIR.
-  pc_out="$(PKG_CONFIG_PATH="$pc_dir" PKG_CONFIG_SYSROOT_DIR="$install_dir" \
-    pkg-config --cflags --libs degrade)" || { note "pkg-config --cflags --libs degrade failed"; return 1; }
-  read -r -a flags <<<"$pc_out"
-  note "pkg-config flags: ${flags[*]}"
-  g++ -std=c++20 -o "$work/app" "$work/main.cc" "${flags[@]}" ||
-    { note "pkg-config consumer failed to compile/link"; return 1; }
-  LD_LIBRARY_PATH="$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/app" ||
-    { note "pkg-config consumer exited non-zero"; return 1; }
-  note "pkg-config consumer ran: kDemo.enabled() is true"
-}
-
-# Builds and runs the consumer through CMake find_package(degrade).
-consumer_cmake() {
-  local work="$install_dir/consumer-cmake"
-  mkdir -p "$work/src"
-  printf '%s' "$CONSUMER_SRC" >"$work/src/main.cc"
-  cat >"$work/src/CMakeLists.txt" <<'EOF'
-cmake_minimum_required(VERSION 3.16)
-project(degrade_install_check CXX)
-set(CMAKE_CXX_STANDARD 20)
-set(CMAKE_CXX_STANDARD_REQUIRED ON)
-find_package(degrade REQUIRED)
-add_executable(app main.cc)
-target_link_libraries(app PRIVATE degrade::degrade)
-EOF
-  cmake -S "$work/src" -B "$work/build" -G Ninja \
-    -DCMAKE_PREFIX_PATH="$install_dir/usr/local" ||
-    { note "cmake configure (find_package(degrade)) failed"; return 1; }
-  cmake --build "$work/build" -j "$JOBS" || { note "CMake consumer failed to compile/link"; return 1; }
-  LD_LIBRARY_PATH="$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/build/app" ||
-    { note "CMake consumer exited non-zero"; return 1; }
-  note "CMake consumer ran: kDemo.enabled() is true"
-}
-
-stage_install() {
-  local rc=0 pc_result=failed cmake_result=failed
-  if [[ " ${built_dirs[*]} " != *" build "* ]]; then
-    # Never install (and pass with) what an earlier run left in build/.
-    note "the normal build did not compile in this run: install check fails" && rc=1
-  elif install_into_destdir; then
-    if consumer_pkgconfig; then pc_result=passed; else rc=1; fi
-    if consumer_cmake; then cmake_result=passed; else rc=1; fi
-  else
-    rc=1
-  fi
-  extras+=(--extra "install-check: pkg-config consumer=$pc_result")
-  extras+=(--extra "install-check: CMake find_package consumer=$cmake_result")
-  [[ -z "$install_dir" || ! -d "$install_dir" ]] || rm -rf "$install_dir"
-  return "$rc"
-}
-
 # ---- clang-tidy and fuzz (skipped by --quick) ------------------------------
 # clang-tidy (build/compile_commands.json) counts as one case; scripts/fuzz.sh
 # runs each target as one meson test of build-fuzz/ (docs/fuzzing.md).
@@ -257,7 +178,6 @@ if [[ "$quick" -eq 0 ]]; then
 fi
 [[ "$run_tsan" -eq 0 ]] || run_stage "tests-tsan (TSan)" test_dir build-tsan tsan
 if [[ "$quick" -eq 0 ]]; then
-  run_stage "install check" stage_install
   run_stage "clang-tidy" stage_tidy
   run_stage "fuzz (libFuzzer, clang)" stage_fuzz
 fi
