@@ -79,7 +79,9 @@ required=(
   'degrade::internal::t_counter_directory'
 )
 for sym in "${required[@]}"; do
-  if ! printf '%s\n' "$symbols" | grep -qF -- "$sym"; then
+  # A here-string, not a pipe: grep -q stops at the first match, and with
+  # pipefail the writer's SIGPIPE on a long listing would read as "absent".
+  if ! grep -qF -- "$sym" <<<"$symbols"; then
     echo "symbols_check: FAIL: public API not exported: $sym" >&2
     status=1
   fi
