@@ -1,10 +1,11 @@
-// Fuzz target: HTTP-poll response handling (DESIGN section 5): what
-// HttpSource does with a status, headers and body, through a real HttpSource
-// polling a real socket on 127.0.0.1 that answers with fuzz-chosen bytes.
+// Fuzz target: HTTP-poll response handling (DESIGN section 5): what the
+// HTTP source does with a status, headers and body, through a real source
+// runner polling a real socket on 127.0.0.1 that answers with fuzz-chosen
+// bytes.
 //
 // Each input describes the answers of two URLs, /a (preferred) and /b; an
-// HttpSource over [/a, /b] runs one poll round (its constructor does) and is
-// destroyed. An answer is either raw bytes, or structured: a status, an
+// HTTP source over [/a, /b] runs one poll round (StartHttpSource does, before
+// it returns) and is destroyed. An answer is either raw bytes, or structured: a status, an
 // optional ETag, a framing (true Content-Length, a Content-Length shorter
 // than the body, one longer than what is sent, chunked at fuzz-chosen
 // sizes, or no length and the end of the connection), and a body.
@@ -247,14 +248,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::Status reset = registry.ApplySnapshot(Layer::kRemote, fixture->baseline, "reset");
   DEGRADE_FUZZ_CHECK(reset.ok(), reset.ToString());
 
-  degrade::internal::HttpSource::Config config;
+  degrade::internal::HttpSourceConfig config;
   const std::string origin = absl::StrCat("http://127.0.0.1:", fixture->server.port());
   config.urls = {origin + "/a", origin + "/b"};
-  config.interval = absl::Hours(1);  // only the constructor's round runs
+  config.interval = absl::Hours(1);  // only the start-up round runs
   config.timeout = absl::Seconds(3);
   config.max_body_bytes = kMaxBody;
-  DEGRADE_FUZZ_CHECK(degrade::internal::HttpSource::Validate(config).ok(), "config");
-  { degrade::internal::HttpSource source(registry, config); }
+  DEGRADE_FUZZ_CHECK(degrade::internal::ValidateHttpSource(config).ok(), "config");
+  // The first round runs before StartHttpSource returns (within its start-up
+  // budget); destroying the runner stops it.
+  { std::unique_ptr<degrade::internal::SourceRunner> source =
+        degrade::internal::StartHttpSource(registry, config); }
 
   const Snapshot layer = registry.LayerSnapshot(Layer::kRemote);
   const std::vector<std::string> asked = fixture->server.Asked();
