@@ -324,12 +324,15 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
       ++applied_events;
     }
     if (rev <= revision_) continue;
+    {
+      // Counted before the apply publishes, so whoever sees the change
+      // also sees its events in stats().
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.events += applied_events;
+      applied_events = 0;
+    }
     if (!ApplyRevision(sink, before, rev)) return false;
     last = rev;
-  }
-  {
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    stats_.events += applied_events;
   }
   revision_ = last;
   progressed_ = true;
