@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "admin/admin_config.h"
+#include "admin/rate_window.h"
 #include "degrade/registry.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -20,8 +21,9 @@ namespace degrade::internal {
 class Routes {
  public:
   // `registry` and `config` outlive the routes and the server they are
-  // installed on.
-  Routes(Registry& registry, const AdminConfig& config) : registry_(registry), config_(config) {}
+  // installed on. Starts the sampler of the listings' rate_1m.
+  Routes(Registry& registry, const AdminConfig& config)
+      : registry_(registry), config_(config), rates_(registry) {}
 
   // Registers the handlers on `server` (before it listens). Every path and
   // method reaches the routes, which answer 404 and 405 themselves.
@@ -51,6 +53,7 @@ class Routes {
 
   Registry& registry_;
   const AdminConfig& config_;
+  RateWindow rates_;  // rate_1m in the listing and GET of one switch
 };
 
 }  // namespace degrade::internal
