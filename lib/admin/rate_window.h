@@ -20,7 +20,7 @@
 // are not used.
 //
 // Cost: nothing on the hot path (it reads the counters Call already keeps,
-// through Registry::List). Memory: window / interval + 1 samples of 32 bytes
+// through Registry::List). Memory: window / interval + 1 samples of 40 bytes
 // per defined switch; the ring of a name no longer listed is dropped.
 //
 // Thread safety: every member may be called from any thread.
