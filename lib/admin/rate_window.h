@@ -19,9 +19,11 @@
 // forward). Samples stamped later than now (the wall clock stepped back)
 // are not used.
 //
-// Cost: nothing on the hot path (it reads the counters Call already keeps,
-// through Registry::List). Memory: window / interval + 1 samples of 40 bytes
-// per defined switch; the ring of a name no longer listed is dropped.
+// Cost: nothing on the hot path (it reads the counters Call already keeps).
+// Each sample is one Registry::List (the registry's lock for about what a
+// listing GET spends before its JSON) every `interval`. Memory: window /
+// interval + 1 samples of 40 bytes per defined switch; the ring of a name no
+// longer listed is dropped.
 //
 // Thread safety: every member may be called from any thread.
 #ifndef DEGRADE_LIB_ADMIN_RATE_WINDOW_H_
