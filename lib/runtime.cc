@@ -9,10 +9,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "admin/admin_server.h"
+#include "core/env_parse.h"
 #include "etcd/etcd_source.h"
 #include "sources/file_source.h"
 #include "sources/http_source.h"
@@ -162,20 +162,18 @@ absl::StatusOr<std::vector<std::string>> ListEnv(const char* var, const std::str
   return out;
 }
 
-// A whole number of milliseconds in [min_ms, max_ms]; nullopt when unset.
+// A whole number of milliseconds in [min_ms, max_ms], digits only; nullopt
+// when unset.
 absl::StatusOr<std::optional<absl::Duration>> MillisEnv(const char* var, int64_t min_ms,
                                                         int64_t max_ms) {
-  const std::string accepted =
-      absl::StrCat("a whole number of milliseconds from ", min_ms, " to ", max_ms);
+  constexpr const char* kWhat = "a whole number of milliseconds";
+  const std::string accepted = absl::StrCat(kWhat, " from ", min_ms, " to ", max_ms);
   auto raw = NonEmptyEnv(var, accepted.c_str());
   if (!raw.ok()) return raw.status();
   if (!*raw) return std::optional<absl::Duration>();
-  int64_t ms = 0;
-  if (!absl::SimpleAtoi(**raw, &ms) || ms < min_ms || ms > max_ms) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(var, ": \"", **raw, "\" is not valid; accepted: ", accepted));
-  }
-  return std::optional<absl::Duration>(absl::Milliseconds(ms));
+  absl::StatusOr<int64_t> ms = internal::ParseEnvInteger(var, **raw, kWhat, min_ms, max_ms);
+  if (!ms.ok()) return ms.status();
+  return std::optional<absl::Duration>(absl::Milliseconds(*ms));
 }
 
 }  // namespace
@@ -243,20 +241,23 @@ absl::StatusOr<Options> Runtime::OptionsFromEnv() {
   auto admin = NonEmptyEnv("DEGRADE_ADMIN_ADDR", "127.0.0.1:PORT");
   if (!admin.ok()) return admin.status();
   if (*admin) o.admin_addr = **admin;
-  constexpr const char* kBool = "on, off, true, false, 1 or 0";
-  auto allow_remote = NonEmptyEnv("DEGRADE_ADMIN_ALLOW_REMOTE", kBool);
+  const std::string flag_accepted(internal::kAcceptedEnvFlag);
+  auto allow_remote = NonEmptyEnv("DEGRADE_ADMIN_ALLOW_REMOTE", flag_accepted.c_str());
   if (!allow_remote.ok()) return allow_remote.status();
   if (*allow_remote) {
-    const std::string v = absl::AsciiStrToLower(**allow_remote);
-    if (v == "on" || v == "true" || v == "1") {
-      o.admin_allow_non_loopback = true;
-    } else if (v == "off" || v == "false" || v == "0") {
-      o.admin_allow_non_loopback = false;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("DEGRADE_ADMIN_ALLOW_REMOTE: \"",
-                                                     **allow_remote,
-                                                     "\" is not valid; accepted: ", kBool));
-    }
+    absl::StatusOr<bool> allow = internal::ParseEnvFlag("DEGRADE_ADMIN_ALLOW_REMOTE", **allow_remote);
+    if (!allow.ok()) return allow.status();
+    o.admin_allow_non_loopback = *allow;
+  }
+  // The registry applies DEGRADE_LOG_CHANGES when it is built (before main,
+  // for the global one), where a bad value can only be logged. Start-up is
+  // where it can be refused, so a trail that was asked for is never off
+  // without a word.
+  auto log_changes = NonEmptyEnv("DEGRADE_LOG_CHANGES", flag_accepted.c_str());
+  if (!log_changes.ok()) return log_changes.status();
+  if (*log_changes) {
+    absl::StatusOr<bool> on = internal::ParseEnvFlag("DEGRADE_LOG_CHANGES", **log_changes);
+    if (!on.ok()) return on.status();
   }
   auto cert = NonEmptyEnv("DEGRADE_ADMIN_TLS_CERT", "the path of a PEM certificate chain");
   if (!cert.ok()) return cert.status();

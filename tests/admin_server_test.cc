@@ -342,6 +342,28 @@ TEST_F(AdminServerTest, PutWithWrongTypeIs400NamingThePath) {
   EXPECT_TRUE(absl::StrContains(ErrorOf(r), R"(switches."shop.recs".state)")) << ErrorOf(r);
 }
 
+TEST_F(AdminServerTest, PutWithDuplicateKeyIs400AndChangesNothing) {
+  ASSERT_EQ(Put("shop.recs", R"({"state": "off", "reason": "INC-1"})")->status, 200);
+  auto r = Put("shop.recs", R"({"state": "on", "reason": "x", "state": "off"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(ErrorOf(r),
+            R"(admin PUT: switches."shop.recs": duplicate key "state"; each key may appear once)");
+  EXPECT_FALSE(recs_->enabled());
+  EXPECT_EQ(registry_.Get("shop.recs")->reason, "INC-1");
+}
+
+TEST_F(AdminServerTest, PutWithExpiryInYear10000Is400AndChangesNothing) {
+  auto r = Put("shop.recs", R"({"state": "off", "expires_at": "10000-01-01T00:00:00Z"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(ErrorOf(r), R"(admin PUT: switches."shop.recs".expires_at: "10000-01-01T00:00:00Z" )"
+                        R"(is outside years 1000 to 9999 (UTC); accepted: an RFC 3339 time from )"
+                        R"("1000-01-01T00:00:00Z" to "9999-12-31T23:59:59Z")");
+  EXPECT_TRUE(recs_->enabled());
+  EXPECT_EQ(registry_.Get("shop.recs")->deciding_layer, Layer::kDefault);
+}
+
 TEST_F(AdminServerTest, PutWithBadTtlIs400) {
   auto r = Put("shop.recs", R"({"state": "off", "ttl_s": -5})");
   ASSERT_TRUE(r);

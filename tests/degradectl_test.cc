@@ -911,6 +911,18 @@ TEST(AdminBackendTest, NonJsonSuccessIsDataLoss) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("degrade admin endpoint"));
 }
 
+// A listing with a key twice would be shown one way by degradectl and read
+// another way by a different client: it is refused, naming where.
+TEST(AdminBackendTest, SuccessBodyWithADuplicateKeyIsDataLossNamingThePath) {
+  CannedServer server(200, R"({"switches": [{"name": "recs", "state": "on", "state": "off"}]})");
+  absl::StatusOr<Reply> r = BackendFor(server.url())->List();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(std::string(r.status().message()),
+            server.url() + R"( answered GET /degrade/v1/switches with 200 and a body that is )"
+                           R"(not valid: switches[0]: duplicate key "state"; each key may appear )"
+                           R"(once)");
+}
+
 // The token only ever goes into the Authorization header, so messages are
 // left as they are: no substring of them is "scrubbed" (a token "e" used to
 // turn "the service" into "th<token> s<token>rvic<token>").

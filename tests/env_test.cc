@@ -7,9 +7,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "degrade/registry.h"
 #include "degrade/state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_registry.h"
 
 namespace degrade {
 namespace {
@@ -201,6 +203,71 @@ TEST(EnvTest, RejectionNamesTheVariableGiven) {
   EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(parsed.status().message()),
               AllOf(HasSubstr("DEGRADE_GROUP_TIER2"), HasSubstr("\"bogus\"")));
+}
+
+// ------------------------------------------------------------------ DEGRADE_LOG_CHANGES
+
+// The number of change lines a registry built with DEGRADE_LOG_CHANGES=value
+// writes for one override, and its error lines.
+struct LogChangesOutcome {
+  int change_lines = 0;
+  std::vector<std::string> errors;
+};
+
+LogChangesOutcome WithLogChanges(const std::string& value) {
+  test_util::FakeEnv env;
+  env.Set("DEGRADE_LOG_CHANGES", value);
+  test_util::LogCapture logs;
+  LogChangesOutcome out;
+  {
+    Registry::Options options = test_util::QuietOptions();
+    options.getenv = env.Getenv();
+    options.log_sink = logs.Sink();
+    Registry registry(std::move(options));
+    EXPECT_TRUE(registry.Define({.name = "recs", .description = "recs"}).ok());
+    EXPECT_TRUE(registry.SetOverride("recs", test_util::Off()).ok());
+  }
+  for (const test_util::LogCapture::Line& line : logs.Lines()) {
+    if (line.level == LogLevel::kChange) ++out.change_lines;
+    if (line.level == LogLevel::kError) out.errors.push_back(line.message);
+  }
+  return out;
+}
+
+TEST(EnvTest, LogChangesOnWordsTurnTheTrailOn) {
+  for (const char* value : {"on", "true", "1", "ON", "True", " on "}) {
+    SCOPED_TRACE(value);
+    LogChangesOutcome out = WithLogChanges(value);
+    EXPECT_EQ(out.change_lines, 1);
+    EXPECT_THAT(out.errors, ::testing::IsEmpty());
+  }
+}
+
+TEST(EnvTest, LogChangesOffWordsLeaveTheTrailOff) {
+  for (const char* value : {"off", "false", "0", "OFF", "False"}) {
+    SCOPED_TRACE(value);
+    LogChangesOutcome out = WithLogChanges(value);
+    EXPECT_EQ(out.change_lines, 0);
+    EXPECT_THAT(out.errors, ::testing::IsEmpty());
+  }
+}
+
+TEST(EnvTest, LogChangesYesIsReportedWithTheAcceptedWords) {
+  LogChangesOutcome out = WithLogChanges("yes");
+  EXPECT_EQ(out.change_lines, 0);
+  EXPECT_THAT(out.errors, ::testing::ElementsAre(
+                              R"(env: DEGRADE_LOG_CHANGES: "yes" is not valid; accepted: on, off, )"
+                              "true, false, 1 or 0 (any case); ignored"));
+}
+
+// "25%" is a switch state, not a yes/no answer: it no longer turns the
+// trail on.
+TEST(EnvTest, LogChangesPercentageIsReportedAndLeavesTheTrailOff) {
+  LogChangesOutcome out = WithLogChanges("25%");
+  EXPECT_EQ(out.change_lines, 0);
+  EXPECT_THAT(out.errors, ::testing::ElementsAre(
+                              R"(env: DEGRADE_LOG_CHANGES: "25%" is not valid; accepted: on, off, )"
+                              "true, false, 1 or 0 (any case); ignored"));
 }
 
 }  // namespace

@@ -9,11 +9,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "etcd_fixture.h"
 #include "etcd/etcd_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "test_net.h"
 #include "test_wait.h"
 
@@ -119,6 +121,52 @@ size_t EventCount(const std::vector<EtcdWatchMessage>& ms) {
   size_t n = 0;
   for (const auto& m : ms) n += m.events.size();
   return n;
+}
+
+// A gateway stand-in on loopback answering every POST with `body`: real etcd
+// never sends a duplicate key, a proxy or an impostor in front of it might.
+class FakeGateway {
+ public:
+  explicit FakeGateway(std::string body) : body_(std::move(body)) {
+    server_.Post(".*", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(body_, "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (port_ > 0 && !server_.is_running()) std::this_thread::yield();
+  }
+  ~FakeGateway() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string endpoint() const { return absl::StrCat("http://127.0.0.1:", port_); }
+
+ private:
+  const std::string body_;
+  httplib::Server server_;
+  int port_ = -1;
+  std::thread thread_;
+};
+
+TEST(EtcdClientGatewayTest, RangeReplyWithADuplicateKeyIsRefusedByItsPath) {
+  // kvs[0] holds "value" twice: "on", then "off".
+  FakeGateway gateway(R"({"header":{"revision":"5"},"kvs":[{"key":"L3Avc3dpdGNoZXMvYQ==",)"
+                      R"("value":"Im9uIg==","value":"Im9mZiI=","mod_revision":"5"}],"count":"1"})");
+  EtcdClient client(ConfigFor({gateway.endpoint()}));
+  auto range = client.RangePrefix("/p/");
+  EXPECT_EQ(range.status().code(), absl::StatusCode::kDataLoss) << range.status();
+  EXPECT_THAT(std::string(range.status().message()),
+              HasSubstr(R"(: unexpected reply: kvs[0]: duplicate key "value"; each key may )"
+                        R"(appear once)"));
+}
+
+TEST(EtcdClientGatewayTest, PutReplyWithADuplicateHeaderIsRefused) {
+  FakeGateway gateway(R"({"header":{"revision":"5"},"header":{"revision":"6"}})");
+  EtcdClient client(ConfigFor({gateway.endpoint()}));
+  auto put = client.Put("/p/switches/a", R"("off")");
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kDataLoss) << put.status();
+  EXPECT_THAT(std::string(put.status().message()),
+              HasSubstr(R"(: unexpected reply: duplicate key "header"; each key may appear once)"));
 }
 
 TEST(EtcdClientValidateTest, RejectsBadConfigsByName) {

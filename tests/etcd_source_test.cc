@@ -315,6 +315,23 @@ TEST_F(EtcdSourceTest, BadValueUnderOneKeyKeepsItsLastGoodValueAndIsReported) {
   ASSERT_TRUE(Eventually([&] { return watcher_->Health("etcd")->healthy; }));
 }
 
+TEST_F(EtcdSourceTest, DuplicateKeyInAValueKeepsItsLastGoodValueAndIsNamed) {
+  Put("switches/recs", R"("off")");
+  StartWatcher(watcher_->Base({cluster_->endpoint(0)}));
+  ASSERT_FALSE(watcher_->enabled("recs"));
+  Put("switches/recs", R"({"state": "on", "breaker": {"open_s": 30, "open_s": 60}})");
+  Put("switches/search", R"("off")");  // a later revision, applied after recs's
+  ASSERT_TRUE(Eventually([&] { return !watcher_->enabled("search"); }));
+  ASSERT_TRUE(Eventually([&] {
+    auto health = watcher_->Health("etcd");
+    return health.has_value() && !health->healthy;
+  }));
+  EXPECT_FALSE(watcher_->enabled("recs"));
+  EXPECT_THAT(watcher_->Health("etcd")->last_error,
+              HasSubstr(R"(etcd key /degrade/shop/switches/recs: value.breaker: duplicate key )"
+                        R"("open_s"; each key may appear once)"));
+}
+
 TEST_F(EtcdSourceTest, BadValueAtStartLeavesTheEntryUnsetAndOthersApply) {
   Put("switches/recs", "{not json");
   Put("switches/Bad_Name", R"("off")");

@@ -279,6 +279,12 @@ INSTANTIATE_TEST_SUITE_P(
                 absl::StatusCode::kInvalidArgument, "byte 0x48 ('H') between messages"},
         BadCase{"NotJson", "{\"result\":{,}}", absl::StatusCode::kInvalidArgument,
                 "message is not valid JSON"},
+        BadCase{"DuplicateKey",
+                "{\"result\":{\"events\":[{\"kv\":{\"key\":\"YQ==\",\"value\":\"MQ==\","
+                "\"value\":\"Mg==\"}}]}}",
+                absl::StatusCode::kInvalidArgument,
+                "etcd watch stream: result.events[0].kv: duplicate key \"value\"; each key may "
+                "appear once"},
         BadCase{"NoResult", "{\"header\":{}}", absl::StatusCode::kInvalidArgument,
                 "has no \"result\" object"},
         BadCase{"ResultNotObject", "{\"result\":[]}", absl::StatusCode::kInvalidArgument,

@@ -169,6 +169,17 @@ TEST_F(FileSourceTest, WrongTypeKeepsLastGoodStateAndNamesThePath) {
       << FileHealth().last_error;
 }
 
+TEST_F(FileSourceTest, DuplicateKeyKeepsLastGoodStateAndNamesThePath) {
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  Start();
+  WriteAtomically(R"({"switches": {"recs": "on", "ads": {"state": "off", "state": "on"}}})");
+  ASSERT_TRUE(Eventually([&] { return !FileHealth().healthy; }));
+  EXPECT_FALSE(recs_->enabled());
+  EXPECT_TRUE(ads_->enabled());
+  EXPECT_EQ(FileHealth().last_error,
+            "file " + path_ + R"(: switches.ads: duplicate key "state"; each key may appear once)");
+}
+
 TEST_F(FileSourceTest, DeletedFileKeepsLastGoodState) {
   WriteAtomically(R"({"switches": {"recs": "off"}})");
   Start();

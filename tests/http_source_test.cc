@@ -660,6 +660,24 @@ TEST_F(HttpSourceTest, WrongTypedValueChangesNothingAndNamesThePath) {
   EXPECT_FALSE(recs_->enabled());
 }
 
+TEST_F(HttpSourceTest, DuplicateTopLevelKeyChangesNothingAndIsNamed) {
+  TestServer server;
+  ASSERT_TRUE(server.Start());
+  server.ServeBody(std::string(kOff));
+  Start(Base({server.Url()}));
+  ASSERT_FALSE(recs_->enabled());
+
+  server.ServeBody(R"({"switches": {"recs": "on"}, "switches": {"recs": "off"}})");
+  const std::string error =
+      "remote " + server.Url() + R"(: duplicate key "switches"; each key may appear once)";
+  ASSERT_TRUE(Eventually([&] {
+    auto h = Health("remote");
+    return !h->healthy && h->last_error == error;
+  })) << Health("remote")->last_error;
+  EXPECT_FALSE(recs_->enabled());
+  EXPECT_TRUE(Logged(LogLevel::kError, error)) << AllLogs();
+}
+
 TEST_F(HttpSourceTest, BodyDeclaredLargerThanTheLimitIsRefusedUnread) {
   TestServer server;
   ASSERT_TRUE(server.Start());

@@ -92,6 +92,96 @@ TEST(RuntimeTest, BadMillisecondVariablesAreRejectedWithWhatIsAccepted) {
   }
 }
 
+// ------------------------------------------------------------------ signs
+
+// "+500" and "-500" are refused in every millisecond variable, and FromEnv
+// starts nothing (a config file is set, so a source would have started).
+void ExpectSignedMillisRefused(const char* var, const char* accepted_range) {
+  const std::filesystem::path dir = MakeTempDir("rt-signed");
+  const std::string path = (dir / "degrade.json").string();
+  std::ofstream(path) << R"({"all": "off"})";
+  ScopedEnv file("DEGRADE_CONFIG_FILE", path.c_str());
+  for (const char* value : {"+500", "-500"}) {
+    SCOPED_TRACE(std::string(var) + "=" + value);
+    ScopedEnv env(var, value);
+    Registry registry(QuietOptionsWithRealEnv());
+    auto rt = Runtime::FromEnv(&registry);
+    ASSERT_EQ(rt.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(Message(rt.status()), std::string(var) + ": \"" + value +
+                                        "\" is not valid; accepted: a whole number of "
+                                        "milliseconds from " + accepted_range +
+                                        ", in digits only");
+    EXPECT_TRUE(registry.sources().empty());
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RuntimeTest, SignedRemoteIntervalIsRefused) {
+  ExpectSignedMillisRefused("DEGRADE_REMOTE_INTERVAL_MS", "100 to 3600000");
+}
+
+TEST(RuntimeTest, SignedRemoteTimeoutIsRefused) {
+  ExpectSignedMillisRefused("DEGRADE_REMOTE_TIMEOUT_MS", "10 to 60000");
+}
+
+TEST(RuntimeTest, SignedFilePollIntervalIsRefused) {
+  ExpectSignedMillisRefused("DEGRADE_FILE_POLL_MS", "10 to 60000");
+}
+
+TEST(RuntimeTest, MillisecondsWithSurroundingBlanksAreAccepted) {
+  ScopedEnv env("DEGRADE_REMOTE_INTERVAL_MS", " 500 ");
+  auto o = Runtime::OptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->remote_interval, absl::Milliseconds(500));
+}
+
+// ------------------------------------------------------------------ DEGRADE_LOG_CHANGES
+
+TEST(RuntimeTest, LogChangesAcceptsEachFlagWordInAnyCase) {
+  for (const char* value : {"on", "off", "true", "false", "1", "0", "ON", "False", " on "}) {
+    ScopedEnv env("DEGRADE_LOG_CHANGES", value);
+    auto o = Runtime::OptionsFromEnv();
+    EXPECT_TRUE(o.ok()) << "DEGRADE_LOG_CHANGES=" << value << ": " << o.status();
+  }
+}
+
+// Until now "yes" was logged as "not a switch state" while the runtime
+// started with the trail off; nobody reads that log line at start.
+TEST(RuntimeTest, LogChangesYesFailsFromEnvAndStartsNothing) {
+  const std::filesystem::path dir = MakeTempDir("rt-logchanges");
+  const std::string path = (dir / "degrade.json").string();
+  std::ofstream(path) << R"({"all": "off"})";
+  ScopedEnv file("DEGRADE_CONFIG_FILE", path.c_str());
+  ScopedEnv env("DEGRADE_LOG_CHANGES", "yes");
+  Registry registry(QuietOptionsWithRealEnv());
+  auto rt = Runtime::FromEnv(&registry);
+  ASSERT_EQ(rt.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(rt.status()),
+            R"(DEGRADE_LOG_CHANGES: "yes" is not valid; accepted: on, off, true, false, 1 or 0 )"
+            "(any case)");
+  EXPECT_TRUE(registry.sources().empty());
+  std::filesystem::remove_all(dir);
+}
+
+// A switch state such as "25%" is not a yes/no answer.
+TEST(RuntimeTest, LogChangesPercentageFailsFromEnv) {
+  ScopedEnv env("DEGRADE_LOG_CHANGES", "25%");
+  auto o = Runtime::OptionsFromEnv();
+  ASSERT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(o.status()),
+            R"(DEGRADE_LOG_CHANGES: "25%" is not valid; accepted: on, off, true, false, 1 or 0 )"
+            "(any case)");
+}
+
+TEST(RuntimeTest, LogChangesEmptyFailsFromEnv) {
+  ScopedEnv env("DEGRADE_LOG_CHANGES", " ");
+  auto o = Runtime::OptionsFromEnv();
+  ASSERT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(o.status()),
+            "DEGRADE_LOG_CHANGES is set but empty; accepted: on, off, true, false, 1 or 0 "
+            "(any case), or unset");
+}
+
 // A bad variable starts nothing: FromEnv fails before any source exists.
 TEST(RuntimeTest, BadFilePollVariableStartsNothing) {
   ScopedEnv file("DEGRADE_CONFIG_FILE", "/nonexistent/degrade.json");

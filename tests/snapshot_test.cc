@@ -268,6 +268,79 @@ TEST(SnapshotTest, DeepNestingIsRejected) {
   EXPECT_EQ(Message(status), "file x.json: invalid JSON: nested deeper than 64 levels");
 }
 
+// Two equal keys in one object: a reader keeping the first and one keeping
+// the last would act on different documents, so neither is guessed.
+TEST(SnapshotTest, DuplicateTopLevelKeyIsRejected) {
+  absl::Status status = Parse(R"({"all": "off", "switches": {}, "all": "on"})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: duplicate key "all"; each key may appear once)");
+}
+
+TEST(SnapshotTest, DuplicateSwitchNameIsRejected) {
+  absl::Status status = Parse(R"({"switches": {"recs": "off", "recs": "on"}})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches: duplicate key "recs"; each key may appear once)");
+}
+
+TEST(SnapshotTest, DuplicateFieldOfSwitchValueIsRejected) {
+  absl::Status status =
+      Parse(R"({"switches": {"analytics": {"state": "off", "reason": "x", "state": "on"}}})")
+          .status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches.analytics: duplicate key "state"; each key may appear once)");
+}
+
+TEST(SnapshotTest, DuplicateKeyWithEqualValuesIsRejected) {
+  absl::Status status = Parse(R"({"groups": {"tier2": "off", "tier2": "off"}})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: groups: duplicate key "tier2"; each key may appear once)");
+}
+
+TEST(SnapshotTest, DuplicateKeyInBreakerPolicyNamesItsPath) {
+  absl::Status status = Parse(R"({"switches": {"search.suggest": {"breaker": )"
+                              R"({"window": "count", "open_s": 30, "open_s": 60}}}})")
+                            .status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), R"(file x.json: switches."search.suggest".breaker: )"
+                             R"(duplicate key "open_s"; each key may appear once)");
+}
+
+TEST(SnapshotTest, DuplicateKeyInFaultIsRejected) {
+  absl::Status status =
+      ParseAsSwitchA(R"({"fault": {"kind": "error", "rate": 0.1, "rate": 1}})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches.a.fault: duplicate key "rate"; each key may appear once)");
+}
+
+// Unknown fields are ignored, but they are still JSON the reader must agree on.
+TEST(SnapshotTest, DuplicateKeyInsideUnknownArrayNamesIndex) {
+  absl::Status status = Parse(R"({"notes": [{"k": 1}, {"k": 1, "k": 2}]})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: notes[1]: duplicate key "k"; each key may appear once)");
+}
+
+TEST(SnapshotTest, DuplicateKeyIsShownEscapedAndCut) {
+  const std::string key = "\\u001b[2K" + std::string(100, 'k');
+  absl::Status status =
+      Parse(R"({"switches": {")" + key + R"(": "on", ")" + key + R"(": "on"}})").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), R"(file x.json: switches: duplicate key "\u001b[2K)" +
+                                 std::string(51, 'k') + R"(...; each key may appear once)");
+}
+
+TEST(SnapshotTest, EqualKeysInDifferentObjectsAreAccepted) {
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"a": {"state": "off"}, "b": {"state": "on"}}, "state": 1})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->switches.size(), 2u);
+}
+
 TEST(SnapshotTest, TopLevelArrayIsRejected) {
   absl::Status status = Parse("[1, 2]").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
@@ -495,6 +568,39 @@ TEST(SnapshotTest, ExpiresAtNotRfc3339IsRejected) {
             R"(accepted: an RFC 3339 time such as "2026-11-21T12:00:00Z")");
 }
 
+TEST(SnapshotTest, ExpiresAtInYear10000IsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"state": "off", "expires_at": "10000-01-01T00:00:00Z"})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(file x.json: switches.a.expires_at: "10000-01-01T00:00:00Z" is outside years )"
+            R"(1000 to 9999 (UTC); accepted: an RFC 3339 time from "1000-01-01T00:00:00Z" to )"
+            R"("9999-12-31T23:59:59Z")");
+}
+
+// 23:00 at UTC-5 on the last day of 9999 is already year 10000 in UTC, which
+// is how the time is written back.
+TEST(SnapshotTest, ExpiresAtPastYear9999InUtcIsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"expires_at": "9999-12-31T23:00:00-05:00"})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), HasSubstr("is outside years 1000 to 9999 (UTC)"));
+}
+
+TEST(SnapshotTest, ExpiresAtBeforeYear1000IsRejected) {
+  absl::Status status = ParseAsSwitchA(R"({"expires_at": "0999-12-31T23:59:59Z"})");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              StartsWith(R"(file x.json: switches.a.expires_at: "0999-12-31T23:59:59Z" is )"
+                         R"(outside years 1000 to 9999 (UTC))"));
+}
+
+TEST(SnapshotTest, ExpiresAtLastSecondOfYear9999IsAccepted) {
+  absl::StatusOr<Snapshot> snapshot =
+      Parse(R"({"switches": {"a": {"expires_at": "9999-12-31T23:59:59Z"}}})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(SwitchValueToJson(snapshot->switches.at("a")),
+            R"({"expires_at":"9999-12-31T23:59:59+00:00"})");
+}
+
 TEST(SnapshotTest, ExpiresAtInfiniteFutureIsRejected) {
   absl::Status status = ParseAsSwitchA(R"({"expires_at": "infinite-future"})");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
@@ -568,6 +674,15 @@ TEST(SnapshotTest, ParseSwitchValueInvalidJsonNamesPath) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Message(status), StartsWith("admin PUT: switches.recs: invalid JSON: "));
   EXPECT_THAT(Message(status), HasSubstr("line 1, column 11"));
+}
+
+TEST(SnapshotTest, ParseSwitchValueDuplicateKeyNamesPath) {
+  absl::Status status = ParseSwitchValue(R"({"state": "off", "state": "on"})",
+                                         "etcd key /d/switches/recs", "switches.recs", kNow)
+                            .status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), R"(etcd key /d/switches/recs: switches.recs: duplicate key )"
+                             R"("state"; each key may appear once)");
 }
 
 TEST(SnapshotTest, ParseSwitchValueTtlUsesNow) {
@@ -716,6 +831,17 @@ TEST(SnapshotTest, ValidateRejectsAllowAboveOne) {
   absl::Status status = ValidateSwitchValue(value, "switches.recs");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Message(status), "switches.recs.allow: 1.5 is not in [0, 1]");
+}
+
+TEST(SnapshotTest, ValidateRejectsExpiryInYear10000) {
+  SwitchValue value = Off();
+  value.expires_at = ParseRfc3339("10000-01-01T00:00:00Z");
+  absl::Status status = ValidateSwitchValue(value, "switches.recs");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            R"(switches.recs.expires_at: 10000-01-01T00:00:00+00:00 is outside years 1000 to )"
+            R"(9999 (UTC); accepted: an RFC 3339 time from "1000-01-01T00:00:00Z" to )"
+            R"("9999-12-31T23:59:59Z")");
 }
 
 TEST(SnapshotTest, ValidateRejectsNanAllow) {

@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "core/json_strict.h"
 #include "ctl_args.h"
 #include "ctl_backend.h"
 #include "ctl_strings.h"
@@ -27,10 +28,10 @@ constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
 
 // The server's {"error": "..."} message, or the start of whatever it sent.
 std::string ServerMessage(const std::string& body) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_object()) {
-    auto it = j.find("error");
-    if (it != j.end() && it->is_string()) return it->get<std::string>();
+  absl::StatusOr<nlohmann::json> j = internal::ParseJsonStrict(body);
+  if (j.ok() && j->is_object()) {
+    auto it = j->find("error");
+    if (it != j->end() && it->is_string()) return it->get<std::string>();
   }
   std::string text = body.substr(0, 200);
   for (char& c : text) {
@@ -192,13 +193,20 @@ class AdminBackend final : public Backend {
       Reply reply;
       reply.body = body;
       if (absl::StripAsciiWhitespace(body).empty()) return reply;
-      reply.json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-      if (reply.json.is_discarded() || !reply.json.is_object()) {
+      internal::JsonProblem problem = internal::JsonProblem::kSyntax;
+      absl::StatusOr<nlohmann::json> parsed = internal::ParseJsonStrict(body, "", &problem);
+      if (!parsed.ok() && problem != internal::JsonProblem::kSyntax) {
+        return absl::DataLossError(absl::StrCat(Where(), " answered ", AV(method), " ", route,
+                                                " with ", status, " and a body that is not valid: ",
+                                                parsed.status().message()));
+      }
+      if (!parsed.ok() || !parsed->is_object()) {
         return absl::DataLossError(absl::StrCat(
             Where(), " answered ", AV(method), " ", route, " with ", status,
             " and a body that is not a JSON object: is --admin pointing at a degrade admin "
             "endpoint?"));
       }
+      reply.json = *std::move(parsed);
       return reply;
     }
     const std::string said = absl::StrCat("(", status, ": ", ServerMessage(body), ")");

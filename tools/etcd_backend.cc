@@ -33,6 +33,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ctl_backend.h"
+#include "core/json_strict.h"
 #include "ctl_strings.h"
 #include "degrade/snapshot.h"
 #include "etcd/etcd_client.h"
@@ -97,7 +98,8 @@ json EntryJson(const KeyInfo& info, const EtcdKv& kv, absl::Time now) {
     out["error"] = std::string(SV(bad.message()));
     return out;
   }
-  out["value"] = json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+  // ParseSwitchValue accepted the text, so it is JSON without duplicate keys.
+  out["value"] = *internal::ParseJsonStrict(kv.value);
   if (value->state) out["state"] = *value->state == State::kOff ? "off" : "on";
   if (value->allow) {
     out["allow"] = *value->allow;
@@ -268,11 +270,11 @@ class EtcdBackend final : public Backend {
 // ------------------------------------------------------------------ watch
 
 // The value of a key as WatchEvent holds it: the JSON, or the text as a
-// string when it is not JSON (instances reject it; the operator should see
-// what was written).
+// string when it is not JSON or repeats a key (instances reject it; the
+// operator should see what was written).
 json ValueOf(const std::string& text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return j.is_discarded() ? json(text) : j;
+  absl::StatusOr<json> j = internal::ParseJsonStrict(text);
+  return j.ok() ? *std::move(j) : json(text);
 }
 
 std::string StrField(const json& v, const char* field) {

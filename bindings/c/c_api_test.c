@@ -501,6 +501,14 @@ static void test_snapshots(void) {
         rc == DEGRADE_INVALID_ARGUMENT && contains(err, "file: invalid JSON") &&
             contains(err, "line 1"),
         "rc %d: %s", rc, str(err));
+  rc = degrade_apply_snapshot("file", "{\"all\": \"off\", \"all\": \"on\"}", "test", &err);
+  CHECK("apply_snapshot_duplicate_key_is_invalid_argument",
+        rc == DEGRADE_INVALID_ARGUMENT &&
+            contains(err, "test: duplicate key \"all\"; each key may appear once"),
+        "rc %d: %s", rc, str(err));
+  CHECK("duplicate_key_keeps_last_good",
+        degrade_switch_state(sw, &st, &err) == DEGRADE_OK && st.allow == 0.25, "allow %g",
+        st.allow);
   rc = degrade_apply_snapshot("disk", "{}", NULL, &err);
   CHECK("apply_snapshot_unknown_layer_is_invalid_argument",
         rc == DEGRADE_INVALID_ARGUMENT && contains(err, "layer \"disk\" is not a layer"),

@@ -172,6 +172,10 @@ class DEGRADE_EXPORT Runtime {
 
   // Options from the environment (see README: DEGRADE_CONFIG_FILE, ...),
   // then Start. Errors name the variable, its value and what is accepted.
+  // Numbers are digits only ("+500" is refused); yes/no variables take
+  // on/off/true/false/1/0 in any case. DEGRADE_LOG_CHANGES is checked here
+  // too (the registry applied it when it was built; a bad value there was
+  // only logged), so DEGRADE_LOG_CHANGES=yes fails start-up.
   static absl::StatusOr<std::unique_ptr<Runtime>> FromEnv(Registry* registry = nullptr);
 
   // Reads Options from the environment without starting anything.

@@ -99,7 +99,14 @@ inline constexpr size_t kMaxSnapshotEntries = 100'000;
 //
 // Returns InvalidArgument on malformed JSON (the message has the line and
 // column: "<source>: invalid JSON: parse error at line 1, column 25: ..."),
-// on more than kMaxSnapshotEntries switches and groups together, or on any
+// on JSON nested deeper than 64 levels, on an object anywhere in the
+// document that has the same key twice (parsers disagree on which one wins,
+// so none is guessed), naming the object's path:
+//   file x.json: switches.analytics: duplicate key "state"; each key may
+//   appear once
+// on an expires_at outside years 1000 to 9999 UTC (it could not be written
+// back as RFC 3339), on more than kMaxSnapshotEntries switches and groups
+// together, or on any
 // wrong type or value, naming the JSON path, the bad value and what is
 // accepted, e.g.
 //   file /etc/svc/degrade.json: switches."search.suggest".allow: 1.5 is not
@@ -150,7 +157,8 @@ DEGRADE_EXPORT absl::Status ValidateName(std::string_view name,
 // without state off, not both a fault and fault_cleared, a breaker policy's
 // fields in the ranges listed above and not both a policy and
 // breaker_cleared, reason and actor at
-// most kMaxReasonLength bytes of valid UTF-8, expires_at finite, enums in
+// most kMaxReasonLength bytes of valid UTF-8, expires_at in years 1000 to
+// 9999 UTC (so it is written back as RFC 3339), enums in
 // range. Returns InvalidArgument on the first problem, as
 // "<path>.<field>: <value> <problem>", e.g. "value.allow: 1.5 is not in
 // [0, 1]". ParseSwitchValue's results always pass; it is for values built

@@ -3,6 +3,7 @@
 #include "degrade/env.h"
 
 #include <array>
+#include <cstdint>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -11,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "core/env_parse.h"
 #include "core/str_util.h"
 
 namespace degrade {
@@ -71,6 +73,35 @@ bool IsReservedEnvVar(std::string_view var) noexcept {
   // the variable of group "x".
   return var.substr(0, 14) == "DEGRADE_GROUP_";
 }
+
+namespace internal {
+
+absl::StatusOr<bool> ParseEnvFlag(std::string_view var, std::string_view value) {
+  const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(ToAbsl(value)));
+  if (v == "on" || v == "true" || v == "1") return true;
+  if (v == "off" || v == "false" || v == "0") return false;
+  return absl::InvalidArgumentError(absl::StrCat(ToAbsl(var), ": \"", ToAbsl(value),
+                                                 "\" is not valid; accepted: ",
+                                                 ToAbsl(kAcceptedEnvFlag)));
+}
+
+absl::StatusOr<int64_t> ParseEnvInteger(std::string_view var, std::string_view value,
+                                        std::string_view what, int64_t min, int64_t max) {
+  const absl::string_view v = absl::StripAsciiWhitespace(ToAbsl(value));
+  int64_t n = 0;
+  // SimpleAtoi alone takes a sign ("+500" read as 500), which hides a typo
+  // and reads as if the value could be negative.
+  if (v.empty() || v.find_first_not_of("0123456789") != absl::string_view::npos ||
+      !absl::SimpleAtoi(v, &n) || n < min || n > max) {
+    return absl::InvalidArgumentError(absl::StrCat(ToAbsl(var), ": \"", ToAbsl(value),
+                                                   "\" is not valid; accepted: ", ToAbsl(what),
+                                                   " from ", min, " to ", max,
+                                                   ", in digits only"));
+  }
+  return n;
+}
+
+}  // namespace internal
 
 absl::StatusOr<SwitchValue> ParseEnvValue(std::string_view var, std::string_view value) {
   const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(ToAbsl(value)));

@@ -8,7 +8,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "core/env_parse.h"
 #include "core/registry_core.h"
 #include "core/str_util.h"
 #include "degrade/env.h"
@@ -41,9 +43,10 @@ void RegistryCore::ReadProcessEnvLocked(std::vector<PendingLog>& logs) {
       std::shared_ptr<const Snapshot>(std::shared_ptr<void>(), &env_layer_);
   // Audit trail without code: DEGRADE_LOG_CHANGES=on prints change events.
   if (auto v = Getenv("DEGRADE_LOG_CHANGES")) {
-    auto parsed = ParseEnvValue("DEGRADE_LOG_CHANGES", *v);
+    // A yes/no setting, not a switch state: "25%" means nothing here.
+    absl::StatusOr<bool> parsed = internal::ParseEnvFlag("DEGRADE_LOG_CHANGES", *v);
     if (parsed.ok()) {
-      log_changes_ = parsed->state == State::kOn;
+      log_changes_ = *parsed;
     } else {
       logs.push_back({LogLevel::kError, absl::StrCat("env: ", parsed.status().message(),
                                                      "; ignored")});

@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/json_strict.h"
 #include "core/snapshot_rules.h"
 #include "degrade/breaker.h"
 #include "degrade/snapshot.h"
@@ -30,11 +31,6 @@ namespace {
 
 using namespace internal::snapshot;  // NOLINT(google-build-using-namespace): the format's rules
 
-// Parser messages quote the input they choked on; keep them bounded too.
-constexpr size_t kMaxParseErrorLength = 256;
-// The format needs 4 levels; the margin is for unknown fields. The bound keeps
-// recursive code (dump, destructors of nested values) off a deep stack.
-constexpr int kMaxJsonDepth = 64;
 constexpr double kMaxTtlSeconds = 30.0 * 24 * 60 * 60;
 
 absl::string_view AbslView(std::string_view s) { return absl::string_view(s.data(), s.size()); }
@@ -49,61 +45,6 @@ std::optional<double> AsNumber(const Json& value) {
   if (const auto* v = value.get_ptr<const Json::number_float_t*>()) return *v;
   return std::nullopt;
 }
-
-// Forwards to nlohmann's DOM builder (exceptions off), and keeps the parse
-// error's text, which has the line and column the DOM builder drops.
-class DomBuilder {
- public:
-  explicit DomBuilder(Json& root) : dom_(root, /*allow_exceptions=*/false) {}
-
-  bool null() { return dom_.null(); }
-  bool boolean(bool value) { return dom_.boolean(value); }
-  bool number_integer(Json::number_integer_t value) { return dom_.number_integer(value); }
-  bool number_unsigned(Json::number_unsigned_t value) { return dom_.number_unsigned(value); }
-  bool number_float(Json::number_float_t value, const std::string& text) {
-    return dom_.number_float(value, text);
-  }
-  bool string(std::string& value) { return dom_.string(value); }
-  bool binary(Json::binary_t& value) { return dom_.binary(value); }
-  bool start_object(std::size_t size) { return Enter() && dom_.start_object(size); }
-  bool key(std::string& value) { return dom_.key(value); }
-  bool end_object() {
-    --depth_;
-    return dom_.end_object();
-  }
-  bool start_array(std::size_t size) { return Enter() && dom_.start_array(size); }
-  bool end_array() {
-    --depth_;
-    return dom_.end_array();
-  }
-  bool parse_error(std::size_t position, const std::string& last_token,
-                   const nlohmann::detail::exception& error) {
-    error_ = error.what();
-    return dom_.parse_error(position, last_token, error);
-  }
-
-  // Why parsing failed, without nlohmann's "[json.exception...] " tag.
-  std::string error() const {
-    std::string_view text = error_;
-    if (text.starts_with("[json.exception.")) {
-      const size_t end = text.find("] ");
-      if (end != std::string_view::npos) text.remove_prefix(end + 2);
-    }
-    if (text.empty()) return "unreadable input";
-    return Truncate(SanitizeUtf8(text), kMaxParseErrorLength);
-  }
-
- private:
-  bool Enter() {
-    if (++depth_ <= kMaxJsonDepth) return true;
-    error_ = Cat("nested deeper than ", std::to_string(kMaxJsonDepth), " levels");
-    return false;
-  }
-
-  nlohmann::detail::json_sax_dom_parser<Json> dom_;
-  int depth_ = 0;
-  std::string error_;
-};
 
 // Where messages go while one document is parsed. Warnings are kept here and
 // handed to the caller only if the whole document is accepted.
@@ -131,12 +72,15 @@ struct Context {
   }
 };
 
+// Duplicate keys are refused here, for every reader of snapshots at once
+// (files, HTTP bodies, the cache, etcd values, admin bodies, the bindings).
 absl::StatusOr<Json> ParseJson(const Context& context, std::string_view path,
                                std::string_view text) {
-  Json root;
-  DomBuilder builder(root);
-  const bool ok = Json::sax_parse(text.data(), text.data() + text.size(), &builder);
-  if (!ok) return context.Error(path, Cat("invalid JSON: ", builder.error()));
+  absl::StatusOr<Json> root = internal::ParseJsonStrict(text, path);
+  if (!root.ok()) {
+    const absl::string_view message = root.status().message();
+    return context.Error("", std::string_view(message.data(), message.size()));
+  }
   return root;
 }
 
@@ -374,6 +318,9 @@ absl::StatusOr<SwitchValue> ParseValue(Context& context, std::string_view path, 
       if (!absl::ParseTime(absl::RFC3339_full, AbslView(*text), &time, &ignored) ||
           time == absl::InfiniteFuture() || time == absl::InfinitePast()) {
         return context.BadValue(field_path, field, "is not an RFC 3339 time", kAcceptedTime);
+      }
+      if (!InTimeRange(time)) {
+        return context.BadValue(field_path, field, kTimeRangeProblem, kAcceptedTimeRange);
       }
       out.expires_at = time;
     } else if (key == "ttl_s") {

@@ -9,6 +9,9 @@
 #include <string>
 #include <string_view>
 
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+
 namespace degrade::internal::snapshot {
 
 std::string FormatNumber(double value) {
@@ -54,6 +57,14 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 }
 
 }  // namespace
+
+bool InTimeRange(absl::Time time) {
+  static const absl::Time kFirst =
+      absl::FromCivil(absl::CivilSecond(1000, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  static const absl::Time kEnd =
+      absl::FromCivil(absl::CivilSecond(10000, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  return time >= kFirst && time < kEnd;
+}
 
 bool IsValidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {

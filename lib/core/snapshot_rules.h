@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/time/time.h"
 #include "degrade/breaker.h"
 #include "degrade/snapshot.h"
 #include "degrade/state.h"
@@ -23,11 +24,6 @@ using Json = nlohmann::json;
 // Values and keys echoed in messages are cut to this many bytes, so a hostile
 // payload cannot make an error message (or a log line) huge.
 inline constexpr size_t kMaxRenderedLength = 64;
-// Parser messages quote the input they choked on; keep them bounded too.
-inline constexpr size_t kMaxParseErrorLength = 256;
-// The format needs 4 levels; the margin is for unknown fields. The bound keeps
-// recursive code (dump, destructors of nested values) off a deep stack.
-inline constexpr int kMaxJsonDepth = 64;
 inline constexpr size_t kMaxNameLength = 128;
 inline constexpr double kMaxTtlSeconds = 30.0 * 24 * 60 * 60;
 
@@ -43,6 +39,12 @@ inline constexpr std::string_view kAcceptedDelayForDelayFault =
     R"(an integer number of milliseconds in [1, 600000] for a "delay" fault)";
 inline constexpr std::string_view kAcceptedText = "a string of at most 1024 bytes of UTF-8";
 inline constexpr std::string_view kAcceptedTime = R"(an RFC 3339 time such as "2026-11-21T12:00:00Z")";
+// Times are written back as RFC 3339 in UTC, and absl::FormatTime writes
+// years as they are: "10000-01-01" (five digits) and "999-01-01" (three) are
+// not RFC 3339. So an expiry must fall in years 1000 to 9999, UTC.
+inline constexpr std::string_view kTimeRangeProblem = "is outside years 1000 to 9999 (UTC)";
+inline constexpr std::string_view kAcceptedTimeRange =
+    R"(an RFC 3339 time from "1000-01-01T00:00:00Z" to "9999-12-31T23:59:59Z")";
 inline constexpr std::string_view kAcceptedTtl = "a number of seconds in (0, 2592000] (30 days)";
 inline constexpr std::string_view kAcceptedBreaker =
     R"("off" or an object with window, window_size, min_calls, failure_ratio, slow_call_ms, slow_call_ratio, open_s, half_open_calls)";
@@ -91,6 +93,9 @@ std::string RenderString(std::string_view s);
 // string; Child joins it to `path` with '.'.
 std::string PathKey(std::string_view key);
 std::string Child(std::string_view path, std::string_view key);
+
+// Whether `time` is in years 1000 to 9999 UTC (see kTimeRangeProblem).
+bool InTimeRange(absl::Time time);
 
 inline bool InUnitInterval(double value) {
   return std::isfinite(value) && value >= 0.0 && value <= 1.0;

@@ -145,6 +145,11 @@ absl::Status ValidateSwitchValueAt(const SwitchValue& value,
                  Cat(absl::FormatTime(*value.expires_at),
                      " is not a finite time; accepted: ", kAcceptedTime));
   }
+  if (value.expires_at && !InTimeRange(*value.expires_at)) {
+    return error(field("expires_at"),
+                 Cat(absl::FormatTime(absl::RFC3339_full, *value.expires_at, absl::UTCTimeZone()),
+                     " ", kTimeRangeProblem, "; accepted: ", kAcceptedTimeRange));
+  }
   return absl::OkStatus();
 }
 

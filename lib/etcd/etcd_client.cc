@@ -24,6 +24,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "etcd/etcd_json.h"
+#include "core/json_strict.h"
 #include "core/str_util.h"
 #include "etcd/etcd_transport.h"
 #include "sources/http_source.h"
@@ -198,8 +199,10 @@ absl::StatusOr<EtcdClient::Reply> EtcdClient::Post(const std::string& endpoint,
   // cpp-httplib 0.11 reports as a read error after delivering the whole
   // body: a complete JSON reply is still a reply.
   if (reply.status > 0 && error == httplib::Error::Read) {
-    json j = json::parse(reply.body, nullptr, false);
-    if (!j.is_discarded() && j.is_object()) return reply;
+    // One with a duplicate key is complete too: ParseReply reports it.
+    JsonProblem problem = JsonProblem::kSyntax;
+    absl::StatusOr<json> j = ParseJsonStrict(reply.body, "", &problem);
+    if (j.ok() ? j->is_object() : problem == JsonProblem::kDuplicateKey) return reply;
   }
   const bool timed_out =
       elapsed >= absl::ToChronoNanoseconds(config_.timeout) * 9 / 10;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "core/json_strict.h"
 #include "core/str_util.h"
 #include "etcd/etcd_json.h"
 #include "sources/http_error.h"
@@ -54,9 +55,9 @@ bool IsMemberProblem(absl::StatusCode code) {
 }
 
 absl::Status ReplyError(int http_status, const std::string& body) {
-  json j = json::parse(body, nullptr, false);
-  if (!j.is_discarded()) {
-    if (std::optional<absl::Status> s = EtcdErrorStatus(j)) return *s;
+  absl::StatusOr<json> j = ParseJsonStrict(body);
+  if (j.ok()) {
+    if (std::optional<absl::Status> s = EtcdErrorStatus(*j)) return *s;
   }
   json shown = body;
   return absl::UnknownError(absl::StrCat("HTTP ", http_status, " with body ", EtcdShowValue(shown),
@@ -76,8 +77,12 @@ absl::Status Malformed(const std::string& endpoint, std::string_view what,
 }
 
 absl::StatusOr<json> ParseReply(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+  JsonProblem problem = JsonProblem::kSyntax;
+  absl::StatusOr<json> j = ParseJsonStrict(body, "", &problem);
+  // A duplicate key is named by its path ("kvs[0]: duplicate key ...");
+  // for anything else the body itself says more than a parser position.
+  if (!j.ok() && problem != JsonProblem::kSyntax) return j.status();
+  if (!j.ok() || !j->is_object()) {
     json shown = body;
     return absl::InvalidArgumentError(
         absl::StrCat("not a JSON object: ", EtcdShowValue(shown)));

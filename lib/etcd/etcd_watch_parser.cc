@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "etcd/etcd_json.h"
+#include "core/json_strict.h"
 #include "core/str_util.h"
 
 namespace degrade::internal {
@@ -199,13 +200,16 @@ absl::Status EtcdWatchParser::Feed(std::string_view bytes,
 }
 
 absl::Status EtcdWatchParser::Deliver(const std::function<void(EtcdWatchMessage&&)>& on_message) {
-  nlohmann::json j = nlohmann::json::parse(message_, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
+  JsonProblem problem = JsonProblem::kSyntax;
+  absl::StatusOr<nlohmann::json> j = ParseJsonStrict(message_, "", &problem);
+  if (!j.ok()) {
+    // A duplicate key is named by its path ("result.events[0].kv: ...").
+    if (problem != JsonProblem::kSyntax) return Invalid(j.status().message());
     nlohmann::json shown = message_;  // as a JSON string, cut, valid UTF-8
     return Invalid(absl::StrCat("message is not valid JSON: ", EtcdShowValue(shown)));
   }
   message_.clear();
-  absl::StatusOr<EtcdWatchMessage> m = ParseMessage(j);
+  absl::StatusOr<EtcdWatchMessage> m = ParseMessage(*j);
   if (!m.ok()) return m.status();
   on_message(*std::move(m));
   return absl::OkStatus();

@@ -31,6 +31,17 @@ def test_bad_snapshot_keeps_last_good(sw):
     assert (sw.enabled, degrade.get(sw)["layer"]) == (False, "file")
 
 
+def test_duplicate_key_is_refused_and_keeps_last_good(sw):
+    degrade.apply_snapshot("file", {"switches": {sw.name: "off"}})
+    text = '{"switches": {"%s": {"state": "on", "state": "off"}}}' % sw.name
+    with pytest.raises(degrade.InvalidArgumentError) as raised:
+        degrade.apply_snapshot("file", text, source="test")
+    # The name has dots, so the path quotes it.
+    assert str(raised.value) == (
+        'test: switches."%s": duplicate key "state"; each key may appear once' % sw.name)
+    assert (sw.enabled, degrade.get(sw)["layer"]) == (False, "file")
+
+
 def test_unknown_layer_raises():
     with pytest.raises(degrade.InvalidArgumentError, match='layer "disk" is not a layer'):
         degrade.apply_snapshot("disk", {})
