@@ -950,6 +950,93 @@ TEST_F(AdminSecurityTest, TheConsolesOwnOriginMayWrite) {
   EXPECT_EQ(StateOfRecs(), "off");
 }
 
+// An origin is scheme, host and port: the same host and port over the other
+// scheme is another origin (a page served over https elsewhere on this
+// machine), and so is another port or another host.
+TEST_F(AdminSecurityTest, AnHttpsOriginIsRefusedOnAPlainHttpEndpoint) {
+  Start();
+  httplib::Headers h = Auth();
+  h.emplace("Origin", absl::StrCat("https://127.0.0.1:", port()));
+  auto r = Put(h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(ErrorOf(r), absl::StrCat("cross-origin PUT refused: Origin \"https://127.0.0.1:",
+                                     port(), "\" is not this endpoint (http://127.0.0.1:", port(),
+                                     "; scheme, host and port must match); accepted: writes "
+                                     "from the console served by this endpoint, or from a client "
+                                     "that sends no Origin header (curl, degradectl)"));
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, AnOriginWithAnotherPortIsRefused) {
+  Start();
+  httplib::Headers h = Auth();
+  h.emplace("Origin", absl::StrCat("http://127.0.0.1:", port() == 65535 ? 1 : port() + 1));
+  auto r = Put(h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, AnOriginWithAnotherHostIsRefused) {
+  Start();
+  httplib::Headers h = Auth();
+  h.emplace("Origin", absl::StrCat("http://localhost:", port()));  // Host says 127.0.0.1
+  auto r = Put(h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, AnOriginWithAPathOrUserInfoIsRefused) {
+  Start();
+  for (const std::string& origin :
+       {absl::StrCat("http://127.0.0.1:", port(), "/"),
+        absl::StrCat("http://user@127.0.0.1:", port()),
+        absl::StrCat("http://127.0.0.1:", port(), "x")}) {
+    httplib::Headers h = Auth();
+    h.emplace("Origin", origin);
+    auto r = Put(h);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << origin;
+  }
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, AnExplicitDefaultPortIsTheSameOrigin) {
+  // No server is on port 80 here: this checks the comparison alone.
+  EXPECT_TRUE(internal::OriginMatchesHost("http://127.0.0.1:80", "127.0.0.1", false));
+  EXPECT_TRUE(internal::OriginMatchesHost("HTTPS://LOCALHOST", "localhost:443", true));
+  EXPECT_TRUE(internal::OriginMatchesHost("http://[::1]:8080", "[::1]:8080", false));
+  EXPECT_FALSE(internal::OriginMatchesHost("http://[::1]:8080", "[::1]:8081", false));
+  EXPECT_FALSE(internal::OriginMatchesHost("null", "127.0.0.1", false));
+}
+
+TEST_F(AdminSecurityTest, AnHttpOriginIsRefusedOnATlsEndpoint) {
+  TestCert cert;
+  ASSERT_TRUE(cert.ok());
+  AdminConfig c = Config();
+  c.tls_cert_file = cert.cert();
+  c.tls_key_file = cert.key();
+  Start(c);
+  httplib::SSLClient https("127.0.0.1", port());
+  https.set_ca_cert_path(cert.cert().c_str());
+  https.enable_server_certificate_verification(true);
+  https.set_read_timeout(5, 0);
+  httplib::Headers h = Auth();
+  h.emplace("Origin", Origin());  // http://127.0.0.1:PORT
+  auto r = https.Put(SwitchPath(), h, R"({"state": "off"})", "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 403);
+  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "(https://127.0.0.1:")) << ErrorOf(r);
+  EXPECT_EQ(StateOfRecs(), "on");
+  httplib::Headers same = Auth();
+  same.emplace("Origin", absl::StrCat("https://127.0.0.1:", port()));
+  auto ok = https.Put(SwitchPath(), same, R"({"state": "off"})", "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+}
+
 TEST_F(AdminSecurityTest, WritesNeedAJsonContentType) {
   Start();
   for (const char* type : {"text/plain", "application/x-www-form-urlencoded",

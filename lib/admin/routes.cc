@@ -187,11 +187,14 @@ bool Routes::Admissible(const httplib::Request& req, httplib::Response& res) {
   // this endpoint's origin. Non-browser clients send no Origin.
   if (!IsRead(req) && req.has_header("Origin")) {
     const std::string& origin = req.get_header_value("Origin");
-    if (!OriginMatchesHost(origin, req.get_header_value("Host"))) {
+    const bool tls = !config_.tls_cert_file.empty();
+    if (!OriginMatchesHost(origin, req.get_header_value("Host"), tls)) {
       SendError(res, 403,
                 absl::StrCat("cross-origin ", ClipForMessage(req.method), " refused: Origin \"",
-                             ClipForMessage(origin),
-                             "\" is not this endpoint; accepted: writes from the "
+                             ClipForMessage(origin), "\" is not this endpoint (",
+                             tls ? "https" : "http", "://",
+                             ClipForMessage(req.get_header_value("Host")),
+                             "; scheme, host and port must match); accepted: writes from the "
                              "console served by this endpoint, or from a client that "
                              "sends no Origin header (curl, degradectl)"));
       return false;
