@@ -893,6 +893,25 @@ TEST_F(AdminSecurityTest, AClientSendingOneBytePerSecondIsClosedAtTheRequestDead
   EXPECT_LT(held, 6.0) << "the 3 s request deadline ends it";
 }
 
+// ------------------------------------------------------------------ half-closed heads
+
+TEST_F(AdminSecurityTest, AHeadCutShortByAHalfCloseIsAnswered400AtOnce) {
+  AdminConfig c = Config();
+  c.head_timeout = absl::Seconds(20);  // far above the bound below
+  Start(c);
+  RawSocket s(port());
+  ASSERT_TRUE(s.Send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+  const auto start = Clock::now();
+  ASSERT_EQ(::shutdown(s.fd(), SHUT_WR), 0);
+  const std::optional<std::string> got = s.ReadUntilClosed();
+  ASSERT_TRUE(got.has_value()) << "never closed";
+  EXPECT_LT(Seconds(Clock::now() - start), 10.0) << "not at the 20 s head deadline";
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 400 ")) << *got;
+  EXPECT_EQ(RawBody(*got)["error"],
+            "the connection was closed before the end of the request head; accepted: a whole "
+            "request head (request line and headers, ending with an empty line)");
+}
+
 // ------------------------------------------------------------------ browsers: CORS, CSRF, headers
 
 TEST_F(AdminSecurityTest, NoCorsHeadersEvenWhenAnotherOriginAsks) {
