@@ -127,9 +127,9 @@ std::string_view Routes::WhereTokenIs(const httplib::Request& req) const {
 
 void Routes::RefuseCarriedToken(const httplib::Request& req, httplib::Response& res,
                                 std::string_view where) {
-  Audit(LogLevel::kWarning,
-        absl::StrCat("admin: a request from ", req.remote_addr,
-                     " refused (400): it carries the admin token in its ", ToAbsl(where)));
+  LogRefusal(absl::StrCat("400: the request carries the admin token in its ", ToAbsl(where)),
+             absl::StrCat("admin: a request from ", LogText(req.remote_addr),
+                          " refused (400): it carries the admin token in its ", ToAbsl(where)));
   SendError(res, 400,
             absl::StrCat("the request carries the admin token in its ", ToAbsl(where),
                          ", where the endpoint would quote it; refused so that the token never "
@@ -309,8 +309,29 @@ void Routes::GetSwitch(const std::string& name, httplib::Response& res) {
 }
 
 // The log sink. Nothing a request carries reaches it unless Admissible
-// (and PutSwitch, for the body) found no token in it.
-void Routes::Audit(LogLevel level, std::string_view line) const { registry_.Log(level, line); }
+// (and PutSwitch, for the body) found no token in it, and nothing reaches it
+// raw: request text goes through LogText where a line is built, and every
+// line through LogLine here, so that no handler can let a control
+// character or a line break through (docs/security.md, "Log injection").
+void Routes::Audit(LogLevel level, std::string_view line) const {
+  registry_.Log(level, LogLine(line));
+}
+
+// One line per kind of refusal per interval, with a count of the rest: a
+// client repeating a refused request cannot flood the log (docs/security.md,
+// "Log flooding").
+void Routes::LogRefusal(std::string_view problem, std::string line) {
+  const absl::Time now = registry_.clock().Now();
+  for (const std::string& l : refusals_.Refused(problem, std::move(line), now)) {
+    Audit(LogLevel::kWarning, l);
+  }
+}
+
+Routes::~Routes() {
+  for (const std::string& l : refusals_.Flush(registry_.clock().Now())) {
+    Audit(LogLevel::kWarning, l);
+  }
+}
 
 // True when the request carries the configured token; otherwise answers
 // 403 (no token configured) or 401. Never logs or echoes the token.
@@ -323,9 +344,10 @@ bool Routes::Authorized(const httplib::Request& req, httplib::Response& res) {
   }
   const AuthVerdict verdict = CheckBearer(authorization, config_.token);
   if (verdict.status == 0) return true;
-  Audit(LogLevel::kWarning, absl::StrCat("admin: ", req.method, " ", ClipForMessage(req.path),
-                                         " from ", req.remote_addr, " refused (", verdict.status,
-                                         "): ", ToAbsl(verdict.problem)));
+  LogRefusal(absl::StrCat(verdict.status, ": ", ToAbsl(verdict.problem)),
+             absl::StrCat("admin: ", LogText(req.method), " ", LogText(req.path), " from ",
+                          LogText(req.remote_addr), " refused (", verdict.status,
+                          "): ", ToAbsl(verdict.problem)));
   SendError(res, verdict.status, verdict.problem);
   if (verdict.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"degrade\"");
   return false;
