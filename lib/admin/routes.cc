@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "admin/admin_write.h"
 #include "admin/auth.h"
 #include "admin/console_html.h"
 #include "admin/metrics.h"
@@ -275,7 +276,8 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
     return;
   }
   if (path == kSwitchesPath) {
-    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+    if (req.method == "PUT") return PutSwitches(req, res);
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD, PUT");
     return SendJson(res, 200, ListingJson(registry_));
   }
   if (absl::StartsWith(path, absl::StrCat(ToAbsl(kSwitchesPath), "/"))) {
@@ -289,7 +291,7 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
   }
   SendError(res, 404,
             absl::StrCat("no route for ", ClipForMessage(path),
-                         "; routes: GET /degrade/v1/switches, "
+                         "; routes: GET|PUT /degrade/v1/switches, "
                          "GET|PUT|DELETE /degrade/v1/switches/{name}, GET /metrics, "
                          "GET /healthz, GET /"));
 }
@@ -364,6 +366,9 @@ void Routes::PutSwitch(const std::string& name, const httplib::Request& req,
   absl::StatusOr<SwitchValue> value =
       ParseSwitchValue(req.body, "admin PUT", SwitchPath(name), registry_.clock().Now(), &warnings);
   if (!value.ok()) return SendError(res, 400, value.status());
+  absl::Status future =
+      CheckExpiryInFuture(*value, "admin PUT", SwitchPath(name), registry_.clock().Now());
+  if (!future.ok()) return SendError(res, 400, future);
   if (value->actor.empty()) {
     const std::string& header = req.get_header_value("X-Degrade-Actor");
     value->actor = header.empty() ? "admin" : header;
@@ -396,6 +401,46 @@ void Routes::DeleteSwitch(const std::string& name, const httplib::Request& req,
   absl::StatusOr<SwitchInfo> info = registry_.Get(name);
   if (!info.ok()) return NotDefined(name, res);
   SendJson(res, 200, SwitchInfoJson(*info));
+}
+
+// The actor of an entry that names none: the X-Degrade-Actor header, else
+// "admin".
+std::string Routes::DefaultActor(const httplib::Request& req) const {
+  const std::string& header = req.get_header_value("X-Degrade-Actor");
+  return header.empty() ? "admin" : header;
+}
+
+// PUT /degrade/v1/switches: a whole snapshot becomes the admin layer, all or
+// nothing (admin_write.h has what the body may hold).
+void Routes::PutSwitches(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  if (!config_.token.empty() && req.body.find(config_.token) != std::string::npos) {
+    return RefuseCarriedToken(req, res, "body");
+  }
+  absl::StatusOr<BulkWrite> write =
+      ParseBulkWrite(req.body, registry_.clock().Now(), DefaultActor(req),
+                     [this](std::string_view name) { return registry_.Find(name) != nullptr; });
+  if (!write.ok()) return SendError(res, 400, write.status());
+  const size_t switches = write->snapshot.switches.size();
+  const size_t groups = write->snapshot.groups.size();
+  const bool all = write->snapshot.all.has_value();
+  // The write's cause is write->actor and write->reason (the actor and
+  // reason its entries agree on): the one argument to add here when the
+  // registry takes a cause for a layer write.
+  absl::Status applied =
+      registry_.ApplySnapshot(Layer::kAdmin, std::move(write->snapshot), kBulkWriteSource);
+  if (!applied.ok()) return SendError(res, 400, applied);
+  for (const std::string& w : write->warnings) Audit(LogLevel::kWarning, w);
+  Audit(LogLevel::kInfo,
+        absl::StrCat("admin: ", LogText(write->actor), " from ", LogText(req.remote_addr),
+                     " replaced the admin layer (", switches,
+                     switches == 1 ? " switch, " : " switches, ", groups,
+                     groups == 1 ? " group" : " groups", all ? ", all" : "",
+                     write->ttl_s ? absl::StrCat(", ttl_s ", *write->ttl_s) : std::string(),
+                     "): ", LogText(write->reason)));
+  nlohmann::json body = ListingJson(registry_);
+  if (!write->warnings.empty()) body["warnings"] = write->warnings;
+  SendJson(res, 200, body);
 }
 
 void Routes::NotDefined(const std::string& name, httplib::Response& res) {

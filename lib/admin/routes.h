@@ -55,6 +55,8 @@ class Routes {
   void DeleteSwitch(const std::string& name, const httplib::Request& req,
                     httplib::Response& res);
   void NotDefined(const std::string& name, httplib::Response& res);
+  void PutSwitches(const httplib::Request& req, httplib::Response& res);
+  std::string DefaultActor(const httplib::Request& req) const;
 
   void SendJson(httplib::Response& res, int status, const nlohmann::json& body) const;
   void SendError(httplib::Response& res, int status, std::string_view message) const;
