@@ -718,6 +718,9 @@ TEST_F(AdminBulkTest, OversizedBodyIs413) {
   auto r = PutAll(std::string(70 * 1024, ' ') + "{}");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(ErrorOf(r),
+            "request body is larger than 65536 bytes; accepted: a JSON body of at most that size "
+            "(a switch value, or a snapshot for the bulk write)");
   EXPECT_TRUE(Admin().empty());
 }
 

@@ -178,8 +178,8 @@ bool Routes::Admissible(const httplib::Request& req, httplib::Response& res) {
         length > config_.max_body_bytes) {
       SendError(res, 413,
                 absl::StrCat("request body is larger than ", config_.max_body_bytes,
-                             " bytes; accepted: one switch value (a small JSON "
-                             "document)"));
+                             " bytes; accepted: a JSON body of at most that size (a switch "
+                             "value, or a snapshot for the bulk write)"));
       return false;
     }
   }
@@ -235,7 +235,8 @@ httplib::Server::HandlerResponse Routes::LibraryError(httplib::Response& res) {
     case 413:
       SendError(res, 413,
                 absl::StrCat("request body is larger than ", config_.max_body_bytes,
-                             " bytes; accepted: one switch value (a small JSON document)"));
+                             " bytes; accepted: a JSON body of at most that size (a switch "
+                             "value, or a snapshot for the bulk write)"));
       break;
     case 400:
       SendError(res, 400, "malformed HTTP request (request line, headers or body)");
