@@ -137,6 +137,35 @@ TEST_F(RegistryTest, ListingShowsEachLayerValueAsASnapshotWritesIt) {
                         "}"));
 }
 
+// The deciding scope: which entry of the deciding layer decided.
+TEST_F(RegistryTest, ListingScopeNamesTheGroupWhoseEntryDecided) {
+  env_.Set("DEGRADE_GROUP_TIER2", "50%");
+  Define(Spec("recs", {"tier1", "tier2"}));
+  EXPECT_EQ(Info("recs").scope, "group:tier2");
+}
+
+TEST_F(RegistryTest, ListingScopeIsAllWhenTheAllEntryDecides) {
+  env_.Set("DEGRADE_ALL", "off");
+  Define(Spec("recs", {"tier2"}));
+  EXPECT_EQ(Info("recs").scope, "all");
+}
+
+TEST_F(RegistryTest, ListingScopeIsSwitchWhenItsOwnEntryBeatsItsGroup) {
+  env_.Set("DEGRADE_GROUP_TIER2", "off");
+  env_.Set("DEGRADE_RECS", "on");
+  Define(Spec("recs", {"tier2"}));
+  EXPECT_EQ(Info("recs").scope, "switch");
+}
+
+TEST_F(RegistryTest, ListingScopeFollowsTheHigherLayersSwitchEntryOverALowerGroup) {
+  env_.Set("DEGRADE_GROUP_TIER2", "off");
+  Define(Spec("recs", {"tier2"}));
+  ASSERT_TRUE(registry().SetOverride("recs", test_util::Allow(0.5)).ok());
+  const SwitchInfo info = Info("recs");
+  EXPECT_EQ(info.deciding_layer, Layer::kAdmin);
+  EXPECT_EQ(info.scope, "switch");
+}
+
 // ------------------------------------------------------------------ Define
 
 TEST_F(RegistryTest, DefineReturnsASwitchWithTheSpec) {

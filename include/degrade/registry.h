@@ -93,6 +93,10 @@ struct SwitchInfo {
 
   EffectiveState effective;
   Layer deciding_layer = Layer::kDefault;  // layer that decided the state
+  // Which of that layer's entries decided: "switch" (the switch's own
+  // entry; also the default layer and an open breaker), "group:<g>" or
+  // "all".
+  std::string scope = "switch";
   std::optional<Layer> fault_layer;        // layer that decided the fault
   std::string reason;                      // of the deciding entry
   std::string actor;

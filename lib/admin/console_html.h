@@ -3,7 +3,12 @@
 //
 // It reads GET degrade/v1/switches every 2 s and writes with PUT/DELETE on
 // degrade/v1/switches/{name} (relative URLs, so it also works behind a path
-// prefix). The token is asked for once per tab, kept in sessionStorage and
+// prefix). Degraded rows come first (off, dimmed, faulted, breaker open;
+// then the rest; names this process does not define last), by name within
+// each; times are UTC (local time on hover); rates come from the listing's
+// rate_1m (rate_window.h); an error whose source has succeeded since is
+// shown dimmed as recovered. The table has a fixed layout, so no text
+// widens the page. The token is asked for once per tab, kept in sessionStorage and
 // sent as an Authorization header, never as a cookie. Every server-provided
 // string reaches the page through textContent or an attribute, never as
 // HTML; the server's CSP forbids any script but this inline one and any
@@ -29,13 +34,13 @@ inline constexpr std::string_view kConsoleHtml = R"html(<!doctype html>
 [hidden] { display: none !important; }
 body { margin: 0; font: 18px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
   background: var(--bg); color: var(--text); }
-header { display: flex; align-items: center; gap: 16px; padding: 10px 20px; background: #090d11;
+header { display: flex; align-items: center; gap: 16px; flex-wrap: wrap; padding: 10px 20px; background: #090d11;
   border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 3; }
 h1 { font-size: 24px; margin: 0; font-weight: 700; }
 h1 small { color: var(--muted); font-weight: 400; font-size: 18px; margin-left: 8px; }
 h2 { font-size: 16px; margin: 0 0 8px; color: var(--muted); text-transform: uppercase; letter-spacing: .06em; }
 .spacer { flex: 1; }
-.pill { padding: 4px 12px; border-radius: 999px; font-size: 16px; font-weight: 600; }
+.pill { padding: 4px 12px; border-radius: 999px; font-size: 16px; font-weight: 600; min-width: 0; overflow-wrap: anywhere; }
 .pill.live { background: #0f3d22; color: #86efac; }
 .pill.stale { background: var(--red); color: #fff; }
 main { padding: 14px 20px 40px; }
@@ -49,30 +54,38 @@ main { padding: 14px 20px 40px; }
 #sources-panel { flex: 1 1 420px; }
 #errors-panel { flex: 2 1 520px; }
 .source { display: flex; gap: 10px; align-items: baseline; margin: 4px 0; flex-wrap: wrap; }
+.source > span { min-width: 0; overflow-wrap: anywhere; }
 .dot { width: 14px; height: 14px; border-radius: 50%; display: inline-block; flex: none; position: relative; top: 1px; }
 .dot.ok { background: var(--green); } .dot.bad { background: var(--red); }
 .muted { color: var(--muted); }
 .small { font-size: 15px; }
 .errtext { color: #fca5a5; }
 #errors { margin: 0; padding-left: 0; list-style: none; max-height: 9.5em; overflow: auto; font-size: 15px; }
-#errors li { margin: 2px 0; word-break: break-word; }
+#errors li { margin: 2px 0; overflow-wrap: anywhere; }
+#errors li.recovered { opacity: .6; }
+#errors li.recovered .errtext { color: var(--muted); text-decoration: line-through; }
 .toolbar { display: flex; gap: 16px; align-items: center; margin: 6px 0 10px; flex-wrap: wrap; }
 #filter { font: inherit; font-size: 19px; padding: 8px 12px; width: 28em; max-width: 100%; border-radius: 8px;
   border: 2px solid var(--line); background: #0a0f14; color: var(--text); }
 #filter:focus { border-color: var(--blue); outline: none; }
 .count { font-weight: 700; }
 .count.off { color: #f87171; } .count.dim { color: var(--amber); } .count.fault { color: #d8b4fe; }
-table { width: 100%; border-collapse: collapse; }
+/* A fixed layout: column widths come from the colgroup, never from the
+   longest name or reason, so the table never runs past the window. */
+table { width: 100%; border-collapse: collapse; table-layout: fixed; }
+col.c1 { width: 18%; } col.c2 { width: 11%; } col.c3 { width: 11%; } col.c4 { width: 15%; }
+col.c5 { width: 10%; } col.c6 { width: 16%; } col.c7 { width: 19%; }
 th { text-align: left; font-size: 14px; text-transform: uppercase; letter-spacing: .05em; color: var(--muted);
   padding: 8px 10px; border-bottom: 2px solid var(--line); }
-td { padding: 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+td { padding: 10px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
 tr.st-off > td { background: var(--red-bg); }
 tr.st-dim > td { background: var(--amber-bg); }
 tr.undefined > td { opacity: .75; }
 .sw-name { font-weight: 700; font-size: 20px; font-family: ui-monospace, "DejaVu Sans Mono", monospace; word-break: break-all; }
+.desc { display: -webkit-box; -webkit-line-clamp: 3; -webkit-box-orient: vertical; overflow: hidden; }
 .desc { margin-top: 2px; }
-.badge { display: inline-block; font-weight: 800; padding: 4px 12px; border-radius: 6px; font-size: 18px;
-  letter-spacing: .04em; white-space: nowrap; margin: 0 6px 4px 0; }
+.badge { display: inline-block; font-weight: 800; padding: 4px 10px; border-radius: 6px; font-size: 17px;
+  letter-spacing: .03em; max-width: 100%; margin: 0 6px 4px 0; }
 .badge.on { background: var(--green); color: #fff; }
 .badge.off { background: var(--red); color: #fff; }
 .badge.dim { background: var(--amber); color: #111; }
@@ -81,16 +94,19 @@ tr.undefined > td { opacity: .75; }
 .badge.breaker { background: #7f1d1d; color: #fff; border: 2px solid #fca5a5; }
 .layer { font-weight: 700; }
 .layer.admin { color: #93c5fd; } .layer.breaker { color: #fca5a5; }
+.scope { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 16px; }
+.rate { font-weight: 700; }
+.rate.hot { color: #fca5a5; }
 .num { font-variant-numeric: tabular-nums; }
 .nowrap { white-space: nowrap; }
-.c-switch { max-width: 30em; }
-.c-reason { min-width: 10em; max-width: 24em; word-break: break-word; }
-.ctl { width: 21em; }
+.reason { display: -webkit-box; -webkit-line-clamp: 4; -webkit-box-orient: vertical; overflow: hidden; }
 .ctl input, .ctl select { font: inherit; font-size: 16px; padding: 5px 8px; border-radius: 6px;
   border: 1px solid var(--line); background: #0a0f14; color: var(--text); }
 .ctl input { width: 100%; }
-.ctl .row2 { margin-top: 6px; display: flex; gap: 8px; align-items: center; }
-button { font: inherit; font-size: 17px; font-weight: 700; padding: 6px 16px; border-radius: 6px;
+.ctl .row2 { margin-top: 6px; display: flex; gap: 6px; align-items: center; flex-wrap: wrap; }
+.ctl select { max-width: 100%; }
+.ctl .note { margin-top: 4px; }
+button { font: inherit; font-size: 17px; font-weight: 700; padding: 6px 12px; border-radius: 6px;
   border: 2px solid #3b4652; background: #26303a; color: var(--text); cursor: pointer; }
 button:hover:not(:disabled) { filter: brightness(1.25); }
 button:disabled { opacity: .45; cursor: not-allowed; }
@@ -126,7 +142,8 @@ dialog .buttons { display: flex; justify-content: flex-end; gap: 10px; }
     <span id="summary"></span>
   </div>
   <table>
-    <thead><tr><th>Switch</th><th>State</th><th>Decided by</th><th>Reason</th><th>Expires</th><th>Calls</th><th>Control</th></tr></thead>
+    <colgroup><col class="c1"><col class="c2"><col class="c3"><col class="c4"><col class="c5"><col class="c6"><col class="c7"></colgroup>
+    <thead><tr><th>Switch</th><th>State</th><th>Decided by</th><th>Reason</th><th>Expires (UTC)</th><th>Last minute · total</th><th>Control</th></tr></thead>
     <tbody id="rows"></tbody>
   </table>
   <p id="empty" class="muted" hidden>No switch matches.</p>
@@ -176,6 +193,11 @@ function ago(iso) {
   if (s < 3600) return Math.floor(s / 60) + ' min ago';
   return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min ago';
 }
+// One time zone on the page: UTC. The local time is on hover (title).
+function isoOf(ms) { return new Date(ms).toISOString(); }
+function utcClock(ms) { return isoOf(ms).slice(11, 19) + ' UTC'; }
+function utcDateTime(ms) { const i = isoOf(ms); return i.slice(0, 10) + ' ' + i.slice(11, 19) + ' UTC'; }
+function localTitle(ms) { return 'local time: ' + new Date(ms).toLocaleString(undefined, {timeZoneName: 'short'}); }
 function countdown(ms) {
   if (ms <= 0) return 'expiring…';
   const s = Math.ceil(ms / 1000), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
@@ -196,6 +218,44 @@ async function errorText(r) {
   return r.statusText || 'no details';
 }
 
+// Degraded rows first, the worst first: off, dimmed, faulted, breaker open
+// or probing; then the rest; names this process does not define last.
+function rank(s) {
+  if (!s.defined) return 5;
+  if (s.state === 'off') return 0;
+  if (s.allow < 1) return 1;
+  if (s.fault) return 2;
+  if (s.breaker && s.breaker.state !== 'closed') return 3;
+  return 4;
+}
+function byRankThenName(a, b) {
+  return rank(a) - rank(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+// Where the state comes from, as the row says it: the layer, and which of
+// its entries decided (the switch's own, group:<g>, all).
+function scopeText(s) {
+  if (s.layer === 'default') return 'code default';
+  if (s.layer === 'breaker') return 'circuit breaker';
+  return s.scope || 'switch';
+}
+
+// Why Clear cannot change the outcome, or '' when it can: Clear removes
+// only this switch's own admin entry.
+function clearBlocked(s) {
+  if ((s.layers || []).some((l) => l.layer === 'admin' && l.scope === 'switch')) return '';
+  const where = s.layer + (s.scope && s.scope !== 'switch' ? ' (' + s.scope + ')' : '');
+  const how = {
+    default: 'nothing overrides it; override with Off/On',
+    file: 'change the file or override with Off/On',
+    env: 'change the environment variable or override with Off/On',
+    remote: 'change the remote config or override with Off/On',
+    breaker: 'the circuit breaker holds it off; override with On to bypass it',
+    admin: 'Clear removes only this switch\'s own override; change the ' + (s.scope || 'admin') + ' entry or override with Off/On',
+  }[s.layer] || 'override with Off/On';
+  return 'Nothing to clear: decided by ' + where + '; ' + how;
+}
+
 function stateOf(s) {
   if (s.state === 'off') return {cls: 'off', text: 'OFF'};
   if (s.allow < 1) return {cls: 'dim', text: 'DIMMED ' + pct(s.allow)};
@@ -212,10 +272,18 @@ function makeRow(name) {
   r.breaker = el('span', 'badge breaker');
   r.badge.dataset.role = 'state';
   c2.append(r.badge, r.fault, r.breaker, r.undef);
-  const c3 = el('td'); r.layer = el('div', 'layer'); r.layerMeta = el('div', 'small muted'); c3.append(r.layer, r.layerMeta);
-  const c4 = el('td', 'c-reason'); r.reason = el('div'); r.reason.dataset.role = 'reason'; r.actor = el('div', 'small muted'); c4.append(r.reason, r.actor);
+  const c3 = el('td'); r.layer = el('div', 'layer'); r.scope = el('div', 'scope'); r.layerMeta = el('div', 'small muted');
+  r.layer.dataset.role = 'layer'; r.scope.dataset.role = 'scope';
+  c3.append(r.layer, r.scope, r.layerMeta);
+  const c4 = el('td'); r.reason = el('div', 'reason'); r.reason.dataset.role = 'reason'; r.actor = el('div', 'small muted');
+  r.actor.dataset.role = 'actor'; c4.append(r.reason, r.actor);
   const c5 = el('td', 'num'); r.expires = el('div', 'nowrap'); r.expiresAt = el('div', 'small muted'); c5.append(r.expires, r.expiresAt);
-  const c6 = el('td', 'num'); r.calls = el('div', 'nowrap'); r.callMeta = el('div', 'small muted'); c6.append(r.calls, r.callMeta);
+  r.expiresAt.dataset.role = 'expires-at';
+  const c6 = el('td', 'num'); r.rate = el('div', 'rate'); r.rateMeta = el('div', 'small'); r.rateWin = el('div', 'small muted');
+  r.calls = el('div', 'small muted'); r.callMeta = el('div', 'small muted');
+  r.rate.dataset.role = 'rate'; r.rateMeta.dataset.role = 'rate-detail'; r.rateWin.dataset.role = 'rate-window';
+  r.calls.dataset.role = 'totals';
+  c6.append(r.rate, r.rateMeta, r.rateWin, r.calls, r.callMeta);
   const c7 = el('td', 'ctl');
   r.reasonIn = el('input'); r.reasonIn.type = 'text'; r.reasonIn.placeholder = 'reason, e.g. INC-123 vendor 5xx';
   r.reasonIn.maxLength = 1000; r.reasonIn.setAttribute('aria-label', 'reason for ' + name);
@@ -230,7 +298,8 @@ function makeRow(name) {
   r.on.onclick = () => write(r, 'on');
   r.clear.onclick = () => write(r, 'clear');
   row2.append(r.ttl, r.off, r.on, r.clear);
-  c7.append(r.reasonIn, row2);
+  r.note = el('div', 'note small muted'); r.note.dataset.role = 'control-note';
+  c7.append(r.reasonIn, row2, r.note);
   r.tr.append(c1, c2, c3, c4, c5, c6, c7);
   return r;
 }
@@ -261,6 +330,8 @@ function update(r, s) {
   setText(r.meta, meta.join(' · '));
   setText(r.layer, s.layer);
   setClass(r.layer, 'layer ' + s.layer);
+  setText(r.scope, scopeText(s));
+  r.scope.dataset.scope = s.scope || '';
   const lm = [];
   if (s.fault_layer) lm.push('fault from ' + s.fault_layer);
   if (b) lm.push('breaker ' + b.state.replace('_', '-') + (b.times_opened ? ', opened ' + fmt(b.times_opened) + '×' : ''));
@@ -268,19 +339,42 @@ function update(r, s) {
   r.layer.title = (s.layers || []).map((l) => l.layer + (l.scope === 'switch' ? '' : ' (' + l.scope + ')') + ': ' +
       JSON.stringify(l.value)).join('\n');
   setText(r.reason, s.reason || '—');
+  r.reason.title = s.reason || '';
   setText(r.actor, s.actor ? 'by ' + s.actor : '');
   r.expiry = s.expires_at ? Date.parse(s.expires_at) : 0;
-  setText(r.expiresAt, s.expires_at ? s.expires_at.replace('T', ' ').replace(/\.\d+/, '') : '');
+  setText(r.expiresAt, r.expiry ? utcDateTime(r.expiry) : '');
+  r.expiresAt.title = r.expiry ? localTitle(r.expiry) : '';
   tick(r);
+  // A write's answer carries no rate_1m: keep the last one until the next
+  // listing.
+  if ('rate_1m' in s) r.rateData = s.rate_1m;
+  const rt = r.rateData;
+  // Just after start the minute is not full yet: say over how long.
+  setText(r.rateWin, rt && s.defined && rt.window_s < 50 ? 'over the last ' + Math.round(rt.window_s) + ' s' : '');
+  if (!s.defined) {
+    setText(r.rate, '—'); setText(r.rateMeta, ''); r.rate.title = '';
+  } else if (!rt) {
+    setText(r.rate, 'rate: measuring…'); setText(r.rateMeta, ''); r.rate.title = '';
+  } else {
+    // No-break spaces keep each count with its word when the cell wraps.
+    setText(r.rate, fmt(rt.calls) + '\u00a0calls/min');
+    setText(r.rateMeta, fmt(rt.failures) + '\u00a0failed/min · ' + fmt(rt.fallbacks) + '\u00a0fallbacks/min');
+    setClass(r.rateMeta, 'small rate' + (rt.failures > 0 ? ' hot' : ''));
+    r.rate.title = 'per minute, over the last ' + rt.window_s + ' s';
+    r.rateMeta.title = r.rate.title;
+  }
   const c = s.counters || {};
-  setText(r.calls, s.defined ? fmt(c.calls || 0) + ' calls' : '—');
-  // No-break spaces keep each count with its word when the cell wraps.
+  setText(r.calls, s.defined ? 'total ' + fmt(c.calls || 0) + '\u00a0calls' : '');
   setText(r.callMeta, s.defined ? fmt(c.skipped || 0) + '\u00a0skipped · ' + fmt(c.primary_failures || 0) +
       '\u00a0failed · ' + fmt(c.injected_faults || 0) + '\u00a0faults · ' + fmt(c.fallbacks || 0) +
       '\u00a0fallbacks' : '');
   const why = s.defined ? '' : 'This process does not define this switch; change it where it is defined.';
-  for (const b of [r.off, r.on, r.clear, r.reasonIn, r.ttl]) { b.disabled = !s.defined || r.busy; b.title = why || b.title; }
-  r.text = [s.name, s.description, s.owner, (s.groups || []).join(' '), st.text, s.layer, s.reason, s.actor,
+  for (const b of [r.off, r.on, r.reasonIn, r.ttl]) { b.disabled = !s.defined || r.busy; b.title = why || b.title; }
+  const blocked = why || clearBlocked(s);
+  r.clear.disabled = !!blocked || r.busy;
+  r.clear.title = blocked || 'Remove the admin override: lower layers decide again';
+  setText(r.note, blocked);
+  r.text = [s.name, s.description, s.owner, (s.groups || []).join(' '), st.text, s.layer, s.scope, s.reason, s.actor,
       s.fault ? 'fault' : '', s.defined ? '' : 'undefined unknown',
       b && b.state !== 'closed' ? 'breaker ' + b.state : ''].join(' ').toLowerCase();
 }
@@ -297,20 +391,48 @@ function renderSources(data) {
     line.append(el('span', 'dot ' + (h.healthy ? 'ok' : 'bad')), el('strong', '', h.name), el('span', 'small muted', h.target));
     let status = h.healthy ? 'healthy' : 'FAILING: ' + fmt(h.consecutive_failures) + ' failures in a row';
     status += ' · last success ' + ago(h.last_success) + ' · ' + fmt(h.applied) + ' applied';
-    line.append(el('span', 'small', status));
+    const st = el('span', 'small', status);
+    if (h.last_success) st.title = 'last success ' + utcDateTime(Date.parse(h.last_success)) + '\n' + localTitle(Date.parse(h.last_success));
+    line.append(st);
     if (!h.healthy && h.last_error) line.append(el('span', 'small errtext', h.last_error));
     box.append(line);
   }
-  const errors = (data.errors || []).slice(-20).reverse();
-  setText($('error-count'), errors.length ? '(' + (data.errors || []).length + ')' : '');
+  // An error from a source that has succeeded since is history, not a
+  // current problem: shown dimmed, marked recovered, and not counted.
+  const all = data.errors || [];
+  let current = 0;
+  const marked = all.map((e) => {
+    const h = sourceOf(e.message, sources);
+    const t = Date.parse(e.time);
+    const ok = h && h.healthy && h.last_success ? Date.parse(h.last_success) : 0;
+    const recovered = !!ok && ok > t;
+    if (!recovered) current++;
+    return {e, t, recovered, source: h};
+  });
+  const errors = marked.slice(-20).reverse();
+  setText($('error-count'), all.length ? '(' + fmt(current) + ' current' + (current !== all.length ? ', ' + fmt(all.length - current) + ' recovered' : '') + ')' : '');
   const list = $('errors');
   list.replaceChildren();
   if (!errors.length) list.append(el('li', 'muted', 'None.'));
-  for (const e of errors) {
-    const li = el('li');
-    li.append(el('span', 'muted', ago(e.time) + ' — '), el('span', 'errtext', e.message));
+  for (const {e, t, recovered, source} of errors) {
+    const li = el('li', recovered ? 'recovered' : 'current');
+    li.dataset.state = recovered ? 'recovered' : 'current';
+    const when = el('span', 'muted', utcClock(t) + ' (' + ago(e.time) + ') — ');
+    when.title = utcDateTime(t) + '\n' + localTitle(t);
+    li.append(when, el('span', 'errtext', e.message));
+    if (recovered) li.append(el('span', 'muted', ' — ' + source.name + ' recovered ' + ago(source.last_success)));
     list.append(li);
   }
+}
+
+// The source an error came from: its message starts with the source's name
+// or quotes its target (a path or URL). null when none matches.
+function sourceOf(message, sources) {
+  const m = String(message);
+  for (const h of sources) {
+    if (m.startsWith(h.name + ':') || m.startsWith(h.name + ' ') || (h.target && m.includes(h.target))) return h;
+  }
+  return null;
 }
 
 function render(data) {
@@ -318,7 +440,7 @@ function render(data) {
   const body = $('rows');
   const seen = new Set();
   let i = 0;
-  for (const s of data.switches || []) {
+  for (const s of (data.switches || []).slice().sort(byRankThenName)) {
     seen.add(s.name);
     let r = rows.get(s.name);
     if (!r) { r = makeRow(s.name); rows.set(s.name, r); }
@@ -359,11 +481,12 @@ function renderConn() {
   const c = $('conn');
   if (lastError) {
     setClass(c, 'pill stale');
-    setText(c, 'NOT UPDATING: ' + lastError + (lastOk ? ' · data from ' + new Date(lastOk).toLocaleTimeString() : ''));
+    setText(c, 'NOT UPDATING: ' + lastError + (lastOk ? ' · data from ' + utcClock(lastOk) : ''));
   } else {
     setClass(c, 'pill live');
-    setText(c, 'live · ' + new Date(lastOk).toLocaleTimeString());
+    setText(c, 'live · ' + utcClock(lastOk));
   }
+  c.title = lastOk ? 'last update ' + utcDateTime(lastOk) + '\n' + localTitle(lastOk) : '';
 }
 
 async function refresh() {
@@ -414,6 +537,7 @@ async function write(r, action) {
   }
   r.busy = true;
   for (const b of [r.off, r.on, r.clear]) b.disabled = true;
+  const before = r.data;
   try {
     const res = await fetch(url, opts);
     if (!res.ok) {
@@ -427,7 +551,11 @@ async function write(r, action) {
     update(r, s);
     r.reasonIn.value = '';
     r.ttl.value = '';
-    banner('ok', r.name + ' is now ' + stateOf(s).text + ' (decided by ' + s.layer + (s.expires_at ? ', expires ' + countdown(Date.parse(s.expires_at) - Date.now()) : '') + ')');
+    const now = stateOf(s).text + ' (decided by ' + s.layer + (s.scope && s.scope !== 'switch' ? ' ' + s.scope : '') +
+        (s.expires_at ? ', expires ' + countdown(Date.parse(s.expires_at) - Date.now()) : '') + ')';
+    banner('ok', action === 'clear'
+        ? 'Cleared the override of ' + r.name + (before && stateOf(before).text === stateOf(s).text ? '; still ' : '; now ') + now
+        : r.name + ' is now ' + now);
   } catch (e) {
     banner('error', 'Cannot reach the service: ' + (e && e.message ? e.message : e));
   } finally {

@@ -279,7 +279,9 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
   if (path == kSwitchesPath) {
     if (req.method == "PUT") return PutSwitches(req, res);
     if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD, PUT");
-    return SendJson(res, 200, ListingJson(registry_));
+    nlohmann::json listing = ListingJson(registry_);
+    rates_.AddToListing(listing);
+    return SendJson(res, 200, listing);
   }
   if (absl::StartsWith(path, absl::StrCat(ToAbsl(kSwitchesPath), "/"))) {
     const std::string name = path.substr(kSwitchesPath.size() + 1);
@@ -308,7 +310,9 @@ void Routes::MethodNotAllowed(const httplib::Request& req, httplib::Response& re
 void Routes::GetSwitch(const std::string& name, httplib::Response& res) {
   absl::StatusOr<SwitchInfo> info = registry_.Get(name);
   if (!info.ok()) return SendError(res, 404, info.status());
-  SendJson(res, 200, SwitchInfoJson(*info));
+  nlohmann::json body = SwitchInfoJson(*info);
+  rates_.AddTo(body);
+  SendJson(res, 200, body);
 }
 
 // The log sink. Nothing a request carries reaches it unless Admissible

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "admin/admin_config.h"
+#include "admin/rate_window.h"
 #include "admin/request_log.h"
 #include "degrade/registry.h"
 #include "httplib.h"
@@ -22,8 +23,9 @@ namespace degrade::internal {
 class Routes {
  public:
   // `registry` and `config` outlive the routes and the server they are
-  // installed on.
-  Routes(Registry& registry, const AdminConfig& config) : registry_(registry), config_(config) {}
+  // installed on. Starts the sampler of the listings' rate_1m.
+  Routes(Registry& registry, const AdminConfig& config)
+      : registry_(registry), config_(config), rates_(registry) {}
   // Logs the refusals not yet reported (RefusalLog::Flush). After the
   // server has stopped: no handler runs any more.
   ~Routes();
@@ -69,6 +71,7 @@ class Routes {
   Registry& registry_;
   const AdminConfig& config_;
   RefusalLog refusals_{kRefusalLogInterval, kMaxRefusalProblems};
+  RateWindow rates_;  // rate_1m in the listing and GET of one switch
 };
 
 }  // namespace degrade::internal

@@ -70,6 +70,7 @@ nlohmann::json SwitchInfoJson(const SwitchInfo& info) {
       {"allow", info.effective.allow},
       {"fault", fault},
       {"layer", std::string(LayerName(info.deciding_layer))},
+      {"scope", info.scope},
       {"fault_layer",
        info.fault_layer ? nlohmann::json(std::string(LayerName(*info.fault_layer))) : nullptr},
       {"reason", info.reason},

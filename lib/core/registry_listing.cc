@@ -67,10 +67,12 @@ SwitchInfo RegistryCore::InfoLocked(const Switch* sw, std::string_view unknown_n
     for (const std::string& g : d.groups) {
       if (auto it = snap.groups.find(g); it != snap.groups.end() && !Expired(it->second, now)) {
         info.layers.push_back({layer, absl::StrCat("group:", g), it->second});
+        if (&it->second == &deciding) info.scope = info.layers.back().scope;
       }
     }
     if (snap.all.has_value() && !Expired(*snap.all, now)) {
       info.layers.push_back({layer, "all", *snap.all});
+      if (&*snap.all == &deciding) info.scope = "all";
     }
   }
   const OutcomeTotals t = ReadOutcomes(RegistryAccess::Id(*sw));

@@ -1,10 +1,13 @@
 // A small service for the console's browser test: a few switches with
-// degrade::Call loops running (one with a failing dependency and a breaker),
-// a file layer that mentions a name this process does not define, and the
-// admin endpoint on 127.0.0.1 (port 0).
+// degrade::Call loops running (one with a failing dependency and a breaker,
+// one dimmed through its group, one with a very long name and reason), a file
+// layer that mentions names this process does not define, and the admin
+// endpoint on 127.0.0.1 (port 0).
 //
-//   console_fixture [TOKEN]     prints "port N" once serving, then runs until
-//                               stdin closes or 60 s pass.
+//   console_fixture [TOKEN]     prints "file PATH" (the config file, which
+//                               the test may rewrite) and "port N" once
+//                               serving, then runs until stdin closes or
+//                               90 s pass.
 #include <unistd.h>
 
 #include <atomic>
@@ -57,6 +60,19 @@ int main(int argc, char** argv) {
                                    .window_size = 20,
                                    .min_calls = 10,
                                    .open_s = 600}},
+           // Dimmed by the file layer through its group.
+           degrade::SwitchSpec{.name = "inventory.badges",
+                               .description = "Stock badges on product tiles.",
+                               .owner = "team-inventory",
+                               .groups = {"tier3"}},
+           // Long text must wrap, never widen the page.
+           degrade::SwitchSpec{
+               .name = "storefront.personalised-homepage-hero-banner-carousel-"
+                       "recommendations-experiment-variant-b",
+               .description = "See https://wiki.example.com/storefront/experiments/"
+                              "personalised-homepage-hero-banner-carousel-recommendations-"
+                              "experiment-variant-b/runbook#when-the-vendor-times-out",
+               .owner = "team-storefront-experiments-and-personalisation"},
        }) {
     auto sw = registry.Define(std::move(spec));
     if (!sw.ok()) {
@@ -72,7 +88,12 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   const std::filesystem::path file = dir / "degrade.json";
   std::ofstream(file) << R"({"switches": {"analytics.events": {"allow": 0.5, "reason": "cost cut",
-                             "actor": "finops"}, "legacy.widget": "off"}})";
+                             "actor": "finops"}, "legacy.widget": "off",
+    "storefront.personalised-homepage-hero-banner-carousel-recommendations-experiment-variant-b":
+      {"state": "on", "reason": "INC-20261206-0042/vendor-timeouts/see-https://status.example.com/incidents/20261206-0042-hero-banner-carousel-vendor",
+       "actor": "release-train-automation-bot@storefront.example.com"},
+    "legacy.an-old-switch-name-from-a-previous-release-that-still-sits-in-the-shared-config-file": "off"},
+  "groups": {"tier3": {"allow": 0.25, "reason": "INC-9 shed tier3", "actor": "sre-bob"}}})";
 
   degrade::Options o;
   o.registry = &registry;
@@ -97,6 +118,7 @@ int main(int argc, char** argv) {
             [&]() -> absl::StatusOr<int> {
               if (i == 1 && n % 10 == 0) return absl::UnavailableError("flaky");
               if (i == 3) return absl::UnavailableError("vendor 503");
+              if (i == 4 && n % 4 == 0) return absl::UnavailableError("stock service timeout");
               return 1;
             },
             [] { return 0; });
@@ -105,9 +127,10 @@ int main(int argc, char** argv) {
     });
   }
 
-  std::cout << "port " << (*runtime)->admin_port() << std::endl;
+  std::cout << "file " << file.string() << "\n"
+            << "port " << (*runtime)->admin_port() << std::endl;
 
-  // Until stdin closes (the test ends) or 60 s pass (the test died).
+  // Until stdin closes (the test ends) or 90 s pass (the test died).
   std::atomic<bool> stdin_closed{false};
   std::thread([&] {
     char buf[256];
@@ -115,7 +138,7 @@ int main(int argc, char** argv) {
     }
     stdin_closed.store(true);
   }).detach();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
   while (!stdin_closed.load() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
