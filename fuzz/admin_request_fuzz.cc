@@ -21,12 +21,17 @@
 //   - nothing changes on error: the admin layer is exactly as before unless
 //     the answer was 200 to a PUT or DELETE;
 //   - a PUT that carries the token, names a defined switch and a body that
-//     ParseSwitchValue accepts gets 200 and the admin layer then holds that
-//     value (actor from X-Degrade-Actor, else "admin"); a DELETE with the
+//     ParseSwitchValue accepts (with an expiry, if any, still ahead) gets 200
+//     and the admin layer then holds that value (actor from X-Degrade-Actor,
+//     else "admin"); a bulk PUT on /degrade/v1/switches with the token gets
+//     200 and the layer becomes exactly what ParseBulkWrite reads when it
+//     accepts the body, else 400; a DELETE with the
 //     token on a defined switch gets 200 and removes the entry; a PUT
 //     without the right token never gets 200;
 //   - for raw bytes: any answer is an HTTP/1.1 status line with one of the
-//     statuses above, and the layer changes only after a 200.
+//     statuses above, and the layer changes only after a 200. A head cut
+//     short by the half-close is answered at once (400), so an input costs
+//     milliseconds, not the head timeout.
 #include <arpa/inet.h>
 #include <fuzzer/FuzzedDataProvider.h>
 #include <netinet/in.h>
@@ -47,6 +52,7 @@
 
 #include "absl/time/time.h"
 #include "admin/admin_server.h"
+#include "admin/admin_write.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "fuzz_check.h"
@@ -317,12 +323,22 @@ void StructuredRequest(FuzzedDataProvider& in) {
   }
   if (method == "PUT" && status == 200) DEGRADE_FUZZ_CHECK(right_token, "PUT accepted without the token");
 
-  // A request that carries the token outside its Authorization header is
-  // refused (400) before any route runs (docs/security.md); only the size
-  // limits, checked as the bytes arrive, come first.
-  if (sent_elsewhere) {
+  // A request whose head carries the token outside its Authorization header
+  // is refused (400) before any route runs (docs/security.md); only the size
+  // limits, checked as the bytes arrive, come first. A body is looked at
+  // only where it is used: a PUT carrying the token in its body never
+  // succeeds (its value would be shown to every reader); other bodies are
+  // never quoted (a GET's is not even read), so the answer does not depend
+  // on them.
+  const bool head_carries = method.find(kToken) != std::string::npos ||
+                            path.find(kToken) != std::string::npos ||
+                            actor.find(kToken) != std::string::npos;
+  if (head_carries) {
     DEGRADE_FUZZ_CHECK(status == 400 || status == 413 || status == 414 || status == 431,
                        std::to_string(status) + " to a request carrying the token: " + sent);
+  }
+  if (method == "PUT" && body.find(kToken) != std::string::npos) {
+    DEGRADE_FUZZ_CHECK(status != 200, "200 to a PUT carrying the token in its body: " + sent);
   }
   // The documented outcome of a well-aimed write.
   const bool aimed = !sent_elsewhere && right_token && path == "/degrade/v1/switches/" + name &&
@@ -331,7 +347,11 @@ void StructuredRequest(FuzzedDataProvider& in) {
     absl::StatusOr<degrade::SwitchValue> expected = degrade::ParseSwitchValue(
         body, "admin PUT", "switches." + name, degrade::fuzz::FuzzClock().Now());
     if (expected.ok() && expected->actor.empty()) expected->actor = actor.empty() ? "admin" : actor;
-    if (expected.ok() && degrade::ValidateSwitchValue(*expected).ok()) {
+    // An expiry already past is refused (400): it would only remove the
+    // entry it replaces.
+    const bool past = expected.ok() && expected->expires_at &&
+                      *expected->expires_at <= degrade::fuzz::FuzzClock().Now();
+    if (expected.ok() && degrade::ValidateSwitchValue(*expected).ok() && !past) {
       DEGRADE_FUZZ_CHECK(status == 200, std::to_string(status) + ": " + res.body.substr(0, 300) +
                                             "\nrequest: " + sent);
       auto it = after.switches.find(name);
@@ -345,6 +365,26 @@ void StructuredRequest(FuzzedDataProvider& in) {
   }
   if (aimed && method == "PUT" && body.size() > kMaxBody) {
     DEGRADE_FUZZ_CHECK(status == 413, std::to_string(status) + " to an oversized body");
+  }
+  // The bulk write: with the token and a body ParseBulkWrite accepts, the
+  // admin layer becomes exactly that snapshot; anything else changes
+  // nothing (checked above).
+  if (!sent_elsewhere && right_token && method == "PUT" && path == "/degrade/v1/switches" &&
+      body.size() <= kMaxBody) {
+    absl::StatusOr<degrade::internal::BulkWrite> expected = degrade::internal::ParseBulkWrite(
+        body, degrade::fuzz::FuzzClock().Now(), actor.empty() ? "admin" : actor,
+        [](std::string_view n) {
+          return std::find(kDefined.begin(), kDefined.end(), n) != kDefined.end();
+        });
+    if (expected.ok()) {
+      DEGRADE_FUZZ_CHECK(status == 200, std::to_string(status) + ": " + res.body.substr(0, 300) +
+                                            "\nrequest: " + sent);
+      DEGRADE_FUZZ_CHECK(after == expected->snapshot,
+                         "the admin layer is not the bulk write's snapshot: " + sent);
+    } else {
+      DEGRADE_FUZZ_CHECK(status == 400, std::to_string(status) + " to an invalid bulk write: " +
+                                            res.body.substr(0, 300));
+    }
   }
   if (aimed && method == "DELETE") {
     DEGRADE_FUZZ_CHECK(status == 200, std::to_string(status) + ": " + res.body.substr(0, 300));

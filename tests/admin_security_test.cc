@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -25,9 +26,11 @@
 #include "absl/strings/str_cat.h"
 #include "admin/admin_server.h"
 #include "admin/console_html.h"
+#include "admin/request_log.h"
 #include "degrade/listing.h"
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
+#include "degrade/testing.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -893,6 +896,179 @@ TEST_F(AdminSecurityTest, AClientSendingOneBytePerSecondIsClosedAtTheRequestDead
   EXPECT_LT(held, 6.0) << "the 3 s request deadline ends it";
 }
 
+// ------------------------------------------------------------------ log injection and flooding
+
+bool HasControlByte(std::string_view line) {
+  return std::any_of(line.begin(), line.end(), [](char c) {
+    const auto b = static_cast<unsigned char>(c);
+    return b < 0x20 || b == 0x7F;
+  });
+}
+
+TEST_F(AdminSecurityTest, TerminalEscapesInARefusedPathAreEscapedInTheLog) {
+  Start();
+  // ESC [1A ESC [2K: "cursor up, erase line" on a terminal tailing the log.
+  auto r = client_->Put("/degrade/v1/switches/x%1B%5B1A%1B%5B2K", R"("off")", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  bool found = false;
+  for (const std::string& line : Log()) {
+    EXPECT_FALSE(HasControlByte(line)) << line;
+    if (absl::StrContains(line, "/degrade/v1/switches/x\\x1B[1A\\x1B[2K from ")) found = true;
+  }
+  EXPECT_TRUE(found) << "no refusal line with the escaped path";
+}
+
+TEST_F(AdminSecurityTest, AnActorWithControlCharactersIsEscapedInTheLog) {
+  Start();
+  auto r = Put(Auth(), R"({"state": "off", "actor": "eve\u001b[2K\nadmin: forged"})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  bool found = false;
+  for (const std::string& line : Log()) {
+    EXPECT_FALSE(HasControlByte(line)) << line;
+    if (absl::StrContains(line, "admin: eve\\x1B[2K\\x0Aadmin: forged from ")) found = true;
+  }
+  EXPECT_TRUE(found) << "no line for the accepted write";
+}
+
+TEST(AdminLogTextTest, ControlCharactersBecomeHexEscapes) {
+  EXPECT_EQ(internal::LogText("a\x1b[2K\r\n\t\x7f" "b"), "a\\x1B[2K\\x0D\\x0A\\x09\\x7Fb");
+}
+
+TEST(AdminLogTextTest, ABackslashIsEscapedSoThatEscapesCannotBeForged) {
+  EXPECT_EQ(internal::LogText("a\\x1Bb"), "a\\\\x1Bb");
+}
+
+TEST(AdminLogTextTest, LineBreakingAndReorderingCharactersBecomeUnicodeEscapes) {
+  // U+2028 LINE SEPARATOR, U+202E RIGHT-TO-LEFT OVERRIDE, U+0085 NEXT LINE.
+  EXPECT_EQ(internal::LogText("a\u2028b\u202Ec\u0085d"), "a\\u2028b\\u202Ec\\u0085d");
+  EXPECT_EQ(internal::LogText("caf\u00e9 \u6f22"), "caf\u00e9 \u6f22");  // text stays text
+}
+
+TEST(AdminLogTextTest, BytesThatAreNotUtf8BecomeHexEscapes) {
+  EXPECT_EQ(internal::LogText("a\xff\xc3(b\xe2\x82"), "a\\xFF\\xC3(b\\xE2\\x82");
+}
+
+TEST(AdminLogTextTest, LongTextIsCutWithoutSplittingACharacter) {
+  EXPECT_EQ(internal::LogText(std::string(500, 'a')), std::string(160, 'a') + "...");
+  EXPECT_EQ(internal::LogText("ab\u00e9", 3), "ab...");
+}
+
+TEST(AdminRefusalLogTest, OneLinePerProblemPerIntervalThenTheCount) {
+  internal::RefusalLog log(absl::Seconds(10), 8);
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  EXPECT_EQ(log.Refused("401 x", "first", t0), std::vector<std::string>{"first"});
+  for (int i = 0; i < 36; ++i) EXPECT_TRUE(log.Refused("401 x", "again", t0).empty());
+  EXPECT_EQ(log.Refused("401 x", "next", t0 + absl::Seconds(10)),
+            std::vector<std::string>{"next (36 similar refused in the last 10 s)"});
+}
+
+TEST(AdminRefusalLogTest, ADueCountIsReportedWhenAnotherProblemIsLogged) {
+  internal::RefusalLog log(absl::Seconds(10), 8);
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  (void)log.Refused("401 x", "x", t0);
+  (void)log.Refused("401 x", "x", t0 + absl::Seconds(1));
+  EXPECT_EQ(log.Refused("403 y", "y", t0 + absl::Seconds(12)),
+            (std::vector<std::string>{
+                "y", "admin: 1 similar refused request in the last 12 s not logged: 401 x"}));
+}
+
+TEST(AdminRefusalLogTest, TheProblemTableStaysBoundedWhateverArrives) {
+  internal::RefusalLog log(absl::Seconds(10), 8);
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  size_t lines = 0;
+  for (int i = 0; i < 10'000; ++i) lines += log.Refused(absl::StrCat("p", i), "line", t0).size();
+  EXPECT_LE(log.problems(), 9u);  // 8 kinds and the overflow
+  EXPECT_EQ(lines, 9u);
+  const std::vector<std::string> rest = log.Flush(t0 + absl::Seconds(1));
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0],
+            "admin: 9991 similar refused requests in the last 1 s not logged: other refusals "
+            "(too many kinds to tell apart)");
+}
+
+class AdminRefusalLogFloodTest : public AdminSecurityTest {
+ protected:
+  // The registry on a clock that moves only when told: the refusal log's
+  // interval is read from it.
+  void SetUp() override {
+    Registry::Options o;
+    o.clock = &clock_;
+    o.timer_threads = false;
+    o.log_sink = [this](LogLevel, std::string_view line) {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      log_.emplace_back(line);
+    };
+    registry_ = std::make_unique<Registry>(o);
+    ASSERT_TRUE(registry_->Define({.name = "shop.recs", .description = "Recommendations"}).ok());
+  }
+  // The server and the registry read clock_ to the end.
+  void TearDown() override {
+    server_.reset();
+    registry_.reset();
+  }
+  testing::FakeClock clock_;
+};
+
+TEST_F(AdminRefusalLogFloodTest, AThousandRefusedRequestsLogOneLineAndThenTheirCount) {
+  Start();
+  for (int i = 0; i < 1000; ++i) {
+    auto r = Put({});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 401);
+  }
+  const auto refusals = [&] {
+    std::vector<std::string> out;
+    for (const std::string& line : Log()) {
+      if (absl::StrContains(line, "refused")) out.push_back(line);
+    }
+    return out;
+  };
+  EXPECT_EQ(refusals().size(), 1u);
+  clock_.Advance(absl::Seconds(11));
+  auto r = Put({});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 401);
+  const std::vector<std::string> lines = refusals();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(absl::EndsWith(lines[1], "): missing Authorization header; send Authorization: "
+                                       "Bearer <DEGRADE_ADMIN_TOKEN> (999 similar refused in "
+                                       "the last 11 s)"))
+      << lines[1];
+}
+
+TEST_F(AdminRefusalLogFloodTest, RefusalsNotYetReportedAreCountedWhenTheServerStops) {
+  Start();
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(Put({})->status, 401);
+  clock_.Advance(absl::Seconds(4));
+  server_.reset();
+  const std::vector<std::string> log = Log();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.back(),
+            "admin: 4 similar refused requests in the last 4 s not logged: 401: missing "
+            "Authorization header; send Authorization: Bearer <DEGRADE_ADMIN_TOKEN>");
+}
+
+// ------------------------------------------------------------------ half-closed heads
+
+TEST_F(AdminSecurityTest, AHeadCutShortByAHalfCloseIsAnswered400AtOnce) {
+  AdminConfig c = Config();
+  c.head_timeout = absl::Seconds(20);  // far above the bound below
+  Start(c);
+  RawSocket s(port());
+  ASSERT_TRUE(s.Send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+  const auto start = Clock::now();
+  ASSERT_EQ(::shutdown(s.fd(), SHUT_WR), 0);
+  const std::optional<std::string> got = s.ReadUntilClosed();
+  ASSERT_TRUE(got.has_value()) << "never closed";
+  EXPECT_LT(Seconds(Clock::now() - start), 10.0) << "not at the 20 s head deadline";
+  EXPECT_TRUE(absl::StartsWith(*got, "HTTP/1.1 400 ")) << *got;
+  EXPECT_EQ(RawBody(*got)["error"],
+            "the connection was closed before the end of the request head; accepted: a whole "
+            "request head (request line and headers, ending with an empty line)");
+}
+
 // ------------------------------------------------------------------ browsers: CORS, CSRF, headers
 
 TEST_F(AdminSecurityTest, NoCorsHeadersEvenWhenAnotherOriginAsks) {
@@ -948,6 +1124,93 @@ TEST_F(AdminSecurityTest, TheConsolesOwnOriginMayWrite) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(StateOfRecs(), "off");
+}
+
+// An origin is scheme, host and port: the same host and port over the other
+// scheme is another origin (a page served over https elsewhere on this
+// machine), and so is another port or another host.
+TEST_F(AdminSecurityTest, AnHttpsOriginIsRefusedOnAPlainHttpEndpoint) {
+  Start();
+  httplib::Headers h = Auth();
+  h.emplace("Origin", absl::StrCat("https://127.0.0.1:", port()));
+  auto r = Put(h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(ErrorOf(r), absl::StrCat("cross-origin PUT refused: Origin \"https://127.0.0.1:",
+                                     port(), "\" is not this endpoint (http://127.0.0.1:", port(),
+                                     "; scheme, host and port must match); accepted: writes "
+                                     "from the console served by this endpoint, or from a client "
+                                     "that sends no Origin header (curl, degradectl)"));
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, AnOriginWithAnotherPortIsRefused) {
+  Start();
+  httplib::Headers h = Auth();
+  h.emplace("Origin", absl::StrCat("http://127.0.0.1:", port() == 65535 ? 1 : port() + 1));
+  auto r = Put(h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, AnOriginWithAnotherHostIsRefused) {
+  Start();
+  httplib::Headers h = Auth();
+  h.emplace("Origin", absl::StrCat("http://localhost:", port()));  // Host says 127.0.0.1
+  auto r = Put(h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, AnOriginWithAPathOrUserInfoIsRefused) {
+  Start();
+  for (const std::string& origin :
+       {absl::StrCat("http://127.0.0.1:", port(), "/"),
+        absl::StrCat("http://user@127.0.0.1:", port()),
+        absl::StrCat("http://127.0.0.1:", port(), "x")}) {
+    httplib::Headers h = Auth();
+    h.emplace("Origin", origin);
+    auto r = Put(h);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << origin;
+  }
+  EXPECT_EQ(StateOfRecs(), "on");
+}
+
+TEST_F(AdminSecurityTest, AnExplicitDefaultPortIsTheSameOrigin) {
+  // No server is on port 80 here: this checks the comparison alone.
+  EXPECT_TRUE(internal::OriginMatchesHost("http://127.0.0.1:80", "127.0.0.1", false));
+  EXPECT_TRUE(internal::OriginMatchesHost("HTTPS://LOCALHOST", "localhost:443", true));
+  EXPECT_TRUE(internal::OriginMatchesHost("http://[::1]:8080", "[::1]:8080", false));
+  EXPECT_FALSE(internal::OriginMatchesHost("http://[::1]:8080", "[::1]:8081", false));
+  EXPECT_FALSE(internal::OriginMatchesHost("null", "127.0.0.1", false));
+}
+
+TEST_F(AdminSecurityTest, AnHttpOriginIsRefusedOnATlsEndpoint) {
+  TestCert cert;
+  ASSERT_TRUE(cert.ok());
+  AdminConfig c = Config();
+  c.tls_cert_file = cert.cert();
+  c.tls_key_file = cert.key();
+  Start(c);
+  httplib::SSLClient https("127.0.0.1", port());
+  https.set_ca_cert_path(cert.cert().c_str());
+  https.enable_server_certificate_verification(true);
+  https.set_read_timeout(5, 0);
+  httplib::Headers h = Auth();
+  h.emplace("Origin", Origin());  // http://127.0.0.1:PORT
+  auto r = https.Put(SwitchPath(), h, R"({"state": "off"})", "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 403);
+  EXPECT_TRUE(absl::StrContains(ErrorOf(r), "(https://127.0.0.1:")) << ErrorOf(r);
+  EXPECT_EQ(StateOfRecs(), "on");
+  httplib::Headers same = Auth();
+  same.emplace("Origin", absl::StrCat("https://127.0.0.1:", port()));
+  auto ok = https.Put(SwitchPath(), same, R"({"state": "off"})", "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
 }
 
 TEST_F(AdminSecurityTest, WritesNeedAJsonContentType) {

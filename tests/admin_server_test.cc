@@ -20,6 +20,7 @@
 #include "degrade/listing.h"
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
+#include "degrade/testing.h"
 #include "gtest/gtest.h"
 #include "test_net.h"
 #include "test_registry.h"
@@ -490,7 +491,7 @@ TEST_F(AdminServerTest, PostOnTheListingIs405WithAllow) {
   auto r = client_->Post(kSwitches, "{}", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
-  EXPECT_EQ(r->get_header_value("Allow"), "GET, HEAD");
+  EXPECT_EQ(r->get_header_value("Allow"), "GET, HEAD, PUT");
   EXPECT_TRUE(absl::StrContains(ErrorOf(r), "POST")) << ErrorOf(r);
 }
 
@@ -613,6 +614,232 @@ TEST_F(AdminServerTest, NothingChangesOnAnyError) {
   EXPECT_EQ(ListingToJson(registry_), before);
   EXPECT_EQ(registry_.LayerSnapshot(Layer::kAdmin), admin_before);
   EXPECT_FALSE(search_->enabled());
+}
+
+// ------------------------------------------------------------------ past expiry
+
+TEST_F(AdminServerTest, PutWithAnExpiryInThePastIs400AndKeepsTheOverride) {
+  ASSERT_EQ(Put("shop.recs", R"({"state": "off", "reason": "INC-1"})")->status, 200);
+  auto r = Put("shop.recs", R"({"state": "on", "expires_at": "2020-01-01T00:00:00Z"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(absl::StartsWith(ErrorOf(r),
+                               "admin PUT: switches.\"shop.recs\".expires_at: "
+                               "\"2020-01-01T00:00:00Z\" is not in the future (now "))
+      << ErrorOf(r);
+  EXPECT_TRUE(absl::EndsWith(ErrorOf(r), "); accepted: an RFC 3339 time after now, or ttl_s "
+                                         "(DELETE clears an override)"))
+      << ErrorOf(r);
+  EXPECT_FALSE(recs_->enabled());
+  EXPECT_EQ(registry_.LayerSnapshot(Layer::kAdmin).switches.at("shop.recs").reason, "INC-1");
+}
+
+// ------------------------------------------------------------------ bulk write
+
+class AdminBulkTest : public AdminServerTest {
+ protected:
+  httplib::Result PutAll(const std::string& body, httplib::Headers headers = Auth()) {
+    return client_->Put(kSwitches, headers, body, "application/json");
+  }
+  Snapshot Admin() const { return registry_.LayerSnapshot(Layer::kAdmin); }
+  // An admin layer that a refused bulk write must leave as it is.
+  void SetSearchOff() {
+    ASSERT_EQ(Put("search", R"({"state": "off", "reason": "r1"})")->status, 200);
+  }
+};
+
+TEST_F(AdminBulkTest, ASnapshotBecomesTheWholeAdminLayer) {
+  SetSearchOff();
+  auto r = PutAll(R"({"switches": {"shop.recs": {"state": "off", "reason": "INC-7"}},
+                      "groups": {"tier2": {"allow": 0.5}}, "all": "on"})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(Json(r)["switches"].is_array());  // the listing, as GET answers
+  const Snapshot admin = Admin();
+  ASSERT_EQ(admin.switches.size(), 1u);  // search's override is gone
+  EXPECT_EQ(admin.switches.at("shop.recs").state, State::kOff);
+  EXPECT_EQ(admin.switches.at("shop.recs").actor, "admin");
+  EXPECT_EQ(admin.groups.at("tier2").allow, 0.5);
+  EXPECT_EQ(admin.groups.at("tier2").actor, "admin");
+  ASSERT_TRUE(admin.all.has_value());
+  EXPECT_FALSE(recs_->enabled());
+  EXPECT_TRUE(search_->enabled());
+}
+
+TEST_F(AdminBulkTest, EntriesWithoutAnActorTakeTheActorHeader) {
+  httplib::Headers h = Auth();
+  h.emplace("X-Degrade-Actor", "alice");
+  auto r = PutAll(
+      R"({"switches": {"shop.recs": "off", "search": {"state": "off", "actor": "bob"}}})", h);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(Admin().switches.at("shop.recs").actor, "alice");
+  EXPECT_EQ(Admin().switches.at("search").actor, "bob");
+}
+
+TEST_F(AdminBulkTest, AnEmptySnapshotClearsTheAdminLayer) {
+  SetSearchOff();
+  auto r = PutAll("{}");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(Admin().empty());
+  EXPECT_TRUE(search_->enabled());
+}
+
+TEST_F(AdminBulkTest, OneBadEntryIs400AndChangesNothing) {
+  SetSearchOff();
+  const Snapshot before = Admin();
+  auto r = PutAll(R"({"switches": {"shop.recs": "off", "search": {"allow": 2}}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(ErrorOf(r),
+            "admin bulk PUT: switches.search.allow: 2 is not in [0, 1]");
+  EXPECT_EQ(Admin(), before);
+  EXPECT_TRUE(recs_->enabled());
+}
+
+TEST_F(AdminBulkTest, MalformedJsonIs400AndChangesNothing) {
+  SetSearchOff();
+  const Snapshot before = Admin();
+  auto r = PutAll(R"({"switches": {"shop.recs": "off")");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(absl::StartsWith(ErrorOf(r), "admin bulk PUT: invalid JSON: ")) << ErrorOf(r);
+  EXPECT_EQ(Admin(), before);
+}
+
+TEST_F(AdminBulkTest, AWrongValueIs400NamingItsPath) {
+  auto r = PutAll(R"({"switches": {"shop.recs": "of"}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(absl::StartsWith(ErrorOf(r), "admin bulk PUT: switches.\"shop.recs\": \"of\" "))
+      << ErrorOf(r);
+  EXPECT_TRUE(Admin().empty());
+}
+
+TEST_F(AdminBulkTest, UndefinedSwitchesAre400NamingEveryOne) {
+  SetSearchOff();
+  const Snapshot before = Admin();
+  auto r = PutAll(R"({"switches": {"shop.recs": "off", "no.such": "off", "legacy": "on"}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(ErrorOf(r),
+            "admin bulk PUT: switches \"legacy\", \"no.such\" are not defined in this process; "
+            "accepted: switches defined here (GET /degrade/v1/switches lists them); nothing was "
+            "changed");
+  EXPECT_EQ(Admin(), before);
+  EXPECT_TRUE(recs_->enabled());
+}
+
+TEST_F(AdminBulkTest, WithoutTheTokenIs401AndChangesNothing) {
+  SetSearchOff();
+  const Snapshot before = Admin();
+  auto r = PutAll(R"({"switches": {"shop.recs": "off"}})", {});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(ErrorOf(r),
+            "missing Authorization header; send Authorization: Bearer <DEGRADE_ADMIN_TOKEN>");
+  auto wrong = PutAll(R"({"switches": {"shop.recs": "off"}})", Auth("not-the-token-at-all"));
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_EQ(Admin(), before);
+  EXPECT_TRUE(recs_->enabled());
+}
+
+TEST_F(AdminBulkTest, OversizedBodyIs413) {
+  auto r = PutAll(std::string(70 * 1024, ' ') + "{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(ErrorOf(r),
+            "request body is larger than 65536 bytes; accepted: a JSON body of at most that size "
+            "(a switch value, or a snapshot for the bulk write)");
+  EXPECT_TRUE(Admin().empty());
+}
+
+TEST_F(AdminBulkTest, ATtlOutOfRangeIs400) {
+  for (const auto& [ttl, error] : std::vector<std::pair<std::string, std::string>>{
+           {"0", "admin bulk PUT: ttl_s: 0 is not in (0, 2592000]; accepted: a number of seconds "
+                 "in (0, 2592000] (30 days)"},
+           {"2592001", "admin bulk PUT: ttl_s: 2592001 is not in (0, 2592000]; accepted: a number "
+                       "of seconds in (0, 2592000] (30 days)"},
+           {"\"60\"", "admin bulk PUT: ttl_s: \"60\" is not a number; accepted: a number of "
+                      "seconds in (0, 2592000] (30 days)"}}) {
+    auto r = PutAll(R"({"switches": {"shop.recs": "off"}, "ttl_s": )" + ttl + "}");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << ttl;
+    EXPECT_EQ(ErrorOf(r), error);
+  }
+  EXPECT_TRUE(Admin().empty());
+}
+
+TEST_F(AdminBulkTest, AnEntryWithItsOwnExpiryAndAWriteTtlIs400) {
+  auto r = PutAll(
+      R"({"switches": {"shop.recs": "off", "search": {"state": "off", "ttl_s": 5}}, "ttl_s": 60})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(ErrorOf(r),
+            "admin bulk PUT: switches.search: has its own expiry (expires_at or ttl_s) while the "
+            "write has ttl_s 60; accepted: one or the other");
+  EXPECT_TRUE(Admin().empty());
+}
+
+TEST_F(AdminBulkTest, AnEntryWithAnExpiryInThePastIs400) {
+  SetSearchOff();
+  const Snapshot before = Admin();
+  auto r = PutAll(R"({"switches": {"shop.recs": {"state": "off",
+                                                 "expires_at": "2020-01-01T00:00:00Z"}}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(absl::StartsWith(ErrorOf(r),
+                               "admin bulk PUT: switches.\"shop.recs\".expires_at: "
+                               "\"2020-01-01T00:00:00Z\" is not in the future (now "))
+      << ErrorOf(r);
+  EXPECT_EQ(Admin(), before);
+}
+
+TEST_F(AdminBulkTest, ATtlForTheWriteIsNotReportedAsAnUnknownField) {
+  auto r = PutAll(R"({"switches": {"shop.recs": "off"}, "ttl_s": 60, "colour": 1})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  ASSERT_TRUE(Json(r)["warnings"].is_array());
+  EXPECT_EQ(Json(r)["warnings"],
+            nlohmann::json::array({"admin bulk PUT: colour: unknown field, ignored"}));
+}
+
+// The write's ttl_s, with a clock that moves only when told: every entry
+// expires together, exactly ttl_s after the write.
+TEST(AdminBulkTtlTest, TheWritesTtlExpiresEveryEntry) {
+  testing::FakeClock clock;
+  Registry::Options o = QuietOptions(&clock);
+  o.timer_threads = false;
+  Registry registry(o);
+  Switch* recs = *registry.Define({.name = "shop.recs", .description = "d", .groups = {"tier2"}});
+  Switch* search = *registry.Define({.name = "search", .description = "d"});
+  AdminConfig c;
+  c.addr = "127.0.0.1:0";
+  c.token = kToken;
+  auto server = AdminServer::Start(registry, c);
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Client client("127.0.0.1", (*server)->port());
+  client.set_read_timeout(5, 0);
+  auto r = client.Put(kSwitches, {{"Authorization", std::string("Bearer ") + kToken}},
+                      R"({"switches": {"shop.recs": "off", "search": "off"}, "ttl_s": 60})",
+                      "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const Snapshot admin = registry.LayerSnapshot(Layer::kAdmin);
+  EXPECT_EQ(admin.switches.at("shop.recs").expires_at, clock.Now() + absl::Seconds(60));
+  EXPECT_EQ(admin.switches.at("search").expires_at, clock.Now() + absl::Seconds(60));
+  EXPECT_FALSE(recs->enabled());
+  EXPECT_FALSE(search->enabled());
+  clock.Advance(absl::Seconds(59));
+  registry.ProcessExpiries();
+  EXPECT_FALSE(recs->enabled());
+  clock.Advance(absl::Seconds(2));
+  registry.ProcessExpiries();
+  EXPECT_TRUE(recs->enabled());
+  EXPECT_TRUE(search->enabled());
+  EXPECT_TRUE(registry.LayerSnapshot(Layer::kAdmin).switches.empty());
 }
 
 // ------------------------------------------------------------------ behaviour

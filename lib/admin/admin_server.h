@@ -8,6 +8,10 @@
 //   PUT    /degrade/v1/switches/{name}  admin-layer setting (a snapshot value,
 //                                       ttl_s allowed); needs the token
 //   DELETE /degrade/v1/switches/{name}  clears it; needs the token
+//   PUT    /degrade/v1/switches         bulk: a whole snapshot becomes the
+//                                       admin layer, all or nothing, with an
+//                                       optional ttl_s (admin_write.h); needs
+//                                       the token
 //   GET    /metrics                     Prometheus text (metrics.h)
 //   GET    /healthz                     {"status":"ok"}
 //   GET    /                            the incident console (console_html.h)
@@ -35,12 +39,15 @@
 // Requests: the Host header must name this endpoint (an IP literal,
 // localhost, or one of allowed_hosts; else 421), against DNS rebinding; a
 // write (any method but GET and HEAD) that carries an Origin header must come
-// from the endpoint's own origin (else 403), against cross-site requests.
+// from the endpoint's own origin, scheme, host and port (else 403), against
+// cross-site requests. Request text in log lines is escaped and refused
+// requests are logged once per kind per interval (request_log.h).
 //
 // Files (lib/admin/meson.build): admin_config (settings), http_server (the
 // bounded server: worker_pool, connection_stream, framing, raw_response,
 // tls), auth
-// (token, Host, Origin), routes (the API), console_html.h, metrics.
+// (token, Host, Origin), routes (the API), admin_write (write bodies),
+// request_log (log lines), console_html.h, metrics.
 //
 // Thread safety: Start and the destructor from one thread; port() from any.
 #ifndef DEGRADE_LIB_ADMIN_SERVER_H_

@@ -5,9 +5,11 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "core/str_util.h"
 
 namespace degrade::internal {
@@ -16,6 +18,37 @@ namespace {
 bool IsPort(std::string_view s) {
   return !s.empty() && s.size() <= 5 &&
          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+struct HostPort {
+  std::string_view host;
+  int port = 0;
+};
+
+// Splits "host", "host:port", "[v6]" or "[v6]:port" (an Origin's authority
+// or a Host header); a missing port is `default_port`. Nothing else is
+// accepted: no user info, path, query or empty host.
+std::optional<HostPort> SplitHostPort(std::string_view authority, int default_port) {
+  if (authority.find_first_of("/?#@") != std::string_view::npos) return std::nullopt;
+  HostPort out{authority, default_port};
+  size_t host_end = authority.size();
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host_end = close + 1;
+  } else if (const size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host_end = colon;
+  }
+  out.host = authority.substr(0, host_end);
+  const std::string_view rest = authority.substr(host_end);
+  if (!rest.empty()) {
+    if (rest.front() != ':' || !IsPort(rest.substr(1)) ||
+        !absl::SimpleAtoi(ToAbsl(rest.substr(1)), &out.port) || out.port > 65535) {
+      return std::nullopt;
+    }
+  }
+  if (out.host.empty()) return std::nullopt;
+  return out;
 }
 
 }  // namespace
@@ -80,11 +113,18 @@ bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed_
                      [&](const std::string& h) { return absl::EqualsIgnoreCase(h, ToAbsl(host)); });
 }
 
-bool OriginMatchesHost(std::string_view origin, std::string_view host) {
+bool OriginMatchesHost(std::string_view origin, std::string_view host, bool tls) {
+  const std::string_view scheme = tls ? "https" : "http";
+  const int default_port = tls ? 443 : 80;
   const size_t scheme_end = origin.find("://");
-  if (scheme_end == std::string_view::npos) return false;
-  const std::string_view authority = origin.substr(scheme_end + 3);
-  return !authority.empty() && absl::EqualsIgnoreCase(ToAbsl(authority), ToAbsl(host));
+  if (scheme_end == std::string_view::npos ||
+      !absl::EqualsIgnoreCase(ToAbsl(origin.substr(0, scheme_end)), ToAbsl(scheme))) {
+    return false;
+  }
+  const std::optional<HostPort> from = SplitHostPort(origin.substr(scheme_end + 3), default_port);
+  const std::optional<HostPort> to = SplitHostPort(host, default_port);
+  return from && to && from->port == to->port &&
+         absl::EqualsIgnoreCase(ToAbsl(from->host), ToAbsl(to->host));
 }
 
 }  // namespace degrade::internal

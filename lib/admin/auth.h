@@ -38,9 +38,16 @@ AuthVerdict CheckBearer(const std::string* authorization, std::string_view token
 bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed_hosts);
 
 // True when a write's Origin header names the endpoint the request was sent
-// to (its Host): browsers send Origin with cross-origin requests and
-// same-origin writes, so any other origin is a cross-site request.
-bool OriginMatchesHost(std::string_view origin, std::string_view host);
+// to: browsers send Origin with cross-origin requests and same-origin
+// writes, so any other origin is a cross-site request. An origin is a
+// scheme, a host and a port, and all three must match: the scheme is
+// "https" when `tls` (the endpoint serves TLS), else "http"; host and port
+// are those of `host` (the request's Host header; without a port, the
+// scheme's default). The comparison of host names ignores case; ports are
+// compared as numbers ("http://h" and "http://h:80" are one origin).
+// "null", an origin with a path, user info or any other scheme never
+// matches.
+bool OriginMatchesHost(std::string_view origin, std::string_view host, bool tls);
 
 }  // namespace degrade::internal
 

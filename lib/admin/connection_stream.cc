@@ -255,7 +255,8 @@ size_t ConnectionStream::Limit(int status, size_t n) {
       break;
     default:
       message = absl::StrCat("request body is larger than ", config_.max_body_bytes,
-                             " bytes; accepted: one switch value (a small JSON document)");
+                             " bytes; accepted: a JSON body of at most that size (a switch "
+                             "value, or a snapshot for the bulk write)");
       break;
   }
   return Answer(status, message, n);

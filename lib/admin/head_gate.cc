@@ -61,6 +61,19 @@ void CloseExpired(int fd, bool started, absl::Duration head_timeout) {
   ::close(fd);
 }
 
+// Ends a connection whose client closed its side before the end of a
+// request head: it is told (400) what was missing, then closed.
+void CloseIncomplete(int fd) {
+  char drain[4096];
+  while (::recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0) {
+  }
+  const std::string answer = RawErrorResponse(
+      400, "the connection was closed before the end of the request head; accepted: a whole "
+           "request head (request line and headers, ending with an empty line)");
+  (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::close(fd);
+}
+
 void SetLowWater(int fd, size_t bytes) {
   const int v = static_cast<int>(std::min<size_t>(bytes, INT32_MAX));
   ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v);
@@ -148,7 +161,8 @@ void HeadGate::Run() {
     for (size_t i = 0; i < pending_.size(); ++i) {
       Pending& p = pending_[i];
       const bool ready = r > 0 && fds[i + 1].revents != 0;
-      if (ready ? Check(p, now) : !Expired(p, now)) {
+      const bool peer_closed = ready && (fds[i + 1].revents & (POLLRDHUP | POLLHUP)) != 0;
+      if (ready ? Check(p, now, peer_closed) : !Expired(p, now)) {
         kept.push_back(std::move(p));
       } else if (!ready) {
         CloseExpired(p.c.fd, p.first_byte != absl::InfiniteFuture(), config_.head_timeout);
@@ -201,7 +215,7 @@ void HeadGate::Evict(const std::string& peer, bool same_peer) {
   pending_.erase(victim);
 }
 
-bool HeadGate::Check(Pending& p, absl::Time now) {
+bool HeadGate::Check(Pending& p, absl::Time now, bool peer_closed) {
   const size_t cap = kMaxRequestLine + config_.max_header_bytes + 8;
   scratch_.resize(cap);
   const ssize_t n = ::recv(p.c.fd, scratch_.data(), cap, MSG_PEEK | MSG_DONTWAIT);
@@ -218,6 +232,14 @@ bool HeadGate::Check(Pending& p, absl::Time now) {
     const bool authenticated =
         end != std::string_view::npos && CarriesToken(head.substr(0, end + 2), config_.token);
     dispatch_(p.c, authenticated);
+    return false;
+  }
+  if (peer_closed) {
+    // The client has said all it will say (a half-close, or a reset), and
+    // that is not a whole head: nothing more can come, so waiting out
+    // head_timeout would only hold the descriptor (and keep a client that
+    // reads until the close waiting for nothing).
+    CloseIncomplete(p.c.fd);
     return false;
   }
   if (Expired(p, now)) {

@@ -30,7 +30,8 @@ struct GateConnection {
 // allow, then hands the connection on with whether the head carries the
 // admin token (`Dispatch`). It closes a connection that has not completed
 // its head within head_timeout of the head's first byte, or sent nothing
-// within keep_alive_timeout. When it holds max_pending_connections, or
+// within keep_alive_timeout, and at once one whose client ended its side of
+// the stream (a half-close) before the end of a head (answered 400). When it holds max_pending_connections, or
 // max_pending_per_peer from one peer address, a new connection evicts the
 // oldest one that is not trusted (a connection whose last request carried
 // the token is evicted only when no other is left), so a crowd of slow
@@ -66,7 +67,8 @@ class HeadGate {
   void Admit(std::vector<GateConnection>& arrived);
   void Evict(const std::string& peer, bool same_peer);
   // False: done with it (dispatched or closed).
-  bool Check(Pending& p, absl::Time now);
+  // `peer_closed`: poll saw the peer's end of stream (POLLRDHUP, POLLHUP).
+  bool Check(Pending& p, absl::Time now, bool peer_closed);
   bool Expired(const Pending& p, absl::Time now) const;
 
   const AdminConfig& config_;

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "admin/admin_write.h"
 #include "admin/auth.h"
 #include "admin/console_html.h"
 #include "admin/metrics.h"
@@ -127,9 +128,9 @@ std::string_view Routes::WhereTokenIs(const httplib::Request& req) const {
 
 void Routes::RefuseCarriedToken(const httplib::Request& req, httplib::Response& res,
                                 std::string_view where) {
-  Audit(LogLevel::kWarning,
-        absl::StrCat("admin: a request from ", req.remote_addr,
-                     " refused (400): it carries the admin token in its ", ToAbsl(where)));
+  LogRefusal(absl::StrCat("400: the request carries the admin token in its ", ToAbsl(where)),
+             absl::StrCat("admin: a request from ", LogText(req.remote_addr),
+                          " refused (400): it carries the admin token in its ", ToAbsl(where)));
   SendError(res, 400,
             absl::StrCat("the request carries the admin token in its ", ToAbsl(where),
                          ", where the endpoint would quote it; refused so that the token never "
@@ -177,8 +178,8 @@ bool Routes::Admissible(const httplib::Request& req, httplib::Response& res) {
         length > config_.max_body_bytes) {
       SendError(res, 413,
                 absl::StrCat("request body is larger than ", config_.max_body_bytes,
-                             " bytes; accepted: one switch value (a small JSON "
-                             "document)"));
+                             " bytes; accepted: a JSON body of at most that size (a switch "
+                             "value, or a snapshot for the bulk write)"));
       return false;
     }
   }
@@ -187,11 +188,14 @@ bool Routes::Admissible(const httplib::Request& req, httplib::Response& res) {
   // this endpoint's origin. Non-browser clients send no Origin.
   if (!IsRead(req) && req.has_header("Origin")) {
     const std::string& origin = req.get_header_value("Origin");
-    if (!OriginMatchesHost(origin, req.get_header_value("Host"))) {
+    const bool tls = !config_.tls_cert_file.empty();
+    if (!OriginMatchesHost(origin, req.get_header_value("Host"), tls)) {
       SendError(res, 403,
                 absl::StrCat("cross-origin ", ClipForMessage(req.method), " refused: Origin \"",
-                             ClipForMessage(origin),
-                             "\" is not this endpoint; accepted: writes from the "
+                             ClipForMessage(origin), "\" is not this endpoint (",
+                             tls ? "https" : "http", "://",
+                             ClipForMessage(req.get_header_value("Host")),
+                             "; scheme, host and port must match); accepted: writes from the "
                              "console served by this endpoint, or from a client that "
                              "sends no Origin header (curl, degradectl)"));
       return false;
@@ -231,7 +235,8 @@ httplib::Server::HandlerResponse Routes::LibraryError(httplib::Response& res) {
     case 413:
       SendError(res, 413,
                 absl::StrCat("request body is larger than ", config_.max_body_bytes,
-                             " bytes; accepted: one switch value (a small JSON document)"));
+                             " bytes; accepted: a JSON body of at most that size (a switch "
+                             "value, or a snapshot for the bulk write)"));
       break;
     case 400:
       SendError(res, 400, "malformed HTTP request (request line, headers or body)");
@@ -272,7 +277,8 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
     return;
   }
   if (path == kSwitchesPath) {
-    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+    if (req.method == "PUT") return PutSwitches(req, res);
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD, PUT");
     nlohmann::json listing = ListingJson(registry_);
     rates_.AddToListing(listing);
     return SendJson(res, 200, listing);
@@ -288,7 +294,7 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
   }
   SendError(res, 404,
             absl::StrCat("no route for ", ClipForMessage(path),
-                         "; routes: GET /degrade/v1/switches, "
+                         "; routes: GET|PUT /degrade/v1/switches, "
                          "GET|PUT|DELETE /degrade/v1/switches/{name}, GET /metrics, "
                          "GET /healthz, GET /"));
 }
@@ -310,8 +316,29 @@ void Routes::GetSwitch(const std::string& name, httplib::Response& res) {
 }
 
 // The log sink. Nothing a request carries reaches it unless Admissible
-// (and PutSwitch, for the body) found no token in it.
-void Routes::Audit(LogLevel level, std::string_view line) const { registry_.Log(level, line); }
+// (and PutSwitch, for the body) found no token in it, and nothing reaches it
+// raw: request text goes through LogText where a line is built, and every
+// line through LogLine here, so that no handler can let a control
+// character or a line break through (docs/security.md, "Log injection").
+void Routes::Audit(LogLevel level, std::string_view line) const {
+  registry_.Log(level, LogLine(line));
+}
+
+// One line per kind of refusal per interval, with a count of the rest: a
+// client repeating a refused request cannot flood the log (docs/security.md,
+// "Log flooding").
+void Routes::LogRefusal(std::string_view problem, std::string line) {
+  const absl::Time now = registry_.clock().Now();
+  for (const std::string& l : refusals_.Refused(problem, std::move(line), now)) {
+    Audit(LogLevel::kWarning, l);
+  }
+}
+
+Routes::~Routes() {
+  for (const std::string& l : refusals_.Flush(registry_.clock().Now())) {
+    Audit(LogLevel::kWarning, l);
+  }
+}
 
 // True when the request carries the configured token; otherwise answers
 // 403 (no token configured) or 401. Never logs or echoes the token.
@@ -324,9 +351,10 @@ bool Routes::Authorized(const httplib::Request& req, httplib::Response& res) {
   }
   const AuthVerdict verdict = CheckBearer(authorization, config_.token);
   if (verdict.status == 0) return true;
-  Audit(LogLevel::kWarning, absl::StrCat("admin: ", req.method, " ", ClipForMessage(req.path),
-                                         " from ", req.remote_addr, " refused (", verdict.status,
-                                         "): ", ToAbsl(verdict.problem)));
+  LogRefusal(absl::StrCat(verdict.status, ": ", ToAbsl(verdict.problem)),
+             absl::StrCat("admin: ", LogText(req.method), " ", LogText(req.path), " from ",
+                          LogText(req.remote_addr), " refused (", verdict.status,
+                          "): ", ToAbsl(verdict.problem)));
   SendError(res, verdict.status, verdict.problem);
   if (verdict.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"degrade\"");
   return false;
@@ -343,6 +371,9 @@ void Routes::PutSwitch(const std::string& name, const httplib::Request& req,
   absl::StatusOr<SwitchValue> value =
       ParseSwitchValue(req.body, "admin PUT", SwitchPath(name), registry_.clock().Now(), &warnings);
   if (!value.ok()) return SendError(res, 400, value.status());
+  absl::Status future =
+      CheckExpiryInFuture(*value, "admin PUT", SwitchPath(name), registry_.clock().Now());
+  if (!future.ok()) return SendError(res, 400, future);
   if (value->actor.empty()) {
     const std::string& header = req.get_header_value("X-Degrade-Actor");
     value->actor = header.empty() ? "admin" : header;
@@ -375,6 +406,46 @@ void Routes::DeleteSwitch(const std::string& name, const httplib::Request& req,
   absl::StatusOr<SwitchInfo> info = registry_.Get(name);
   if (!info.ok()) return NotDefined(name, res);
   SendJson(res, 200, SwitchInfoJson(*info));
+}
+
+// The actor of an entry that names none: the X-Degrade-Actor header, else
+// "admin".
+std::string Routes::DefaultActor(const httplib::Request& req) const {
+  const std::string& header = req.get_header_value("X-Degrade-Actor");
+  return header.empty() ? "admin" : header;
+}
+
+// PUT /degrade/v1/switches: a whole snapshot becomes the admin layer, all or
+// nothing (admin_write.h has what the body may hold).
+void Routes::PutSwitches(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  if (!config_.token.empty() && req.body.find(config_.token) != std::string::npos) {
+    return RefuseCarriedToken(req, res, "body");
+  }
+  absl::StatusOr<BulkWrite> write =
+      ParseBulkWrite(req.body, registry_.clock().Now(), DefaultActor(req),
+                     [this](std::string_view name) { return registry_.Find(name) != nullptr; });
+  if (!write.ok()) return SendError(res, 400, write.status());
+  const size_t switches = write->snapshot.switches.size();
+  const size_t groups = write->snapshot.groups.size();
+  const bool all = write->snapshot.all.has_value();
+  // The write's cause is write->actor and write->reason (the actor and
+  // reason its entries agree on): the one argument to add here when the
+  // registry takes a cause for a layer write.
+  absl::Status applied =
+      registry_.ApplySnapshot(Layer::kAdmin, std::move(write->snapshot), kBulkWriteSource);
+  if (!applied.ok()) return SendError(res, 400, applied);
+  for (const std::string& w : write->warnings) Audit(LogLevel::kWarning, w);
+  Audit(LogLevel::kInfo,
+        absl::StrCat("admin: ", LogText(write->actor), " from ", LogText(req.remote_addr),
+                     " replaced the admin layer (", switches,
+                     switches == 1 ? " switch, " : " switches, ", groups,
+                     groups == 1 ? " group" : " groups", all ? ", all" : "",
+                     write->ttl_s ? absl::StrCat(", ttl_s ", *write->ttl_s) : std::string(),
+                     "): ", LogText(write->reason)));
+  nlohmann::json body = ListingJson(registry_);
+  if (!write->warnings.empty()) body["warnings"] = write->warnings;
+  SendJson(res, 200, body);
 }
 
 void Routes::NotDefined(const std::string& name, httplib::Response& res) {

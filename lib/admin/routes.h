@@ -10,8 +10,10 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "admin/admin_config.h"
 #include "admin/rate_window.h"
+#include "admin/request_log.h"
 #include "degrade/registry.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -24,6 +26,16 @@ class Routes {
   // installed on. Starts the sampler of the listings' rate_1m.
   Routes(Registry& registry, const AdminConfig& config)
       : registry_(registry), config_(config), rates_(registry) {}
+  // Logs the refusals not yet reported (RefusalLog::Flush). After the
+  // server has stopped: no handler runs any more.
+  ~Routes();
+
+  Routes(const Routes&) = delete;
+  Routes& operator=(const Routes&) = delete;
+
+  // Refused-request lines: one per distinct problem per interval.
+  static constexpr absl::Duration kRefusalLogInterval = absl::Seconds(10);
+  static constexpr size_t kMaxRefusalProblems = 64;
 
   // Registers the handlers on `server` (before it listens). Every path and
   // method reaches the routes, which answer 404 and 405 themselves.
@@ -45,14 +57,20 @@ class Routes {
   void DeleteSwitch(const std::string& name, const httplib::Request& req,
                     httplib::Response& res);
   void NotDefined(const std::string& name, httplib::Response& res);
+  void PutSwitches(const httplib::Request& req, httplib::Response& res);
+  std::string DefaultActor(const httplib::Request& req) const;
 
   void SendJson(httplib::Response& res, int status, const nlohmann::json& body) const;
   void SendError(httplib::Response& res, int status, std::string_view message) const;
   void SendError(httplib::Response& res, int status, const absl::Status& error) const;
   void Audit(LogLevel level, std::string_view line) const;
+  // Logs a refusal of kind `problem` (fixed text, never the request's own)
+  // through the rate limit.
+  void LogRefusal(std::string_view problem, std::string line);
 
   Registry& registry_;
   const AdminConfig& config_;
+  RefusalLog refusals_{kRefusalLogInterval, kMaxRefusalProblems};
   RateWindow rates_;  // rate_1m in the listing and GET of one switch
 };
 
