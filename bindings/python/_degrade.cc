@@ -156,6 +156,30 @@ void SwitchDealloc(PyObject* self) {
   Py_DECREF(type);
 }
 
+// Sticky dimming: Switch::enabled(key) for a str key (its UTF-8 bytes).
+PyObject* SwitchEnabledFor(PyObject* self, PyObject* key) {
+  if (!PyUnicode_Check(key)) {
+    PyErr_Format(PyExc_TypeError, "enabled_for(key): key must be a str, not %.100s",
+                 Py_TYPE(key)->tp_name);
+    return nullptr;
+  }
+  Py_ssize_t size = 0;
+  const char* utf8 = PyUnicode_AsUTF8AndSize(key, &size);
+  if (utf8 == nullptr) return nullptr;  // e.g. lone surrogates: UnicodeEncodeError
+  return PyBool_FromLong(reinterpret_cast<SwitchObject*>(self)->sw->enabled(
+      std::string_view(utf8, static_cast<size_t>(size))));
+}
+
+PyMethodDef g_switch_methods[] = {
+    {"enabled_for", SwitchEnabledFor, METH_O,
+     "enabled_for(key)\n--\n\n"
+     "Sticky dimming: like `enabled`, but a fractional allow is decided by the key\n"
+     "(a user, session or tenant id) instead of a per-call draw. The same key gets\n"
+     "the same answer in every thread and process, C++ and C included, and stays\n"
+     "in as allow grows (docs/dimming.md)."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
 PyGetSetDef g_switch_getset[] = {
     {"enabled", SwitchEnabled, nullptr,
      "True when the dependency should be called: one call into Switch::enabled() "
@@ -170,6 +194,7 @@ PyGetSetDef g_switch_getset[] = {
 
 PyType_Slot g_switch_slots[] = {
     {Py_tp_getset, g_switch_getset},
+    {Py_tp_methods, g_switch_methods},
     {Py_tp_repr, reinterpret_cast<void*>(SwitchRepr)},
     {Py_tp_dealloc, reinterpret_cast<void*>(SwitchDealloc)},
     {Py_tp_doc,

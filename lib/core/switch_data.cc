@@ -2,6 +2,7 @@
 #include <memory>
 #include <utility>
 
+#include "core/sticky_hash.h"
 #include "core/switch_data.h"
 
 namespace degrade::internal {
@@ -12,6 +13,7 @@ std::unique_ptr<Switch> RegistryAccess::MakeOwned(std::unique_ptr<SwitchData> da
 
 void SetSpec(SwitchData& d, SwitchSpec spec) {
   d.name = std::move(spec.name);
+  d.sticky_seed = StickySeed(d.name);
   d.description = std::move(spec.description);
   d.owner = std::move(spec.owner);
   d.groups = std::move(spec.groups);

@@ -38,6 +38,8 @@ struct SwitchData {
   // The declaration's name. The environment variable is not kept:
   // EnvVarForSwitch(name) makes it when needed.
   std::string name;
+  // StickySeed(name), for Switch::enabled(key) and the keyed Call.
+  uint64_t sticky_seed = 0;
 
   // Guarded by the registry's mutex (RegistryCore::mu_; the analysis cannot
   // name another object's mutex here).

@@ -2,7 +2,7 @@
 
 It only names and marshals; the documented surface is the degrade package.
 Keep in step with the module's definitions (PYBIND11_MODULE, g_raw_methods,
-g_switch_getset): `mypy --strict` over the package (meson test
+g_switch_getset, g_switch_methods): `mypy --strict` over the package (meson test
 python-typing) checks the package's calls against these signatures.
 """
 
@@ -19,6 +19,7 @@ class Switch:
 
     @property
     def enabled(self) -> bool: ...
+    def enabled_for(self, key: str, /) -> bool: ...
     @property
     def name(self) -> str: ...
     @property
