@@ -128,6 +128,10 @@ PyObject* SwitchOwner(PyObject* self, void*) {
   return StringView(reinterpret_cast<SwitchObject*>(self)->sw->owner());
 }
 
+PyObject* SwitchTier(PyObject* self, void*) {
+  return PyLong_FromLong(reinterpret_cast<SwitchObject*>(self)->sw->tier());
+}
+
 PyObject* SwitchGroups(PyObject* self, void*) {
   const std::vector<std::string>& groups = reinterpret_cast<SwitchObject*>(self)->sw->groups();
   PyObject* out = PyTuple_New(static_cast<Py_ssize_t>(groups.size()));
@@ -189,6 +193,8 @@ PyGetSetDef g_switch_getset[] = {
     {"description", SwitchDescription, nullptr, "What the dependency is.", nullptr},
     {"owner", SwitchOwner, nullptr, "Team or person to page ('' for none).", nullptr},
     {"groups", SwitchGroups, nullptr, "The switch's groups, a tuple of names.", nullptr},
+    {"tier", SwitchTier, nullptr,
+     "Criticality tier: 0 = none, 1 = shed last ... 9 = shed first.", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -426,8 +432,9 @@ absl::Status NotDefined(std::string_view name) {
 
 py::object Define(const std::string& name, const std::string& description,
                   const std::string& owner, std::vector<std::string> groups, bool default_on,
-                  double default_allow) {
+                  double default_allow, int tier) {
   degrade::SwitchSpec spec;
+  spec.tier = tier;
   spec.name = name;
   spec.description = description;
   spec.owner = owner;
@@ -621,7 +628,7 @@ PYBIND11_MODULE(_degrade, m) {
   m.def("_shutdown", &Shutdown, "atexit hook: stop calling into Python from C++ threads.");
 
   m.def("define", &Define, py::arg("name"), py::arg("description"), py::arg("owner"),
-        py::arg("groups"), py::arg("default_on"), py::arg("default_allow"),
+        py::arg("groups"), py::arg("default_on"), py::arg("default_allow"), py::arg("tier"),
         "Registry::Global().Define; returns the Switch.");
   m.def("find", &Find, py::arg("name"), "Registry::Global().Find; raises NotFound.");
   m.def("get_json", &GetJson, py::arg("name"), "One switch of the listing, as JSON.");

@@ -35,6 +35,10 @@ namespace degrade {
 class Registry;
 class Switch;
 
+// Criticality tiers (SwitchSpec::tier): 0 = no tier, 1 = shed last ...
+// kMaxTier = shed first.
+inline constexpr int kMaxTier = 9;
+
 namespace internal {
 struct SwitchData;
 class RegistryAccess;
@@ -74,6 +78,11 @@ struct SwitchSpec {
   // layers may replace it with their own policy or "breaker": "off".
   // Default: none.
   std::optional<BreakerPolicy> breaker = {};
+  // Criticality tier, for shedding under overload (Defcon-style): 0 = no
+  // tier (the default; never shed by tier), 1 = shed last ... 9 = shed
+  // first. Anything else fails the definition. Shown in every listing, the
+  // inventory, the console and the metrics.
+  int tier = 0;
 };
 
 class DEGRADE_EXPORT Switch {
@@ -126,6 +135,8 @@ class DEGRADE_EXPORT Switch {
   std::string_view description() const noexcept;
   std::string_view owner() const noexcept;
   const std::vector<std::string>& groups() const noexcept;
+  // SwitchSpec::tier: 0 (no tier), or 1 (shed last) to 9 (shed first).
+  int tier() const noexcept;
 
   // False when the definition failed (see the constructor).
   bool registered() const noexcept;

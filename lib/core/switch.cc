@@ -192,6 +192,7 @@ std::string_view Switch::name() const noexcept { return data_->name; }
 std::string_view Switch::description() const noexcept { return data_->description; }
 std::string_view Switch::owner() const noexcept { return data_->owner; }
 const std::vector<std::string>& Switch::groups() const noexcept { return data_->groups; }
+int Switch::tier() const noexcept { return data_->tier; }
 bool Switch::registered() const noexcept { return data_->registry != nullptr; }
 Registry* Switch::registry() const noexcept { return data_->registry; }
 

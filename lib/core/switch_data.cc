@@ -18,6 +18,7 @@ void SetSpec(SwitchData& d, SwitchSpec spec) {
   d.owner = std::move(spec.owner);
   d.groups = std::move(spec.groups);
   d.default_state = spec.default_state;
+  d.tier = spec.tier;
   // Anything but exactly 1 (NaN and 1.5 included) is kept, for validation.
   const bool plain_state = spec.default_state == State::kOn || spec.default_state == State::kOff;
   if (spec.default_allow != 1.0 || spec.breaker.has_value() || !plain_state) {

@@ -60,6 +60,8 @@ struct SwitchData {
   std::optional<Layer> breaker_layer;  // layer of the policy in effect
   // Set before registration.
   State default_state = State::kOn;
+  // SwitchSpec::tier as declared (checked by Adopt: 0-9).
+  int tier = 0;
   bool registry_owned = false;  // made by Registry::Define; freed with the registry
 
   // The breaker, created the first time a policy applies and kept (detached

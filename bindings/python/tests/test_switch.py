@@ -137,3 +137,24 @@ def test_enabled_for_on_and_off_ignore_the_key(sw):
 def test_enabled_for_refuses_a_non_str_key(sw):
     with pytest.raises(TypeError, match=r"enabled_for\(key\): key must be a str, not int"):
         sw.enabled_for(42)
+
+
+def test_tier_is_kept_and_listed(name):
+    sw = degrade.switch(name, tier=7)
+    assert sw.tier == 7
+    assert degrade.get(sw)["tier"] == 7
+    assert degrade.switch(name + "-plain").tier == 0
+
+
+@pytest.mark.parametrize("tier,message", [
+    (10, "tier 10 is out of range; accepted: 0 (no tier, the default) or 1 (shed last) to 9"),
+    (-1, "tier -1 is out of range"),
+    (2**70, "is out of range"),
+    ("3", "tier: '3' is not an int"),
+    (True, "tier: True is not an int"),
+])
+def test_bad_tier_is_refused_and_defines_nothing(name, tier, message):
+    with pytest.raises(degrade.InvalidArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        degrade.switch(name, tier=tier)
+    with pytest.raises(degrade.NotFoundError):
+        degrade.find(name)
