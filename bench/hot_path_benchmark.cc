@@ -206,6 +206,21 @@ void BM_Switch_Enabled(benchmark::State& state) {
   PublishChecks(state, n);
 }
 
+// Sticky dimming: enabled(key) with a UUID-sized key (36 bytes), beside
+// enabled()'s per-call draw on the same dimmed switch.
+template <const degrade::Switch& kSwitch>
+void BM_Switch_EnabledKey(benchmark::State& state) {
+  static constexpr std::string_view kKey = "5f0c2a9e-8a47-4b4e-9d0e-3c1f6a2b7d11";
+  std::string_view key = kKey;
+  int64_t n = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(key);  // a key the compiler cannot fold
+    n += kSwitch.enabled(key);
+    benchmark::ClobberMemory();
+  }
+  PublishChecks(state, n);
+}
+
 template <const degrade::Switch& kSwitch>
 void BM_Call(benchmark::State& state) {
   int64_t n = 0;
@@ -484,6 +499,9 @@ void RegisterAll() {
   threads(RegisterBenchmark("BM_Switch_Enabled/on", BM_Switch_Enabled<kBenchOn>));
   threads(RegisterBenchmark("BM_Switch_Enabled/off", BM_Switch_Enabled<kBenchOff>));
   threads(RegisterBenchmark("BM_Switch_Enabled/fractional", BM_Switch_Enabled<kBenchDimmed>));
+  threads(RegisterBenchmark("BM_Switch_EnabledKey/on", BM_Switch_EnabledKey<kBenchOn>));
+  threads(RegisterBenchmark("BM_Switch_EnabledKey/fractional",
+                            BM_Switch_EnabledKey<kBenchDimmed>));
   threads(RegisterBenchmark("BM_Call_Skip", BM_Call<kBenchOff>));
   threads(RegisterBenchmark("BM_Call_Primary", BM_Call<kBenchOn>));
 

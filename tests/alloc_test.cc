@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <string_view>
 #include <thread>
 
 #include "degrade/call.h"
@@ -65,6 +66,23 @@ TEST_F(AllocTest, EnabledFractionalNeverAllocates) {
   EXPECT_LT(sink, 100'000);
 }
 
+TEST_F(AllocTest, EnabledWithAKeyNeverAllocates) {
+  // Keys of every length class of the hash (a tail, whole blocks, both),
+  // each let through or not by its own fixed point.
+  const std::string_view keys[] = {"u", "user-0042", "5f0c2a9e-8a47-4b4e-9d0e-3c1f6a2b7d11",
+                                   "tenant-7/session-0123456789"};
+  long sink = 0;
+  EXPECT_EQ(CountAllocations(100'000,
+                             [&] {
+                               for (std::string_view k : keys) {
+                                 sink += kAllocDimmed.enabled(k) + kAllocOn.enabled(k) +
+                                         kAllocOff.enabled(k);
+                               }
+                             }),
+            0);
+  EXPECT_GE(sink, 4 * 100'000);
+}
+
 TEST_F(AllocTest, EnabledNeverAllocatesOnAFreshThread) {
   long allocations = -1;
   std::thread t([&] {
@@ -97,6 +115,20 @@ TEST_F(AllocTest, CallPrimaryPathNeverAllocatesAfterTheThreadsFirstCall) {
 TEST_F(AllocTest, CallDimmedPathNeverAllocatesAfterTheThreadsFirstCall) {
   Call(kAllocDimmed, [] { return 1; }, [] { return 0; });
   EXPECT_EQ(CountAllocations(100'000, [] { Call(kAllocDimmed, [] { return 1; }, [] { return 0; }); }), 0);
+}
+
+TEST_F(AllocTest, KeyedCallNeverAllocatesAfterTheThreadsFirstCall) {
+  Call(kAllocDimmed, "user-1", [] { return 1; }, [] { return 0; });
+  long sink = 0;
+  EXPECT_EQ(CountAllocations(100'000,
+                             [&] {
+                               sink += Call(kAllocDimmed, "user-0042", [] { return 1; },
+                                            [] { return 0; }) +
+                                       Call(kAllocOn, "user-0042", [] { return 1; },
+                                            [] { return 0; });
+                             }),
+            0);
+  EXPECT_GE(sink, 100'000);
 }
 
 TEST_F(AllocTest, FirstCallOnAThreadAllocatesOnlyItsCounterBlock) {

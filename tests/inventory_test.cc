@@ -68,12 +68,22 @@ TEST(InventoryTest, BreakerFromAnyLayerCounts) {
   EXPECT_TRUE(Inventory(registry)[0].has_breaker);
 }
 
+TEST(InventoryTest, CarriesEachSwitchsTier) {
+  Registry registry(Quiet());
+  ASSERT_TRUE(registry.Define({.name = "essential", .description = "no tier"}).ok());
+  ASSERT_TRUE(registry.Define({.name = "recs", .description = "shed early", .tier = 8}).ok());
+  const std::vector<InventoryEntry> inventory = Inventory(registry);
+  ASSERT_EQ(inventory.size(), 2u);
+  EXPECT_EQ(inventory[0].tier, 0);
+  EXPECT_EQ(inventory[1].tier, 8);
+}
+
 TEST(InventoryTest, JsonFormat) {
   const std::string text = InventoryToJson(
-      {{"recs", "Recommendations", "team", {"tier2"}, "DEGRADE_RECS", true}});
+      {{"recs", "Recommendations", "team", {"tier2"}, 7, "DEGRADE_RECS", true}});
   const nlohmann::json j = nlohmann::json::parse(text);
   EXPECT_EQ(j, nlohmann::json::parse(R"({"switches": [{"name": "recs",
-      "description": "Recommendations", "owner": "team", "groups": ["tier2"],
+      "description": "Recommendations", "owner": "team", "groups": ["tier2"], "tier": 7,
       "env_var": "DEGRADE_RECS", "breaker": true}]})"));
   EXPECT_EQ(nlohmann::json::parse(InventoryToJson({})), nlohmann::json::parse(R"({"switches": []})"));
 }

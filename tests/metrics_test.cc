@@ -235,7 +235,7 @@ TEST(MetricsTest, EmptyRegistryStillDeclaresEveryFamily) {
   const Exposition e = Render(registry);
   for (const char* name :
        {"degrade_switch_enabled", "degrade_switch_allow", "degrade_switch_fault_rate",
-        "degrade_switch_layer", "degrade_breaker_open", "degrade_breaker_state",
+        "degrade_switch_layer", "degrade_switch_tier", "degrade_breaker_open", "degrade_breaker_state",
         "degrade_breaker_opened_total", "degrade_calls_total",
         "degrade_injected_faults_total", "degrade_fallbacks_total", "degrade_source_healthy",
         "degrade_source_last_success_timestamp_seconds", "degrade_source_consecutive_failures",
@@ -285,6 +285,16 @@ TEST(MetricsTest, LayerLabelNamesTheDecidingLayer) {
   EXPECT_EQ(e.Value("degrade_switch_layer", {{"switch", "m.a"}, {"layer", "default"}}), 1);
   EXPECT_EQ(e.Value("degrade_switch_layer", {{"switch", "m.b"}, {"layer", "admin"}}), 1);
   EXPECT_EQ(e.Count("degrade_switch_layer"), 2u) << "one series per switch";
+}
+
+TEST(MetricsTest, TierIsExportedForEverySwitch) {
+  Registry registry(QuietOptions());
+  ASSERT_TRUE(registry.Define({.name = "m.a", .description = "x"}).ok());
+  ASSERT_TRUE(registry.Define({.name = "m.b", .description = "x", .tier = 6}).ok());
+  const Exposition e = Render(registry);
+  EXPECT_EQ(e.Value("degrade_switch_tier", {{"switch", "m.a"}}), 0);
+  EXPECT_EQ(e.Value("degrade_switch_tier", {{"switch", "m.b"}}), 6);
+  EXPECT_EQ(e.type.at("degrade_switch_tier"), "gauge");
 }
 
 TEST(MetricsTest, FaultRateIsExportedOnlyWhileAFaultIsSet) {

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "degrade/env.h"
 #include "degrade/listing.h"
@@ -214,6 +215,33 @@ TEST_F(RegistryTest, DefineRejectsInvalidGroupNamingIt) {
   ASSERT_FALSE(sw.ok());
   EXPECT_EQ(sw.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Message(sw.status()), AllOf(HasSubstr("\"Tier 3\""), HasSubstr("recs")));
+}
+
+TEST_F(RegistryTest, DefineKeepsTheTierAndListsIt) {
+  SwitchSpec spec = Spec("recs");
+  spec.tier = 9;
+  Switch* sw = Define(spec);
+  ASSERT_NE(sw, nullptr);
+  EXPECT_EQ(sw->tier(), 9);
+  EXPECT_EQ(Info("recs").tier, 9);
+  EXPECT_THAT(SwitchInfoToJson(Info("recs")), HasSubstr(R"("tier":9)"));
+  EXPECT_EQ(Define(Spec("plain"))->tier(), 0) << "no tier unless declared";
+}
+
+TEST_F(RegistryTest, DefineRejectsATierOutsideZeroToNineAndChangesNothing) {
+  for (int tier : {-1, 10, 100}) {
+    SwitchSpec spec = Spec("recs");
+    spec.tier = tier;
+    absl::StatusOr<Switch*> sw = registry().Define(spec);
+    ASSERT_FALSE(sw.ok()) << tier;
+    EXPECT_EQ(sw.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(Message(sw.status()),
+              absl::StrCat("switch \"recs\": tier ", tier,
+                           " is out of range; accepted: 0 (no tier, the default) or 1 (shed "
+                           "last) to 9 (shed first)"));
+  }
+  EXPECT_EQ(registry().Get("recs").status().code(), absl::StatusCode::kNotFound)
+      << "nothing was defined";
 }
 
 TEST_F(RegistryTest, DefineRejectsDuplicateName) {

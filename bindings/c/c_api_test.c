@@ -172,6 +172,32 @@ static void test_define(void) {
   degrade_free(err);
 }
 
+/* Sticky dimming: "bob" and "carol" on "c.sticky" are pinned in
+ * tests/sticky_test.cc at 3971999973 and 2005005700 of 2^32 (about 0.925
+ * and 0.467), so these answers are the C++ library's. */
+static void test_sticky(void) {
+  degrade_switch_t* sw = NULL;
+  char* err = NULL;
+  int rc = degrade_switch_define("c.sticky", "sticky dimming", NULL, NULL, 1, 0.5, &sw, &err);
+  CHECK("sticky_define", rc == DEGRADE_OK && sw != NULL, "rc %d: %s", rc, str(err));
+  if (sw == NULL) return;
+  CHECK("sticky_half_lets_carol_not_bob",
+        degrade_enabled_for(sw, "carol", 5) == 1 && degrade_enabled_for(sw, "bob", 3) == 0,
+        "carol %d bob %d", degrade_enabled_for(sw, "carol", 5), degrade_enabled_for(sw, "bob", 3));
+  CHECK("sticky_key_is_its_bytes_not_a_c_string",
+        degrade_enabled_for(sw, "carolXYZ", 5) == 1 && degrade_enabled_for(sw, "bobby", 3) == 0,
+        "prefix lengths not honoured");
+  rc = degrade_set_override("c.sticky", 1, 0.95, "grow", NULL, 0, &err);
+  CHECK("sticky_bob_in_at_095", rc == DEGRADE_OK && degrade_enabled_for(sw, "bob", 3) == 1 &&
+                                    degrade_enabled_for(sw, "carol", 5) == 1,
+        "rc %d: %s", rc, str(err));
+  rc = degrade_set_override("c.sticky", 0, 1.0, "off", NULL, 0, &err);
+  CHECK("sticky_off_is_off_for_every_key",
+        rc == DEGRADE_OK && degrade_enabled_for(sw, "carol", 5) == 0 &&
+            degrade_enabled_for(sw, NULL, 0) == 0,
+        "rc %d: %s", rc, str(err));
+}
+
 static void test_env_layer(void) {
   degrade_switch_t* sw = NULL;
   degrade_state_t st;
@@ -699,6 +725,7 @@ int main(void) {
   scrub_environment();
   test_general();
   test_define();
+  test_sticky();
   test_env_layer();
   test_env_helpers();
   test_overrides();

@@ -181,6 +181,11 @@ int degrade_switch_find(const char* name, degrade_switch_t** out, char** errptr)
 
 uint8_t degrade_enabled(const degrade_switch_t* sw) { return AsSwitch(sw)->enabled() ? 1 : 0; }
 
+uint8_t degrade_enabled_for(const degrade_switch_t* sw, const char* key, size_t key_len) {
+  const std::string_view k = key == nullptr ? std::string_view() : std::string_view(key, key_len);
+  return AsSwitch(sw)->enabled(k) ? 1 : 0;
+}
+
 // ----------------------------------------------------------- switch details
 
 const char* degrade_switch_name(const degrade_switch_t* sw) {

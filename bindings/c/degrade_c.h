@@ -159,6 +159,14 @@ int degrade_switch_find(const char* name, degrade_switch_t** out, char** errptr)
  * library. `sw` must be a valid handle. */
 uint8_t degrade_enabled(const degrade_switch_t* sw);
 
+/* Sticky dimming (Switch::enabled(key), docs/dimming.md): like
+ * degrade_enabled, but a fractional allow is decided by `key` (key_len bytes,
+ * any bytes; NULL only with key_len 0) instead of a per-call draw, so the
+ * same user, session or tenant gets the same answer in every thread and
+ * process, and stays in as allow grows. Plainly on or off: as
+ * degrade_enabled. Never allocates or blocks. `sw` must be a valid handle. */
+uint8_t degrade_enabled_for(const degrade_switch_t* sw, const char* key, size_t key_len);
+
 /* ------------------------------------------------------- switch details */
 
 /* The switch's name / description. Valid as long as the switch (forever). */

@@ -128,6 +128,10 @@ PyObject* SwitchOwner(PyObject* self, void*) {
   return StringView(reinterpret_cast<SwitchObject*>(self)->sw->owner());
 }
 
+PyObject* SwitchTier(PyObject* self, void*) {
+  return PyLong_FromLong(reinterpret_cast<SwitchObject*>(self)->sw->tier());
+}
+
 PyObject* SwitchGroups(PyObject* self, void*) {
   const std::vector<std::string>& groups = reinterpret_cast<SwitchObject*>(self)->sw->groups();
   PyObject* out = PyTuple_New(static_cast<Py_ssize_t>(groups.size()));
@@ -156,6 +160,30 @@ void SwitchDealloc(PyObject* self) {
   Py_DECREF(type);
 }
 
+// Sticky dimming: Switch::enabled(key) for a str key (its UTF-8 bytes).
+PyObject* SwitchEnabledFor(PyObject* self, PyObject* key) {
+  if (!PyUnicode_Check(key)) {
+    PyErr_Format(PyExc_TypeError, "enabled_for(key): key must be a str, not %.100s",
+                 Py_TYPE(key)->tp_name);
+    return nullptr;
+  }
+  Py_ssize_t size = 0;
+  const char* utf8 = PyUnicode_AsUTF8AndSize(key, &size);
+  if (utf8 == nullptr) return nullptr;  // e.g. lone surrogates: UnicodeEncodeError
+  return PyBool_FromLong(reinterpret_cast<SwitchObject*>(self)->sw->enabled(
+      std::string_view(utf8, static_cast<size_t>(size))));
+}
+
+PyMethodDef g_switch_methods[] = {
+    {"enabled_for", SwitchEnabledFor, METH_O,
+     "enabled_for(key)\n--\n\n"
+     "Sticky dimming: like `enabled`, but a fractional allow is decided by the key\n"
+     "(a user, session or tenant id) instead of a per-call draw. The same key gets\n"
+     "the same answer in every thread and process, C++ and C included, and stays\n"
+     "in as allow grows (docs/dimming.md)."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
 PyGetSetDef g_switch_getset[] = {
     {"enabled", SwitchEnabled, nullptr,
      "True when the dependency should be called: one call into Switch::enabled() "
@@ -165,11 +193,14 @@ PyGetSetDef g_switch_getset[] = {
     {"description", SwitchDescription, nullptr, "What the dependency is.", nullptr},
     {"owner", SwitchOwner, nullptr, "Team or person to page ('' for none).", nullptr},
     {"groups", SwitchGroups, nullptr, "The switch's groups, a tuple of names.", nullptr},
+    {"tier", SwitchTier, nullptr,
+     "Criticality tier: 0 = none, 1 = shed last ... 9 = shed first.", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
 PyType_Slot g_switch_slots[] = {
     {Py_tp_getset, g_switch_getset},
+    {Py_tp_methods, g_switch_methods},
     {Py_tp_repr, reinterpret_cast<void*>(SwitchRepr)},
     {Py_tp_dealloc, reinterpret_cast<void*>(SwitchDealloc)},
     {Py_tp_doc,
@@ -401,8 +432,9 @@ absl::Status NotDefined(std::string_view name) {
 
 py::object Define(const std::string& name, const std::string& description,
                   const std::string& owner, std::vector<std::string> groups, bool default_on,
-                  double default_allow) {
+                  double default_allow, int tier) {
   degrade::SwitchSpec spec;
+  spec.tier = tier;
   spec.name = name;
   spec.description = description;
   spec.owner = owner;
@@ -596,7 +628,7 @@ PYBIND11_MODULE(_degrade, m) {
   m.def("_shutdown", &Shutdown, "atexit hook: stop calling into Python from C++ threads.");
 
   m.def("define", &Define, py::arg("name"), py::arg("description"), py::arg("owner"),
-        py::arg("groups"), py::arg("default_on"), py::arg("default_allow"),
+        py::arg("groups"), py::arg("default_on"), py::arg("default_allow"), py::arg("tier"),
         "Registry::Global().Define; returns the Switch.");
   m.def("find", &Find, py::arg("name"), "Registry::Global().Find; raises NotFound.");
   m.def("get_json", &GetJson, py::arg("name"), "One switch of the listing, as JSON.");

@@ -35,6 +35,9 @@
 #ifndef DEGRADE_CALL_H_
 #define DEGRADE_CALL_H_
 
+#include <atomic>
+#include <cstdint>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -68,6 +71,9 @@ struct SlowVerdict {
 };
 DEGRADE_EXPORT SlowVerdict DecideSlow(const Switch& sw, int64_t word, uint32_t id,
                                       uint64_t fault_word) noexcept;
+// The same for the sticky form: the dimmer is decided by the key's point.
+DEGRADE_EXPORT SlowVerdict DecideSlowKeyed(const Switch& sw, int64_t word, uint32_t id,
+                                           uint64_t fault_word, std::string_view key) noexcept;
 
 // Reports a call's outcome to the switch's breaker (`start`: the verdict's
 // non-zero observe_start).
@@ -153,12 +159,19 @@ ABSL_ATTRIBUTE_NOINLINE R RunObserved(const Switch& sw, uint32_t id, int64_t obs
 
 }  // namespace internal
 
+namespace internal {
+
+// Call's body, for both forms: `key` is null for Call(sw, primary, fallback)
+// (a dimmer draws per call) and the key for the sticky form.
 template <typename Primary, typename Fallback>
-auto Call(const Switch& sw, Primary&& primary, Fallback&& fallback) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline auto CallWith(const Switch& sw, uint32_t id, int64_t word,
+                                                  const std::atomic<uint64_t>& fault,
+                                                  const std::string_view* key, Primary& primary,
+                                                  Fallback& fallback) {
   using R = std::invoke_result_t<Fallback&>;
   using P = std::invoke_result_t<Primary&>;
   constexpr bool kSameType = std::is_same_v<P, R>;
-  constexpr bool kStatusOrOf = internal::IsStatusOr<P>::value;
+  constexpr bool kStatusOrOf = IsStatusOr<P>::value;
   constexpr bool kStatusLike = std::is_same_v<P, absl::Status> || std::is_void_v<P>;
   static_assert(!std::is_reference_v<R>, "degrade::Call: the fallback must return by value");
   static_assert(kSameType || kStatusOrOf || kStatusLike,
@@ -170,33 +183,52 @@ auto Call(const Switch& sw, Primary&& primary, Fallback&& fallback) {
                   "fallback returning absl::Status or void");
   }
 
-  const uint32_t id = sw.id_;
-  const int64_t word = sw.word_.load(std::memory_order_relaxed);
-  if (ABSL_PREDICT_FALSE(word == internal::kWordOff)) {
-    internal::CountOutcome(id, internal::kOutcomeSkipped);
+  if (ABSL_PREDICT_FALSE(word == kWordOff)) {
+    CountOutcome(id, kOutcomeSkipped);
     return fallback();
   }
-  if (ABSL_PREDICT_FALSE(word != internal::kWordOn)) {
-    const internal::SlowVerdict verdict =
-        internal::DecideSlow(sw, word, id, sw.fault_.load(std::memory_order_relaxed));
+  if (ABSL_PREDICT_FALSE(word != kWordOn)) {
+    const uint64_t fault_word = fault.load(std::memory_order_relaxed);
+    const SlowVerdict verdict = key == nullptr
+                                    ? DecideSlow(sw, word, id, fault_word)
+                                    : DecideSlowKeyed(sw, word, id, fault_word, *key);
     switch (verdict.decision) {
-      case internal::Decision::kRun:
+      case Decision::kRun:
         break;
-      case internal::Decision::kSkip:
+      case Decision::kSkip:
         return fallback();
-      case internal::Decision::kFaultError:
-        if (verdict.observe_start != 0) {
-          internal::ObserveOutcome(sw, false, verdict.observe_start);
-        }
+      case Decision::kFaultError:
+        if (verdict.observe_start != 0) ObserveOutcome(sw, false, verdict.observe_start);
         return fallback();
     }
     // The breaker wants to hear how this call went: run the primary out of
     // line, reporting.
     if (verdict.observe_start != 0) {
-      return internal::RunObserved<R>(sw, id, verdict.observe_start, primary, fallback);
+      return RunObserved<R>(sw, id, verdict.observe_start, primary, fallback);
     }
   }
-  return internal::RunPrimary<R, /*kObserved=*/false>(sw, id, 0, primary, fallback);
+  return RunPrimary<R, /*kObserved=*/false>(sw, id, 0, primary, fallback);
+}
+
+}  // namespace internal
+
+template <typename Primary, typename Fallback>
+auto Call(const Switch& sw, Primary&& primary, Fallback&& fallback) {
+  return internal::CallWith(sw, sw.id_, sw.word_.load(std::memory_order_relaxed), sw.fault_,
+                            nullptr, primary, fallback);
+}
+
+// Sticky dimming: as above, but a fractional allow lets the call through
+// exactly when sw.enabled(key) would (the same answer for the same key in
+// every thread and process; see Switch::enabled(key)). Faults are still
+// drawn per call at their rate, and breakers decide as for any call. The
+// key is only read during the call; no allocation.
+//   auto recs = degrade::Call(kRecs, user.id(),
+//       [&] { return recs.Fetch(user); }, [&] { return Items{}; });
+template <typename Primary, typename Fallback>
+auto Call(const Switch& sw, std::string_view key, Primary&& primary, Fallback&& fallback) {
+  return internal::CallWith(sw, sw.id_, sw.word_.load(std::memory_order_relaxed), sw.fault_,
+                            &key, primary, fallback);
 }
 
 }  // namespace degrade

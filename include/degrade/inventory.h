@@ -28,6 +28,7 @@ struct InventoryEntry {
   std::string description;
   std::string owner;                // empty when the declaration names none
   std::vector<std::string> groups;
+  int tier = 0;                     // 0 (no tier), 1 (shed last) to 9 (shed first)
   std::string env_var;              // DEGRADE_<NAME>
   bool has_breaker = false;         // some layer gives it a breaker policy
 };
@@ -37,7 +38,7 @@ struct InventoryEntry {
 // process).
 DEGRADE_EXPORT std::vector<InventoryEntry> Inventory(const Registry& registry = Registry::Global());
 
-// {"switches": [{"name", "description", "owner", "groups", "env_var",
+// {"switches": [{"name", "description", "owner", "groups", "tier", "env_var",
 // "breaker"}...]}, the format of `degradectl inventory --json`.
 DEGRADE_EXPORT std::string InventoryToJson(const std::vector<InventoryEntry>& inventory);
 

@@ -85,6 +85,9 @@ struct SwitchInfo {
   std::string description;
   std::string owner;
   std::vector<std::string> groups;
+  // SwitchSpec::tier: 0 (no tier), 1 (shed last) to 9 (shed first); 0 for
+  // names not defined here.
+  int tier = 0;
   // The environment variable that sets it (DEGRADE_<NAME>).
   std::string env_var;
   // False for names that some layer mentions but this process does not

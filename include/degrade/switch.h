@@ -35,13 +35,26 @@ namespace degrade {
 class Registry;
 class Switch;
 
+// Criticality tiers (SwitchSpec::tier): 0 = no tier, 1 = shed last ...
+// kMaxTier = shed first.
+inline constexpr int kMaxTier = 9;
+
 namespace internal {
 struct SwitchData;
 class RegistryAccess;
 // Slow path of enabled(): rolls the per-thread generator against a dimmed
 // word's threshold. Never allocates, locks or blocks.
 DEGRADE_EXPORT bool RollDimmed(int64_t word) noexcept;
+// Slow path of enabled(key): the key's sticky point against the threshold.
+DEGRADE_EXPORT bool StickyDimmed(const Switch& sw, int64_t word, std::string_view key) noexcept;
 }  // namespace internal
+
+// Where `key` falls for the switch named `switch_name`, in [0, 2^32): with a
+// fractional allow, Switch::enabled(key) lets the key through exactly when
+// StickyPoint(name, key) < allow * 2^32. A fixed hash (docs/dimming.md),
+// never seeded per process: the same in every thread, process, restart and
+// host, so one user gets one answer everywhere and stays in as allow grows.
+DEGRADE_EXPORT uint32_t StickyPoint(std::string_view switch_name, std::string_view key) noexcept;
 
 // The declaration of a switch.
 // Every member has a default, so designated initializers may name any subset:
@@ -65,6 +78,11 @@ struct SwitchSpec {
   // layers may replace it with their own policy or "breaker": "off".
   // Default: none.
   std::optional<BreakerPolicy> breaker = {};
+  // Criticality tier, for shedding under overload (Defcon-style): 0 = no
+  // tier (the default; never shed by tier), 1 = shed last ... 9 = shed
+  // first. Anything else fails the definition. Shown in every listing, the
+  // inventory, the console and the metrics.
+  int tier = 0;
 };
 
 class DEGRADE_EXPORT Switch {
@@ -96,12 +114,29 @@ class DEGRADE_EXPORT Switch {
     if (ABSL_PREDICT_TRUE(word == internal::kWordOff)) return false;
     return internal::RollDimmed(word);
   }
+
+  // Sticky dimming: like enabled(), but a fractional allow is decided by the
+  // key (a user, session or tenant id) instead of a per-call draw: the same
+  // key gets the same answer in every thread and process at the same allow,
+  // and a key that is in stays in as allow grows (see StickyPoint). Plainly
+  // on or off: exactly enabled(), one load and a branch. Dimmed: a hash of
+  // the key (bench/hot_path_benchmark: 15 ns of CPU for a 36-byte key, 3.2 ns
+  // for enabled()'s per-call draw, on a loaded 2-core VM). Never allocates, locks,
+  // blocks or throws; any key, the empty one included.
+  bool enabled(std::string_view key) const noexcept {
+    const int64_t word = word_.load(std::memory_order_relaxed);
+    if (ABSL_PREDICT_TRUE(word > 0)) return true;
+    if (ABSL_PREDICT_TRUE(word == internal::kWordOff)) return false;
+    return internal::StickyDimmed(*this, word, key);
+  }
   // ------------------------------------------------------------ end hot path
 
   std::string_view name() const noexcept;
   std::string_view description() const noexcept;
   std::string_view owner() const noexcept;
   const std::vector<std::string>& groups() const noexcept;
+  // SwitchSpec::tier: 0 (no tier), or 1 (shed last) to 9 (shed first).
+  int tier() const noexcept;
 
   // False when the definition failed (see the constructor).
   bool registered() const noexcept;
@@ -118,6 +153,8 @@ class DEGRADE_EXPORT Switch {
   friend class internal::RegistryAccess;
   template <typename P, typename F>
   friend auto Call(const Switch&, P&&, F&&);
+  template <typename P, typename F>
+  friend auto Call(const Switch&, std::string_view, P&&, F&&);
 
   struct RegistryOwned {};
   DEGRADE_NO_EXPORT Switch(RegistryOwned, std::unique_ptr<internal::SwitchData> data) noexcept;

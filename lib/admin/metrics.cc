@@ -105,6 +105,9 @@ std::vector<MetricFamily> CollectMetrics(const std::vector<SwitchInfo>& switches
   MetricFamily layer{"degrade_switch_layer",
                      "Always 1; the layer label is the layer that decides the switch's state.",
                      MetricType::kGauge, {}};
+  MetricFamily tier{"degrade_switch_tier",
+                    "The switch's criticality tier: 0 = none, 1 = shed last ... 9 = shed first.",
+                    MetricType::kGauge, {}};
   MetricFamily breaker{"degrade_breaker_open",
                        "1 while the switch's circuit breaker is open (or the breaker layer "
                        "decides the switch), else 0.",
@@ -150,6 +153,7 @@ std::vector<MetricFamily> CollectMetrics(const std::vector<SwitchInfo>& switches
     }
     layer.samples.push_back(
         {{{"switch", s.name}, {"layer", std::string(LayerName(s.deciding_layer))}}, 1.0});
+    tier.samples.push_back({sw, static_cast<double>(s.tier)});
     // The breaker's own state; a breaker-layer entry set by a snapshot (no
     // policy) counts as open too.
     const bool open = (s.breaker && s.breaker->state == BreakerState::kOpen) ||
@@ -183,7 +187,7 @@ std::vector<MetricFamily> CollectMetrics(const std::vector<SwitchInfo>& switches
     applied.samples.push_back({src, static_cast<double>(h.applied)});
   }
   std::vector<MetricFamily> out;
-  for (MetricFamily* f : {&enabled, &allow, &fault, &layer, &breaker, &breaker_state,
+  for (MetricFamily* f : {&enabled, &allow, &fault, &layer, &tier, &breaker, &breaker_state,
                           &breaker_opened, &calls, &faults, &fallbacks, &healthy, &last_success,
                           &failures, &applied}) {
     out.push_back(std::move(*f));

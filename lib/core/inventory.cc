@@ -12,7 +12,8 @@ std::vector<InventoryEntry> Inventory(const Registry& registry) {
   for (SwitchInfo& info : registry.List()) {
     if (!info.defined) continue;
     out.push_back({std::move(info.name), std::move(info.description), std::move(info.owner),
-                   std::move(info.groups), std::move(info.env_var), info.breaker.has_value()});
+                   std::move(info.groups), info.tier, std::move(info.env_var),
+                   info.breaker.has_value()});
   }
   std::sort(out.begin(), out.end(),
             [](const InventoryEntry& a, const InventoryEntry& b) { return a.name < b.name; });
@@ -26,6 +27,7 @@ std::string InventoryToJson(const std::vector<InventoryEntry>& inventory) {
                         {"description", e.description},
                         {"owner", e.owner},
                         {"groups", e.groups},
+                        {"tier", e.tier},
                         {"env_var", e.env_var},
                         {"breaker", e.has_breaker}});
   }

@@ -64,6 +64,7 @@ nlohmann::json SwitchInfoJson(const SwitchInfo& info) {
       {"description", info.description},
       {"owner", info.owner},
       {"groups", info.groups},
+      {"tier", info.tier},
       {"env_var", info.env_var},
       {"defined", info.defined},
       {"state", std::string(StateName(info.effective.state))},

@@ -30,6 +30,12 @@ absl::Status RegistryCore::Adopt(Switch& sw) {
       return absl::InvalidArgumentError(absl::StrCat("switch \"", name, "\": ", s.message()));
     }
   }
+  if (d.tier < 0 || d.tier > kMaxTier) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("switch \"", name, "\": tier ", d.tier,
+                     " is out of range; accepted: 0 (no tier, the default) or 1 (shed last) to ",
+                     kMaxTier, " (shed first)"));
+  }
   if (absl::Status s = ValidateSwitchValueAt(
           DefaultEntry(d), [&] { return absl::StrCat("switch \"", name, "\" default"); });
       !s.ok()) {

@@ -43,6 +43,7 @@ SwitchInfo RegistryCore::InfoLocked(const Switch* sw, std::string_view unknown_n
   info.description = d.description;
   info.owner = d.owner;
   info.groups = d.groups;
+  info.tier = d.tier;
   info.env_var = EnvVarForSwitch(d.name);
   info.effective = d.effective;
   info.deciding_layer = d.deciding_layer;

@@ -13,6 +13,7 @@
 #include "degrade/internal/counters.h"
 #include "degrade/registry.h"
 #include "core/registry_core.h"
+#include "core/sticky_hash.h"
 
 namespace degrade {
 namespace internal {
@@ -80,14 +81,25 @@ EffectiveState DetachedState(const SwitchData& d, Registry& reg) {
 
 bool RollDimmed(int64_t word) noexcept { return NextRandom32() < WordThreshold(word); }
 
+bool StickyDimmed(const Switch& sw, int64_t word, std::string_view key) noexcept {
+  return StickyPointFromSeed(RegistryAccess::Data(sw).sticky_seed, key) < WordThreshold(word);
+}
+
 namespace {
 
 // Every case but the one DecideSlow handles itself.
+// `key`: null for a per-call draw of the dimmer, else the sticky key.
 ABSL_ATTRIBUTE_NOINLINE SlowVerdict DecideSlowGeneral(const Switch& sw, int64_t word, uint32_t id,
-                                                      uint64_t fault_word) noexcept {
-  if (word < 0 && NextRandom32() >= WordThreshold(word)) {
-    CountOutcome(id, kOutcomeSkipped);
-    return {Decision::kSkip, 0};
+                                                      uint64_t fault_word,
+                                                      const std::string_view* key) noexcept {
+  if (word < 0) {
+    const uint32_t draw = key == nullptr
+                              ? NextRandom32()
+                              : StickyPointFromSeed(RegistryAccess::Data(sw).sticky_seed, *key);
+    if (draw >= WordThreshold(word)) {
+      CountOutcome(id, kOutcomeSkipped);
+      return {Decision::kSkip, 0};
+    }
   }
   // The breaker decides before the fault is rolled, so that an injected
   // fault uses up a half-open probe and counts against it, and its start
@@ -127,7 +139,14 @@ SlowVerdict DecideSlow(const Switch& sw, int64_t word, uint32_t id, uint64_t fau
     CountOutcome(id, kOutcomeSkipped);
     return {Decision::kSkip, 0};
   }
-  return DecideSlowGeneral(sw, word, id, fault_word);
+  return DecideSlowGeneral(sw, word, id, fault_word, nullptr);
+}
+
+SlowVerdict DecideSlowKeyed(const Switch& sw, int64_t word, uint32_t id, uint64_t fault_word,
+                            std::string_view key) noexcept {
+  // Only a dimmed word uses the key; every other word decides as unkeyed.
+  if (word >= 0) return DecideSlow(sw, word, id, fault_word);
+  return DecideSlowGeneral(sw, word, id, fault_word, &key);
 }
 
 void ObserveOutcome(const Switch& sw, bool ok, int64_t start) noexcept {
@@ -136,6 +155,10 @@ void ObserveOutcome(const Switch& sw, bool ok, int64_t start) noexcept {
 }
 
 }  // namespace internal
+
+uint32_t StickyPoint(std::string_view switch_name, std::string_view key) noexcept {
+  return internal::StickyPointFromSeed(internal::StickySeed(switch_name), key);
+}
 
 Switch::Switch(SwitchSpec spec) noexcept
     : id_(internal::AcquireSwitchId()), data_(std::make_unique<internal::SwitchData>()) {
@@ -169,6 +192,7 @@ std::string_view Switch::name() const noexcept { return data_->name; }
 std::string_view Switch::description() const noexcept { return data_->description; }
 std::string_view Switch::owner() const noexcept { return data_->owner; }
 const std::vector<std::string>& Switch::groups() const noexcept { return data_->groups; }
+int Switch::tier() const noexcept { return data_->tier; }
 bool Switch::registered() const noexcept { return data_->registry != nullptr; }
 Registry* Switch::registry() const noexcept { return data_->registry; }
 

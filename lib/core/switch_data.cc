@@ -2,6 +2,7 @@
 #include <memory>
 #include <utility>
 
+#include "core/sticky_hash.h"
 #include "core/switch_data.h"
 
 namespace degrade::internal {
@@ -12,10 +13,12 @@ std::unique_ptr<Switch> RegistryAccess::MakeOwned(std::unique_ptr<SwitchData> da
 
 void SetSpec(SwitchData& d, SwitchSpec spec) {
   d.name = std::move(spec.name);
+  d.sticky_seed = StickySeed(d.name);
   d.description = std::move(spec.description);
   d.owner = std::move(spec.owner);
   d.groups = std::move(spec.groups);
   d.default_state = spec.default_state;
+  d.tier = spec.tier;
   // Anything but exactly 1 (NaN and 1.5 included) is kept, for validation.
   const bool plain_state = spec.default_state == State::kOn || spec.default_state == State::kOff;
   if (spec.default_allow != 1.0 || spec.breaker.has_value() || !plain_state) {

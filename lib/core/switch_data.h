@@ -38,6 +38,8 @@ struct SwitchData {
   // The declaration's name. The environment variable is not kept:
   // EnvVarForSwitch(name) makes it when needed.
   std::string name;
+  // StickySeed(name), for Switch::enabled(key) and the keyed Call.
+  uint64_t sticky_seed = 0;
 
   // Guarded by the registry's mutex (RegistryCore::mu_; the analysis cannot
   // name another object's mutex here).
@@ -58,6 +60,8 @@ struct SwitchData {
   std::optional<Layer> breaker_layer;  // layer of the policy in effect
   // Set before registration.
   State default_state = State::kOn;
+  // SwitchSpec::tier as declared (checked by Adopt: 0-9).
+  int tier = 0;
   bool registry_owned = false;  // made by Registry::Define; freed with the registry
 
   // The breaker, created the first time a policy applies and kept (detached

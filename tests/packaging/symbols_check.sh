@@ -4,10 +4,10 @@
 #   tests/packaging/symbols_check.sh LIBDEGRADE_SO
 #
 # Lists the library's exported symbols (nm -DC --defined-only) and fails when
-#   - a symbol of degrade::internal is exported other than the five the
+#   - a symbol of degrade::internal is exported other than those the
 #     inline hot path of the public headers reaches (Switch::enabled and
-#     degrade::Call: RollDimmed, DecideSlow, ObserveOutcome,
-#     CounterChunkSlow, t_counter_directory);
+#     degrade::Call, keyed or not: RollDimmed, StickyDimmed, DecideSlow,
+#     DecideSlowKeyed, ObserveOutcome, CounterChunkSlow, t_counter_directory);
 #   - an internal class is exported (the registry core, the HTTP and etcd
 #     clients, the sources, the caches, the admin server, ...), or anything
 #     of the libraries inside (cpp-httplib, nlohmann::json);
@@ -39,7 +39,7 @@ printf 'symbols_check: %s exports %d symbols, %d of them not std:: template inst
 status=0
 
 # degrade::internal: the hot path's five, nothing else.
-allowed_internal='^degrade::internal::(RollDimmed|DecideSlow|ObserveOutcome|CounterChunkSlow)\(|^degrade::internal::t_counter_directory$'
+allowed_internal='^degrade::internal::(RollDimmed|StickyDimmed|DecideSlow|DecideSlowKeyed|ObserveOutcome|CounterChunkSlow)\(|^degrade::internal::t_counter_directory$'
 bad_internal="$(printf '%s\n' "$symbols" | grep -E 'degrade::internal::' |
   grep -Ev "$allowed_internal" || true)"
 if [[ -n "$bad_internal" ]]; then
@@ -73,6 +73,9 @@ required=(
   'degrade::BreakerStateName(degrade::BreakerState)'
   'degrade::testing::FakeClock::Advance('
   'degrade::internal::RollDimmed(long)'
+  'degrade::internal::StickyDimmed('
+  'degrade::internal::DecideSlowKeyed('
+  'degrade::StickyPoint('
   'degrade::internal::DecideSlow('
   'degrade::internal::ObserveOutcome('
   'degrade::internal::CounterChunkSlow(unsigned int)'

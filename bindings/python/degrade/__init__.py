@@ -164,24 +164,33 @@ _degrade._set_error_types({
 
 def switch(name: str, description: str = "", *, owner: str = "",
            groups: str | Iterable[str] = (), default: str | bool = "on",
-           allow: float = 1.0) -> Switch:
+           allow: float = 1.0, tier: int = 0) -> Switch:
     """Defines a switch in the process-wide registry and returns it.
 
     name: 1-128 characters of [a-z0-9._-], starting with a letter or digit.
     description: what the dependency is and what users lose without it.
     owner: team or person to page. groups: group names (a str is one group).
     default: "on" or "off" (or a bool): the default layer. allow: with
-    default "on", the fraction of calls let through, in [0, 1].
+    default "on", the fraction of calls let through, in [0, 1]. tier: the
+    criticality tier, 0 (none, the default) or 1 (shed last) to 9 (shed first).
 
     The environment layer (DEGRADE_<NAME>, ...) is read now. Defining a name
     twice raises AlreadyExistsError, as in C++: define a switch once (at
     module level) and share the object, or look it up with find().
-    Raises InvalidArgumentError for a bad name, group, default or allow.
+    Raises InvalidArgumentError for a bad name, group, default, allow or tier.
     """
     if isinstance(groups, str):
         groups = (groups,)
+    if isinstance(tier, bool) or not isinstance(tier, int):
+        raise InvalidArgumentError(
+            f'switch "{name}" tier: {tier!r} is not an int; accepted: 0 (no tier) or 1 (shed '
+            "last) to 9 (shed first)")
+    if not 0 <= tier <= 9:  # before the C++ int conversion can overflow
+        raise InvalidArgumentError(
+            f'switch "{name}": tier {tier} is out of range; accepted: 0 (no tier, the default) '
+            "or 1 (shed last) to 9 (shed first)")
     return _degrade.define(name, description, owner, [g for g in groups],
-                           _default_on(name, default), float(allow))
+                           _default_on(name, default), float(allow), tier)
 
 
 def _default_on(name: str, default: object) -> bool:
@@ -282,7 +291,7 @@ def _find_or_define(name: str, description: str) -> Switch:
     except NotFoundError:
         pass
     try:
-        return _degrade.define(name, description, "", [], True, 1.0)
+        return _degrade.define(name, description, "", [], True, 1.0, 0)
     except AlreadyExistsError:
         return _degrade.find(name)  # defined by another thread meanwhile
 

@@ -105,3 +105,56 @@ def test_repr_shows_name_and_state(sw):
 
 def test_version_is_the_library_version():
     assert degrade.__version__.count(".") == 2
+
+
+# Sticky dimming: the points of "bob" and "carol" on "py.sticky.golden" are
+# pinned in tests/sticky_test.cc (1158831674 and 3639401422 of 2^32, about
+# 0.270 and 0.847), so these answers are the C++ library's too.
+def test_enabled_for_is_the_same_fixed_hash_as_cpp():
+    sw = degrade.switch("py.sticky.golden", description="sticky dimming across languages")
+    degrade.set_override(sw, 0.3)
+    assert (sw.enabled_for("bob"), sw.enabled_for("carol")) == (True, False)
+    degrade.set_override(sw, 0.9)
+    assert (sw.enabled_for("bob"), sw.enabled_for("carol")) == (True, True)
+
+
+def test_enabled_for_keeps_its_answer_and_grows_with_allow(sw):
+    degrade.set_override(sw, 0.4)
+    first = [sw.enabled_for(f"user-{i}") for i in range(2000)]
+    assert first == [sw.enabled_for(f"user-{i}") for i in range(2000)]
+    assert 0.35 < sum(first) / 2000 < 0.45
+    degrade.set_override(sw, 0.8)
+    later = [sw.enabled_for(f"user-{i}") for i in range(2000)]
+    assert all(later[i] for i in range(2000) if first[i])
+
+
+def test_enabled_for_on_and_off_ignore_the_key(sw):
+    assert sw.enabled_for("anyone") is True
+    degrade.set_override(sw, "off")
+    assert sw.enabled_for("anyone") is False
+
+
+def test_enabled_for_refuses_a_non_str_key(sw):
+    with pytest.raises(TypeError, match=r"enabled_for\(key\): key must be a str, not int"):
+        sw.enabled_for(42)
+
+
+def test_tier_is_kept_and_listed(name):
+    sw = degrade.switch(name, tier=7)
+    assert sw.tier == 7
+    assert degrade.get(sw)["tier"] == 7
+    assert degrade.switch(name + "-plain").tier == 0
+
+
+@pytest.mark.parametrize("tier,message", [
+    (10, "tier 10 is out of range; accepted: 0 (no tier, the default) or 1 (shed last) to 9"),
+    (-1, "tier -1 is out of range"),
+    (2**70, "is out of range"),
+    ("3", "tier: '3' is not an int"),
+    (True, "tier: True is not an int"),
+])
+def test_bad_tier_is_refused_and_defines_nothing(name, tier, message):
+    with pytest.raises(degrade.InvalidArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        degrade.switch(name, tier=tier)
+    with pytest.raises(degrade.NotFoundError):
+        degrade.find(name)

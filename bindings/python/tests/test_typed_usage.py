@@ -16,6 +16,7 @@ def test_switch_and_its_properties_are_typed() -> None:
     sw = degrade.switch("py.typed.switch", description="typed", owner="team", groups=["py.t"])
     assert_type(sw, degrade.Switch)
     assert_type(sw.enabled, bool)
+    assert_type(sw.enabled_for("user-42"), bool)
     assert_type(sw.groups, tuple[str, ...])
     assert (sw.name, sw.owner, sw.groups) == ("py.typed.switch", "team", ("py.t",))
 
