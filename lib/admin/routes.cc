@@ -14,6 +14,7 @@
 #include "admin/auth.h"
 #include "admin/console_html.h"
 #include "admin/metrics.h"
+#include "core/cause.h"
 #include "core/listing_json.h"
 #include "core/str_util.h"
 #include "degrade/snapshot.h"
@@ -22,6 +23,7 @@ namespace degrade::internal {
 namespace {
 
 constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
+constexpr std::string_view kEventsPath = "/degrade/v1/events";
 
 // This response ends its connection: the request may have left bytes on the
 // wire (an unread body) that must not be read as the next request. The
@@ -271,6 +273,12 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
     res.set_content(PrometheusText(registry_), std::string(kPrometheusContentType));
     return;
   }
+  if (path == kEventsPath && events_ != nullptr) {
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+    EventRing::Reply reply = events_->Serve(req);
+    if (reply.status != 200) return SendError(res, reply.status, reply.error);
+    return SendJson(res, 200, reply.body);
+  }
   if (path == kSwitchesPath) {
     if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
     return SendJson(res, 200, ListingJson(registry_));
@@ -345,7 +353,11 @@ void Routes::PutSwitch(const std::string& name, const httplib::Request& req,
   }
   const std::string summary = SwitchValueToJson(*value);
   const std::string actor = value->actor;
-  if (absl::Status s = registry_.SetOverride(name, *std::move(value)); !s.ok()) {
+  // The change events name the request's actor and reason (docs/audit.md).
+  Cause cause = MakeCause(value->actor, value->reason);
+  if (absl::Status s = SetOverrideWithCause(registry_, name, *std::move(value),
+                                            absl::ZeroDuration(), std::move(cause));
+      !s.ok()) {
     return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
   }
   for (const std::string& w : warnings) Audit(LogLevel::kWarning, w);
@@ -361,10 +373,15 @@ void Routes::PutSwitch(const std::string& name, const httplib::Request& req,
 void Routes::DeleteSwitch(const std::string& name, const httplib::Request& req,
                           httplib::Response& res) {
   if (!Authorized(req, res)) return;
-  if (absl::Status s = registry_.ClearOverride(name); !s.ok()) {
+  const std::string& actor = req.get_header_value("X-Degrade-Actor");
+  // The events name who cleared it and why (X-Degrade-Reason); without a
+  // reason, what was cleared (docs/audit.md).
+  if (absl::Status s = ClearOverrideWithCause(
+          registry_, name,
+          MakeCause(actor.empty() ? "admin" : actor, req.get_header_value("X-Degrade-Reason")));
+      !s.ok()) {
     return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
   }
-  const std::string& actor = req.get_header_value("X-Degrade-Actor");
   Audit(LogLevel::kInfo,
         absl::StrCat("admin: ", ClipForMessage(actor.empty() ? "admin" : actor), " from ",
                      req.remote_addr, " cleared the override of ", name));

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "admin/admin_config.h"
+#include "admin/events_route.h"
 #include "degrade/registry.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -26,6 +27,10 @@ class Routes {
   // Registers the handlers on `server` (before it listens). Every path and
   // method reaches the routes, which answer 404 and 405 themselves.
   void Install(httplib::Server& server);
+
+  // The change stream GET /degrade/v1/events serves (events_route.h); the
+  // route answers 404 without one. Set before Install; outlives the server.
+  void set_events(EventRing* events) { events_ = events; }
 
  private:
   bool Admissible(const httplib::Request& req, httplib::Response& res);
@@ -51,6 +56,7 @@ class Routes {
 
   Registry& registry_;
   const AdminConfig& config_;
+  EventRing* events_ = nullptr;
 };
 
 }  // namespace degrade::internal

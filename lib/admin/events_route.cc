@@ -1,0 +1,125 @@
+// GET /degrade/v1/events (events_route.h).
+#include "admin/events_route.h"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "admin/admin_config.h"
+
+namespace degrade::internal {
+namespace {
+
+constexpr char kUsage[] = "GET /degrade/v1/events?after=SEQ&wait_ms=N";
+
+// A whole number without sign; nullopt otherwise.
+std::optional<uint64_t> Whole(const std::string& text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  uint64_t v = 0;
+  if (!absl::SimpleAtoi(text, &v)) return std::nullopt;
+  return v;
+}
+
+// Text from the request, quoted and cut for a message.
+std::string Quoted(std::string_view s) { return absl::StrCat("\"", ClipForMessage(s), "\""); }
+
+}  // namespace
+
+EventRing::EventRing(Registry& registry) : registry_(registry) {
+  listener_ = registry_.AddListener([this](const ChangeEvent& e) { Push(e); });
+}
+
+EventRing::~EventRing() {
+  registry_.RemoveListener(listener_);
+  Close();
+}
+
+void EventRing::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+// On the registry's delivery thread: formats the line once, outside mu_.
+void EventRing::Push(const ChangeEvent& event) {
+  std::string line = ChangeEventToJson(event);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ring_.emplace_back(++last_seq_, std::move(line));
+    if (ring_.size() > kCapacity) ring_.pop_front();
+  }
+  cv_.notify_all();
+}
+
+EventRing::Reply EventRing::Serve(const httplib::Request& req) {
+  Reply reply;
+  auto bad = [&](std::string message) {
+    reply.status = 400;
+    reply.error = std::move(message);
+    return reply;
+  };
+  std::optional<uint64_t> after;
+  int64_t wait_ms = 0;
+  for (const auto& [key, value] : req.params) {
+    if (req.params.count(key) > 1) {
+      return bad(absl::StrCat("parameter ", Quoted(key),
+                              " is given more than once; accepted: each of after, wait_ms "
+                              "at most once (",
+                              kUsage, ")"));
+    }
+    if (key == "after") {
+      after = Whole(value);
+      if (!after) {
+        return bad(absl::StrCat("after: ", Quoted(value),
+                                " is not a sequence number; accepted: a whole number from 0 (the "
+                                "\"next\" of the previous answer)"));
+      }
+    } else if (key == "wait_ms") {
+      std::optional<uint64_t> w = Whole(value);
+      if (!w || *w > static_cast<uint64_t>(kMaxWaitMs)) {
+        return bad(absl::StrCat("wait_ms: ", Quoted(value),
+                                " is not accepted; accepted: a whole number of milliseconds "
+                                "from 0 to ",
+                                kMaxWaitMs));
+      }
+      wait_ms = static_cast<int64_t>(*w);
+    } else {
+      return bad(absl::StrCat("unknown parameter ", Quoted(key),
+                              "; accepted: after, wait_ms (", kUsage, ")"));
+    }
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t from = after.value_or(last_seq_);
+  if (from > last_seq_) {
+    return bad(absl::StrCat("after: ", from, " is beyond the latest event (", last_seq_,
+                            "); accepted: a whole number from 0 to ", last_seq_,
+                            " (the server may have restarted: start again without after)"));
+  }
+  if (wait_ms > 0 && last_seq_ == from && !closed_ && waiters_ < kMaxWaiters) {
+    ++waiters_;
+    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                 [&] { return closed_ || last_seq_ > from; });
+    --waiters_;
+  }
+  nlohmann::json events = nlohmann::json::array();
+  uint64_t missed = 0;
+  if (!ring_.empty() && ring_.front().first > from + 1) missed = ring_.front().first - from - 1;
+  for (const auto& [seq, line] : ring_) {
+    if (seq <= from) continue;
+    nlohmann::json e = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    e["seq"] = seq;
+    events.push_back(std::move(e));
+  }
+  reply.body = {{"events", std::move(events)}, {"next", last_seq_}, {"missed", missed}};
+  return reply;
+}
+
+}  // namespace degrade::internal
