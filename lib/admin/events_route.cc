@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -59,13 +60,8 @@ void EventRing::Push(const ChangeEvent& event) {
   cv_.notify_all();
 }
 
-EventRing::Reply EventRing::Serve(const httplib::Request& req) {
-  Reply reply;
-  auto bad = [&](std::string message) {
-    reply.status = 400;
-    reply.error = std::move(message);
-    return reply;
-  };
+absl::StatusOr<nlohmann::json> EventRing::Serve(const httplib::Request& req) {
+  auto bad = [](const std::string& message) { return absl::InvalidArgumentError(message); };
   std::optional<uint64_t> after;
   int64_t wait_ms = 0;
   for (const auto& [key, value] : req.params) {
@@ -118,8 +114,7 @@ EventRing::Reply EventRing::Serve(const httplib::Request& req) {
     e["seq"] = seq;
     events.push_back(std::move(e));
   }
-  reply.body = {{"events", std::move(events)}, {"next", last_seq_}, {"missed", missed}};
-  return reply;
+  return nlohmann::json{{"events", std::move(events)}, {"next", last_seq_}, {"missed", missed}};
 }
 
 }  // namespace degrade::internal

@@ -24,6 +24,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/status/statusor.h"
 #include "degrade/registry.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -47,15 +48,10 @@ class EventRing {
   // not wait. Called before the server stops. Any thread.
   void Close();
 
-  // The answer to a GET of the route: status 200 with its body, or 400
-  // with a message naming the bad parameter and what is accepted. Blocks
-  // up to wait_ms. Any thread.
-  struct Reply {
-    int status = 200;
-    nlohmann::json body;
-    std::string error;
-  };
-  Reply Serve(const httplib::Request& req);
+  // The answer to a GET of the route: the 200 body, or InvalidArgument
+  // (a 400) with a message naming the bad parameter and what is accepted.
+  // Blocks up to wait_ms. Any thread.
+  absl::StatusOr<nlohmann::json> Serve(const httplib::Request& req);
 
  private:
   void Push(const ChangeEvent& event);

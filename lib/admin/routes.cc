@@ -275,9 +275,9 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
   }
   if (path == kEventsPath && events_ != nullptr) {
     if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
-    EventRing::Reply reply = events_->Serve(req);
-    if (reply.status != 200) return SendError(res, reply.status, reply.error);
-    return SendJson(res, 200, reply.body);
+    absl::StatusOr<nlohmann::json> reply = events_->Serve(req);
+    if (!reply.ok()) return SendError(res, 400, reply.status());
+    return SendJson(res, 200, *reply);
   }
   if (path == kSwitchesPath) {
     if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");

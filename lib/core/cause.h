@@ -56,7 +56,7 @@ absl::Status SetOverrideWithCause(Registry& registry, std::string_view name, Swi
 absl::Status ClearOverrideWithCause(Registry& registry, std::string_view name, Cause cause);
 // A whole layer written at once (the admin bulk write): as ApplySnapshot.
 absl::Status ApplySnapshotWithCause(Registry& registry, Layer layer, Snapshot snapshot,
-                                    std::string_view source, Cause cause);
+                                    std::string_view source, const Cause& cause);
 
 }  // namespace degrade::internal
 

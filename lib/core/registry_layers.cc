@@ -121,7 +121,7 @@ absl::Status ClearOverrideWithCause(Registry& registry, std::string_view name, C
 }
 
 absl::Status ApplySnapshotWithCause(Registry& registry, Layer layer, Snapshot snapshot,
-                                    std::string_view source, Cause cause) {
+                                    std::string_view source, const Cause& cause) {
   return RegistryAccess::Core(registry).ApplySnapshot(layer, std::move(snapshot), source,
                                                       RegistryCore::Checked::kNothing, cause);
 }
