@@ -2,6 +2,7 @@
 #include "admin/events_route.h"
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,8 +33,10 @@ std::string Quoted(std::string_view s) { return absl::StrCat("\"", ClipForMessag
 
 }  // namespace
 
-EventRing::EventRing(Registry& registry) : registry_(registry) {
-  listener_ = registry_.AddListener([this](const ChangeEvent& e) { Push(e); });
+EventRing::EventRing(Registry& registry)
+    : registry_(registry), s_(std::make_shared<Shared>()) {
+  listener_ = registry_.AddListener(
+      [shared = s_](const ChangeEvent& e) { shared->Push(e); });
 }
 
 EventRing::~EventRing() {
@@ -43,21 +46,21 @@ EventRing::~EventRing() {
 
 void EventRing::Close() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
+    std::lock_guard<std::mutex> lock(s_->mu);
+    s_->closed = true;
   }
-  cv_.notify_all();
+  s_->cv.notify_all();
 }
 
-// On the registry's delivery thread: formats the line once, outside mu_.
-void EventRing::Push(const ChangeEvent& event) {
+// On the registry's delivery thread: formats the line once, outside mu.
+void EventRing::Shared::Push(const ChangeEvent& event) {
   std::string line = ChangeEventToJson(event);
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    ring_.emplace_back(++last_seq_, std::move(line));
-    if (ring_.size() > kCapacity) ring_.pop_front();
+    std::lock_guard<std::mutex> lock(mu);
+    ring.emplace_back(++last_seq, std::move(line));
+    if (ring.size() > kCapacity) ring.pop_front();
   }
-  cv_.notify_all();
+  cv.notify_all();
 }
 
 absl::StatusOr<nlohmann::json> EventRing::Serve(const httplib::Request& req) {
@@ -92,29 +95,30 @@ absl::StatusOr<nlohmann::json> EventRing::Serve(const httplib::Request& req) {
                               "; accepted: after, wait_ms (", kUsage, ")"));
     }
   }
-  std::unique_lock<std::mutex> lock(mu_);
-  const uint64_t from = after.value_or(last_seq_);
-  if (from > last_seq_) {
-    return bad(absl::StrCat("after: ", from, " is beyond the latest event (", last_seq_,
-                            "); accepted: a whole number from 0 to ", last_seq_,
+  Shared& s = *s_;
+  std::unique_lock<std::mutex> lock(s.mu);
+  const uint64_t from = after.value_or(s.last_seq);
+  if (from > s.last_seq) {
+    return bad(absl::StrCat("after: ", from, " is beyond the latest event (", s.last_seq,
+                            "); accepted: a whole number from 0 to ", s.last_seq,
                             " (the server may have restarted: start again without after)"));
   }
-  if (wait_ms > 0 && last_seq_ == from && !closed_ && waiters_ < kMaxWaiters) {
-    ++waiters_;
-    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                 [&] { return closed_ || last_seq_ > from; });
-    --waiters_;
+  if (wait_ms > 0 && s.last_seq == from && !s.closed && s.waiters < kMaxWaiters) {
+    ++s.waiters;
+    s.cv.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                  [&] { return s.closed || s.last_seq > from; });
+    --s.waiters;
   }
   nlohmann::json events = nlohmann::json::array();
   uint64_t missed = 0;
-  if (!ring_.empty() && ring_.front().first > from + 1) missed = ring_.front().first - from - 1;
-  for (const auto& [seq, line] : ring_) {
+  if (!s.ring.empty() && s.ring.front().first > from + 1) missed = s.ring.front().first - from - 1;
+  for (const auto& [seq, line] : s.ring) {
     if (seq <= from) continue;
     nlohmann::json e = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     e["seq"] = seq;
     events.push_back(std::move(e));
   }
-  return nlohmann::json{{"events", std::move(events)}, {"next", last_seq_}, {"missed", missed}};
+  return nlohmann::json{{"events", std::move(events)}, {"next", s.last_seq}, {"missed", missed}};
 }
 
 }  // namespace degrade::internal

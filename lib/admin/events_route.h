@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -54,16 +55,22 @@ class EventRing {
   absl::StatusOr<nlohmann::json> Serve(const httplib::Request& req);
 
  private:
-  void Push(const ChangeEvent& event);
+  // Shared with the registry's listener, which a delivery already under
+  // way may still call after RemoveListener returns: it keeps this alive.
+  struct Shared {
+    void Push(const ChangeEvent& event);
+
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::pair<uint64_t, std::string>> ring;  // guarded by mu: seq, JSON line
+    uint64_t last_seq = 0;                              // guarded by mu
+    size_t waiters = 0;                                 // guarded by mu
+    bool closed = false;                                // guarded by mu
+  };
 
   Registry& registry_;
+  const std::shared_ptr<Shared> s_;
   uint64_t listener_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<uint64_t, std::string>> ring_;  // guarded by mu_: seq, JSON line
-  uint64_t last_seq_ = 0;                              // guarded by mu_
-  size_t waiters_ = 0;                                 // guarded by mu_
-  bool closed_ = false;                                // guarded by mu_
 };
 
 }  // namespace degrade::internal
