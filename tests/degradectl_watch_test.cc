@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -48,7 +49,9 @@ constexpr absl::Duration kPatience = absl::Seconds(15);
 // `port` (0: any free one).
 class Service {
  public:
-  explicit Service(int port = 0) : registry_(QuietOptions(this)) {
+  // `env`: the service's environment variables (none by default).
+  explicit Service(int port = 0, std::map<std::string, std::string> env = {})
+      : registry_(QuietOptions(this, std::move(env))) {
     EXPECT_TRUE(registry_.Define({.name = "recommendations", .description = "Recs"}).ok());
     EXPECT_TRUE(registry_.Define({.name = "reviews", .description = "Stars"}).ok());
     Options options;
@@ -76,9 +79,12 @@ class Service {
 
  private:
   // Change lines (SetLogChanges) are kept; nothing else is.
-  static Registry::Options QuietOptions(Service* self) {
+  static Registry::Options QuietOptions(Service* self, std::map<std::string, std::string> env) {
     Registry::Options o;
-    o.getenv = [](std::string_view) { return std::optional<std::string>(); };
+    o.getenv = [env = std::move(env)](std::string_view name) {
+      auto it = env.find(std::string(name));
+      return it == env.end() ? std::optional<std::string>() : std::optional<std::string>(it->second);
+    };
     o.log_sink = [self](LogLevel level, std::string_view line) {
       if (level != LogLevel::kChange) return;
       std::lock_guard<std::mutex> lock(self->mu_);
@@ -219,6 +225,58 @@ TEST(DegradectlWatchTest, ReportsWhoClearedASwitch) {
   EXPECT_EQ(j["actor"], "ana");
   EXPECT_EQ(j["reason"], "admin override by bob (\"INC-42\") cleared");
   EXPECT_EQ(j["layer"], "default");
+}
+
+// The two cases through the real degradectl: a fault by bob over a
+// switch the environment decides, and a clear by ana.
+std::unique_ptr<Subprocess> RunCtlWithToken(Service& service, std::vector<std::string> args) {
+  args.insert(args.begin(), {Degradectl(), "--admin", service.url()});
+  auto p = std::make_unique<Subprocess>(
+      std::move(args), std::vector<std::string>{"PATH=/usr/bin:/bin", "HOME=/tmp",
+                                                "DEGRADE_ADMIN_TOKEN=t0ken-0123456789ab"});
+  EXPECT_TRUE(p->started()) << p->error();
+  return p;
+}
+
+TEST(DegradectlWatchTest, FaultByBobOverAnEnvDecidedSwitchIsLoggedAsBobs) {
+  Service service(0, {{"DEGRADE_REVIEWS", "25%"}});
+  service.registry().SetLogChanges(true);
+  std::unique_ptr<Subprocess> ctl =
+      RunCtlWithToken(service, {"fault", "reviews", "error", "--rate", "50%", "--reason",
+                                "drill-2", "--actor", "bob"});
+  ASSERT_EQ(ctl->Finish(kPatience), 0) << ctl->err();
+  const std::vector<std::string> lines = service.change_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  const json j = json::parse(lines[0]);
+  EXPECT_EQ(j["actor"], "bob");
+  EXPECT_EQ(j["reason"], "drill-2");
+  EXPECT_EQ(j["layer"], "env");
+  EXPECT_EQ(j["fault_layer"], "admin");
+}
+
+TEST(DegradectlWatchTest, ClearByAnaIsLoggedAsAnas) {
+  Service service;
+  service.Off("recommendations", "INC-42", "bob");
+  service.registry().SetLogChanges(true);
+  std::unique_ptr<Subprocess> ctl =
+      RunCtlWithToken(service, {"clear", "recommendations", "--actor", "ana"});
+  ASSERT_EQ(ctl->Finish(kPatience), 0) << ctl->err();
+  const std::vector<std::string> lines = service.change_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  const json j = json::parse(lines[0]);
+  EXPECT_EQ(j["actor"], "ana");
+  EXPECT_EQ(j["reason"], "admin override by bob (\"INC-42\") cleared");
+}
+
+TEST(DegradectlWatchTest, ClearCarriesItsReason) {
+  Service service;
+  service.Off("recommendations", "INC-42", "bob");
+  service.registry().SetLogChanges(true);
+  std::unique_ptr<Subprocess> ctl = RunCtlWithToken(
+      service, {"clear", "recommendations", "--actor", "ana", "--reason", "vendor back"});
+  ASSERT_EQ(ctl->Finish(kPatience), 0) << ctl->err();
+  ASSERT_EQ(service.change_lines().size(), 1u);
+  EXPECT_EQ(json::parse(service.change_lines()[0])["reason"], "vendor back");
 }
 
 TEST(DegradectlWatchTest, ReportsAFaultWithItsLayer) {

@@ -96,9 +96,17 @@ class AdminBackend final : public Backend {
                                 client_.Put(Path(name), Headers(actor), body, "application/json")));
   }
 
-  absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor) override {
+  absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor,
+                              std::string_view reason) override {
+    httplib::Headers headers = Headers(actor);
+    // Kept to one header line, as the actor is.
+    std::string clean;
+    for (char c : reason) {
+      if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) clean.push_back(c);
+    }
+    if (!clean.empty()) headers.emplace("X-Degrade-Reason", std::move(clean));
     return Suggest(name,
-                   Finish("DELETE", SwitchPath(name), name, client_.Delete(Path(name), Headers(actor))));
+                   Finish("DELETE", SwitchPath(name), name, client_.Delete(Path(name), headers)));
   }
 
   // The change stream (who did what, as the service recorded it); a service

@@ -61,8 +61,9 @@ constexpr std::array<Command, 10> kCommands = {{
      2, 2, kActorOption | kWriteOptions | kFaultOptions, true},
     {"clear", "NAME", "remove the admin override; lower layers decide again",
      "Removes the switch's admin-layer entry (on, off, allow or fault): the file,\n"
-     "environment, remote and breaker layers decide again.\n",
-     1, 1, kActorOption, true},
+     "environment, remote and breaker layers decide again. --reason is recorded\n"
+     "in the service's change event (default: what was cleared).\n",
+     1, 1, kActorOption | kReasonOption, true},
     {"inventory", "", "every declared switch: owner, groups, breaker, description",
      "Lists every switch the service declares (the inventory of its non-essential\n"
      "dependencies): the owner to call, its groups, whether it has a breaker, its\n"
@@ -121,7 +122,7 @@ std::string Quote(std::string_view s) { return absl::StrCat("\"", AV(s), "\""); 
 struct OptionInfo {
   std::string_view name;
   bool takes_value;
-  OptionSet set;
+  unsigned set;  // OptionSet bits: the option is taken by commands with any of them
 };
 constexpr std::array<OptionInfo, 27> kOptions = {{
     {"--admin", true, kNoOptions},
@@ -132,7 +133,7 @@ constexpr std::array<OptionInfo, 27> kOptions = {{
     {"--json", false, kNoOptions},
     {"--token-env", true, kNoOptions},
     {"--help", false, kNoOptions},
-    {"--reason", true, kWriteOptions},
+    {"--reason", true, kWriteOptions | kReasonOption},
     {"--ttl", true, kWriteOptions},
     {"--actor", true, kActorOption},
     {"--rate", true, kFaultOptions},
@@ -852,6 +853,9 @@ std::string CommandHelp(const Command& c) {
   std::string out = absl::StrCat("usage: degradectl [--admin URL] [--json] ", AV(c.name),
                                  c.args.empty() ? "" : " ", AV(c.args));
   if (c.options & kWriteOptions) absl::StrAppend(&out, " [--reason TEXT] [--ttl DURATION]");
+  if ((c.options & kReasonOption) && !(c.options & kWriteOptions)) {
+    absl::StrAppend(&out, " [--reason TEXT]");
+  }
   if (c.options & kFaultOptions) absl::StrAppend(&out, " [--rate R] [--delay-ms N]");
   if (c.options & kActorOption) absl::StrAppend(&out, " [--actor NAME]");
   if (c.options & kWatchOptions) absl::StrAppend(&out, " [--count N] [--for DURATION]");
@@ -861,6 +865,9 @@ std::string CommandHelp(const Command& c) {
                     "  --reason TEXT     why, shown to everyone (an incident id)\n"
                     "  --ttl DURATION    ends by itself after 30s, 15m, 2h, 1d, 1h30m or N "
                     "seconds\n");
+  }
+  if ((c.options & kReasonOption) && !(c.options & kWriteOptions)) {
+    absl::StrAppend(&out, "  --reason TEXT     why, shown to everyone (an incident id)\n");
   }
   if (c.options & kFaultOptions) {
     absl::StrAppend(&out,
