@@ -52,12 +52,12 @@ void EventRing::Close() {
   s_->cv.notify_all();
 }
 
-// On the registry's delivery thread: formats the line once, outside mu.
+// On the registry's delivery thread: the copy is made outside mu.
 void EventRing::Shared::Push(const ChangeEvent& event) {
-  std::string line = ChangeEventToJson(event);
+  ChangeEvent copy = event;
   {
     std::lock_guard<std::mutex> lock(mu);
-    ring.emplace_back(++last_seq, std::move(line));
+    ring.emplace_back(++last_seq, std::move(copy));
     if (ring.size() > kCapacity) ring.pop_front();
   }
   cv.notify_all();
@@ -112,9 +112,11 @@ absl::StatusOr<nlohmann::json> EventRing::Serve(const httplib::Request& req) {
   nlohmann::json events = nlohmann::json::array();
   uint64_t missed = 0;
   if (!s.ring.empty() && s.ring.front().first > from + 1) missed = s.ring.front().first - from - 1;
-  for (const auto& [seq, line] : s.ring) {
+  for (const auto& [seq, event] : s.ring) {
     if (seq <= from) continue;
-    nlohmann::json e = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    // The change line's own text, so the stream and the log cannot differ.
+    nlohmann::json e =
+        nlohmann::json::parse(ChangeEventToJson(event), nullptr, /*allow_exceptions=*/false);
     e["seq"] = seq;
     events.push_back(std::move(e));
   }

@@ -62,7 +62,9 @@ class EventRing {
 
     std::mutex mu;
     std::condition_variable cv;
-    std::deque<std::pair<uint64_t, std::string>> ring;  // guarded by mu: seq, JSON line
+    // Events are kept as they came and formatted when read: a change of
+    // thousands of switches costs copies here, not thousands of JSON lines.
+    std::deque<std::pair<uint64_t, ChangeEvent>> ring;  // guarded by mu
     uint64_t last_seq = 0;                              // guarded by mu
     size_t waiters = 0;                                 // guarded by mu
     bool closed = false;                                // guarded by mu
