@@ -601,6 +601,37 @@ TEST_F(BreakerTest, HalfOpenIsAChangeEventFromTheBreaker) {
   EXPECT_THAT(e[1].reason, HasSubstr("half-open"));
 }
 
+TEST_F(BreakerTest, HalfOpenEventStatesWhy) {
+  Switch& sw = Define();
+  TripToHalfOpen(sw);
+  ASSERT_EQ(events().size(), 2u);
+  EXPECT_EQ(events()[1].reason, "breaker half-open after 30s open: letting 3 probe calls through");
+}
+
+TEST_F(BreakerTest, ClosingIsAChangeEventFromTheBreaker) {
+  Switch& sw = Define();
+  TripToHalfOpen(sw);
+  Succeed(sw, 3);
+  Tick();
+  const std::vector<ChangeEvent> e = events();
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[2].actor, "breaker");
+  EXPECT_EQ(e[2].reason, "breaker closed: 3 of 3 probe calls succeeded");
+  EXPECT_EQ(e[2].old_state, e[2].new_state);
+  EXPECT_EQ(e[2].time, clock_.Now());
+}
+
+TEST_F(BreakerTest, OpeningUnderAnAdminOnIsStillAnEvent) {
+  Switch& sw = Define();
+  ASSERT_TRUE(registry_.SetOverride("dep", On()).ok());
+  Trip(sw);
+  const std::vector<ChangeEvent> e = events();
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[1].actor, "breaker");
+  EXPECT_EQ(e[1].layer, Layer::kAdmin);
+  EXPECT_EQ(e[1].reason, "breaker open: 10 of 10 calls failed (100%) in the last 10s");
+}
+
 TEST_F(BreakerTest, OpeningIsLoggedAsAWarningWithTheWindow) {
   Switch& sw = Define();
   Trip(sw);

@@ -933,7 +933,7 @@ TEST(AdminBackendTest, MessagesAreNotRewrittenForAShortToken) {
   options.token = "e";
   absl::StatusOr<std::unique_ptr<Backend>> backend = MakeAdminBackend(options);
   ASSERT_TRUE(backend.ok()) << backend.status();
-  absl::StatusOr<Reply> r = (*backend)->Clear("recs", "ana");
+  absl::StatusOr<Reply> r = (*backend)->Clear("recs", "ana", "");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_THAT(std::string(r.status().message()),
               AllOf(HasSubstr("the service refused the token (401: wrong token)"),

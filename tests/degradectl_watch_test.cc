@@ -3,13 +3,15 @@
 // set by meson), plus the pieces it is made of: the listing diff, the
 // rendering of one change, and the stop signal.
 //
-// The endpoint has no change stream, so watch reads the listing every 250 ms:
-// each test waits for watch to say it started before changing anything, and
-// for each change to be printed before making the next one.
+// Watch reads the endpoint's change stream (GET /degrade/v1/events), so it
+// reports every change with the actor and reason the service recorded; each
+// test waits for watch to say it started before changing anything.
 #include <signal.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -27,6 +29,7 @@
 #include "degrade/degrade.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "subprocess.h"
 
@@ -46,7 +49,9 @@ constexpr absl::Duration kPatience = absl::Seconds(15);
 // `port` (0: any free one).
 class Service {
  public:
-  explicit Service(int port = 0) : registry_(QuietOptions()) {
+  // `env`: the service's environment variables (none by default).
+  explicit Service(int port = 0, std::map<std::string, std::string> env = {})
+      : registry_(QuietOptions(this, std::move(env))) {
     EXPECT_TRUE(registry_.Define({.name = "recommendations", .description = "Recs"}).ok());
     EXPECT_TRUE(registry_.Define({.name = "reviews", .description = "Stars"}).ok());
     Options options;
@@ -73,12 +78,30 @@ class Service {
   }
 
  private:
-  static Registry::Options QuietOptions() {
+  // Change lines (SetLogChanges) are kept; nothing else is.
+  static Registry::Options QuietOptions(Service* self, std::map<std::string, std::string> env) {
     Registry::Options o;
-    o.getenv = [](std::string_view) { return std::optional<std::string>(); };
-    o.log_sink = [](LogLevel, std::string_view) {};
+    o.getenv = [env = std::move(env)](std::string_view name) {
+      auto it = env.find(std::string(name));
+      return it == env.end() ? std::optional<std::string>() : std::optional<std::string>(it->second);
+    };
+    o.log_sink = [self](LogLevel level, std::string_view line) {
+      if (level != LogLevel::kChange) return;
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->change_lines_.emplace_back(line);
+    };
     return o;
   }
+
+ public:
+  std::vector<std::string> change_lines() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return change_lines_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> change_lines_;
 
   Registry registry_;
   std::unique_ptr<Runtime> runtime_;
@@ -167,6 +190,93 @@ TEST(DegradectlWatchTest, JsonPrintsOneChangeEventPerLine) {
   EXPECT_EQ(j["reason"], "shed load");
   EXPECT_TRUE(j["expires_at"].is_string());
   EXPECT_TRUE(j["time"].is_string());
+}
+
+TEST(DegradectlWatchTest, JsonLineIsTheServicesChangeLine) {
+  Service service;
+  service.registry().SetLogChanges(true);
+  std::unique_ptr<Subprocess> ctl = StartWatch(service, {"--json", "--count", "2"});
+  ASSERT_NE(ctl, nullptr);
+  SwitchValue v;
+  v.fault = Fault{.kind = Fault::Kind::kError, .rate = 0.5, .delay_ms = 0};
+  v.reason = "drill-2";
+  v.actor = "bob";
+  ASSERT_TRUE(service.registry().SetOverride("reviews", v, absl::Minutes(10)).ok());
+  service.Off("recommendations", "INC-42", "ana");
+  EXPECT_EQ(ctl->Finish(kPatience), 0) << ctl->err();
+  const std::vector<std::string> lines = Lines(ctl->out());
+  EXPECT_EQ(lines, service.change_lines());
+}
+
+TEST(DegradectlWatchTest, ReportsWhoClearedASwitch) {
+  Service service;
+  service.Off("recommendations", "INC-42", "bob");
+  std::unique_ptr<Subprocess> ctl = StartWatch(service, {"--json", "--count", "1"});
+  ASSERT_NE(ctl, nullptr);
+  httplib::Client client("127.0.0.1", service.port());
+  auto r = client.Delete("/degrade/v1/switches/recommendations",
+                         {{"Authorization", "Bearer t0ken-0123456789ab"},
+                          {"X-Degrade-Actor", "ana"}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(ctl->Finish(kPatience), 0) << ctl->err();
+  const json j = json::parse(ctl->out(), nullptr, false);
+  ASSERT_TRUE(j.is_object()) << ctl->out();
+  EXPECT_EQ(j["actor"], "ana");
+  EXPECT_EQ(j["reason"], "admin override by bob (\"INC-42\") cleared");
+  EXPECT_EQ(j["layer"], "default");
+}
+
+// The issue's two cases through the real degradectl: a fault by bob over a
+// switch the environment decides, and a clear by ana.
+std::unique_ptr<Subprocess> RunCtlWithToken(Service& service, std::vector<std::string> args) {
+  args.insert(args.begin(), {Degradectl(), "--admin", service.url()});
+  auto p = std::make_unique<Subprocess>(
+      std::move(args), std::vector<std::string>{"PATH=/usr/bin:/bin", "HOME=/tmp",
+                                                "DEGRADE_ADMIN_TOKEN=t0ken-0123456789ab"});
+  EXPECT_TRUE(p->started()) << p->error();
+  return p;
+}
+
+TEST(DegradectlWatchTest, FaultByBobOverAnEnvDecidedSwitchIsLoggedAsBobs) {
+  Service service(0, {{"DEGRADE_REVIEWS", "25%"}});
+  service.registry().SetLogChanges(true);
+  std::unique_ptr<Subprocess> ctl =
+      RunCtlWithToken(service, {"fault", "reviews", "error", "--rate", "50%", "--reason",
+                                "drill-2", "--actor", "bob"});
+  ASSERT_EQ(ctl->Finish(kPatience), 0) << ctl->err();
+  const std::vector<std::string> lines = service.change_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  const json j = json::parse(lines[0]);
+  EXPECT_EQ(j["actor"], "bob");
+  EXPECT_EQ(j["reason"], "drill-2");
+  EXPECT_EQ(j["layer"], "env");
+  EXPECT_EQ(j["fault_layer"], "admin");
+}
+
+TEST(DegradectlWatchTest, ClearByAnaIsLoggedAsAnas) {
+  Service service;
+  service.Off("recommendations", "INC-42", "bob");
+  service.registry().SetLogChanges(true);
+  std::unique_ptr<Subprocess> ctl =
+      RunCtlWithToken(service, {"clear", "recommendations", "--actor", "ana"});
+  ASSERT_EQ(ctl->Finish(kPatience), 0) << ctl->err();
+  const std::vector<std::string> lines = service.change_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  const json j = json::parse(lines[0]);
+  EXPECT_EQ(j["actor"], "ana");
+  EXPECT_EQ(j["reason"], "admin override by bob (\"INC-42\") cleared");
+}
+
+TEST(DegradectlWatchTest, ClearCarriesItsReason) {
+  Service service;
+  service.Off("recommendations", "INC-42", "bob");
+  service.registry().SetLogChanges(true);
+  std::unique_ptr<Subprocess> ctl = RunCtlWithToken(
+      service, {"clear", "recommendations", "--actor", "ana", "--reason", "vendor back"});
+  ASSERT_EQ(ctl->Finish(kPatience), 0) << ctl->err();
+  ASSERT_EQ(service.change_lines().size(), 1u);
+  EXPECT_EQ(json::parse(service.change_lines()[0])["reason"], "vendor back");
 }
 
 TEST(DegradectlWatchTest, ReportsAFaultWithItsLayer) {
@@ -362,6 +472,76 @@ TEST(RenderWatchTest, ControlCharactersInReasonsAreBlanked) {
   e.reason = "x\x1b[2Jy\nz";
   const std::string line = RenderWatchEvent(e, absl::Now());
   EXPECT_THAT(line, AllOf(Not(HasSubstr("\x1b")), Not(HasSubstr("\n")), HasSubstr("x [2Jy z")));
+}
+
+// ------------------------------------------------------------ StreamWatch
+
+// Answers of the change stream, in order; then stops the watch.
+struct ScriptedStream {
+  std::vector<absl::StatusOr<json>> answers;
+  std::vector<std::optional<uint64_t>> asked;
+  WatchStop* stop = nullptr;
+  absl::StatusOr<json> operator()(std::optional<uint64_t> after) {
+    asked.push_back(after);
+    if (asked.size() > answers.size()) {
+      stop->Stop();
+      return json{{"events", json::array()}, {"next", 0}, {"missed", 0}};
+    }
+    return answers[asked.size() - 1];
+  }
+};
+
+TEST(StreamWatchTest, MissedEventsAreANotice) {
+  WatchStop stop;
+  ScriptedStream stream;
+  stream.stop = &stop;
+  stream.answers = {
+      json{{"events", json::array()}, {"next", 5}, {"missed", 0}},
+      json{{"events", json::array({json{{"switch", "a"}, {"seq", 9}, {"actor", "bob"}}})},
+           {"next", 9},
+           {"missed", 3}},
+  };
+  std::vector<std::string> notices;
+  std::vector<WatchEvent> events;
+  WatchSink sink;
+  sink.on_event = [&](const WatchEvent& e) { events.push_back(e); };
+  sink.on_notice = [&](std::string_view n) { notices.emplace_back(n); };
+  bool no_stream = true;
+  ASSERT_TRUE(
+      StreamWatch(std::ref(stream), "svc", absl::Milliseconds(1), stop, sink, &no_stream).ok());
+  EXPECT_FALSE(no_stream);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].actor, "bob");
+  EXPECT_THAT(notices, ::testing::Contains(
+                           "3 events missed: the service keeps only its most recent changes"));
+  ASSERT_GE(stream.asked.size(), 3u);
+  EXPECT_EQ(stream.asked[0], std::nullopt);
+  EXPECT_EQ(stream.asked[1], 5u);
+  EXPECT_EQ(stream.asked[2], 9u);
+}
+
+TEST(StreamWatchTest, NotFoundAtFirstMeansNoStream) {
+  WatchStop stop;
+  ScriptedStream stream;
+  stream.stop = &stop;
+  stream.answers = {absl::NotFoundError("no degrade admin endpoint")};
+  bool no_stream = false;
+  ASSERT_TRUE(StreamWatch(std::ref(stream), "svc", absl::Milliseconds(1), stop, WatchSink{},
+                          &no_stream)
+                  .ok());
+  EXPECT_TRUE(no_stream);
+  EXPECT_EQ(stream.asked.size(), 1u);
+}
+
+TEST(StreamWatchTest, EventBecomesTheSameJsonLine) {
+  const std::string line =
+      R"({"actor":"bob","event":"change","expires_at":null,"fault_layer":"admin",)"
+      R"("layer":"env","new":{"allow":0.25,"fault":{"kind":"error","rate":0.5},"state":"on"},)"
+      R"("old":{"allow":0.25,"state":"on"},"old_layer":"env","reason":"drill-2",)"
+      R"("switch":"analytics","time":"2026-12-06T04:00:00.25+00:00"})";
+  json with_seq = json::parse(line);
+  with_seq["seq"] = 7;
+  EXPECT_EQ(WatchEventJson(StreamEventToWatchEvent(with_seq)), line);
 }
 
 TEST(WatchStopTest, StopRunsCallbacksOnceAndWakesSleepers) {

@@ -417,7 +417,7 @@ TEST_F(DrillTest, RefusesASwitchWithAnAdminOverride) {
   EXPECT_EQ(sw["layer"], "admin");
   EXPECT_EQ(sw["reason"], "INC-1");
   EXPECT_TRUE(sw["fault"].is_null());
-  ASSERT_TRUE(backend_->Clear("recommendations", "test").ok());
+  ASSERT_TRUE(backend_->Clear("recommendations", "test", "").ok());
 }
 
 TEST_F(DrillTest, ProbeThatNeverSucceedsInjectsNothing) {

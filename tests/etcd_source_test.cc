@@ -287,6 +287,30 @@ TEST_F(EtcdSourceTest, PutAndDeleteChangeTheStateAtOnce) {
   EXPECT_EQ(watcher_->registry().Get("recs")->deciding_layer, Layer::kDefault);
 }
 
+TEST_F(EtcdSourceTest, WatchedChangeIsEtcdsWithItsRevision) {
+  StartWatcher(watcher_->Base({cluster_->endpoint(0)}));
+  absl::StatusOr<int64_t> revision = writer_->Put(kPrefix + std::string("switches/recs"), R"("off")");
+  ASSERT_TRUE(revision.ok()) << revision.status();
+  const std::vector<ChangeEvent> got = watcher_->events(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].actor, "etcd");
+  EXPECT_EQ(got[0].reason, absl::StrCat("revision ", *revision, " applied"));
+  EXPECT_EQ(got[0].revision, *revision);
+}
+
+TEST_F(EtcdSourceTest, WatchedValueWithAnActorSpeaksForItself) {
+  StartWatcher(watcher_->Base({cluster_->endpoint(0)}));
+  absl::StatusOr<int64_t> revision =
+      writer_->Put(kPrefix + std::string("switches/recs"),
+                   R"({"state":"off","actor":"erin","reason":"INC-8"})");
+  ASSERT_TRUE(revision.ok()) << revision.status();
+  const std::vector<ChangeEvent> got = watcher_->events(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].actor, "erin");
+  EXPECT_EQ(got[0].reason, "INC-8");
+  EXPECT_EQ(got[0].revision, *revision);
+}
+
 TEST_F(EtcdSourceTest, BadValueUnderOneKeyKeepsItsLastGoodValueAndIsReported) {
   Put("switches/recs", R"("off")");
   StartWatcher(watcher_->Base({cluster_->endpoint(0)}));

@@ -20,6 +20,7 @@
 #include "degrade/runtime.h"
 #include "degrade/testing.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "test_registry.h"
 #include "test_wait.h"
 
@@ -111,6 +112,27 @@ TEST_F(FileSourceTest, AtomicReplaceIsPickedUp) {
   Start();
   WriteAtomically(R"({"switches": {"recs": "on"}, "groups": {"tier2": "off"}})");
   EXPECT_TRUE(Eventually([&] { return recs_->enabled() && !ads_->enabled(); }));
+}
+
+TEST_F(FileSourceTest, ReloadIsTheFilesAndNamesItsPath) {
+  registry_->SetLogChanges(true);
+  WriteAtomically(R"({"switches": {"recs": "off"}})");
+  Start();
+  WriteAtomically(R"({"switches": {"recs": "on"}})");
+  std::string line;
+  ASSERT_TRUE(Eventually([&] {
+    for (const LogCapture::Line& l : logs_.Lines()) {
+      if (l.level == LogLevel::kChange && l.message.find(R"("new":{"state":"on"})") != std::string::npos) {
+        line = l.message;
+      }
+    }
+    return !line.empty();
+  }));
+  const nlohmann::json j = nlohmann::json::parse(line);
+  EXPECT_EQ(j.at("actor"), "file");
+  EXPECT_EQ(j.at("reason"), path_ + " reloaded");
+  EXPECT_EQ(j.at("old_layer"), "file");
+  EXPECT_EQ(j.at("layer"), "file");
 }
 
 TEST_F(FileSourceTest, InPlaceWriteIsPickedUp) {

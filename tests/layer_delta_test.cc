@@ -124,7 +124,8 @@ TEST_F(LayerDeltaTest, ChangesAreDeliveredAsEventsWithTheSource) {
   EXPECT_EQ(events_[0].name, "search");
   EXPECT_EQ(events_[1].name, "recs");
   EXPECT_EQ(events_[1].layer, Layer::kRemote);
-  EXPECT_EQ(events_[1].actor, "etcd /p/");
+  EXPECT_EQ(events_[1].actor, "etcd");
+  EXPECT_EQ(events_[1].reason, "etcd /p/ applied");
 }
 
 TEST_F(LayerDeltaTest, ReplacingTheLayerEndsInPlaceEditing) {

@@ -1,5 +1,8 @@
 // Backend over a service's admin endpoint (cpp-httplib client).
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,6 +28,7 @@ namespace degrade::ctl {
 namespace {
 
 constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
+constexpr std::string_view kEventsPath = "/degrade/v1/events";
 
 // The server's {"error": "..."} message, or the start of whatever it sent.
 std::string ServerMessage(const std::string& body) {
@@ -93,17 +97,42 @@ class AdminBackend final : public Backend {
                                 client_.Put(Path(name), Headers(actor), body, "application/json")));
   }
 
-  absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor) override {
+  absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor,
+                              std::string_view reason) override {
+    httplib::Headers headers = Headers(actor);
+    // Kept to one header line, as the actor is.
+    std::string clean;
+    for (char c : reason) {
+      if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) clean.push_back(c);
+    }
+    if (!clean.empty()) headers.emplace("X-Degrade-Reason", std::move(clean));
     return Suggest(name,
-                   Finish("DELETE", SwitchPath(name), name, client_.Delete(Path(name), Headers(actor))));
+                   Finish("DELETE", SwitchPath(name), name, client_.Delete(Path(name), headers)));
   }
 
+  // The change stream (who did what, as the service recorded it); a service
+  // without one (404: an older version) is watched by polling its listing.
   absl::Status Watch(WatchStop& stop, const WatchSink& sink) override {
-    // Stop() cuts a listing request short rather than wait for its timeout.
+    // Stop() cuts a request short rather than wait for its timeout.
     const uint64_t id = stop.OnStop([this] { client_.stop(); });
-    absl::Status status =
-        PollWatch(*this, absl::StrCat("the admin endpoint at ", Where(), url_.base_path),
-                  options_.watch_interval, stop, sink);
+    const std::string where = absl::StrCat("the admin endpoint at ", Where(), url_.base_path);
+    // Long-polls end well within the read timeout (at most 2 s each).
+    const int64_t wait_ms = std::clamp<int64_t>(
+        absl::ToInt64Milliseconds(options_.read_timeout) - 1000, 0, 2000);
+    bool no_stream = false;
+    absl::Status status = StreamWatch(
+        [&](std::optional<uint64_t> after) -> absl::StatusOr<nlohmann::json> {
+          std::string route(kEventsPath);
+          if (after) absl::StrAppend(&route, "?after=", *after, "&wait_ms=", wait_ms);
+          absl::StatusOr<Reply> reply = Finish(
+              "GET", route, "", client_.Get(absl::StrCat(url_.base_path, route), Headers("")));
+          if (!reply.ok()) return reply.status();
+          return std::move(reply->json);
+        },
+        where, options_.watch_interval, stop, sink, &no_stream);
+    if (status.ok() && no_stream && !stop.stopped()) {
+      status = PollWatch(*this, where, options_.watch_interval, stop, sink);
+    }
     stop.RemoveOnStop(id);
     return status;
   }

@@ -61,8 +61,9 @@ constexpr std::array<Command, 10> kCommands = {{
      2, 2, kActorOption | kWriteOptions | kFaultOptions, true},
     {"clear", "NAME", "remove the admin override; lower layers decide again",
      "Removes the switch's admin-layer entry (on, off, allow or fault): the file,\n"
-     "environment, remote and breaker layers decide again.\n",
-     1, 1, kActorOption, true},
+     "environment, remote and breaker layers decide again. --reason is recorded\n"
+     "in the service's change event (default: what was cleared).\n",
+     1, 1, kActorOption | kReasonOption, true},
     {"inventory", "", "every declared switch: owner, groups, breaker, description",
      "Lists every switch the service declares (the inventory of its non-essential\n"
      "dependencies): the owner to call, its groups, whether it has a breaker, its\n"
@@ -91,10 +92,13 @@ constexpr std::array<Command, 10> kCommands = {{
     {"watch", "", "print each change as it happens, until Ctrl-C",
      "Prints one line per change as it happens: the time, the switch, the old and\n"
      "new state, the deciding layer, who did it and why. --json prints one JSON\n"
-     "object per line instead. Runs until Ctrl-C, --count N changes or --for\n"
-     "DURATION. The admin endpoint has no change stream: watch reads its listing\n"
-     "every 250 ms, so a change shows within about that, stamped with the time\n"
-     "it was seen; a state that lasted less than that may be missed. With --etcd,\n"
+     "object per line instead: the service's own change lines (DEGRADE_LOG_CHANGES),\n"
+     "the same shape. Runs until Ctrl-C, --count N changes or --for DURATION.\n"
+     "Over --admin, watch follows the service's change stream: every change with\n"
+     "the time, actor and reason it recorded (events the service no longer holds\n"
+     "are reported as missed). A service without one (an older version) has its\n"
+     "listing read every 250 ms instead: a change is then stamped with the time it\n"
+     "was seen, and a state that lasted less than that may be missed. With --etcd,\n"
      "watch follows etcd's own watch of the prefix: every put and delete of a key\n"
      "(switches/, groups/, all) as it happens, with its revision; the values are\n"
      "what etcd holds, not an instance's effective state.\n"
@@ -118,7 +122,7 @@ std::string Quote(std::string_view s) { return absl::StrCat("\"", AV(s), "\""); 
 struct OptionInfo {
   std::string_view name;
   bool takes_value;
-  OptionSet set;
+  unsigned set;  // OptionSet bits: the option is taken by commands with any of them
 };
 constexpr std::array<OptionInfo, 27> kOptions = {{
     {"--admin", true, kNoOptions},
@@ -129,7 +133,7 @@ constexpr std::array<OptionInfo, 27> kOptions = {{
     {"--json", false, kNoOptions},
     {"--token-env", true, kNoOptions},
     {"--help", false, kNoOptions},
-    {"--reason", true, kWriteOptions},
+    {"--reason", true, kWriteOptions | kReasonOption},
     {"--ttl", true, kWriteOptions},
     {"--actor", true, kActorOption},
     {"--rate", true, kFaultOptions},
@@ -849,6 +853,9 @@ std::string CommandHelp(const Command& c) {
   std::string out = absl::StrCat("usage: degradectl [--admin URL] [--json] ", AV(c.name),
                                  c.args.empty() ? "" : " ", AV(c.args));
   if (c.options & kWriteOptions) absl::StrAppend(&out, " [--reason TEXT] [--ttl DURATION]");
+  if ((c.options & kReasonOption) && !(c.options & kWriteOptions)) {
+    absl::StrAppend(&out, " [--reason TEXT]");
+  }
   if (c.options & kFaultOptions) absl::StrAppend(&out, " [--rate R] [--delay-ms N]");
   if (c.options & kActorOption) absl::StrAppend(&out, " [--actor NAME]");
   if (c.options & kWatchOptions) absl::StrAppend(&out, " [--count N] [--for DURATION]");
@@ -858,6 +865,9 @@ std::string CommandHelp(const Command& c) {
                     "  --reason TEXT     why, shown to everyone (an incident id)\n"
                     "  --ttl DURATION    ends by itself after 30s, 15m, 2h, 1d, 1h30m or N "
                     "seconds\n");
+  }
+  if ((c.options & kReasonOption) && !(c.options & kWriteOptions)) {
+    absl::StrAppend(&out, "  --reason TEXT     why, shown to everyone (an incident id)\n");
   }
   if (c.options & kFaultOptions) {
     absl::StrAppend(&out,

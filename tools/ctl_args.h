@@ -25,6 +25,7 @@ enum OptionSet : unsigned {
   kFaultOptions = 1u << 2,  // --rate, --delay-ms
   kDrillOptions = 1u << 3,  // --switch, --fault, --probe, --duration, ... (drill only)
   kWatchOptions = 1u << 4,  // --count, --for (watch only)
+  kReasonOption = 1u << 5,  // --reason without --ttl (clear)
 };
 
 struct Command {

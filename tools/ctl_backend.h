@@ -116,8 +116,10 @@ class Backend {
   // empty: callers that need the new state Get() it when it is not there.
   virtual absl::StatusOr<Reply> Put(std::string_view name, const nlohmann::json& value) = 0;
   // Removes the switch's admin-layer entry; lower layers decide again.
-  // `actor` is recorded by the service as who did it.
-  virtual absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor) = 0;
+  // `actor` and `reason` (may be empty) are recorded by the service as who
+  // did it and why (its change event, docs/audit.md).
+  virtual absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor,
+                                      std::string_view reason) = 0;
   // Reports every change through `sink` until `stop` is stopped. Returns an
   // error when the control plane cannot be reached at the start; after that,
   // losing it is a notice and the watch goes on trying. OK once stopped.

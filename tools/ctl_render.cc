@@ -582,7 +582,7 @@ std::string WatchEventJson(const WatchEvent& event) {
   j["new"] = event.new_value;
   j["old_layer"] = event.old_layer;
   j["layer"] = event.layer;
-  if (!event.fault_layer.empty()) j["fault_layer"] = event.fault_layer;
+  j["fault_layer"] = event.fault_layer.empty() ? json() : json(event.fault_layer);
   j["actor"] = event.actor;
   j["reason"] = event.reason;
   j["expires_at"] = event.expires_at.empty() ? json() : json(event.expires_at);

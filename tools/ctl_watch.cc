@@ -1,7 +1,9 @@
 // degradectl watch by polling (see ctl_watch.h), and WatchStop.
 #include "ctl_watch.h"
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -205,6 +207,100 @@ absl::Status PollWatch(Backend& backend, const std::string& where, absl::Duratio
       if (sink.on_event) sink.on_event(e);
     }
     last = std::move(now->json);
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------- change stream
+
+WatchEvent StreamEventToWatchEvent(const json& event) {
+  WatchEvent e;
+  absl::Time t;
+  std::string error;
+  if (absl::ParseTime(absl::RFC3339_full, Str(event, "time"), &t, &error)) e.time = t;
+  e.name = Str(event, "switch");
+  if (event.is_object()) {
+    if (auto it = event.find("old"); it != event.end() && it->is_object()) e.old_value = *it;
+    if (auto it = event.find("new"); it != event.end() && it->is_object()) e.new_value = *it;
+    if (auto it = event.find("revision"); it != event.end() && it->is_number_integer()) {
+      e.revision = it->get<int64_t>();
+    }
+  }
+  e.old_layer = Str(event, "old_layer");
+  e.layer = Str(event, "layer");
+  e.fault_layer = Str(event, "fault_layer");
+  e.actor = Str(event, "actor");
+  e.reason = Str(event, "reason");
+  e.expires_at = Str(event, "expires_at");
+  return e;
+}
+
+namespace {
+
+uint64_t Count(const json& j, const char* key) {
+  if (!j.is_object()) return 0;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return 0;
+  return it->is_number_unsigned() || it->get<int64_t>() >= 0 ? it->get<uint64_t>() : 0;
+}
+
+}  // namespace
+
+absl::Status StreamWatch(const EventsFetch& fetch, const std::string& where, absl::Duration retry,
+                         WatchStop& stop, const WatchSink& sink, bool* no_stream) {
+  *no_stream = false;
+  const auto notice = [&](const std::string& text) {
+    if (sink.on_notice) sink.on_notice(text);
+  };
+  absl::StatusOr<json> first = fetch(std::nullopt);
+  if (!first.ok()) {
+    if (first.status().code() == absl::StatusCode::kNotFound) {
+      *no_stream = true;
+      return absl::OkStatus();
+    }
+    return first.status();
+  }
+  std::optional<uint64_t> after = Count(*first, "next");
+  notice(absl::StrCat("watching ", where, ": its change stream; Ctrl-C to stop"));
+  bool in_contact = true;
+  while (!stop.stopped()) {
+    absl::StatusOr<json> got = fetch(after);
+    if (stop.stopped()) break;  // a request cut short by Stop() is no news
+    if (!got.ok()) {
+      if (got.status().code() == absl::StatusCode::kInvalidArgument) {
+        // `after` is beyond the service's latest event: it restarted.
+        notice(absl::StrCat(where, " restarted; changes made while it restarted are not "
+                                   "known; watching from now"));
+        after.reset();
+        continue;
+      }
+      if (in_contact) {
+        notice(absl::StrCat("lost contact with ", where, ": ", got.status().message(),
+                            "; retrying every ", absl::FormatDuration(retry)));
+        in_contact = false;
+      }
+      if (stop.SleepFor(retry)) break;
+      continue;
+    }
+    if (!in_contact) {
+      notice(absl::StrCat("back in contact with ", where));
+      in_contact = true;
+    }
+    if (!after.has_value()) {  // after a restart: from now on
+      after = Count(*got, "next");
+      continue;
+    }
+    if (const uint64_t missed = Count(*got, "missed"); missed > 0) {
+      notice(absl::StrCat(missed, missed == 1 ? " event" : " events",
+                          " missed: the service keeps only its most recent changes"));
+    }
+    if (auto it = got->find("events"); it != got->end() && it->is_array()) {
+      for (const json& event : *it) {
+        if (stop.stopped()) break;
+        if (sink.on_event) sink.on_event(StreamEventToWatchEvent(event));
+      }
+    }
+    after = Count(*got, "next");
   }
   return absl::OkStatus();
 }

@@ -1,12 +1,17 @@
-// degradectl watch over a control plane without a change stream (the admin
-// endpoint): read the listing every interval and report the differences.
+// degradectl watch over the admin endpoint: its change stream (GET
+// /degrade/v1/events) when the service has one, else the listing read every
+// interval and its differences reported.
 #ifndef DEGRADE_TOOLS_CTL_WATCH_H_
 #define DEGRADE_TOOLS_CTL_WATCH_H_
 
+#include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ctl_backend.h"
 #include "nlohmann/json.hpp"
@@ -37,6 +42,28 @@ nlohmann::json EffectiveStateJson(const nlohmann::json& sw);
 // then. `where` names the control plane in notices.
 absl::Status PollWatch(Backend& backend, const std::string& where, absl::Duration interval,
                        WatchStop& stop, const WatchSink& sink);
+
+// One event of the admin endpoint's change stream (GET /degrade/v1/events,
+// docs/audit.md) as a WatchEvent: every field as the service's change line
+// has it, so that WatchEventJson prints that line again. Fields of the
+// wrong type read as absent.
+WatchEvent StreamEventToWatchEvent(const nlohmann::json& event);
+
+// One request of the change stream: `after` (nullopt: from now) and how
+// long the service may wait for an event. Returns the answer's JSON, or an
+// error; NotFound from the first request means the service has no stream.
+using EventsFetch =
+    std::function<absl::StatusOr<nlohmann::json>(std::optional<uint64_t> after)>;
+
+// Backend::Watch over the change stream: reports each event through `sink`
+// with the actor and reason the service recorded, until `stop`. Gaps (the
+// service's ring overflowed, or it restarted) are notices naming how many
+// events were missed. A failed request is one notice ("lost contact ...")
+// and another when the stream answers again, retried every `retry`.
+// Sets *no_stream (and returns OK at once) when the first request is
+// NotFound: the caller then falls back to PollWatch.
+absl::Status StreamWatch(const EventsFetch& fetch, const std::string& where, absl::Duration retry,
+                         WatchStop& stop, const WatchSink& sink, bool* no_stream);
 
 }  // namespace degrade::ctl
 

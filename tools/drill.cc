@@ -355,7 +355,7 @@ class Drill {
         out_.timeline.fault_off_ms = t_got;
         return;
       }
-      absl::StatusOr<Reply> cleared = backend_.Clear(s.switch_name, s.actor);
+      absl::StatusOr<Reply> cleared = backend_.Clear(s.switch_name, s.actor, "");
       const double t = Now();
       if (!cleared.ok()) {
         last_error = std::string(cleared.status().message());

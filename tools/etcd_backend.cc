@@ -201,8 +201,9 @@ class EtcdBackend final : public Backend {
     return Make(std::move(entry));
   }
 
-  absl::StatusOr<Reply> Clear(std::string_view name, std::string_view /*actor*/) override {
-    // etcd's delete carries no value, so no actor: watchers see the delete
+  absl::StatusOr<Reply> Clear(std::string_view name, std::string_view /*actor*/,
+                              std::string_view /*reason*/) override {
+    // etcd's delete carries no value, so no actor or reason: watchers see the delete
     // and its revision only.
     const std::string key = SwitchKey(name);
     absl::StatusOr<EtcdClient::DeleteResult> deleted = client_->Delete(key);

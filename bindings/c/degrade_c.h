@@ -289,7 +289,9 @@ int degrade_parse_env_value(const char* var, const char* value, uint8_t* on, dou
 
 /* Called once per effective change of any switch, with one JSON object:
  * {"time":..,"event":"change","switch":..,"old":{..},"new":{..},
- *  "old_layer":..,"layer":..,"actor":..,"reason":..}. The string is valid
+ *  "old_layer":..,"layer":..,"fault_layer":..,"actor":..,"reason":..,
+ *  "expires_at":..} (docs/audit.md; actor and reason name the change's
+ *  cause). The string is valid
  * only during the call. Runs on the thread that made the change, after the
  * new state is visible to degrade_enabled, one event at a time; it may call
  * back into this API. Must not block for long. */

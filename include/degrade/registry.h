@@ -124,19 +124,44 @@ struct SourceHealth {
   uint64_t applied = 0;  // snapshots applied
 };
 
-// Delivered to listeners for every effective change.
+// Delivered to listeners for every accepted change of a switch's effective
+// outcome: its state or allow, its fault, the layer deciding either, the
+// deciding entries' expiry, actor or reason (so re-writing an admin
+// override with a new reason is recorded). A breaker closing is recorded
+// too, although the switch's state does not change then.
+//
+// `actor` and `reason` name the change's cause, not the entry that decides
+// the switch afterwards (docs/audit.md has the rules): the request's actor
+// and reason for an admin write or clear; "expiry" and what expired for a
+// TTL; "breaker" and its figures for a breaker; a snapshot entry's own
+// actor and reason for file, remote and etcd writes, else the source's name
+// ("file", "remote", "etcd") and what it applied; "env" and DEGRADE_X=value
+// for the environment; "api" (or the value's actor) for SetOverride in code.
 struct ChangeEvent {
   std::string name;
   EffectiveState old_state;
   EffectiveState new_state;
   Layer old_layer = Layer::kDefault;
   Layer layer = Layer::kDefault;  // the deciding layer after the change
+  std::optional<Layer> old_fault_layer;
+  std::optional<Layer> fault_layer;  // the layer deciding the fault after it
+  // When the outcome after the change ends by itself: the earlier of the
+  // deciding entry's and the fault entry's expires_at; nullopt for never.
+  std::optional<absl::Time> expires_at;
   std::string actor;
   std::string reason;
   absl::Time time;
+  // For a change read from etcd: the revision that made it.
+  std::optional<int64_t> revision;
 };
 
-// One JSON object, one line: {"time":..,"switch":..,"old":..,"new":..,...}.
+// One JSON object, one line; the audit trail's shape (docs/audit.md), the
+// same that `degradectl watch --json` prints:
+//   {"time":"2026-12-06T03:55:26.5+00:00","event":"change","switch":"recs",
+//    "old":{"state":"on"},"new":{"state":"off"},"old_layer":"default",
+//    "layer":"admin","fault_layer":null,"actor":"bob","reason":"drill-2",
+//    "expires_at":"2026-12-06T04:55:26+00:00"}
+// plus "revision" for etcd changes. Invalid UTF-8 is replaced, never thrown.
 DEGRADE_EXPORT std::string ChangeEventToJson(const ChangeEvent& event);
 
 // A problem the registry or a source hit: bad env value, rejected snapshot...

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "admin/events_route.h"
 #include "admin/http_server.h"
 #include "admin/raw_response.h"
 #include "admin/routes.h"
@@ -25,10 +26,15 @@ class AdminServer::Impl {
   Impl(Registry& registry, AdminConfig config, SslCtxPtr tls)
       : config_(std::move(config)),
         tls_(std::move(tls)),
+        events_(registry),
         routes_(registry, config_),
-        server_(config_, tls_.get()) {}
+        server_(config_, tls_.get()) {
+    routes_.set_events(&events_);
+  }
 
   ~Impl() {
+    // Long-polls answer now rather than hold the shutdown up.
+    events_.Close();
     if (thread_.joinable()) {
       server_.Shutdown();
       thread_.join();
@@ -109,6 +115,7 @@ class AdminServer::Impl {
 
   const AdminConfig config_;
   const SslCtxPtr tls_;  // null: plain HTTP
+  EventRing events_;  // the change stream; listens from construction
   Routes routes_;
   BoundedServer server_;
   std::thread thread_;

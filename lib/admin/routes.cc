@@ -15,6 +15,7 @@
 #include "admin/auth.h"
 #include "admin/console_html.h"
 #include "admin/metrics.h"
+#include "core/cause.h"
 #include "core/listing_json.h"
 #include "core/str_util.h"
 #include "degrade/snapshot.h"
@@ -23,6 +24,7 @@ namespace degrade::internal {
 namespace {
 
 constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
+constexpr std::string_view kEventsPath = "/degrade/v1/events";
 
 // This response ends its connection: the request may have left bytes on the
 // wire (an unread body) that must not be read as the next request. The
@@ -276,6 +278,12 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
     res.set_content(PrometheusText(registry_), std::string(kPrometheusContentType));
     return;
   }
+  if (path == kEventsPath && events_ != nullptr) {
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+    absl::StatusOr<nlohmann::json> reply = events_->Serve(req);
+    if (!reply.ok()) return SendError(res, 400, reply.status());
+    return SendJson(res, 200, *reply);
+  }
   if (path == kSwitchesPath) {
     if (req.method == "PUT") return PutSwitches(req, res);
     if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD, PUT");
@@ -295,8 +303,8 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
   SendError(res, 404,
             absl::StrCat("no route for ", ClipForMessage(path),
                          "; routes: GET|PUT /degrade/v1/switches, "
-                         "GET|PUT|DELETE /degrade/v1/switches/{name}, GET /metrics, "
-                         "GET /healthz, GET /"));
+                         "GET|PUT|DELETE /degrade/v1/switches/{name}, GET /degrade/v1/events, "
+                         "GET /metrics, GET /healthz, GET /"));
 }
 
 void Routes::MethodNotAllowed(const httplib::Request& req, httplib::Response& res,
@@ -380,7 +388,11 @@ void Routes::PutSwitch(const std::string& name, const httplib::Request& req,
   }
   const std::string summary = SwitchValueToJson(*value);
   const std::string actor = value->actor;
-  if (absl::Status s = registry_.SetOverride(name, *std::move(value)); !s.ok()) {
+  // The change events name the request's actor and reason (docs/audit.md).
+  Cause cause = MakeCause(value->actor, value->reason);
+  if (absl::Status s = SetOverrideWithCause(registry_, name, *std::move(value),
+                                            absl::ZeroDuration(), std::move(cause));
+      !s.ok()) {
     return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
   }
   for (const std::string& w : warnings) Audit(LogLevel::kWarning, w);
@@ -396,10 +408,15 @@ void Routes::PutSwitch(const std::string& name, const httplib::Request& req,
 void Routes::DeleteSwitch(const std::string& name, const httplib::Request& req,
                           httplib::Response& res) {
   if (!Authorized(req, res)) return;
-  if (absl::Status s = registry_.ClearOverride(name); !s.ok()) {
+  const std::string& actor = req.get_header_value("X-Degrade-Actor");
+  // The events name who cleared it and why (X-Degrade-Reason); without a
+  // reason, what was cleared (docs/audit.md).
+  if (absl::Status s = ClearOverrideWithCause(
+          registry_, name,
+          MakeCause(actor.empty() ? "admin" : actor, req.get_header_value("X-Degrade-Reason")));
+      !s.ok()) {
     return SendError(res, s.code() == absl::StatusCode::kNotFound ? 404 : 400, s);
   }
-  const std::string& actor = req.get_header_value("X-Degrade-Actor");
   Audit(LogLevel::kInfo,
         absl::StrCat("admin: ", ClipForMessage(actor.empty() ? "admin" : actor), " from ",
                      req.remote_addr, " cleared the override of ", name));
@@ -429,11 +446,11 @@ void Routes::PutSwitches(const httplib::Request& req, httplib::Response& res) {
   const size_t switches = write->snapshot.switches.size();
   const size_t groups = write->snapshot.groups.size();
   const bool all = write->snapshot.all.has_value();
-  // The write's cause is write->actor and write->reason (the actor and
-  // reason its entries agree on): the one argument to add here when the
-  // registry takes a cause for a layer write.
+  // The change events name the write's cause: the actor and reason its
+  // entries agree on (admin_write.h), else the header's actor (docs/audit.md).
   absl::Status applied =
-      registry_.ApplySnapshot(Layer::kAdmin, std::move(write->snapshot), kBulkWriteSource);
+      ApplySnapshotWithCause(registry_, Layer::kAdmin, std::move(write->snapshot),
+                             kBulkWriteSource, MakeCause(write->actor, write->reason));
   if (!applied.ok()) return SendError(res, 400, applied);
   for (const std::string& w : write->warnings) Audit(LogLevel::kWarning, w);
   Audit(LogLevel::kInfo,

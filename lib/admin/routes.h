@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "admin/admin_config.h"
+#include "admin/events_route.h"
 #include "admin/rate_window.h"
 #include "admin/request_log.h"
 #include "degrade/registry.h"
@@ -40,6 +41,10 @@ class Routes {
   // Registers the handlers on `server` (before it listens). Every path and
   // method reaches the routes, which answer 404 and 405 themselves.
   void Install(httplib::Server& server);
+
+  // The change stream GET /degrade/v1/events serves (events_route.h); the
+  // route answers 404 without one. Set before Install; outlives the server.
+  void set_events(EventRing* events) { events_ = events; }
 
  private:
   bool Admissible(const httplib::Request& req, httplib::Response& res);
@@ -72,6 +77,7 @@ class Routes {
   const AdminConfig& config_;
   RefusalLog refusals_{kRefusalLogInterval, kMaxRefusalProblems};
   RateWindow rates_;  // rate_1m in the listing and GET of one switch
+  EventRing* events_ = nullptr;
 };
 
 }  // namespace degrade::internal

@@ -22,17 +22,26 @@ namespace internal {
 
 absl::Status ApplyLayerDelta(Registry& registry, Layer layer, LayerDelta delta,
                              std::string_view source, DeltaValues values) {
-  return RegistryAccess::Core(registry).ApplyLayerDelta(layer, std::move(delta), source, values);
+  return RegistryAccess::Core(registry).ApplyLayerDelta(layer, std::move(delta), source, values,
+                                                        SourceCause(source, layer));
+}
+
+absl::Status ApplyLayerDelta(Registry& registry, Layer layer, LayerDelta delta,
+                             std::string_view source, DeltaValues values, const Cause& cause) {
+  return RegistryAccess::Core(registry).ApplyLayerDelta(layer, std::move(delta), source, values,
+                                                        cause);
 }
 
 absl::Status ApplyParsedSnapshot(Registry& registry, Layer layer, Snapshot snapshot,
                                  std::string_view source) {
   return RegistryAccess::Core(registry).ApplySnapshot(layer, std::move(snapshot), source,
-                                                      RegistryCore::Checked::kNamesAndValues);
+                                                      RegistryCore::Checked::kNamesAndValues,
+                                                      SourceCause(source, layer));
 }
 
 absl::Status RegistryCore::ApplyLayerDelta(Layer layer, LayerDelta delta,
-                                           std::string_view source, DeltaValues values) {
+                                           std::string_view source, DeltaValues values,
+                                           const Cause& cause) {
   const std::string who = source.empty() ? std::string(LayerName(layer)) : std::string(source);
   if (layer == Layer::kDefault || layer == Layer::kEnv) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -116,7 +125,7 @@ absl::Status RegistryCore::ApplyLayerDelta(Layer layer, LayerDelta delta,
       }
       if (delta.change_all) editable->all = std::move(delta.all);
       delta_layers_[l] = editable;
-      ReplaceLayerLocked(layer, editable, who, want, old);
+      ReplaceLayerLocked(layer, editable, cause, want, old);
       EnqueueLocked(events);
     } else {
       const absl::Time now = clock_->Now();
@@ -158,7 +167,7 @@ absl::Status RegistryCore::ApplyLayerDelta(Layer layer, LayerDelta delta,
         return RegistryAccess::Data(*a).name < RegistryAccess::Data(*b).name;
       });
       for (Switch* sw : order) ComputeViewLocked(RegistryAccess::Data(*sw), layer, now);
-      for (Switch* sw : order) ResolveLocked(*sw, now, who, want);
+      for (Switch* sw : order) ResolveLocked(*sw, now, cause, want);
       if (sets_expiry) ScheduleExpiryLocked();
       EnqueueLocked(events);
     }

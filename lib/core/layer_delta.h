@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "core/cause.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 
@@ -35,7 +36,8 @@ struct LayerDelta {
 // the layer with the delta made to it: same checks, same error messages
 // (InvalidArgument naming `source` and the entry: a bad name, a value out of
 // range, a breaker-layer entry other than "off", the default or env layer),
-// same change events (actor: the entry's actor, else `source`).
+// same change events (actor: the entry's actor, else the source's name; see
+// SourceCause).
 //
 // Cost: proportional to the delta and to the switches it affects (a switch
 // entry affects its switch; a group entry the switches of that group, found
@@ -52,6 +54,11 @@ enum class DeltaValues { kBuiltInCode, kParsed };
 absl::Status ApplyLayerDelta(Registry& registry, Layer layer, LayerDelta delta,
                              std::string_view source,
                              DeltaValues values = DeltaValues::kBuiltInCode);
+
+// As above, with the events' cause given (core/cause.h): the etcd watch
+// names the revision it applies. The other forms use SourceCause(source).
+absl::Status ApplyLayerDelta(Registry& registry, Layer layer, LayerDelta delta,
+                             std::string_view source, DeltaValues values, const Cause& cause);
 
 // Registry::ApplySnapshot for a snapshot that came from ParseSnapshot (a
 // file, an HTTP body, the last-known-good cache, etcd values parsed one by

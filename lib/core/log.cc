@@ -56,17 +56,28 @@ nlohmann::json StateJson(const EffectiveState& s) {
 }  // namespace
 
 std::string ChangeEventToJson(const ChangeEvent& event) {
+  // The audit trail's one shape (docs/audit.md); `degradectl watch --json`
+  // prints the same fields in the same order. Absent layers and expiries
+  // are null, not left out, so every line has every field.
+  auto time = [](absl::Time t) {
+    return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
+  };
   nlohmann::json j = {
-      {"time", absl::FormatTime(absl::RFC3339_full, event.time, absl::UTCTimeZone())},
+      {"time", time(event.time)},
       {"event", "change"},
       {"switch", event.name},
       {"old", StateJson(event.old_state)},
       {"new", StateJson(event.new_state)},
       {"old_layer", std::string(LayerName(event.old_layer))},
       {"layer", std::string(LayerName(event.layer))},
+      {"fault_layer", event.fault_layer ? nlohmann::json(std::string(LayerName(*event.fault_layer)))
+                                        : nlohmann::json(nullptr)},
       {"actor", event.actor},
       {"reason", event.reason},
+      {"expires_at",
+       event.expires_at ? nlohmann::json(time(*event.expires_at)) : nlohmann::json(nullptr)},
   };
+  if (event.revision) j["revision"] = *event.revision;
   // Replace invalid UTF-8 rather than throw: reasons come from operators.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

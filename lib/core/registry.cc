@@ -91,12 +91,16 @@ Switch* Registry::Find(std::string_view name) const { return core_->Find(name); 
 std::vector<SwitchInfo> Registry::List() const { return core_->List(); }
 absl::StatusOr<SwitchInfo> Registry::Get(std::string_view name) const { return core_->Get(name); }
 absl::Status Registry::SetOverride(std::string_view name, SwitchValue value, absl::Duration ttl) {
-  return core_->SetOverride(name, std::move(value), ttl);
+  // Code's own writes: the value's actor (else "api") and reason.
+  return core_->SetOverride(name, std::move(value), ttl, internal::Cause{});
 }
-absl::Status Registry::ClearOverride(std::string_view name) { return core_->ClearOverride(name); }
+absl::Status Registry::ClearOverride(std::string_view name) {
+  return core_->ClearOverride(name, internal::MakeCause("api", ""));
+}
 absl::Status Registry::ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source) {
   return core_->ApplySnapshot(layer, std::move(snapshot), source,
-                              internal::RegistryCore::Checked::kNothing);
+                              internal::RegistryCore::Checked::kNothing,
+                              internal::SourceCause(source, layer));
 }
 
 absl::Status Registry::ApplySnapshotJson(Layer layer, std::string_view json,
@@ -106,7 +110,8 @@ absl::Status Registry::ApplySnapshotJson(Layer layer, std::string_view json,
   for (const std::string& w : warnings) Log(LogLevel::kWarning, w);
   absl::Status status =
       parsed.ok() ? core_->ApplySnapshot(layer, *std::move(parsed), source,
-                                         internal::RegistryCore::Checked::kNamesAndValues)
+                                         internal::RegistryCore::Checked::kNamesAndValues,
+                                         internal::SourceCause(source, layer))
                   : parsed.status();
   if (!status.ok()) {
     Log(LogLevel::kError, absl::StrCat(status.message(), "; the ", internal::ToAbsl(LayerName(layer)),

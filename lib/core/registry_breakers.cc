@@ -134,14 +134,12 @@ void RegistryCore::ProcessBreakers() {
       if (!t) continue;
       logs.push_back({t->to == BreakerState::kOpen ? LogLevel::kWarning : LogLevel::kInfo,
                       std::move(t->message)});
-      if (t->to == BreakerState::kClosed) continue;  // the layer did not change
-      ComputeViewLocked(d, Layer::kBreaker, now);
-      const size_t first = events.size();
-      ResolveLocked(sw, now, "breaker", want);
-      for (size_t e = first; e < events.size(); ++e) {
-        events[e].actor = "breaker";
-        events[e].reason = t->reason;
-      }
+      // Closing changes no layer, but it is a breaker transition the audit
+      // trail records, as are opening and half-opening where a higher
+      // layer decides the switch (always).
+      if (t->to != BreakerState::kClosed) ComputeViewLocked(d, Layer::kBreaker, now);
+      ResolveLocked(sw, now, MakeCause("breaker", std::move(t->reason), /*always=*/true),
+                    want);
     }
     EnqueueLocked(events);
   }

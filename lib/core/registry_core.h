@@ -37,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/cause.h"
 #include "core/env_name.h"
 #include "core/layer_delta.h"
 #include "core/mutex.h"
@@ -62,6 +63,10 @@ inline double Degradation(const SwitchValue& v) {
 // The effective state of a deciding entry and a fault entry (either null).
 EffectiveState EffectiveFrom(const SwitchValue* state_entry, const SwitchValue* fault_entry);
 
+// What a clear or an expiry took away, for its event's reason: `admin
+// override by bob ("drill-2")`, `file entry by ops` (registry_layers.cc).
+std::string DescribeEntry(Layer layer, const SwitchValue& v);
+
 // Registry::Global() once created, else null (registry.cc).
 Registry* GlobalRegistryIfCreated() noexcept;
 
@@ -81,12 +86,15 @@ class RegistryCore {
   std::vector<SwitchInfo> List() const ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<SwitchInfo> Get(std::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
   // `value` is built in code: it is validated here (ValidateSwitchValue).
-  absl::Status SetOverride(std::string_view name, SwitchValue value, absl::Duration ttl)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status ClearOverride(std::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
+  // Every layer write names its cause (core/cause.h), which its events carry.
+  absl::Status SetOverride(std::string_view name, SwitchValue value, absl::Duration ttl,
+                           Cause cause) ABSL_LOCKS_EXCLUDED(mu_);
+  // An empty cause.reason becomes what was cleared ("admin override by bob
+  // (\"drill-2\") cleared").
+  absl::Status ClearOverride(std::string_view name, Cause cause) ABSL_LOCKS_EXCLUDED(mu_);
   // See core/layer_delta.h; defined in layer_delta.cc. Validates `delta`.
   absl::Status ApplyLayerDelta(Layer layer, LayerDelta delta, std::string_view source,
-                               DeltaValues values) ABSL_LOCKS_EXCLUDED(mu_);
+                               DeltaValues values, const Cause& cause) ABSL_LOCKS_EXCLUDED(mu_);
 
   // How much of a snapshot is known to be valid when it is applied.
   enum class Checked {
@@ -97,7 +105,7 @@ class RegistryCore {
     kNamesAndValues,
   };
   absl::Status ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source,
-                             Checked checked) ABSL_LOCKS_EXCLUDED(mu_);
+                             Checked checked, const Cause& cause) ABSL_LOCKS_EXCLUDED(mu_);
   Snapshot LayerSnapshot(Layer layer) const ABSL_LOCKS_EXCLUDED(mu_);
 
   uint64_t AddListener(Registry::Listener listener) ABSL_LOCKS_EXCLUDED(deliver_mu_);
@@ -148,17 +156,19 @@ class RegistryCore {
   // hash lookup per entry rather than a tree search per switch.
   // With `own_entries_found`, the caller has set every switch's pending_own
   // from this layer's entries already.
-  void RecomputeLayerLocked(Layer layer, absl::Time now, bool resolve, std::string_view source,
+  void RecomputeLayerLocked(Layer layer, absl::Time now, bool resolve, const Cause& cause,
                             std::vector<ChangeEvent>* events, bool own_entries_found = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Decides the switch's effective state from its views and publishes it.
-  // When it changed and `events` is not null, appends the event.
-  void ResolveLocked(Switch& sw, absl::Time now, std::string_view source,
+  // When its outcome changed (ChangeEvent lists what counts) or
+  // cause.always, and `events` is not null, appends the event, attributed
+  // to `cause`.
+  void ResolveLocked(Switch& sw, absl::Time now, const Cause& cause,
                      std::vector<ChangeEvent>* events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Replaces a layer and re-resolves every switch; returns the events and,
   // in `old`, the layer replaced (to be freed after the lock is released).
   void ReplaceLayerLocked(Layer layer, std::shared_ptr<const Snapshot> snapshot,
-                          std::string_view source, std::vector<ChangeEvent>* events,
+                          const Cause& cause, std::vector<ChangeEvent>* events,
                           std::shared_ptr<const Snapshot>& old, bool own_entries_found = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const Snapshot& LayerLocked(Layer layer) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -95,7 +95,7 @@ absl::Status RegistryCore::Adopt(Switch& sw) {
     const absl::Time now = clock_->Now();
     for (int l = 0; l < kLayerCount; ++l) ComputeViewLocked(d, static_cast<Layer>(l), now);
     // A new switch's first state is where it starts, not a change: no event.
-    ResolveLocked(sw, now, "define", nullptr);
+    ResolveLocked(sw, now, MakeCause("code", "defined"), nullptr);
     ScheduleExpiryLocked();
   }
   Deliver(std::move(events), logs);

@@ -4,10 +4,13 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "core/registry_core.h"
 
 namespace degrade::internal {
@@ -69,6 +72,25 @@ void RegistryCore::ProcessExpiries() {
   {
     MutexLock lock(mu_);
     const absl::Time now = clock_->Now();
+    std::vector<ChangeEvent>* want = WantEvents() ? &events : nullptr;
+    // Each event names what expired for its switch: the highest expired
+    // entry among its views, found before the views are recomputed (they
+    // still point into the layers as they were).
+    absl::flat_hash_map<const Switch*, std::string> expired;
+    if (want != nullptr) {
+      for (const Switch* sw : switches_) {
+        const SwitchData& d = RegistryAccess::Data(*sw);
+        for (int l = kLayerCount - 1; l > 0; --l) {
+          const SwitchValue* v = d.state_views[l];
+          if (v == nullptr || !Expired(*v, now)) {
+            v = d.rare != nullptr ? d.rare->fault[l] : nullptr;
+            if (v == nullptr || !Expired(*v, now)) continue;
+          }
+          expired[sw] = absl::StrCat(DescribeEntry(static_cast<Layer>(l), *v), " expired");
+          break;
+        }
+      }
+    }
     // Admin entries are ours: expired ones are removed. Other layers belong
     // to their sources and are only re-evaluated.
     const Snapshot& admin = LayerLocked(Layer::kAdmin);
@@ -77,13 +99,20 @@ void RegistryCore::ProcessExpiries() {
     std::erase_if(pruned->groups, [&](const auto& kv) { return Expired(kv.second, now); });
     if (pruned->all && Expired(*pruned->all, now)) pruned->all.reset();
     old_admin = std::exchange(layers_[static_cast<int>(Layer::kAdmin)], std::move(pruned));
+    const Cause none = MakeCause("expiry", "");
     for (int l = 1; l < kLayerCount; ++l) {
-      RecomputeLayerLocked(static_cast<Layer>(l), now, /*resolve=*/false, {}, nullptr);
+      RecomputeLayerLocked(static_cast<Layer>(l), now, /*resolve=*/false, none, nullptr);
     }
-    std::vector<ChangeEvent>* want = WantEvents() ? &events : nullptr;
-    for (Switch* sw : switches_) ResolveLocked(*sw, now, "expiry", want);
-    for (ChangeEvent& ev : events) {
-      if (ev.reason.empty()) ev.reason = "an entry expired";
+    for (Switch* sw : switches_) {
+      if (want == nullptr) {
+        ResolveLocked(*sw, now, none, nullptr);
+        continue;
+      }
+      auto it = expired.find(sw);
+      ResolveLocked(*sw, now,
+                    MakeCause("expiry", it != expired.end() ? std::move(it->second)
+                                                            : std::string("an entry expired")),
+                    want);
     }
     ScheduleExpiryLocked();
     EnqueueLocked(events);

@@ -82,8 +82,52 @@ absl::Status CheckSnapshot(Layer layer, const Snapshot& snapshot, const std::str
 
 }  // namespace
 
+// What a clear or an expiry took away, for its event's reason:
+// `admin override by bob ("drill-2")`.
+std::string DescribeEntry(Layer layer, const SwitchValue& v) {
+  std::string out = layer == Layer::kAdmin ? std::string("admin override")
+                                           : absl::StrCat(ToAbsl(LayerName(layer)), " entry");
+  if (!v.actor.empty()) absl::StrAppend(&out, " by ", v.actor);
+  if (!v.reason.empty()) absl::StrAppend(&out, " (\"", v.reason, "\")");
+  return out;
+}
+
+Cause SourceCause(std::string_view source, Layer layer) {
+  Cause cause;
+  cause.entries_of = layer;
+  if (source.empty()) {
+    cause.actor = std::string(LayerName(layer));
+    cause.reason = absl::StrCat(cause.actor, " layer applied");
+    return cause;
+  }
+  const size_t space = source.find(' ');
+  cause.actor = std::string(source.substr(0, space));
+  if (cause.actor == "file" && space != std::string_view::npos) {
+    cause.reason = absl::StrCat(ToAbsl(source.substr(space + 1)), " reloaded");
+  } else {
+    cause.reason = absl::StrCat(ToAbsl(source), " applied");
+  }
+  return cause;
+}
+
+absl::Status SetOverrideWithCause(Registry& registry, std::string_view name, SwitchValue value,
+                                  absl::Duration ttl, Cause cause) {
+  return RegistryAccess::Core(registry).SetOverride(name, std::move(value), ttl,
+                                                    std::move(cause));
+}
+
+absl::Status ClearOverrideWithCause(Registry& registry, std::string_view name, Cause cause) {
+  return RegistryAccess::Core(registry).ClearOverride(name, std::move(cause));
+}
+
+absl::Status ApplySnapshotWithCause(Registry& registry, Layer layer, Snapshot snapshot,
+                                    std::string_view source, const Cause& cause) {
+  return RegistryAccess::Core(registry).ApplySnapshot(layer, std::move(snapshot), source,
+                                                      RegistryCore::Checked::kNothing, cause);
+}
+
 absl::Status RegistryCore::SetOverride(std::string_view name, SwitchValue value,
-                                       absl::Duration ttl) {
+                                       absl::Duration ttl, Cause cause) {
   if (ttl < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("override of \"", ToAbsl(name), "\": ttl ", absl::FormatDuration(ttl),
@@ -94,7 +138,9 @@ absl::Status RegistryCore::SetOverride(std::string_view name, SwitchValue value,
       !s.ok()) {
     return s;
   }
-  if (value.actor.empty()) value.actor = "api";
+  if (value.actor.empty()) value.actor = cause.actor.empty() ? "api" : cause.actor;
+  if (cause.actor.empty()) cause.actor = value.actor;
+  if (cause.reason.empty()) cause.reason = value.reason;
   std::vector<ChangeEvent> events;
   std::shared_ptr<const Snapshot> old;  // freed after the lock is released
   {
@@ -105,7 +151,7 @@ absl::Status RegistryCore::SetOverride(std::string_view name, SwitchValue value,
     if (ttl > absl::ZeroDuration()) value.expires_at = clock_->Now() + ttl;
     auto next = std::make_shared<Snapshot>(LayerLocked(Layer::kAdmin));
     next->switches[std::string(name)] = std::move(value);
-    ReplaceLayerLocked(Layer::kAdmin, std::move(next), "admin", WantEvents() ? &events : nullptr,
+    ReplaceLayerLocked(Layer::kAdmin, std::move(next), cause, WantEvents() ? &events : nullptr,
                        old);
     EnqueueLocked(events);
   }
@@ -113,7 +159,7 @@ absl::Status RegistryCore::SetOverride(std::string_view name, SwitchValue value,
   return absl::OkStatus();
 }
 
-absl::Status RegistryCore::ClearOverride(std::string_view name) {
+absl::Status RegistryCore::ClearOverride(std::string_view name, Cause cause) {
   std::vector<ChangeEvent> events;
   std::shared_ptr<const Snapshot> old;  // freed after the lock is released
   {
@@ -122,10 +168,14 @@ absl::Status RegistryCore::ClearOverride(std::string_view name) {
       return absl::NotFoundError(absl::StrCat("switch \"", ToAbsl(name), "\" is not defined"));
     }
     const Snapshot& admin = LayerLocked(Layer::kAdmin);
-    if (!admin.switches.contains(std::string(name))) return absl::OkStatus();
+    auto it = admin.switches.find(std::string(name));
+    if (it == admin.switches.end()) return absl::OkStatus();
+    if (cause.reason.empty()) {
+      cause.reason = absl::StrCat(DescribeEntry(Layer::kAdmin, it->second), " cleared");
+    }
     auto next = std::make_shared<Snapshot>(admin);
     next->switches.erase(std::string(name));
-    ReplaceLayerLocked(Layer::kAdmin, std::move(next), "admin", WantEvents() ? &events : nullptr,
+    ReplaceLayerLocked(Layer::kAdmin, std::move(next), cause, WantEvents() ? &events : nullptr,
                        old);
     EnqueueLocked(events);
   }
@@ -134,7 +184,7 @@ absl::Status RegistryCore::ClearOverride(std::string_view name) {
 }
 
 absl::Status RegistryCore::ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source,
-                                         Checked checked) {
+                                         Checked checked, const Cause& cause) {
   const std::string who = LayerSource(source, layer);
   if (layer == Layer::kDefault || layer == Layer::kEnv) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -150,7 +200,7 @@ absl::Status RegistryCore::ApplySnapshot(Layer layer, Snapshot snapshot, std::st
   std::shared_ptr<const Snapshot> old;
   {
     MutexLock lock(mu_);
-    ReplaceLayerLocked(layer, std::move(next), who, WantEvents() ? &events : nullptr, old);
+    ReplaceLayerLocked(layer, std::move(next), cause, WantEvents() ? &events : nullptr, old);
     EnqueueLocked(events);
   }
   Deliver(std::move(events), {});

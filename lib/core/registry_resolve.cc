@@ -11,16 +11,40 @@
 // lock is released. Measured costs: README "Performance" (10,000 switches:
 // a snapshot applied in a few ms, under 512 bytes per switch;
 // tests/memory_test.cc holds the latter).
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
 #include "core/registry_core.h"
 
 namespace degrade::internal {
+namespace {
+
+// What an event reports of an entry beyond the effective state: its actor,
+// reason and expiry, hashed (see SwitchData::outcome_tag).
+uint64_t OutcomeTag(const SwitchValue& state_entry, const SwitchValue* fault_entry) {
+  auto expiry = [](const SwitchValue* v) {
+    return v != nullptr && v->expires_at ? absl::ToUnixNanos(*v->expires_at) : INT64_MIN;
+  };
+  auto text = [](const std::string* t) {
+    return t == nullptr ? absl::string_view() : absl::string_view(t->data(), t->size());
+  };
+  return absl::Hash<std::tuple<absl::string_view, absl::string_view, int64_t, absl::string_view,
+                               absl::string_view, int64_t>>{}(
+      std::make_tuple(text(&state_entry.actor), text(&state_entry.reason), expiry(&state_entry),
+                      text(fault_entry != nullptr ? &fault_entry->actor : nullptr),
+                      text(fault_entry != nullptr ? &fault_entry->reason : nullptr),
+                      expiry(fault_entry)));
+}
+
+}  // namespace
 
 EffectiveState EffectiveFrom(const SwitchValue* state_entry, const SwitchValue* fault_entry) {
   EffectiveState e;
@@ -97,7 +121,7 @@ void RegistryCore::SetViewLocked(SwitchData& data, Layer layer, const SwitchValu
 }
 
 void RegistryCore::RecomputeLayerLocked(Layer layer, absl::Time now, bool resolve,
-                                        std::string_view source, std::vector<ChangeEvent>* events,
+                                        const Cause& cause, std::vector<ChangeEvent>* events,
                                         bool own_entries_found) {
   const Snapshot& snap = LayerLocked(layer);
   // Own entries from the snapshot's side (a hash lookup per entry) unless
@@ -120,11 +144,11 @@ void RegistryCore::RecomputeLayerLocked(Layer layer, absl::Time now, bool resolv
     } else {
       ComputeViewLocked(d, layer, now);
     }
-    if (resolve) ResolveLocked(*sw, now, source, events);
+    if (resolve) ResolveLocked(*sw, now, cause, events);
   }
 }
 
-void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, std::string_view source,
+void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, const Cause& cause,
                                  std::vector<ChangeEvent>* events) {
   SwitchData& d = RegistryAccess::Data(sw);
   if (d.rare != nullptr || d.breaker != nullptr) SyncBreakerLocked(sw, now);
@@ -150,6 +174,7 @@ void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, std::string_view so
   const EffectiveState next = EffectiveFrom(state_entry, fault_entry);
   const EffectiveState prev = d.effective;
   const Layer prev_layer = d.deciding_layer;
+  const std::optional<Layer> prev_fault_layer = d.fault_layer;
   const Layer layer = static_cast<Layer>(state_layer);
   d.effective = next;
   d.deciding_layer = layer;
@@ -159,26 +184,61 @@ void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, std::string_view so
     d.breaker->SetOverridden(layer > Layer::kBreaker && next.calls_pass());
   }
   RegistryAccess::Publish(sw, next, d.observer.load(std::memory_order_relaxed) != nullptr);
-  if (events == nullptr || (prev == next && prev_layer == layer)) return;
-  // The actor and reason are the deciding entry's; strings are copied only
-  // here, for a change someone receives.
+  if (events == nullptr) {
+    d.outcome_tag_valid = false;
+    return;
+  }
+  // Only a fault that applies is the event's (a hidden one changes nothing).
+  const SwitchValue* applied_fault = fault_layer.has_value() ? fault_entry : nullptr;
+  const uint64_t tag = OutcomeTag(*state_entry, applied_fault);
+  const bool tag_changed = d.outcome_tag_valid && tag != d.outcome_tag;
+  d.outcome_tag = tag;
+  d.outcome_tag_valid = true;
+  if (!cause.always && !tag_changed && prev == next && prev_layer == layer &&
+      prev_fault_layer == fault_layer) {
+    return;
+  }
+  // Strings are copied only here, for a change someone receives. The
+  // actor and reason are the cause's, or (for a snapshot whose entries speak
+  // for themselves) those of the entry that now decides the switch there.
   ChangeEvent& ev = events->emplace_back();
   ev.name = d.name;
   ev.old_state = prev;
   ev.new_state = next;
   ev.old_layer = prev_layer;
   ev.layer = layer;
-  ev.actor = state_entry->actor.empty() ? std::string(source) : state_entry->actor;
-  ev.reason = state_entry->reason;
+  ev.old_fault_layer = prev_fault_layer;
+  ev.fault_layer = fault_layer;
+  ev.expires_at = state_entry->expires_at;
+  if (applied_fault != nullptr && applied_fault->expires_at &&
+      (!ev.expires_at || *applied_fault->expires_at < *ev.expires_at)) {
+    ev.expires_at = applied_fault->expires_at;
+  }
+  const SwitchValue* speaker = nullptr;
+  if (cause.entries_of.has_value()) {
+    if (layer == *cause.entries_of && !state_entry->actor.empty()) {
+      speaker = state_entry;
+    } else if (fault_layer == cause.entries_of && !applied_fault->actor.empty()) {
+      speaker = applied_fault;
+    }
+  }
+  if (speaker != nullptr) {
+    ev.actor = speaker->actor;
+    ev.reason = speaker->reason.empty() ? cause.reason : speaker->reason;
+  } else {
+    ev.actor = cause.actor;
+    ev.reason = cause.reason;
+  }
   ev.time = now;
+  ev.revision = cause.revision;
 }
 
 void RegistryCore::ReplaceLayerLocked(Layer layer, std::shared_ptr<const Snapshot> snapshot,
-                                      std::string_view source, std::vector<ChangeEvent>* events,
+                                      const Cause& cause, std::vector<ChangeEvent>* events,
                                       std::shared_ptr<const Snapshot>& old,
                                       bool own_entries_found) {
   old = std::exchange(layers_[static_cast<int>(layer)], std::move(snapshot));
-  RecomputeLayerLocked(layer, clock_->Now(), /*resolve=*/true, source, events, own_entries_found);
+  RecomputeLayerLocked(layer, clock_->Now(), /*resolve=*/true, cause, events, own_entries_found);
   ScheduleExpiryLocked();
 }
 

@@ -55,9 +55,17 @@ struct SwitchData {
   // being recomputed. Null outside it.
   const SwitchValue* pending_own = nullptr;
   EffectiveState effective;
+  // A hash of the deciding and fault entries' actor, reason and expiry, so
+  // that a change of those alone (an override re-written with a new reason)
+  // is an event. See outcome_tag_valid.
+  uint64_t outcome_tag = 0;
   Layer deciding_layer = Layer::kDefault;  // layer of state_views' deciding entry
   std::optional<Layer> fault_layer;
   std::optional<Layer> breaker_layer;  // layer of the policy in effect
+  // Whether outcome_tag is current: it is kept only while someone receives
+  // change events (no hashing otherwise); the first resolve after that
+  // starts it again without reporting a change.
+  bool outcome_tag_valid = false;
   // Set before registration.
   State default_state = State::kOn;
   // SwitchSpec::tier as declared (checked by Adopt: 0-9).

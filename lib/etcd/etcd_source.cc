@@ -366,7 +366,12 @@ bool EtcdWatch::ApplyRevision(WatchSink& sink,
       absl::StrCat("revision ", revision, " (", changed, changed == 1 ? " entry" : " entries",
                    " changed)"),
       [&](Registry& registry, Layer layer, const std::string& source) {
-        return ApplyLayerDelta(registry, layer, std::move(delta), source, DeltaValues::kParsed);
+        // Events name the revision; an entry's own actor speaks for it.
+        Cause cause = MakeCause("etcd", absl::StrCat("revision ", revision, " applied"));
+        cause.entries_of = layer;
+        cause.revision = revision;
+        return ApplyLayerDelta(registry, layer, std::move(delta), source, DeltaValues::kParsed,
+                               cause);
       });
   if (!s.ok()) {
     // Values passed ParseSwitchValue, so this is not expected: the entries

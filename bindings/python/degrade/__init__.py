@@ -465,7 +465,8 @@ _listeners_lock = threading.Lock()
 def add_listener(fn: Callable[[dict[str, Any]], object]) -> int:
     """Calls fn(event) for every effective change of any switch; event is a
     dict: {"time", "event": "change", "switch", "old", "new", "old_layer",
-    "layer", "actor", "reason"}. fn runs on the thread that made the change
+    "layer", "fault_layer", "actor", "reason", "expires_at"} (docs/audit.md;
+    actor and reason name the change's cause). fn runs on the thread that made the change
     (possibly a background source thread), one event at a time; exceptions
     go to sys.unraisablehook. Returns an id for remove_listener."""
     def deliver(event_json: str) -> None:

@@ -1,0 +1,63 @@
+// Who or what caused a layer write: carried from each entry point that
+// changes a layer (an admin request, a source, the expiry timer, a breaker,
+// code) down to where change events are built, so that an event names its
+// cause rather than whichever entry decides the switch afterwards.
+// docs/audit.md states the rules each entry point follows. Not installed.
+#ifndef DEGRADE_LIB_CORE_CAUSE_H_
+#define DEGRADE_LIB_CORE_CAUSE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "degrade/registry.h"
+#include "degrade/snapshot.h"
+
+namespace degrade::internal {
+
+struct Cause {
+  std::string actor;
+  std::string reason;
+  // A snapshot's entries speak for themselves: when set, a switch whose
+  // deciding entry (or, failing that, fault entry) after the change lies in
+  // this layer and names an actor takes that entry's actor and reason.
+  std::optional<Layer> entries_of;
+  // For etcd: the revision applied.
+  std::optional<int64_t> revision;
+  // Record an event even when the switch's outcome did not change (a
+  // breaker closing after its probes succeeded).
+  bool always = false;
+};
+
+// A cause with just an actor and a reason.
+inline Cause MakeCause(std::string actor, std::string reason, bool always = false) {
+  Cause c;
+  c.actor = std::move(actor);
+  c.reason = std::move(reason);
+  c.always = always;
+  return c;
+}
+
+// The cause of a source's write of `layer` when the source names itself
+// "file /etc/svc/degrade.json", "remote https://...", "etcd /degrade/" or
+// similar: actor is the first word ("file"), reason "<source> applied";
+// entries speak for themselves. An empty source stands for the layer.
+Cause SourceCause(std::string_view source, Layer layer);
+
+// Registry entry points that take the cause from their caller (the admin
+// endpoint's writes and clears, bulk writes), as Registry's methods of the
+// same names otherwise. `cause.actor` must not be empty.
+absl::Status SetOverrideWithCause(Registry& registry, std::string_view name, SwitchValue value,
+                                  absl::Duration ttl, Cause cause);
+absl::Status ClearOverrideWithCause(Registry& registry, std::string_view name, Cause cause);
+// A whole layer written at once (the admin bulk write): as ApplySnapshot.
+absl::Status ApplySnapshotWithCause(Registry& registry, Layer layer, Snapshot snapshot,
+                                    std::string_view source, const Cause& cause);
+
+}  // namespace degrade::internal
+
+#endif  // DEGRADE_LIB_CORE_CAUSE_H_
