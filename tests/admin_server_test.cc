@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -24,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "test_net.h"
 #include "test_registry.h"
+#include "test_wait.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 
@@ -675,6 +677,35 @@ TEST_F(AdminBulkTest, EntriesWithoutAnActorTakeTheActorHeader) {
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(Admin().switches.at("shop.recs").actor, "alice");
   EXPECT_EQ(Admin().switches.at("search").actor, "bob");
+}
+
+TEST_F(AdminBulkTest, ChangeEventsNameTheWritesActorAndReason) {
+  SetSearchOff();
+  std::mutex mu;
+  std::vector<ChangeEvent> events;
+  const uint64_t id = registry_.AddListener([&](const ChangeEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back(e);
+  });
+  httplib::Headers h = Auth();
+  h.emplace("X-Degrade-Actor", "carol");
+  auto r = PutAll(R"({"switches": {"shop.recs": {"state": "off", "reason": "INC-7"}}})", h);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return events.size() >= 2;
+      },
+      std::chrono::seconds(5)));
+  registry_.RemoveListener(id);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(events.size(), 2u);
+  // search's override was removed by carol's write, not by its old entry.
+  for (const ChangeEvent& e : events) {
+    EXPECT_EQ(e.actor, "carol") << e.name;
+    EXPECT_EQ(e.reason, "INC-7") << e.name;
+  }
 }
 
 TEST_F(AdminBulkTest, AnEmptySnapshotClearsTheAdminLayer) {
