@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "test_http.h"
 #include "test_registry.h"
 
 namespace degrade {
@@ -22,18 +23,6 @@ using namespace ::degrade::test_util;  // tests/test_registry.h
 
 constexpr char kToken[] = "s3cret-t0ken-4711";
 constexpr char kEvents[] = "/degrade/v1/events";
-
-nlohmann::json Json(const httplib::Result& r) {
-  if (!r) return nullptr;
-  return nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-}
-
-std::string ErrorOf(const httplib::Result& r) {
-  const nlohmann::json j = Json(r);
-  return j.is_object() && j.contains("error") && j["error"].is_string()
-             ? j["error"].get<std::string>()
-             : std::string("<no JSON error in: ") + (r ? r->body : "no response") + ">";
-}
 
 class AdminEventsTest : public ::testing::Test {
  protected:

@@ -38,6 +38,7 @@
 #include "openssl/pem.h"
 #include "openssl/x509.h"
 #include "openssl/x509v3.h"
+#include "test_http.h"
 #include "test_net.h"
 #include "test_probes.h"
 #include "test_registry.h"
@@ -49,6 +50,7 @@ namespace {
 using internal::AdminConfig;
 using internal::AdminServer;
 using internal::ConstantTimeEquals;
+using test_util::ErrorOf;  // tests/test_http.h
 using test_util::Eventually;
 using test_util::RawSocket;  // tests/test_net.h
 using test_util::ScopedEnv;
@@ -68,14 +70,6 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 
 nlohmann::json Json(const std::string& body) {
   return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-}
-
-std::string ErrorOf(const httplib::Result& r) {
-  if (!r) return "<no response>";
-  const nlohmann::json j = Json(r->body);
-  return j.is_object() && j.contains("error") && j["error"].is_string()
-             ? j["error"].get<std::string>()
-             : "<no JSON error in: " + r->body + ">";
 }
 
 size_t CountEntries(const char* dir) {

@@ -23,6 +23,7 @@
 #include "degrade/runtime.h"
 #include "degrade/testing.h"
 #include "gtest/gtest.h"
+#include "test_http.h"
 #include "test_net.h"
 #include "test_registry.h"
 #include "test_wait.h"
@@ -40,18 +41,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kToken[] = "s3cret-t0ken-4711";
 constexpr char kSwitches[] = "/degrade/v1/switches";
-
-nlohmann::json Json(const httplib::Result& r) {
-  if (!r) return nullptr;
-  return nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-}
-
-std::string ErrorOf(const httplib::Result& r) {
-  const nlohmann::json j = Json(r);
-  return j.is_object() && j.contains("error") && j["error"].is_string()
-             ? j["error"].get<std::string>()
-             : std::string("<no JSON error in: ") + (r ? r->body : "no response") + ">";
-}
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 

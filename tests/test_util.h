@@ -10,13 +10,15 @@
 //                          what a test hands to a Registry
 //   tests/test_net.h       LoopbackAddress, BindLoopback, RawSocket,
 //                          RefusingPort: sockets and servers on loopback
+//   tests/test_http.h      Json, ErrorOf: the admin endpoint's JSON replies
 //   tests/test_probes.h    ThreadCount, StableThreadCount, CountAllocations,
 //                          AllocationCount, FailAllocationsOnThisThread:
 //                          process and allocation probes
 //
 // Each header lists its helpers and their contracts at its top. This one
 // includes all four, for a test that uses helpers of every kind; prefer the
-// headers of what the test uses.
+// headers of what the test uses. (tests/test_http.h is left out of it: it
+// brings cpp-httplib, which most tests do not need.)
 #ifndef DEGRADE_TESTS_TEST_UTIL_H_
 #define DEGRADE_TESTS_TEST_UTIL_H_
 

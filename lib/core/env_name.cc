@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/fmix64.h"
+
 namespace degrade::internal {
 namespace {
 
@@ -24,15 +26,6 @@ uint64_t EnvWord(uint64_t w) noexcept {
   const uint64_t low = ~(w + 0x5050505050505050ull) & kHigh;  // bytes below 0x30
   const uint64_t mask = (low >> 7) * 0xFF;
   return (w & ~mask) | (0x5F5F5F5F5F5F5F5Full & mask);
-}
-
-uint64_t Mix(uint64_t h) noexcept {  // murmur3's finalizer
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
 }
 
 }  // namespace
@@ -63,7 +56,7 @@ size_t EnvNameHash::operator()(std::string_view name) const noexcept {
     }
     h = (h ^ EnvWord(w)) * 0x100000001b3ull;
   }
-  return static_cast<size_t>(Mix(h));
+  return static_cast<size_t>(Fmix64(h));
 }
 
 bool EnvNameEq::Same(std::string_view a, std::string_view b) noexcept {

@@ -3,7 +3,7 @@
 // H(seed, bytes): h = seed ^ (len * K1); for each 8-byte block b of the bytes,
 // read little-endian whatever the host's byte order, h = rotl64((h ^ b) * K2,
 // 29); the last 0-7 bytes, little-endian and zero-padded, are one more block
-// when there are any; the result is Fmix(h), murmur3's 64-bit finalizer.
+// when there are any; the result is Fmix64(h), murmur3's 64-bit finalizer.
 // seed(name) = H(kBasis, name); point(name, key) = H(seed(name), key) >> 32.
 // A block step is a multiply and a rotate, so a 36-byte key costs a few
 // nanoseconds; the finalizer spreads every input bit over the point's bits.
@@ -15,6 +15,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "core/fmix64.h"
+
 namespace degrade::internal {
 namespace {
 
@@ -23,15 +25,6 @@ constexpr uint64_t kK1 = 0x9E3779B97F4A7C15ull;
 constexpr uint64_t kK2 = 0xC2B2AE3D27D4EB4Full;
 
 constexpr uint64_t Rotl(uint64_t x, int r) noexcept { return (x << r) | (x >> (64 - r)); }
-
-constexpr uint64_t Fmix(uint64_t h) noexcept {
-  h ^= h >> 33;
-  h *= 0xFF51AFD7ED558CCDull;
-  h ^= h >> 33;
-  h *= 0xC4CEB9FE1A85EC53ull;
-  h ^= h >> 33;
-  return h;
-}
 
 // n <= 8 bytes as a little-endian number on every host (zero-padded).
 inline uint64_t LoadLe(const unsigned char* p, size_t n) noexcept {
@@ -47,7 +40,7 @@ uint64_t Hash(uint64_t seed, std::string_view bytes) noexcept {
   uint64_t h = seed ^ (static_cast<uint64_t>(n) * kK1);
   for (; n >= 8; n -= 8, p += 8) h = Rotl((h ^ LoadLe(p, 8)) * kK2, 29);
   if (n > 0) h = Rotl((h ^ LoadLe(p, n)) * kK2, 29);
-  return Fmix(h);
+  return Fmix64(h);
 }
 
 }  // namespace
