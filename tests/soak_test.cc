@@ -14,7 +14,8 @@
 //   - memory (VmRSS and the heap bytes malloc has handed out) did not grow
 //     between the end of the warm-up and the end, beyond stated tolerances
 //     (the warm-up ends with what is bounded but filled by use -- the
-//     registry's ring of recent errors, the admin endpoint's workers --
+//     registry's ring of recent errors, the admin endpoint's workers and
+//     its change stream --
 //     already full, so that only growth per flip or per call remains);
 //   - the thread count at the end equals the count after the warm-up.
 //
@@ -46,10 +47,12 @@
 
 #include "absl/strings/numbers.h"
 #include "admin/admin_server.h"
+#include "admin/events_route.h"
 #include "degrade/degrade.h"
 #include "etcd/etcd_client.h"
 #include "etcd_fixture.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "test_probes.h"
 
 namespace degrade {
@@ -172,6 +175,19 @@ void TouchEveryAdminWorker(int admin_port) {
     open.push_back(std::move(c));
   }
 }  // every connection closes here
+
+// The number of the admin endpoint's latest change event (its change stream
+// keeps the last EventRing::kCapacity), or -1 when it cannot be read.
+int64_t LatestEventNumber(int admin_port) {
+  httplib::Client c("127.0.0.1", admin_port);
+  c.set_read_timeout(10, 0);
+  auto res = c.Get("/degrade/v1/events");
+  if (!res || res->status != 200) return -1;
+  const nlohmann::json j = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("next") && j["next"].is_number_integer()
+             ? j["next"].get<int64_t>()
+             : -1;
+}
 
 // The HTTP control plane: serves whatever body (or status) it holds now.
 class ControlPlane {
@@ -562,7 +578,11 @@ void Soak(Remote remote_kind) {
   //     they come within half the run), through the registry's own Log, so
   //     the records the run adds later replace records of the same kinds
   //     and lengths;
-  //   - the admin endpoint's workers (TouchEveryAdminWorker).
+  //   - the admin endpoint's workers (TouchEveryAdminWorker);
+  //   - the admin endpoint's change stream, the last EventRing::kCapacity
+  //     change events with their strings (about 290 bytes each): the run's
+  //     own changes fill it (about 60 a second), and the warm-up lasts until
+  //     they have, at most three quarters of the run.
   std::this_thread::sleep_until(start + warm_up);
   while (registry.errors().size() < 20 && Steady::now() < start + duration / 2) {
     std::this_thread::sleep_for(milliseconds(100));
@@ -576,6 +596,16 @@ void Soak(Remote remote_kind) {
     }
   }
   EXPECT_EQ(registry.errors().size(), kErrorRing);
+  const auto ring_deadline = start + duration * 3 / 4;
+  const int64_t ring_full = static_cast<int64_t>(internal::EventRing::kCapacity) + 64;
+  int64_t events_seen = LatestEventNumber(admin_port);
+  while (events_seen < ring_full && Steady::now() < ring_deadline) {
+    std::this_thread::sleep_for(milliseconds(250));
+    events_seen = LatestEventNumber(admin_port);
+  }
+  ASSERT_GE(events_seen, ring_full)
+      << "the change stream did not fill within three quarters of the run, so heap growth "
+         "after the warm-up would count its filling; run the soak longer";
   TouchEveryAdminWorker(admin_port);
   std::this_thread::sleep_for(milliseconds(200));  // the workers end those connections
   const auto warm_at = Steady::now();
@@ -701,7 +731,7 @@ void Soak(Remote remote_kind) {
   // (tcache) count the chunks they hold as in use, up to about 200 KiB per
   // thread as the size classes fill. The meson test runs with those caches
   // off (GLIBC_TUNABLES=glibc.malloc.tcache_count=0, tests/meson.build), and
-  // then gets 16 KiB: in clean 30 s runs (the CI's), beside other tests and
+  // then gets 16 KiB: in clean 30 s runs (the CI's was 30 s), beside other tests and
   // two busy loops, heap bytes in use moved by 0-2 KiB after the warm-up
   // (medians of bursts, see Measure), while one leaked 24-byte allocation
   // per admin instruction (25 a second) added 20 KiB, and one per applied
