@@ -12,6 +12,7 @@
 #include "degrade/call.h"      // IWYU pragma: export
 #include "degrade/clock.h"     // IWYU pragma: export
 #include "degrade/env.h"       // IWYU pragma: export
+#include "degrade/governor.h"  // IWYU pragma: export
 #include "degrade/inventory.h"  // IWYU pragma: export
 #include "degrade/listing.h"   // IWYU pragma: export
 #include "degrade/log.h"       // IWYU pragma: export

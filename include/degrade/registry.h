@@ -49,6 +49,7 @@
 #include "degrade/breaker.h"
 #include "degrade/clock.h"
 #include "degrade/export.h"
+#include "degrade/governor.h"
 #include "degrade/log.h"
 #include "degrade/snapshot.h"
 #include "degrade/state.h"
@@ -290,10 +291,35 @@ class DEGRADE_EXPORT Registry {
   // calls you make.
   void ProcessBreakers();
 
+  // The governor (degrade/governor.h). ConfigureGovernor starts it (with
+  // Options::timer_threads, a thread runs a period every options.period) or
+  // changes its options, keeping its level; InvalidArgument per
+  // ValidateGovernorOptions, and nothing changes. A registry reads
+  // DEGRADE_GOVERNOR_TARGET_MS, DEGRADE_GOVERNOR_PERCENTILE and
+  // DEGRADE_GOVERNOR_PERIOD_MS when it is created and configures the
+  // governor from them when the target is set (a bad value is an error
+  // record naming the variable and what is accepted, and no governor).
+  absl::Status ConfigureGovernor(GovernorOptions options);
+  // Stops it and clears its layer (the switches it dimmed come back).
+  void StopGovernor();
+  GovernorStatus governor() const;
+  // One essential request's latency, for the current period. Lock-free,
+  // never allocates; counted whether or not a governor is configured (the
+  // first period after ConfigureGovernor sees what came before it).
+  // Negative latencies count as zero.
+  void RecordLatency(absl::Duration latency) noexcept;
+  // Runs one period now: reads and resets the latencies recorded since the
+  // last one, moves the level and applies it. The governor's thread calls
+  // this every period; with Options::timer_threads false none runs, and
+  // tests call it after recording latencies. Does nothing when no governor
+  // is configured.
+  void StepGovernor();
+
   Clock& clock() const noexcept;
 
  private:
   friend class Switch;
+  friend class LatencyTimer;
   friend class internal::RegistryAccess;
   std::unique_ptr<internal::RegistryCore> core_;
 };
