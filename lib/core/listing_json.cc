@@ -110,7 +110,16 @@ nlohmann::json ListingJson(const Registry& registry) {
     errors.push_back({{"time", absl::FormatTime(absl::RFC3339_full, e.time, absl::UTCTimeZone())},
                       {"message", e.message}});
   }
-  return {{"switches", switches}, {"sources", sources}, {"errors", errors}};
+  // The layers that shed, lowest first: what the console's banner shows.
+  nlohmann::json sheds = nlohmann::json::array();
+  for (const LayerShed& s : registry.Sheds()) {
+    sheds.push_back({{"layer", std::string(LayerName(s.layer))},
+                     {"level", s.shed.level},
+                     {"actor", s.shed.actor},
+                     {"reason", s.shed.reason},
+                     {"expires_at", TimeOrNull(s.shed.expires_at)}});
+  }
+  return {{"switches", switches}, {"shed", sheds}, {"sources", sources}, {"errors", errors}};
 }
 
 std::string Dump(const nlohmann::json& j) {
