@@ -1,6 +1,7 @@
 // The listing as JSON (see degrade/listing.h).
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "degrade/listing.h"
@@ -100,6 +101,19 @@ nlohmann::json SourceHealthJson(const SourceHealth& h) {
           {"applied", h.applied}};
 }
 
+// The layers that shed, lowest first: what the console's banner shows.
+nlohmann::json ShedsJson(const std::vector<LayerShed>& sheds) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const LayerShed& s : sheds) {
+    out.push_back({{"layer", std::string(LayerName(s.layer))},
+                   {"level", s.shed.level},
+                   {"actor", s.shed.actor},
+                   {"reason", s.shed.reason},
+                   {"expires_at", TimeOrNull(s.shed.expires_at)}});
+  }
+  return out;
+}
+
 nlohmann::json ListingJson(const Registry& registry) {
   nlohmann::json switches = nlohmann::json::array();
   for (const SwitchInfo& info : registry.List()) switches.push_back(SwitchInfoJson(info));
@@ -110,16 +124,10 @@ nlohmann::json ListingJson(const Registry& registry) {
     errors.push_back({{"time", absl::FormatTime(absl::RFC3339_full, e.time, absl::UTCTimeZone())},
                       {"message", e.message}});
   }
-  // The layers that shed, lowest first: what the console's banner shows.
-  nlohmann::json sheds = nlohmann::json::array();
-  for (const LayerShed& s : registry.Sheds()) {
-    sheds.push_back({{"layer", std::string(LayerName(s.layer))},
-                     {"level", s.shed.level},
-                     {"actor", s.shed.actor},
-                     {"reason", s.shed.reason},
-                     {"expires_at", TimeOrNull(s.shed.expires_at)}});
-  }
-  return {{"switches", switches}, {"shed", sheds}, {"sources", sources}, {"errors", errors}};
+  return {{"switches", switches},
+          {"shed", ShedsJson(registry.Sheds())},
+          {"sources", sources},
+          {"errors", errors}};
 }
 
 std::string Dump(const nlohmann::json& j) {

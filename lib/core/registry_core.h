@@ -67,14 +67,6 @@ EffectiveState EffectiveFrom(const SwitchValue* state_entry, const SwitchValue* 
 // override by bob ("drill-2")`, `file entry by ops` (registry_layers.cc).
 std::string DescribeEntry(Layer layer, const SwitchValue& v);
 
-// A shed as events, listings and the console show it: "shed at tier ≥ 3 by
-// oncall: INC-7 db saturated" (" by <actor>" only with an actor, ": <reason>"
-// only with a reason). The reason of the "off" entry a shed stands for.
-std::string ShedText(const Shed& shed);
-// What a clear or an expiry of a shed took away: `admin shed at tier ≥ 3 by
-// bob ("INC-7")`, as DescribeEntry for entries.
-std::string DescribeShed(Layer layer, const Shed& shed);
-
 // Registry::Global() once created, else null (registry.cc).
 Registry* GlobalRegistryIfCreated() noexcept;
 
