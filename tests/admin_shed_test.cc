@@ -3,6 +3,7 @@
 // the change events it causes (docs/admin.md, docs/shedding.md).
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -188,6 +189,21 @@ TEST_F(AdminShedTest, GetListsEveryLayersShed) {
   ASSERT_EQ(r->status, 200);
   EXPECT_EQ(Json(r)["shed"][0]["level"], 4);
   EXPECT_EQ(Json(r)["shed"][0]["actor"], "admin");
+}
+
+TEST_F(AdminShedTest, BulkWriteMayHoldAShedThatTakesTheWritesActorAndTtl) {
+  httplib::Headers headers = Auth();
+  headers.emplace("X-Degrade-Actor", "dave");
+  auto r = client_->Put("/degrade/v1/switches", headers, R"({"shed": 5, "ttl_s": 60})",
+                        "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const std::optional<Shed> shed = registry_.LayerSnapshot(Layer::kAdmin).shed;
+  ASSERT_TRUE(shed.has_value());
+  EXPECT_EQ(shed->actor, "dave");
+  EXPECT_EQ(shed->expires_at, clock_.Now() + absl::Seconds(60));
+  EXPECT_FALSE(t5_->enabled());
+  EXPECT_EQ(Json(r)["shed"][0]["level"], 5);
 }
 
 TEST_F(AdminShedTest, PostIs405) {

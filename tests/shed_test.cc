@@ -123,7 +123,8 @@ TEST_F(ShedTest, SwitchEntryBeatsShedInTheSameLayer) {
 TEST_F(ShedTest, GroupEntryBeatsShedInTheSameLayer) {
   Switch* sw = Define("recs", 5, {"page"});
   ApplyJson(Layer::kFile, R"({"shed": 3, "groups": {"page": {"allow": 0.5}}})");
-  EXPECT_TRUE(sw->enabled());
+  EXPECT_EQ(sw->state().state, State::kOn);
+  EXPECT_EQ(sw->state().allow, 0.5);
   EXPECT_EQ(Info("recs").scope, "group:page");
 }
 
@@ -158,6 +159,35 @@ TEST_F(ShedTest, HigherLayerShedBeatsLowerLayerEntry) {
 }
 
 // ------------------------------------------------------------------ the layers
+
+// switch > group > shed > all, the same in every layer a snapshot sets.
+class ShedPrecedenceTest : public ShedTest, public ::testing::WithParamInterface<Layer> {};
+
+TEST_P(ShedPrecedenceTest, SwitchThenGroupThenShedThenAll) {
+  Switch* own = Define("own", 9);
+  Switch* grouped = Define("grouped", 9, {"g"});
+  Switch* shed = Define("shed.me", 9);
+  Switch* below = Define("below", 2);
+  Switch* untiered = Define("untiered", 0);
+  absl::Status status = registry_.ApplySnapshotJson(
+      GetParam(),
+      R"({"switches": {"own": {"allow": 0.5}}, "groups": {"g": {"allow": 0.25}},
+          "shed": 3, "all": {"allow": 0.75}})",
+      "test");
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(own->state().allow, 0.5);
+  EXPECT_EQ(grouped->state().allow, 0.25);
+  EXPECT_EQ(shed->state().state, State::kOff);
+  EXPECT_EQ(below->state().allow, 0.75);
+  EXPECT_EQ(untiered->state().allow, 0.75);
+  EXPECT_EQ(Info("shed.me").deciding_layer, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryLayer, ShedPrecedenceTest,
+                         ::testing::Values(Layer::kFile, Layer::kRemote, Layer::kAdmin),
+                         [](const ::testing::TestParamInfo<Layer>& info) {
+                           return std::string(LayerName(info.param));
+                         });
 
 TEST_F(ShedTest, RemoteLayerSheds) {
   Switch* sw = Define("recs", 4);
