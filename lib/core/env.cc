@@ -31,7 +31,7 @@ std::string Mangle(std::string_view prefix, std::string_view name) {
 
 // Variables that configure degrade itself. A switch whose variable would be
 // one of these is rejected at definition.
-constexpr std::array<std::string_view, 20> kReserved = {
+constexpr std::array<std::string_view, 22> kReserved = {
     "DEGRADE_ALL",
     "DEGRADE_CONFIG_FILE",
     "DEGRADE_REMOTE_URLS",
@@ -52,6 +52,8 @@ constexpr std::array<std::string_view, 20> kReserved = {
     "DEGRADE_ADMIN_ALLOWED_HOSTS",
     "DEGRADE_LOG_CHANGES",
     "DEGRADE_FILE_POLL_MS",
+    "DEGRADE_CONFIG_FORMAT",
+    "DEGRADE_REMOTE_FORMAT",
 };
 
 constexpr std::string_view kAccepted =
