@@ -285,13 +285,23 @@ std::shared_ptr<const OfrepRoutes::Table> OfrepRoutes::CurrentTable() {
     FlagRow row;
     row.state = info.effective.state;
     row.allow = info.effective.allow;
-    row.threshold = Threshold(row.allow);
-    row.metadata = Metadata(info);
     row.name = std::move(info.name);
-    h = Fnv(h, row.name);
-    h = Fnv(h, Dump(row.metadata));
+    const nlohmann::json metadata = Metadata(info);
+    // Every answer the row can give, each from OfrepEvaluate itself.
+    const std::optional<OfrepVerdict> fixed =
+        OfrepEvaluate(row.name, row.state, row.allow, std::nullopt);
+    if (fixed) {
+      row.on_json = Dump(Success(row.name, *fixed, metadata));
+    } else {
+      row.on_json = Dump(Success(row.name, {true, "on", "SPLIT"}, metadata));
+      row.off_json = Dump(Success(row.name, {false, "off", "SPLIT"}, metadata));
+      row.missing_json = Dump(
+          Failure(row.name, "TARGETING_KEY_MISSING", TargetingKeyMissing(row.name, row.allow)));
+    }
+    h = Fnv(h, row.on_json);
+    h = Fnv(h, row.off_json);
     h = Fnv(h, row.state == State::kOn ? "|on|" : "|off|");
-    h = Fnv(h, Hex16(row.threshold));
+    h = Fnv(h, Hex16(Threshold(row.allow)));
     table->rows.push_back(std::move(row));
   }
   table->hash = h;
@@ -310,18 +320,21 @@ void OfrepRoutes::EvaluateAll(const httplib::Request& req, httplib::Response& re
     res.status = 304;
     return;
   }
-  nlohmann::json flags = nlohmann::json::array();
-  for (const FlagRow& row : table->rows) {
+  std::string body = "{\"flags\":[";
+  for (size_t i = 0; i < table->rows.size(); ++i) {
+    const FlagRow& row = table->rows[i];
+    if (i > 0) body += ',';
     const std::optional<OfrepVerdict> verdict =
         OfrepEvaluate(row.name, row.state, row.allow, context->targeting_key);
     if (!verdict) {
-      flags.push_back(
-          Failure(row.name, "TARGETING_KEY_MISSING", TargetingKeyMissing(row.name, row.allow)));
+      body += row.missing_json;
     } else {
-      flags.push_back(Success(row.name, *verdict, row.metadata));
+      body += verdict->value || row.off_json.empty() ? row.on_json : row.off_json;
     }
   }
-  Send(res, 200, {{"flags", std::move(flags)}});
+  body += "]}";
+  res.status = 200;
+  res.set_content(body, "application/json");
 }
 
 void OfrepRoutes::Configuration(const httplib::Request& req, httplib::Response& res) const {

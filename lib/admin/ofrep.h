@@ -95,13 +95,16 @@ class OfrepRoutes {
   static void OfrepErrorShape(httplib::Response& res);
 
  private:
-  // One switch as the bulk answer needs it.
+  // One switch as the bulk answer needs it: its item of the "flags" array
+  // written out once per table for each answer it can give, so that a bulk
+  // answer is a concatenation.
   struct FlagRow {
     std::string name;
     State state = State::kOn;
     double allow = 1.0;
-    uint64_t threshold = 0;  // allow * 2^32, as the switch word holds it
-    nlohmann::json metadata;
+    std::string on_json;       // the item when the value is true (or fixed)
+    std::string off_json;      // when false
+    std::string missing_json;  // dimmed without a targetingKey
   };
   struct Table {
     std::vector<FlagRow> rows;
