@@ -7,9 +7,12 @@
 // OpenFeature SDK's own OFREP provider.
 #include "admin/ofrep.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -333,6 +336,30 @@ TEST_F(OfrepTest, SwitchDefinedLaterAppearsOnceTheTableAges) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200);
   EXPECT_EQ(FlagOf(Json(r), "late")["value"], true);
+}
+
+TEST_F(OfrepTest, ConcurrentBulkReadsDuringChangesAreWholeAnswers) {
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      httplib::Client c("127.0.0.1", server_->port());
+      c.set_read_timeout(5, 0);
+      for (int i = 0; i < 30; ++i) {
+        auto r = c.Post("/ofrep/v1/evaluate/flags", kWithKey, kJson);
+        if (!r || r->status != 200 || Json(r)["flags"].size() != 3) ++bad;
+      }
+    });
+  }
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(registry_->SetOverride("analytics", i % 2 == 0 ? Off() : On()).ok());
+  }
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  // After the last change, the answer is the last state.
+  auto r = Post("/ofrep/v1/evaluate/flags", kWithKey);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(FlagOf(Json(r), "analytics")["value"], true);
 }
 
 TEST_F(OfrepTest, ConfigurationAnnouncesPollingAndBooleanFlags) {
