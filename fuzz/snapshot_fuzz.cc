@@ -15,6 +15,9 @@
 //     with the source and is valid UTF-8 (it goes into JSON error bodies),
 //     and leaves the warnings vector untouched;
 //   - parsing is deterministic: the same input gives the same result twice.
+// The same bytes are also read as a flagd flag file (lib/core/flagd.h, every
+// valid name counting as a switch), with the same properties of acceptance
+// and rejection.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -23,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "core/flagd.h"
 #include "degrade/registry.h"
 #include "degrade/snapshot.h"
 #include "degrade/state.h"
@@ -108,6 +112,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     DEGRADE_FUZZ_CHECK(applied.ok(), applied.ToString());
     DEGRADE_FUZZ_CHECK(registry.LayerSnapshot(degrade::Layer::kFile) == snapshot,
                        "the file layer does not hold the snapshot applied");
+  }
+
+  // The same bytes as a flagd flag file.
+  std::vector<std::string> flagd_warnings = {"sentinel"};
+  absl::StatusOr<Snapshot> flagd =
+      degrade::internal::ParseFlagdSnapshot(input, kSource, nullptr, &flagd_warnings);
+  if (flagd.ok()) {
+    DEGRADE_FUZZ_CHECK(flagd->groups.empty() && !flagd->all, "flagd set more than switches");
+    for (const auto& [name, value] : flagd->switches) {
+      DEGRADE_FUZZ_CHECK(degrade::ValidateName(name).ok(), name);
+      CheckValue(value, "flagd switch");
+    }
+    DEGRADE_FUZZ_CHECK(flagd_warnings[0] == "sentinel", "warnings replaced");
+    for (size_t i = 1; i < flagd_warnings.size(); ++i) {
+      DEGRADE_FUZZ_CHECK(flagd_warnings[i].starts_with(kSource), flagd_warnings[i]);
+      DEGRADE_FUZZ_CHECK(degrade::fuzz::IsValidUtf8(flagd_warnings[i]), flagd_warnings[i]);
+    }
+  } else {
+    CheckRejection(flagd.status(), kSource);
+    DEGRADE_FUZZ_CHECK(flagd_warnings.size() == 1, "warnings appended for a rejected flagd file");
   }
 
   // The same bytes as one switch value (etcd value, admin PUT body).

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "admin/admin_server.h"
+#include "core/flagd.h"
 #include "core/env_parse.h"
 #include "etcd/etcd_source.h"
 #include "sources/file_source.h"
@@ -65,6 +66,18 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
         "etcd_endpoints (DEGRADE_ETCD_ENDPOINTS) needs etcd_prefix (DEGRADE_ETCD_PREFIX); "
         "accepted: a key prefix such as /degrade/shop");
   }
+  // --- snapshot formats ---
+  const auto format = [](const std::string& value, std::string_view setting) {
+    return value.empty() ? absl::StatusOr<internal::SnapshotFormat>(internal::SnapshotFormat::kAuto)
+                         : internal::ParseSnapshotFormat(value, setting);
+  };
+  absl::StatusOr<internal::SnapshotFormat> config_format =
+      format(options.config_format, "config_format (DEGRADE_CONFIG_FORMAT)");
+  if (!config_format.ok()) return config_format.status();
+  absl::StatusOr<internal::SnapshotFormat> remote_format =
+      format(options.remote_format, "remote_format (DEGRADE_REMOTE_FORMAT)");
+  if (!remote_format.ok()) return remote_format.status();
+  // --- end snapshot formats ---
   auto impl = std::make_unique<Impl>(std::move(options));
   const Options& o = impl->options_;
   // --- admin endpoint: validate ---
@@ -91,6 +104,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
       .verify_tls = o.remote_verify_tls,
       .cache_file = o.cache_file,
       .transport = nullptr,  // cpp-httplib
+      .format = *remote_format,
   };
   if (!o.remote_urls.empty()) {
     if (absl::Status s = internal::ValidateHttpSource(http_config); !s.ok()) return s;
@@ -109,7 +123,8 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   // --- end remote sources ---
   if (!o.config_file.empty()) {
     impl->runners_.push_back(
-        internal::StartFileSource(*o.registry, o.config_file, o.file_poll_interval));
+        internal::StartFileSource(*o.registry, o.config_file, o.file_poll_interval,
+                                  /*clock=*/nullptr, *config_format));
   }
   // --- remote sources: start ---
   if (!o.remote_urls.empty()) {
@@ -186,6 +201,12 @@ absl::StatusOr<Options> Runtime::OptionsFromEnv() {
   auto poll = MillisEnv("DEGRADE_FILE_POLL_MS", 10, 60'000);
   if (!poll.ok()) return poll.status();
   if (*poll) o.file_poll_interval = **poll;
+  auto config_format = NonEmptyEnv("DEGRADE_CONFIG_FORMAT", "auto, degrade or flagd");
+  if (!config_format.ok()) return config_format.status();
+  if (*config_format) o.config_format = **config_format;
+  auto remote_format = NonEmptyEnv("DEGRADE_REMOTE_FORMAT", "auto, degrade or flagd");
+  if (!remote_format.ok()) return remote_format.status();
+  if (*remote_format) o.remote_format = **remote_format;
 
   constexpr const char* kUrls = "comma-separated http:// or https:// URLs";
   auto urls = NonEmptyEnv("DEGRADE_REMOTE_URLS", kUrls);

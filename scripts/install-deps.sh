@@ -5,8 +5,10 @@
 #   2. Node.js and npm: the machine image ships Node.js 20 with its npm
 #      (NodeSource's `nodejs`, which conflicts with Debian's `npm` package), so
 #      Debian's `nodejs` and `npm` are installed only where there is no `node`;
-#   3. tests/browser/node_modules from tests/browser/package-lock.json
-#      (`npm ci`, the npm registry), for the browser test (playwright-core).
+#   3. tests/browser/node_modules and tests/openfeature/node_modules from
+#      their package-lock.json (`npm ci`, the npm registry): playwright-core
+#      for the browser test; the OpenFeature server SDK, its OFREP provider
+#      and flagd-core for the OpenFeature interop tests.
 #
 #   bash scripts/install-deps.sh          everything (scripts/test.sh)
 #   bash scripts/install-deps.sh --demo   only what scripts/demo.sh needs: the
@@ -22,6 +24,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BROWSER_DIR="$ROOT/tests/browser"
+OPENFEATURE_DIR="$ROOT/tests/openfeature"
 
 demo=0
 case "${1:-}" in
@@ -110,11 +113,14 @@ if [[ "$demo" -eq 1 ]]; then
   exit 0
 fi
 
-# ---- tests/browser/node_modules ---------------------------------------------
-# Up to date when every package in package-lock.json is installed at the
-# locked version (npm ci would change nothing); otherwise `npm ci`.
-browser_modules_current() {
-  (cd "$BROWSER_DIR" && node -e '
+# ---- npm test modules ---------------------------------------------------------
+# tests/browser (playwright-core, the browser test) and tests/openfeature
+# (the OpenFeature SDK, its OFREP provider and flagd-core, the interop
+# tests). Each is up to date when every package in its package-lock.json is
+# installed at the locked version (npm ci would change nothing); otherwise
+# `npm ci` there.
+modules_current() {
+  (cd "$1" && node -e '
     const fs = require("fs");
     const lock = JSON.parse(fs.readFileSync("package-lock.json", "utf8"));
     for (const [path, meta] of Object.entries(lock.packages || {})) {
@@ -127,25 +133,28 @@ browser_modules_current() {
   ' 2>/dev/null)
 }
 
-if [[ ! -f "$BROWSER_DIR/package-lock.json" ]]; then
-  log "tests/browser/package-lock.json is missing: the browser test cannot be installed" >&2
-  exit 1
-fi
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 if [[ "$node_major" -lt 20 ]]; then
-  log "warning: node $(node --version) is older than tests/browser/package.json's engines (>=20)" >&2
+  log "warning: node $(node --version) is older than the npm test modules' engines (>=20)" >&2
 fi
-if browser_modules_current; then
-  log "tests/browser/node_modules matches package-lock.json."
-else
-  log "running npm ci in tests/browser (playwright-core for the browser test)"
-  if ! (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error); then
-    log "npm ci in tests/browser failed (is the npm registry reachable?)" >&2
+for dir in "$BROWSER_DIR" "$OPENFEATURE_DIR"; do
+  rel="${dir#"$ROOT"/}"
+  if [[ ! -f "$dir/package-lock.json" ]]; then
+    log "$rel/package-lock.json is missing: its tests cannot be installed" >&2
     exit 1
   fi
-  if ! browser_modules_current; then
-    log "npm ci in tests/browser finished but node_modules does not match package-lock.json" >&2
+  if modules_current "$dir"; then
+    log "$rel/node_modules matches package-lock.json."
+    continue
+  fi
+  log "running npm ci in $rel"
+  if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error); then
+    log "npm ci in $rel failed (is the npm registry reachable?)" >&2
     exit 1
   fi
-  log "installed tests/browser/node_modules."
-fi
+  if ! modules_current "$dir"; then
+    log "npm ci in $rel finished but node_modules does not match package-lock.json" >&2
+    exit 1
+  fi
+  log "installed $rel/node_modules."
+done

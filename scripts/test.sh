@@ -41,7 +41,7 @@ PYTHON=/usr/bin/python3 JOBS=2
 # stays on gcc: clang's static TSan runtime has its own operator new, which
 # collides with alloc_test's and memory_test's.
 ASAN_CC="${ASAN_CC:-clang}" ASAN_CXX="${ASAN_CXX:-clang++}"
-NORMAL_OPTS="--buildtype=debugoptimized -Dwerror=true"
+NORMAL_OPTS="--buildtype=debugoptimized -Dwerror=true -Dopenfeature_tests=enabled"
 SANITIZER_OPTS="-Doptimization=1 -Ddebug=false -Db_lundef=false -Dbenchmarks=false -Dpython=disabled -Dwerror=false"
 ASAN_OPTS="$SANITIZER_OPTS -Db_sanitize=address,undefined -Dcpp_args=['-g1','-fno-sanitize-recover=all'] -Dc_args=['-g1','-fno-sanitize-recover=all']"
 TSAN_OPTS="$SANITIZER_OPTS -Db_sanitize=thread -Dcpp_args=['-g1'] -Dc_args=['-g1']"

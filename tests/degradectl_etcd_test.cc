@@ -292,6 +292,17 @@ TEST_F(EtcdCtlTest, ListNamesValuesInstancesRejectAndForeignKeys) {
                            HasSubstr(prefix_ + "notes: not a degrade key")));
 }
 
+TEST_F(EtcdCtlTest, ListJsonShowsTheFlagdKeyAsNoError) {
+  Put("flagd", R"({"flags": {}})");
+  Output r = Ctl({"--json", "list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_THAT(j["errors"], IsEmpty());
+  EXPECT_EQ(j["flagd"]["key"], prefix_ + "flagd");
+  EXPECT_EQ(j["flagd"]["bytes"], 13);
+}
+
 TEST_F(EtcdCtlTest, GetShowsTheStoredValue) {
   Put("switches/recs", R"({"state": "off", "reason": "INC-9", "actor": "cy"})");
   Output r = Ctl({"get", "recs"});

@@ -157,12 +157,19 @@ class EtcdBackend final : public Backend {
     const absl::Time now = absl::Now();
     json switches = json::array(), groups = json::array(), errors = json::array();
     json all = nullptr, shed = nullptr, governor = nullptr;
+    json flagd = nullptr;
     for (const EtcdKv& kv : range->kvs) {
+      if (kv.key == absl::StrCat(prefix_, "flagd")) {
+        // A flagd flag file, read whole by instances (docs/openfeature.md);
+        // `degradectl list --admin` shows what an instance made of it.
+        flagd = {{"key", kv.key}, {"mod_revision", kv.mod_revision}, {"bytes", kv.value.size()}};
+        continue;
+      }
       const KeyInfo info = ClassifyKey(prefix_, kv.key);
       if (info.scope.empty()) {
         errors.push_back(absl::StrCat(
             "etcd ", kv.key, ": not a degrade key, ignored by instances; accepted under ", prefix_,
-            ": switches/NAME, groups/GROUP, all, shed, governor"));
+            ": switches/NAME, groups/GROUP, all, shed, governor, flagd"));
         continue;
       }
       json entry = EntryJson(info, kv, now);
@@ -185,6 +192,7 @@ class EtcdBackend final : public Backend {
     // Only when set, so listings of prefixes without them read as before.
     if (!shed.is_null()) listing["shed"] = std::move(shed);
     if (!governor.is_null()) listing["governor"] = std::move(governor);
+    if (!flagd.is_null()) listing["flagd"] = std::move(flagd);
     return Make(std::move(listing));
   }
 

@@ -39,6 +39,12 @@ struct Options {
   // How often the file is checked. Default: 200 ms (changes show within 1 s).
   // Env: DEGRADE_FILE_POLL_MS (10 to 60000).
   absl::Duration file_poll_interval = absl::Milliseconds(200);
+  // The file's format: "degrade" (degrade/snapshot.h), "flagd" (a flagd
+  // flag-definition file, docs/openfeature.md), or "auto" (flagd when the
+  // document is unambiguously one: a top-level "flags" object and none of
+  // "switches", "groups", "all"; else degrade). Empty means "auto". Env:
+  // DEGRADE_CONFIG_FORMAT.
+  std::string config_format;
 
   // Remote layer over HTTP polling (DESIGN section 5): http:// or https://
   // URLs serving a snapshot (degrade/snapshot.h). Every poll tries them in
@@ -77,13 +83,19 @@ struct Options {
   // (verification cannot be turned off from the environment).
   std::string remote_ca_file;
   bool remote_verify_tls = true;
+  // The format of the bodies the URLs serve, as config_format. Env:
+  // DEGRADE_REMOTE_FORMAT. (etcd needs no setting: the key PREFIX/flagd
+  // holds a flagd document, the other keys degrade values.)
+  std::string remote_format;
 
   // Remote layer over an etcd watch (DESIGN section 6; docs/fleet.md).
   // Members' http(s)://host:port; requests go to one member at a time and
   // move to the next when it fails (the other members the cluster
   // advertises are learnt too). Keys under etcd_prefix (normalised to end
   // with one "/"): PREFIX/switches/NAME, PREFIX/groups/GROUP, PREFIX/all,
-  // each holding the JSON a snapshot holds for that entry. Start() reads the
+  // each holding the JSON a snapshot holds for that entry, and PREFIX/flagd
+  // holding a flagd flag-definition file (docs/openfeature.md), whose
+  // switches the PREFIX/switches/NAME keys override. Start() reads the
   // prefix once before returning (or applies cache_file when no member
   // answers); then a watch applies each change as it happens and resumes
   // after any failure from the last revision seen. A bad value under one key

@@ -12,6 +12,9 @@
 //                                       admin layer, all or nothing, with an
 //                                       optional ttl_s (admin_write.h); needs
 //                                       the token
+//   POST   /ofrep/v1/evaluate/flags[/{key}], GET /ofrep/v1/configuration
+//                                       OpenFeature Remote Evaluation Protocol
+//                                       (ofrep.h); errors in OFREP's shape
 //   GET    /metrics                     Prometheus text (metrics.h)
 //   GET    /healthz                     {"status":"ok"}
 //   GET    /                            the incident console (console_html.h)

@@ -77,6 +77,7 @@ void Routes::Install(httplib::Server& server) {
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!Admissible(req, res)) {
       CloseAfterResponse(res);  // a body may still be on the wire
+      if (OfrepRoutes::Handles(req.path)) OfrepRoutes::OfrepErrorShape(res);
       return httplib::Server::HandlerResponse::Handled;
     }
     static const std::string_view kRouted[] = {"GET",  "HEAD",  "PUT",    "DELETE",
@@ -314,12 +315,14 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
       return MethodNotAllowed(req, res, "GET, HEAD, PUT, DELETE");
     }
   }
+  if (OfrepRoutes::Handles(path)) return ofrep_.Handle(req, res);
   SendError(res, 404,
             absl::StrCat("no route for ", ClipForMessage(path),
                          "; routes: GET|PUT /degrade/v1/switches, "
                          "GET|PUT|DELETE /degrade/v1/switches/{name}, "
                          "GET|PUT|DELETE /degrade/v1/shed, GET|PUT|DELETE /degrade/v1/governor, "
                          "GET /degrade/v1/events, "
+                         "POST /ofrep/v1/evaluate/flags[/{key}], GET /ofrep/v1/configuration, "
                          "GET /metrics, GET /healthz, GET /"));
 }
 

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "admin/admin_config.h"
 #include "admin/events_route.h"
+#include "admin/ofrep.h"
 #include "admin/rate_window.h"
 #include "admin/request_log.h"
 #include "degrade/registry.h"
@@ -26,7 +27,7 @@ class Routes {
   // `registry` and `config` outlive the routes and the server they are
   // installed on. Starts the sampler of the listings' rate_1m.
   Routes(Registry& registry, const AdminConfig& config)
-      : registry_(registry), config_(config), rates_(registry) {}
+      : registry_(registry), config_(config), rates_(registry), ofrep_(registry, config) {}
   // Logs the refusals not yet reported (RefusalLog::Flush). After the
   // server has stopped: no handler runs any more.
   ~Routes();
@@ -83,6 +84,7 @@ class Routes {
   RefusalLog refusals_{kRefusalLogInterval, kMaxRefusalProblems};
   RateWindow rates_;  // rate_1m in the listing and GET of one switch
   EventRing* events_ = nullptr;
+  OfrepRoutes ofrep_;  // POST /ofrep/v1/evaluate/flags[/{key}], GET /ofrep/v1/configuration
 };
 
 }  // namespace degrade::internal

@@ -31,7 +31,7 @@ std::string Mangle(std::string_view prefix, std::string_view name) {
 
 // Variables that configure degrade itself. A switch whose variable would be
 // one of these is rejected at definition.
-constexpr std::array<std::string_view, 24> kReserved = {
+constexpr std::array<std::string_view, 26> kReserved = {
     "DEGRADE_ALL",
     "DEGRADE_SHED",
     "DEGRADE_CONFIG_FILE",
@@ -56,6 +56,8 @@ constexpr std::array<std::string_view, 24> kReserved = {
     "DEGRADE_GOVERNOR_TARGET_MS",
     "DEGRADE_GOVERNOR_PERCENTILE",
     "DEGRADE_GOVERNOR_PERIOD_MS",
+    "DEGRADE_CONFIG_FORMAT",
+    "DEGRADE_REMOTE_FORMAT",
 };
 
 constexpr std::string_view kAccepted =

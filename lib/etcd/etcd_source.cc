@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "etcd/etcd_json.h"
+#include "core/flagd.h"
 #include "core/layer_delta.h"
 #include "core/str_util.h"
 
@@ -138,6 +139,8 @@ bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string&
     kind = Kind::kShed;
   } else if (rel == "governor") {
     kind = Kind::kGovernor;
+  } else if (rel == "flagd") {
+    kind = Kind::kFlagd;
   } else if (absl::StartsWith(ToAbsl(rel), "switches/")) {
     kind = Kind::kSwitch;
     name = std::string(rel.substr(9));
@@ -150,7 +153,8 @@ bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string&
       registry_.Log(LogLevel::kWarning,
                     absl::StrCat("etcd key ", key, ": outside the layout, ignored; accepted: ",
                                  prefix_, "switches/NAME, ", prefix_, "groups/GROUP, ", prefix_,
-                                 "all, ", prefix_, "shed, ", prefix_, "governor"));
+                                 "all, ", prefix_, "shed, ", prefix_, "governor, ", prefix_,
+                                 "flagd"));
     }
     return false;
   }
@@ -165,12 +169,23 @@ bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string&
   e.mod_revision = mod_revision;
   const std::string source = absl::StrCat("etcd key ", key);
   e.error.clear();
-  if (kind == Kind::kSwitch || kind == Kind::kGroup) {
+  if (kind == Kind::kFlagd) {
+    std::vector<std::string> warnings;
+    absl::StatusOr<Snapshot> parsed = ParseFlagdSnapshot(
+        *value, source, [this](std::string_view n) { return registry_.Find(n) != nullptr; },
+        &warnings);
+    if (parsed.ok()) {
+      for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
+      e.flagd = *std::move(parsed);
+    } else {
+      e.error = ToStd(parsed.status().message());
+    }
+  } else if (kind == Kind::kSwitch || kind == Kind::kGroup) {
     absl::Status s =
         ValidateName(name, kind == Kind::kSwitch ? "switch name" : "group name");
     if (!s.ok()) e.error = absl::StrCat(source, ": ", s.message());
   }
-  if (e.error.empty()) {
+  if (e.error.empty() && kind != Kind::kFlagd) {
     std::vector<std::string> warnings;
     const absl::Time now = registry_.clock().Now();
     Good good;
@@ -207,6 +222,11 @@ bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string&
 Snapshot EtcdWatch::SnapshotOf(const std::map<std::string, Entry>& entries) {
   Snapshot snapshot;
   for (const auto& [key, e] : entries) {
+    if (e.kind == Kind::kFlagd && e.flagd.has_value()) {
+      // A switch's own key wins: emplace leaves an entry already there, and
+      // a later switches/ key overwrites.
+      for (const auto& [name, value] : e.flagd->switches) snapshot.switches.emplace(name, value);
+    }
     if (!e.good.has_value()) continue;
     switch (e.kind) {
       case Kind::kSwitch:
@@ -224,6 +244,7 @@ Snapshot EtcdWatch::SnapshotOf(const std::map<std::string, Entry>& entries) {
       case Kind::kGovernor:
         snapshot.governor = e.good->governor;
         break;
+      case Kind::kFlagd:
       case Kind::kOutside:
         break;
     }
@@ -322,6 +343,17 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     sink.Confirmed();
     return true;
   }
+  // The flagd document may change any number of switches: read the prefix
+  // again (one whole apply) rather than work out a delta.
+  for (const EtcdEvent& e : m.events) {
+    if (e.kv.mod_revision > revision_ && e.kv.key == prefix_ + "flagd") {
+      registry_.Log(LogLevel::kInfo, absl::StrCat(source_, ": ", e.kv.key,
+                                                  " changed at revision ", e.kv.mod_revision,
+                                                  "; reading the prefix again"));
+      need_sync_ = true;
+      return false;
+    }
+  }
   // One update of the layer per revision: a watcher catching up after a
   // reconnect gets several revisions in one response, and each is applied
   // in turn, as a watcher that never left saw them. Each update names only
@@ -387,7 +419,17 @@ bool EtcdWatch::ApplyRevision(WatchSink& sink,
       delta.change_governor = true;
       delta.governor = now_good ? now_good->governor : std::nullopt;
     } else if (absl::StartsWith(ToAbsl(rel), "switches/")) {
-      delta.switches[std::string(rel.substr(9))] = value;
+      const std::string name(rel.substr(9));
+      // Without its own key, a switch has what the flagd document says.
+      std::optional<SwitchValue> own = value;
+      if (!own.has_value()) {
+        auto flagd = entries_.find(prefix_ + "flagd");
+        if (flagd != entries_.end() && flagd->second.flagd.has_value()) {
+          auto in_doc = flagd->second.flagd->switches.find(name);
+          if (in_doc != flagd->second.flagd->switches.end()) own = in_doc->second;
+        }
+      }
+      delta.switches[name] = std::move(own);
     } else if (absl::StartsWith(ToAbsl(rel), "groups/")) {
       delta.groups[std::string(rel.substr(7))] = value;
     }
@@ -429,7 +471,8 @@ void EtcdWatch::ReportBadKeys(WatchSink& sink, const std::map<std::string, Entry
     if (it != logged_bad_.end() && it->second == error) continue;
     logged_bad_[key] = error;
     auto e = entries.find(key);
-    const bool has_good = e != entries.end() && e->second.good.has_value();
+    const bool has_good =
+        e != entries.end() && (e->second.good.has_value() || e->second.flagd.has_value());
     registry_.Log(LogLevel::kError,
                   absl::StrCat(error, has_good ? "; the entry keeps its last good value"
                                                : "; the entry stays unset"));

@@ -4,8 +4,12 @@
 //   PREFIX + "switches/" + NAME   the value a snapshot holds for switch NAME
 //   PREFIX + "groups/" + GROUP    the value for group GROUP
 //   PREFIX + "all"                the value for every switch
-// Each value is snapshot JSON ("off", {"state": "on", "allow": 0.25}, ...;
-// degrade/snapshot.h), checked by ParseSwitchValue.
+//   PREFIX + "flagd"              a flagd flag-definition file (core/flagd.h)
+// Each value but flagd's is snapshot JSON ("off", {"state": "on", "allow":
+// 0.25}, ...; degrade/snapshot.h), checked by ParseSwitchValue. A switch's
+// own key overrides what the flagd document says of it. A change of the
+// flagd key re-reads the prefix (one whole apply) instead of a delta: it
+// may change any number of switches.
 //
 // The source is the watch strategy of a SourceRunner
 // (sources/source_runner.h), which owns its threads, start-up bound,
@@ -179,10 +183,10 @@ class EtcdWatch final : public WatchStrategy {
   std::optional<Snapshot> WholeView() override;
 
  private:
-  enum class Kind { kSwitch, kGroup, kAll, kShed, kGovernor, kOutside };
+  enum class Kind { kSwitch, kGroup, kAll, kShed, kGovernor, kFlagd, kOutside };
   // A key's parsed value: `value` for switches/, groups/ and all; `shed`
   // for PREFIX + "shed" (nullopt inside for level 0); `governor` for
-  // PREFIX + "governor".
+  // PREFIX + "governor". PREFIX + "flagd" keeps Entry::flagd instead.
   struct Good {
     std::optional<SwitchValue> value;
     std::optional<Shed> shed;
@@ -193,7 +197,8 @@ class EtcdWatch final : public WatchStrategy {
     Kind kind = Kind::kOutside;
     std::string name;  // switch or group name
     int64_t mod_revision = 0;
-    std::optional<Good> good;  // the last good value
+    std::optional<Good> good;        // the last good value
+    std::optional<Snapshot> flagd;   // kFlagd: the last good document's switches
     std::string error;                // why the current value is rejected
   };
 

@@ -37,7 +37,8 @@ constexpr absl::Duration kCheckBudget = absl::Seconds(2);
 
 class FilePoll final : public PollStrategy {
  public:
-  explicit FilePoll(std::string path) : path_(std::move(path)), source_("file " + path_) {}
+  FilePoll(std::string path, SnapshotFormat format)
+      : path_(std::move(path)), source_("file " + path_), format_(format) {}
 
   PollResult Poll(RunContext& ctx) override {
     // Nothing can interrupt a stat(2): the deadline only reports the stall.
@@ -130,8 +131,9 @@ class FilePoll final : public PollStrategy {
     }
     std::vector<std::string> warnings;
     Registry& registry = ctx.registry();
-    absl::StatusOr<Snapshot> parsed =
-        ParseSnapshot(content, source_, registry.clock().Now(), &warnings);
+    absl::StatusOr<Snapshot> parsed = ParseSnapshotAs(
+        format_, content, source_, registry.clock().Now(),
+        [&registry](std::string_view name) { return registry.Find(name) != nullptr; }, &warnings);
     for (const std::string& w : warnings) registry.Log(LogLevel::kWarning, w);
     if (!parsed.ok()) {
       return Fail(std::string(parsed.status().message().data(), parsed.status().message().size()));
@@ -142,6 +144,7 @@ class FilePoll final : public PollStrategy {
 
   const std::string path_;
   const std::string source_;  // "file <path>"
+  const SnapshotFormat format_;
   Signature seen_;
   bool seen_valid_ = false;
   std::string applied_content_;
@@ -154,7 +157,7 @@ class FilePoll final : public PollStrategy {
 
 std::unique_ptr<SourceRunner> StartFileSource(Registry& registry, std::string path,
                                               absl::Duration poll_interval,
-                                              MonotonicClock* clock) {
+                                              MonotonicClock* clock, SnapshotFormat format) {
   SourceRunner::Config rc;
   rc.name = "file";
   rc.target = path;
@@ -171,7 +174,7 @@ std::unique_ptr<SourceRunner> StartFileSource(Registry& registry, std::string pa
   rc.stale_after = 5 * poll_interval + kCheckBudget;
   rc.clock = clock;
   return std::make_unique<SourceRunner>(registry, std::move(rc),
-                                        std::make_unique<FilePoll>(std::move(path)));
+                                        std::make_unique<FilePoll>(std::move(path), format));
 }
 
 }  // namespace degrade::internal

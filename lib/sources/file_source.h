@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "core/flagd.h"
 #include "degrade/registry.h"
 #include "sources/source_runner.h"
 
@@ -28,10 +29,12 @@ inline constexpr size_t kMaxSnapshotFileBytes = 16 << 20;
 // Starts watching `path`: the first check runs before this returns (the
 // layer is in place when Runtime::Start returns), then one every
 // `poll_interval` until the runner is destroyed. `clock`: the runner's
-// monotonic clock; nullptr: the real one.
+// monotonic clock; nullptr: the real one. `format`: how the file is read
+// (core/flagd.h; kAuto: flagd when it is unambiguously a flagd file).
 std::unique_ptr<SourceRunner> StartFileSource(Registry& registry, std::string path,
                                               absl::Duration poll_interval,
-                                              MonotonicClock* clock = nullptr);
+                                              MonotonicClock* clock = nullptr,
+                                              SnapshotFormat format = SnapshotFormat::kAuto);
 
 }  // namespace degrade::internal
 

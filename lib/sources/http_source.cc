@@ -379,8 +379,9 @@ HttpPoll::Outcome HttpPoll::Interpret(RunContext& ctx, size_t index, std::string
   }
   std::vector<std::string> warnings;
   Registry& registry = ctx.registry();
-  absl::StatusOr<Snapshot> parsed =
-      ParseSnapshot(body, t.source, registry.clock().Now(), &warnings);
+  absl::StatusOr<Snapshot> parsed = ParseSnapshotAs(
+      config_.format, body, t.source, registry.clock().Now(),
+      [&registry](std::string_view name) { return registry.Find(name) != nullptr; }, &warnings);
   if (!parsed.ok()) {
     *error = ToStd(parsed.status().message());
     return Outcome::kFailed;

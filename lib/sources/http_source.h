@@ -39,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/flagd.h"
 #include "degrade/registry.h"
 #include "sources/source_runner.h"
 
@@ -105,6 +106,9 @@ struct HttpSourceConfig {
   bool verify_tls = true;
   std::string cache_file;  // last-known-good cache; empty: none
   std::shared_ptr<HttpTransport> transport;  // nullptr: cpp-httplib
+  // How bodies are read (core/flagd.h; kAuto: flagd when a body is
+  // unambiguously a flagd file).
+  SnapshotFormat format = SnapshotFormat::kAuto;
 };
 
 // InvalidArgument, naming the option and value, for no URLs, a URL that
