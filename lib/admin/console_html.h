@@ -52,6 +52,9 @@ main { padding: 14px 20px 40px; }
 #shed-banner { margin: 12px 20px 0; padding: 12px 16px; border-radius: 8px; font-size: 19px;
   font-weight: 600; background: #7c2d12; color: #ffedd5; }
 #shed-banner div { white-space: pre-wrap; overflow-wrap: anywhere; }
+#governor { margin: 12px 20px 0; padding: 10px 16px; border-radius: 8px; font-size: 17px;
+  background: var(--panel); border: 1px solid var(--line); overflow-wrap: anywhere; }
+#governor.acting { background: #713f12; color: #fef9c3; font-weight: 600; }
 #health { display: flex; gap: 16px; flex-wrap: wrap; margin-bottom: 14px; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; }
 #sources-panel { flex: 1 1 420px; }
@@ -135,6 +138,7 @@ dialog .buttons { display: flex; justify-content: flex-end; gap: 10px; }
 </header>
 <div id="banner" role="alert" hidden><span id="banner-text"></span><button type="button" id="banner-close">Dismiss</button></div>
 <div id="shed-banner" role="status" hidden></div>
+<div id="governor" role="status" hidden></div>
 <main>
   <section id="health">
     <div class="panel" id="sources-panel"><h2>Sources</h2><div id="sources"></div></div>
@@ -462,9 +466,39 @@ function renderShed(data) {
   });
 }
 
+// The governor (docs/governor.md), while one is configured or an operator
+// said something about it: its measurement against the target and what it
+// imposes, highlighted while it dims anything.
+function governorText(g) {
+  const by = g.setting ? ' (' + g.setting.layer + (g.setting.actor ? ' by ' + g.setting.actor : '') +
+      (g.setting.reason ? ': ' + g.setting.reason : '') + ')' : '';
+  if (!g.configured) return 'governor: not configured' + (g.enabled ? '' : ', off') + by;
+  if (!g.enabled) return 'governor: off' + by;
+  const p = 'p' + Math.round(g.percentile * 1000) / 10;
+  const m = g.measured_ms === null ? '-' : Math.round(g.measured_ms) + ' ms';
+  let t = 'governor: ' + p + ' ' + m + ', target ' + Math.round(g.target_ms) + ' ms, serving ' +
+      Math.round(g.served * 100) + '% of tiered work';
+  if (g.tier) {
+    t += ' (tier ' + g.tier + (g.tier_allow > 0 ? ' at ' + Math.round(g.tier_allow * 100) + '%' : ' off') +
+        (g.tiers_off ? ', ' + g.tiers_off + (g.tiers_off === 1 ? ' tier off' : ' tiers off') : '') + ')';
+  }
+  if (g.cap > 1) t += '; capped at tier ' + g.cap;
+  return t + by;
+}
+
+function renderGovernor(data) {
+  const g = data.governor;
+  const box = $('governor');
+  box.hidden = !g || (!g.configured && !g.setting);
+  if (box.hidden) return;
+  box.classList.toggle('acting', !!(g.configured && g.enabled && g.served < 1));
+  setText(box, governorText(g));
+}
+
 function render(data) {
   renderSources(data);
   renderShed(data);
+  renderGovernor(data);
   const body = $('rows');
   const seen = new Set();
   let i = 0;
