@@ -323,6 +323,17 @@ absl::StatusOr<SwitchValue> ParseValue(Context& context, std::string_view path, 
         return context.BadValue(field_path, field, kTimeRangeProblem, kAcceptedTimeRange);
       }
       out.expires_at = time;
+    } else if (key == "set_at") {
+      // When the value was written (degradectl --etcd writes it, for
+      // `degradectl history`): checked, not used to decide anything.
+      const auto* text = field.get_ptr<const std::string*>();
+      absl::Time time;
+      std::string ignored;
+      if (text == nullptr ||
+          !absl::ParseTime(absl::RFC3339_full, AbslView(*text), &time, &ignored) ||
+          time == absl::InfiniteFuture() || time == absl::InfinitePast()) {
+        return context.BadValue(field_path, field, "is not an RFC 3339 time", kAcceptedTime);
+      }
     } else if (key == "ttl_s") {
       const std::optional<double> number = AsNumber(field);
       if (!number) return context.BadValue(field_path, field, "is not a number", kAcceptedTtl);

@@ -124,6 +124,11 @@ EtcdSource::~EtcdSource() { runner_.reset(); }
 
 EtcdSource::Stats EtcdSource::stats() const { return watch_->stats(); }
 
+bool EtcdWatch::IsInstanceKey(std::string_view key) const {
+  return key.size() > prefix_.size() && absl::StartsWith(ToAbsl(key), prefix_) &&
+         absl::StartsWith(ToAbsl(key.substr(prefix_.size())), "instances/");
+}
+
 bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string& key,
                        const std::optional<std::string>& value, int64_t mod_revision) {
   const std::string_view rel = std::string_view(key).substr(
@@ -142,6 +147,7 @@ bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string&
     name = std::string(rel.substr(7));
   }
   if (kind == Kind::kOutside) {
+    if (IsInstanceKey(key)) return false;  // fleet registrations: not the layer's
     if (warned_outside_.insert(key).second) {
       registry_.Log(LogLevel::kWarning,
                     absl::StrCat("etcd key ", key, ": outside the layout, ignored; accepted: ",
@@ -265,6 +271,11 @@ absl::Status EtcdWatch::Sync(WatchSink& sink) {
   revision_ = range->revision;
   need_sync_ = false;
   sink.Confirmed();
+  if (config_.on_applied) {
+    int64_t layer_revision = 0;
+    for (const auto& [key, e] : entries_) layer_revision = std::max(layer_revision, e.mod_revision);
+    config_.on_applied(revision_, layer_revision);
+  }
   return absl::OkStatus();
 }
 
@@ -302,6 +313,7 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   // in turn, as a watcher that never left saw them. Each update names only
   // the keys of its revision.
   int64_t last = revision_;
+  int64_t layer_revision = -1;  // the last revision with a key of the layer; -1: none
   size_t applied_events = 0;
   size_t i = 0;
   while (i < m.events.size()) {
@@ -311,6 +323,8 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     for (; i < m.events.size() && m.events[i].kv.mod_revision == rev; ++i) {
       EtcdEvent& e = m.events[i];
       if (rev <= revision_) continue;  // seen already
+      if (IsInstanceKey(e.kv.key)) continue;  // another instance's registration
+      layer_revision = rev;
       if (!before.contains(e.kv.key)) {
         auto it = entries_.find(e.kv.key);
         before[e.kv.key] = it == entries_.end() ? std::optional<SwitchValue>() : it->second.good;
@@ -338,6 +352,7 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   progressed_ = true;
   ReportBadKeys(sink, entries_);
   sink.Confirmed();
+  if (config_.on_applied) config_.on_applied(revision_, layer_revision);
   return true;
 }
 
