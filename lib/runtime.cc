@@ -11,10 +11,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "admin/admin_server.h"
 #include "core/env_parse.h"
 #include "etcd/etcd_source.h"
 #include "etcd/registration.h"
+#include "etcd/registration_view.h"
 #include "sources/file_source.h"
 #include "sources/http_source.h"
 #include "sources/source_runner.h"
@@ -113,6 +115,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
     if (absl::Status s = internal::EtcdSource::Validate(etcd_config); !s.ok()) return s;
   }
   // --- fleet registration: validate ---
+  const internal::EtcdClient::Config fleet_client_config = etcd_config.client;
   internal::Registration::Config registration_config;
   registration_config.client = etcd_config.client;
   registration_config.prefix = o.etcd_prefix;
@@ -151,6 +154,19 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   // --- admin endpoint: start ---
   // Last, so the first request sees every source's start-up state.
   if (!o.admin_addr.empty()) {
+    // --- fleet panel: data ---
+    if (!o.etcd_endpoints.empty()) {
+      // One client for the console's fleet panel, kept by the route; its
+      // requests are bounded by etcd_timeout.
+      auto client = std::make_shared<internal::EtcdClient>(fleet_client_config);
+      admin_config.fleet = [client, prefix = o.etcd_prefix]() -> absl::StatusOr<std::string> {
+        absl::StatusOr<internal::FleetSnapshot> fleet = internal::ReadFleet(*client, prefix);
+        if (!fleet.ok()) return fleet.status();
+        return internal::CompareFleet(*fleet, "", absl::Now())
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      };
+    }
+    // --- end fleet panel ---
     auto admin = internal::AdminServer::Start(*o.registry, std::move(admin_config));
     if (!admin.ok()) return admin.status();
     impl->admin_ = *std::move(admin);

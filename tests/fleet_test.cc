@@ -25,6 +25,7 @@
 #include "etcd_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "subprocess.h"
 #include "test_net.h"
@@ -321,6 +322,42 @@ TEST_F(FleetTest, StatusWithNoInstanceExitsOne) {
   const Output o = Ctl({"status"});
   EXPECT_EQ(o.exit_code, 1) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("no instance is registered under " + prefix_ + "instances/"));
+}
+
+// ------------------------------------------------------------ console
+
+TEST_F(FleetTest, FleetRouteServesTheFleetView) {
+  test_util::BoundSocket s = test_util::BindLoopback(0);
+  ASSERT_GE(s.fd, 0);
+  const int port = s.port;
+  close(s.fd);
+  StartChild("a", {"recs"});
+  StartChild("pinned", {"recs"}, {absl::StrCat("DEGRADE_ADMIN_ADDR=127.0.0.1:", port),
+                                  "DEGRADE_RECS=off"});
+  ASSERT_TRUE(Reports("a", 1) && Reports("pinned", 1));
+  httplib::Client http("127.0.0.1", port);
+  auto res = http.Get("/degrade/v1/fleet");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  const json j = json::parse(res->body, nullptr, false);
+  EXPECT_EQ(j["registered"], 2);
+  EXPECT_EQ(j["agree"], false);
+  ASSERT_EQ(j["disagreements"].size(), 1u) << res->body;
+  EXPECT_EQ(j["disagreements"][0]["instances"][0]["id"], "pinned");
+}
+
+TEST_F(FleetTest, FleetRouteIs404WithoutEtcd) {
+  Registry registry;
+  Options o;
+  o.registry = &registry;
+  o.admin_addr = "127.0.0.1:0";
+  auto rt = Runtime::Start(o);
+  ASSERT_TRUE(rt.ok()) << rt.status();
+  httplib::Client http("127.0.0.1", (*rt)->admin_port());
+  auto res = http.Get("/degrade/v1/fleet");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 404);
+  EXPECT_THAT(res->body, HasSubstr("no etcd configured"));
 }
 
 // ------------------------------------------------------------ writes

@@ -284,6 +284,21 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
     if (!reply.ok()) return SendError(res, 400, reply.status());
     return SendJson(res, 200, *reply);
   }
+  // --- fleet panel: route ---
+  if (path == "/degrade/v1/fleet") {
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+    if (!config_.fleet) {
+      return SendError(res, 404,
+                       "no etcd configured in this process (DEGRADE_ETCD_ENDPOINTS): the fleet "
+                       "view needs the etcd the instances register in");
+    }
+    absl::StatusOr<std::string> fleet = config_.fleet();
+    if (!fleet.ok()) return SendError(res, 502, fleet.status());
+    res.status = 200;
+    res.set_content(*fleet, "application/json");
+    return;
+  }
+  // --- end fleet panel ---
   if (path == kSwitchesPath) {
     if (req.method == "PUT") return PutSwitches(req, res);
     if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD, PUT");
@@ -304,7 +319,7 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
             absl::StrCat("no route for ", ClipForMessage(path),
                          "; routes: GET|PUT /degrade/v1/switches, "
                          "GET|PUT|DELETE /degrade/v1/switches/{name}, GET /degrade/v1/events, "
-                         "GET /metrics, GET /healthz, GET /"));
+                         "GET /degrade/v1/fleet, GET /metrics, GET /healthz, GET /"));
 }
 
 void Routes::MethodNotAllowed(const httplib::Request& req, httplib::Response& res,

@@ -242,8 +242,10 @@ json CompareFleet(const FleetSnapshot& fleet, std::string_view only_switch, absl
                     {"mod_revision", k->second.mod_revision},
                     {"value", k->second.raw}};
     }
-    // For switches etcd says nothing about: the most common state.
-    std::map<std::string, int> votes;
+    // For switches etcd says nothing about: the most common state; on a
+    // tie, the one the code's default gives (an env pin or a file is the
+    // odd one out, not the declaration).
+    std::map<std::string, std::pair<int, bool>> votes;  // count, some from the default layer
     for (const InstanceRecord& r : fleet.instances) {
       auto it = r.switches.find(name);
       if (it == r.switches.end()) continue;
@@ -253,14 +255,16 @@ json CompareFleet(const FleetSnapshot& fleet, std::string_view only_switch, absl
         decided = decided || std::find(sw.groups.begin(), sw.groups.end(), g) != sw.groups.end();
       }
       if (!switch_keys.contains(name) && !decided && !all.has_value()) {
-        ++votes[Shown(sw.state, sw.allow)];
+        auto& v = votes[Shown(sw.state, sw.allow)];
+        ++v.first;
+        v.second = v.second || sw.layer == "default";
       }
     }
     std::string majority;
-    int best = 0;
-    for (const auto& [shown, n] : votes) {
-      if (n > best) {
-        best = n;
+    std::pair<int, bool> best = {0, false};
+    for (const auto& [shown, v] : votes) {
+      if (v > best) {
+        best = v;
         majority = shown;
       }
     }
