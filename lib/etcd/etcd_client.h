@@ -182,6 +182,13 @@ class EtcdClient {
   struct WatchOptions {
     std::string key;
     std::string range_end;      // empty: just `key`
+    // More key ranges watched on the same stream, from the same revision
+    // and with the same options (the gateway reads several create requests
+    // from one request body). Their messages carry watch_id 1, 2, ... in
+    // this order (key/range_end: 0). Events of one revision are delivered
+    // in revision order across the watchers while they are caught up; a
+    // watcher catching up gets its own batch.
+    std::vector<std::pair<std::string, std::string>> more_ranges;
     int64_t start_revision = 0;  // 0: from now
     bool progress_notify = true;
     // Liveness: while the watch is open (from the request on), every

@@ -80,6 +80,7 @@ EtcdWatch::EtcdWatch(Registry& registry, EtcdSource::Config config)
       config_(std::move(config)),
       prefix_(NormalizeEtcdPrefix(config_.prefix)),
       range_end_(EtcdPrefixEnd(prefix_)),
+      instances_dir_(absl::StrCat(prefix_, "instances/")),
       source_(absl::StrCat("etcd ", prefix_)),
       client_(config_.client) {}
 
@@ -269,6 +270,7 @@ absl::Status EtcdWatch::Sync(WatchSink& sink) {
     ++stats_.full_applies;
   }
   revision_ = range->revision;
+  delivered_[0] = delivered_[1] = revision_;
   need_sync_ = false;
   sink.Confirmed();
   if (config_.on_applied) {
@@ -298,14 +300,31 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     need_sync_ = true;
     return false;
   }
+  // Which of the split watch's two watchers (see Watch); 0 for the whole
+  // prefix. A transaction writing keys on both sides of PREFIX/instances/
+  // comes as one message from each, at the same revision.
+  const size_t w = m.watch_id == 1 ? 1 : 0;
   if (m.created) {
     sink.Established();
+    // The store is past where the split watch starts: revisions were
+    // missed, and the two watchers would each catch up in a batch of their
+    // own, out of order. Catch up on the whole prefix first.
+    if (split_ && m.header_revision > revision_) {
+      catching_up_ = true;
+      progressed_ = true;  // the member answered: not a stuck watch
+      return false;
+    }
     return true;
   }
   if (m.events.empty()) {  // progress notification: caught up to the header
     revision_ = std::max(revision_, m.header_revision);
+    delivered_[w] = std::max(delivered_[w], m.header_revision);
     progressed_ = true;
     sink.Confirmed();
+    if (!split_) {
+      catching_up_ = false;  // caught up: the split watch takes over
+      return false;
+    }
     return true;
   }
   // One update of the layer per revision: a watcher catching up after a
@@ -322,7 +341,7 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     std::map<std::string, std::optional<SwitchValue>> before;
     for (; i < m.events.size() && m.events[i].kv.mod_revision == rev; ++i) {
       EtcdEvent& e = m.events[i];
-      if (rev <= revision_) continue;  // seen already
+      if (rev < revision_ || rev <= delivered_[w]) continue;  // seen already
       if (IsInstanceKey(e.kv.key)) continue;  // another instance's registration
       layer_revision = rev;
       if (!before.contains(e.kv.key)) {
@@ -337,7 +356,7 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
       }
       ++applied_events;
     }
-    if (rev <= revision_) continue;
+    if (rev < revision_ || rev <= delivered_[w]) continue;
     {
       // Counted before the apply publishes, so whoever sees the change
       // also sees its events in stats().
@@ -349,10 +368,18 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     last = rev;
   }
   revision_ = last;
+  delivered_[w] = std::max(delivered_[w], last);
   progressed_ = true;
   ReportBadKeys(sink, entries_);
   sink.Confirmed();
   if (config_.on_applied) config_.on_applied(revision_, layer_revision);
+  // Catching up on the whole prefix: once a message reaches the store's
+  // revision it was sent at, everything missed is applied, and the split
+  // watch takes over from here.
+  if (!split_ && last >= m.header_revision) {
+    catching_up_ = false;
+    return false;
+  }
   return true;
 }
 
@@ -449,8 +476,23 @@ absl::Status EtcdWatch::Watch(RunContext& ctx, WatchSink& sink) {
   const int64_t from = revision_;
   DiscoverMembersOnce();
   EtcdClient::WatchOptions options;
+  // Two watchers on one stream, around PREFIX/instances/: every instance
+  // rewrites its registration after every change, and a watch of the whole
+  // prefix would hand each of N instances the N registrations of every
+  // change (N x N events; at N = 200, 40,000 per change).
+  //
+  // The two watchers deliver in revision order only while both are caught
+  // up (a watcher catching up gets its own batch), so a watch that would
+  // start behind the store watches the whole prefix until it has caught
+  // up, in order, and then the split watch takes over.
   options.key = prefix_;
-  options.range_end = range_end_;
+  split_ = !catching_up_;
+  if (split_) {
+    options.range_end = instances_dir_;
+    options.more_ranges = {{EtcdPrefixEnd(instances_dir_), range_end_}};
+  } else {
+    options.range_end = range_end_;
+  }
   options.start_revision = revision_ + 1;
   options.progress_notify = true;
   options.liveness_interval = config_.liveness_interval;

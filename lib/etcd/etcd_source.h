@@ -225,6 +225,7 @@ class EtcdWatch final : public WatchStrategy {
   const EtcdSource::Config config_;
   const std::string prefix_;
   const std::string range_end_;
+  const std::string instances_dir_;  // PREFIX + "instances/": not watched
   const std::string source_;  // "etcd <prefix>"
   EtcdClient client_;
 
@@ -235,6 +236,13 @@ class EtcdWatch final : public WatchStrategy {
   std::map<std::string, std::string> bad_;  // key -> why its value is rejected
   bool have_view_ = false;                  // entries_ is a view etcd gave
   int64_t revision_ = 0;                    // every change up to here is applied
+  // The current watch is split around PREFIX/instances/ (two watchers on
+  // one stream), or covers the whole prefix while catching up (see Watch).
+  bool split_ = true;
+  bool catching_up_ = false;  // the next watch covers the whole prefix
+  // The last revision each watcher of the split watch delivered: a
+  // revision may come in two parts, one from each.
+  int64_t delivered_[2] = {0, 0};
   bool need_sync_ = true;
   bool discovered_ = false;  // DiscoverMembersOnce succeeded
   // The current watch delivered something or passed a liveness check
