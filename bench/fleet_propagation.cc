@@ -554,6 +554,8 @@ Result RunWait(EtcdBenchSource& source, const std::string& watcher, const std::s
       r.latencies_ms.push_back(static_cast<double>(t1 - t0) / 1e6);
     } else {
       ++r.missed;
+      std::cerr << "flip " << i + 1 << ": degradectl --wait did not confirm the fleet (exit " << rc
+                << "): " << out << "\n";
       if (rc != 0 && rc != 1) {
         r.error = absl::StrCat("flip ", i + 1, ": degradectl exited with ", rc, ": ", out);
         return r;

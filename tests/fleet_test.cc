@@ -22,6 +22,7 @@
 #include "degrade/degrade.h"
 #include "etcd/etcd_client.h"
 #include "etcd/etcd_json.h"
+#include "etcd/registration.h"
 #include "etcd_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -172,6 +173,30 @@ TEST_F(FleetTest, RegistrationFollowsAChange) {
   const json v = *Registration("shop-1");
   EXPECT_EQ(v["switches"]["recs"]["allow"], 0.25);
   EXPECT_EQ(v["layer_revision"], rev);
+}
+
+TEST_F(FleetTest, FrequentWritesDoNotLetTheLeaseLapse) {
+  // A put does not renew a lease; only keep-alives do, whatever the writes.
+  Registry registry;
+  internal::Registration::Config config;
+  config.client.endpoints = cluster_->endpoints();
+  config.prefix = prefix_;
+  config.id = "busy";
+  config.version = "test";
+  config.ttl = absl::Seconds(2);
+  config.min_interval = absl::ZeroDuration();
+  internal::Registration reg(registry, config);
+  const absl::Time end = absl::Now() + absl::Seconds(3);  // 1.5 x the TTL
+  int64_t rev = 1;
+  while (absl::Now() < end) {
+    const uint64_t before = reg.stats().writes;
+    reg.Applied(rev, rev);
+    ++rev;
+    ASSERT_TRUE(test_util::Eventually([&] { return reg.stats().writes > before; }));
+  }
+  EXPECT_EQ(reg.stats().grants, 1u);  // never lost, so never granted again
+  EXPECT_GE(reg.stats().keepalives, 2u);
+  EXPECT_TRUE(Registration("busy").has_value());
 }
 
 TEST_F(FleetTest, KilledInstanceDisappearsWhenItsLeaseRunsOut) {

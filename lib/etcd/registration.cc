@@ -207,6 +207,7 @@ absl::Status Registration::Write() {
     absl::StatusOr<EtcdClient::Lease> lease = client_.LeaseGrant(config_.ttl);
     if (!lease.ok()) return lease.status();
     lease_id_ = lease->id;
+    granted_ = true;
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.grants;
   }
@@ -254,7 +255,11 @@ void Registration::Run() {
       last_write = absl::Now();
       if (s.ok()) {
         consecutive_failures_ = 0;
-        next_keepalive = last_write + keepalive_every;
+        // A put does not renew the lease: only a keep-alive does, on its own
+        // schedule, however often the value is written. A new lease starts
+        // that schedule again.
+        if (granted_) next_keepalive = last_write + keepalive_every;
+        granted_ = false;
         retry_at = absl::InfinitePast();
       } else {
         Failed("writing the registration", s);

@@ -149,6 +149,7 @@ class Registration {
 
   // Used by the thread only.
   int64_t lease_id_ = 0;
+  bool granted_ = false;  // the last Write granted a new lease
   uint64_t consecutive_failures_ = 0;
   std::string last_health_;
 
