@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -166,10 +167,13 @@ FleetTarget FleetTargetFor(const Invocation& inv) {
   return target;
 }
 
-// A write through etcd with --wait: the write's reply, then how the fleet
-// took it. With --json, one object: the reply with "wait" added.
-int WriteAndWait(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> reply,
-                 absl::Time started) {
+// A write through etcd with --wait: the write's reply (`print` shows it as
+// text), then how the fleet took it. `name`: the switch written, whose
+// disagreements are shown; empty for a write about every switch. With
+// --json, one object: the reply with "wait" added.
+int WriteAndWait(const Invocation& inv, absl::StatusOr<Reply> reply, absl::Time started,
+                 const std::string& name,
+                 const std::function<int(absl::StatusOr<Reply>)>& print) {
   if (!reply.ok()) return Failure(reply.status());
   const nlohmann::json& etcd = reply->json.is_object() && reply->json.contains("etcd")
                                    ? reply->json["etcd"]
@@ -180,7 +184,6 @@ int WriteAndWait(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> 
     return kExitFailure;
   }
   const int64_t revision = etcd["revision"].get<int64_t>();
-  const std::string name = inv.args.empty() ? std::string() : inv.args[0];
   nlohmann::json report;
   if (inv.json) {
     const int status = FleetWait(FleetTargetFor(inv), revision, started, name, *inv.wait, true,
@@ -190,7 +193,7 @@ int WriteAndWait(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> 
     PrintBody(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     return status;
   }
-  if (const int status = Write(backend, inv, std::move(reply)); status != kExitOk) return status;
+  if (const int status = print(std::move(reply)); status != kExitOk) return status;
   return FleetWait(FleetTargetFor(inv), revision, started, name, *inv.wait, false, &report,
                    std::cout, std::cerr);
 }
@@ -381,7 +384,8 @@ int Execute(Backend& backend, const Invocation& inv, std::string_view admin_url)
                         std::cout, std::cerr);
   }
   // Every command from here on writes.
-  if (inv.etcd && !inv.force && !inv.args.empty() && cmd != "clear") {
+  if (inv.etcd && !inv.force &&
+      (cmd == "on" || cmd == "off" || cmd == "allow" || cmd == "fault")) {
     // A typo would otherwise be written to the whole fleet and change
     // nothing anywhere. (Clearing a key nobody uses is harmless.)
     // When etcd cannot be read, the write below fails and says why.
@@ -395,8 +399,11 @@ int Execute(Backend& backend, const Invocation& inv, std::string_view admin_url)
   absl::StatusOr<Reply> reply =
       cmd == "clear" ? backend.Clear(inv.args[0], actor, inv.reason.value_or(""))
                      : backend.Put(inv.args[0], WriteBody(inv, actor));  // on, off, ...
-  if (inv.etcd && inv.wait.has_value()) return WriteAndWait(backend, inv, std::move(reply), started);
-  return Write(backend, inv, std::move(reply));
+  const auto print = [&](absl::StatusOr<Reply> r) { return Write(backend, inv, std::move(r)); };
+  if (inv.etcd && inv.wait.has_value()) {
+    return WriteAndWait(inv, std::move(reply), started, inv.args[0], print);
+  }
+  return print(std::move(reply));
 }
 
 int Run(const std::vector<std::string>& args) {

@@ -306,15 +306,25 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   const size_t w = m.watch_id == 1 ? 1 : 0;
   if (m.created) {
     sink.Established();
-    // The store is past where the split watch starts: revisions were
-    // missed, and the two watchers would each catch up in a batch of their
-    // own, out of order. Catch up on the whole prefix first.
+    ++created_;
+    // The store is past where the split watch starts (when either watcher
+    // was created): revisions were missed, and the two watchers would each
+    // catch up in a batch of their own, out of order. Catch up on the whole
+    // prefix first.
     if (split_ && m.header_revision > revision_) {
       catching_up_ = true;
       progressed_ = true;  // the member answered: not a stuck watch
       return false;
     }
     return true;
+  }
+  if (split_ && created_ < 2) {
+    // Something for the first watcher before the second exists: the store
+    // moved while the split watch was being set up. Nothing is applied
+    // yet; catch up on the whole prefix from the same revision.
+    catching_up_ = true;
+    progressed_ = true;
+    return false;
   }
   if (m.events.empty()) {  // progress notification: caught up to the header
     revision_ = std::max(revision_, m.header_revision);
@@ -487,6 +497,7 @@ absl::Status EtcdWatch::Watch(RunContext& ctx, WatchSink& sink) {
   // up, in order, and then the split watch takes over.
   options.key = prefix_;
   split_ = !catching_up_;
+  created_ = 0;
   if (split_) {
     options.range_end = instances_dir_;
     options.more_ranges = {{EtcdPrefixEnd(instances_dir_), range_end_}};

@@ -240,6 +240,7 @@ class EtcdWatch final : public WatchStrategy {
   // one stream), or covers the whole prefix while catching up (see Watch).
   bool split_ = true;
   bool catching_up_ = false;  // the next watch covers the whole prefix
+  int created_ = 0;            // watchers the current watch has created
   // The last revision each watcher of the split watch delivered: a
   // revision may come in two parts, one from each.
   int64_t delivered_[2] = {0, 0};
