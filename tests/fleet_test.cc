@@ -243,6 +243,15 @@ TEST_F(FleetTest, BadInstanceIdStopsStartNamingWhatIsAccepted) {
   EXPECT_THAT(c.err(), HasSubstr("accepted: 1 to 128 characters of A-Z a-z 0-9 . _ -"));
 }
 
+TEST_F(FleetTest, BadRegisterTtlStopsStartNamingTheRange) {
+  Subprocess c({Env("FLEET_CHILD"), "recs"},
+               {absl::StrCat("DEGRADE_ETCD_ENDPOINTS=", cluster_->endpoints_csv()),
+                absl::StrCat("DEGRADE_ETCD_PREFIX=", prefix_), "DEGRADE_ETCD_REGISTER_TTL_S=0"});
+  EXPECT_EQ(c.Finish(kPatience), 1);
+  EXPECT_THAT(c.err(), HasSubstr("DEGRADE_ETCD_REGISTER_TTL_S: \"0\" is not valid"));
+  EXPECT_THAT(c.err(), HasSubstr("from 1 to 3600"));
+}
+
 TEST_F(FleetTest, WatchIgnoresTheInstancesSubtree) {
   Registry registry;
   std::vector<std::string> logs;
@@ -440,6 +449,13 @@ TEST_F(FleetTest, FleetOptionsAreUsageErrorsWithoutEtcd) {
                {"PATH=/usr/bin:/bin", "HOME=/tmp", "DEGRADE_ADMIN_TOKEN=0123456789abcdef0123"});
   EXPECT_EQ(p.Finish(kPatience), 2);
   EXPECT_THAT(p.err(), HasSubstr("--wait applies to writes through etcd (--etcd)"));
+}
+
+TEST_F(FleetTest, StatusWithoutEtcdIsAUsageError) {
+  Subprocess p({Env("DEGRADECTL"), "--admin", "http://127.0.0.1:1", "status"},
+               {"PATH=/usr/bin:/bin", "HOME=/tmp"});
+  EXPECT_EQ(p.Finish(kPatience), 2);
+  EXPECT_THAT(p.err(), HasSubstr("status reads etcd: pass --etcd ENDPOINTS --prefix P"));
 }
 
 TEST_F(FleetTest, BadWaitDurationIsAUsageError) {
