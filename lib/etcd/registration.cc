@@ -117,11 +117,11 @@ Registration::Registration(Registry& registry, Config config)
       pid_(getpid()),
       started_at_(absl::Now()),
       client_(config_.client) {
-  listener_id_ = registry_.AddListener([this](const ChangeEvent& e) {
-    std::lock_guard<std::mutex> lock(mu_);
-    dirty_ = true;
+  listener_id_ = registry_.AddListener([shared = shared_](const ChangeEvent& e) {
+    std::lock_guard<std::mutex> lock(shared->mu);
+    shared->dirty = true;
     // An etcd change is followed by Applied(), which wakes the thread.
-    if (!e.revision.has_value()) cv_.notify_one();
+    if (!e.revision.has_value()) shared->cv.notify_one();
   });
   thread_ = std::thread([this] { Run(); });
 }
@@ -129,10 +129,10 @@ Registration::Registration(Registry& registry, Config config)
 Registration::~Registration() {
   registry_.RemoveListener(listener_id_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->stop = true;
   }
-  cv_.notify_one();
+  shared_->cv.notify_one();
   thread_.join();
 }
 
@@ -145,16 +145,16 @@ void Registration::Applied(int64_t revision, int64_t layer_revision) {
   while (layer_revision > cur && !layer_revision_.compare_exchange_weak(cur, layer_revision)) {
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    dirty_ = true;
-    applied_ = true;
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->dirty = true;
+    shared_->applied = true;
   }
-  cv_.notify_one();
+  shared_->cv.notify_one();
 }
 
 Registration::Stats Registration::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  return shared_->stats;
 }
 
 std::string Registration::HealthKey() const {
@@ -208,8 +208,8 @@ absl::Status Registration::Write() {
     if (!lease.ok()) return lease.status();
     lease_id_ = lease->id;
     granted_ = true;
-    std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.grants;
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    ++shared_->stats.grants;
   }
   absl::StatusOr<int64_t> put = client_.PutWithLease(key_, Value(), lease_id_);
   if (absl::IsNotFound(put.status())) {
@@ -218,16 +218,16 @@ absl::Status Registration::Write() {
     return Write();
   }
   if (!put.ok()) return put.status();
-  std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.writes;
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  ++shared_->stats.writes;
   return absl::OkStatus();
 }
 
 void Registration::Failed(std::string_view what, const absl::Status& status) {
   ++consecutive_failures_;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.failures;
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    ++shared_->stats.failures;
   }
   if (IsPowerOfTwo(consecutive_failures_)) {
     registry_.Log(LogLevel::kWarning,
@@ -243,12 +243,12 @@ void Registration::Run() {
   absl::Time next_keepalive = absl::Now() + keepalive_every;
   absl::Time retry_at = absl::InfinitePast();
   last_health_ = HealthKey();
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
+  std::unique_lock<std::mutex> lock(shared_->mu);
+  while (!shared_->stop) {
     const absl::Time now = absl::Now();
     const absl::Time write_at = std::max(last_write + config_.min_interval, retry_at);
-    if (dirty_ && applied_ && now >= write_at) {
-      dirty_ = false;
+    if (shared_->dirty && shared_->applied && now >= write_at) {
+      shared_->dirty = false;
       lock.unlock();
       last_health_ = HealthKey();
       const absl::Status s = Write();
@@ -266,7 +266,7 @@ void Registration::Run() {
         retry_at = last_write + kRetryAfter;
       }
       lock.lock();
-      if (!s.ok()) dirty_ = true;
+      if (!s.ok()) shared_->dirty = true;
       continue;
     }
     if (now >= next_keepalive) {
@@ -275,8 +275,8 @@ void Registration::Run() {
       if (lease_id_ != 0) {
         absl::StatusOr<int64_t> ttl = client_.LeaseKeepAliveOnce(lease_id_);
         if (ttl.ok()) {
-          std::lock_guard<std::mutex> l(mu_);
-          ++stats_.keepalives;
+          std::lock_guard<std::mutex> l(shared_->mu);
+          ++shared_->stats.keepalives;
         } else if (absl::IsNotFound(ttl.status())) {
           lease_id_ = 0;  // expired: the key is gone; grant and write again
           rewrite = true;
@@ -288,12 +288,12 @@ void Registration::Run() {
       if (HealthKey() != last_health_) rewrite = true;
       next_keepalive = absl::Now() + keepalive_every;
       lock.lock();
-      if (rewrite) dirty_ = true;
+      if (rewrite) shared_->dirty = true;
       continue;
     }
     const absl::Time wake =
-        dirty_ && applied_ ? std::min(write_at, next_keepalive) : next_keepalive;
-    cv_.wait_for(lock, absl::ToChronoNanoseconds(std::max(wake - now, absl::Milliseconds(1))));
+        shared_->dirty && shared_->applied ? std::min(write_at, next_keepalive) : next_keepalive;
+    shared_->cv.wait_for(lock, absl::ToChronoNanoseconds(std::max(wake - now, absl::Milliseconds(1))));
   }
   lock.unlock();
   if (lease_id_ != 0) {

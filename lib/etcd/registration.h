@@ -42,6 +42,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -138,14 +139,21 @@ class Registration {
   std::atomic<int64_t> revision_{0};
   std::atomic<int64_t> layer_revision_{0};
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;   // guarded by mu_
-  bool dirty_ = true;   // guarded by mu_: a write is due
-  // guarded by mu_: the source has applied what etcd holds once; nothing
-  // is written before (an instance that has read nothing has nothing to say).
-  bool applied_ = false;
-  Stats stats_;         // guarded by mu_
+  // What the thread and the wakers share. The registry's listener holds it
+  // too: a listener call may still be running when RemoveListener returns,
+  // so it must not reach into this object.
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stop = false;    // guarded by mu
+    bool dirty = true;    // guarded by mu: a write is due
+    // guarded by mu: the source has applied what etcd holds once; nothing
+    // is written before (an instance that has read nothing has nothing to
+    // say).
+    bool applied = false;
+    Stats stats;          // guarded by mu
+  };
+  const std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
 
   // Used by the thread only.
   int64_t lease_id_ = 0;
