@@ -110,8 +110,11 @@ std::string RenderStatus(const json& view) {
     return out.str();
   }
   out << registered << (registered == 1 ? " instance" : " instances") << " registered; "
-      << view["current"].dump() << " applied the latest change (revision "
-      << view["latest_revision"].dump() << ")\n";
+      << view["current"].dump() << " applied the latest change ("
+      << (view["latest_revision"].get<int64_t>() > 0
+              ? absl::StrCat("revision ", view["latest_revision"].get<int64_t>())
+              : std::string("no change in etcd yet"))
+      << ")\n";
   size_t w = 2;
   for (const json& i : view["instances"]) w = std::max(w, i["id"].get<std::string>().size());
   out << absl::StrFormat("%-*s  %-16s %8s  %-10s %9s  %s\n", static_cast<int>(w), "ID", "HOST",

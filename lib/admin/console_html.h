@@ -623,7 +623,7 @@ async function refreshFleet() {
   const head = el('div', 'source');
   head.append(el('span', 'dot ' + (f.agree ? 'ok' : 'bad')),
               el('strong', '', fmt(f.current) + ' of ' + fmt(f.registered) + ' on the latest change'),
-              el('span', 'small muted', 'revision ' + f.latest_revision + (f.agree ? ' · every instance agrees with etcd' : '')));
+              el('span', 'small muted', (f.latest_revision ? 'revision ' + f.latest_revision : 'no change in etcd yet') + (f.agree ? ' · every instance agrees with etcd' : '')));
   box.append(head);
   if (!f.registered) box.append(el('div', 'small muted', 'No instance is registered under ' + f.prefix + 'instances/.'));
   for (const i of f.instances) {
