@@ -122,6 +122,20 @@ TEST(RegistrationViewTest, MissingSwitchMattersOnlyWhenEtcdHasItsKey) {
               HasSubstr("the switch is not defined there (version 1.0)"));
 }
 
+TEST(RegistrationViewTest, RemoteDecisionWithoutAnyKeyIsStale) {
+  const json view =
+      CompareFleet(Fleet({}, {Instance("a", 5, {{"recs", Sw("off", "remote")}})}), "", kNow);
+  EXPECT_THAT(view["disagreements"][0]["instances"][0]["why"].get<std::string>(),
+              HasSubstr("still holds a value etcd no longer has"));
+}
+
+TEST(RegistrationViewTest, ShedKeyAccountsForARemoteDecisionWithoutAKey) {
+  const json view = CompareFleet(
+      Fleet({{"/p/shed", "3", 5}}, {Instance("a", 5, {{"recs", Sw("off", "remote")}})}), "",
+      kNow);
+  EXPECT_EQ(view["agree"], true) << view.dump();
+}
+
 TEST(RegistrationViewTest, NoInstanceNeverAgrees) {
   EXPECT_EQ(CompareFleet(Fleet({}, {}), "", kNow)["agree"], false);
 }

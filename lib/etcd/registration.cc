@@ -187,7 +187,8 @@ std::string Registration::Value() {
                            {"allow", info.effective.allow},
                            {"fault", std::move(fault)},
                            {"layer", std::string(LayerName(info.deciding_layer))},
-                           {"groups", info.groups}};
+                           {"groups", info.groups},
+                           {"tier", info.tier}};
   }
   const json value = {{"id", config_.id},
                       {"host", host_},

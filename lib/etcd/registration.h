@@ -13,7 +13,7 @@
 //    "written_at" (RFC 3339, milliseconds),
 //    "sources": [{"name", "target", "healthy", "last_error"}...],
 //    "switches": {NAME: {"state", "allow", "fault" (null or {kind, rate,
-//                        delay_ms}), "layer", "groups"}...}}
+//                        delay_ms}), "layer", "groups", "tier"}...}}
 // Only switches the process defines are listed.
 //
 // When it writes: once the source has read the prefix; after each change the etcd watch applied

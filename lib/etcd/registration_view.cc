@@ -162,10 +162,19 @@ json CompareFleet(const FleetSnapshot& fleet, std::string_view only_switch, absl
   // etcd's values that are in force: valid and not expired.
   std::map<std::string, Decider> switch_keys, group_keys;
   std::optional<Decider> all;
+  // PREFIX/shed (a shed level: every switch of that tier or higher is off
+  // in the remote layer). Which switches it covers depends on tiers, which
+  // the comparison does not redo: a switch the remote layer decides with no
+  // other key of etcd for it is taken as decided by the shed level.
+  bool shed_key = false;
   int64_t latest = 0;
   for (const EtcdKv& kv : fleet.layer) {
     latest = std::max(latest, kv.mod_revision);
     const std::string rel = kv.key.substr(fleet.prefix.size());
+    if (rel == "shed") {
+      shed_key = true;
+      continue;
+    }
     std::string scope, name;
     if (rel == "all") {
       scope = "all";
@@ -321,7 +330,7 @@ json CompareFleet(const FleetSnapshot& fleet, std::string_view only_switch, absl
                                ") is not in force there");
           }
         }
-      } else if (sw.layer == "remote") {
+      } else if (sw.layer == "remote" && !shed_key) {
         why = absl::StrCat("still holds a value etcd no longer has (applied revision ",
                            r.revision, ", latest ", latest, ")");
       } else if (Shown(sw.state, sw.allow) != majority) {
