@@ -27,6 +27,21 @@
 // Between HTTP flips the program waits a random fraction of the interval, so
 // a flip does not always land just after the pollers' last poll.
 //
+// --wait mode (issue 17): how long until the fleet has *confirmed* a
+// change. Against the etcd source only, at N = 10, 50, 200 by default: each
+// watcher registers under PREFIX/instances/ (lib/etcd/registration.h), and
+// every flip is `degradectl --etcd ... on|off bench.flip --wait --json`,
+// timed from just before degradectl starts until it returns with every
+// instance confirmed (a flip where one did not is counted as missed).
+// Reported: p50, p99 and max of that time over the flips, and the etcd
+// writes the registrations added: per change (the store's revisions
+// between two flips, less the flip's own put, after a pause that lets late
+// registrations land) and per second over the run. Target (issue 17): at
+// N = 200, p99 under 500 ms and at most N registration writes per change.
+//
+//   build/bench/fleet_propagation --wait                  # N = 10, 50, 200
+//   build/bench/fleet_propagation --wait --n 50 --flips 20
+//
 // Run time: bounded by --max-seconds (default 600); a source or N that
 // would start after it is skipped, and says so. Default flips: 50 for etcd
 // (20-100 ms apart: seconds), 10 for http (about 3 minutes for N = 1, 10,
@@ -65,6 +80,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "etcd/etcd_client.h"
+#include "etcd/etcd_json.h"
 #include "etcd_fixture.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -351,6 +367,9 @@ class EtcdBenchSource final : public Source {
         .status();
   }
   absl::Duration Deadline() const override { return absl::Seconds(10); }
+  const degrade::testing::EtcdCluster& cluster() const { return *cluster_; }
+  degrade::internal::EtcdClient& client() { return *client_; }
+  static std::string prefix() { return kPrefix; }
   // Flips 20 to 100 ms apart: faster than any operator, slow enough that
   // each flip is measured on its own.
   absl::Duration Gap(std::mt19937_64& rng) const override {
@@ -381,6 +400,9 @@ struct Result {
   int missed = 0;
   std::string load_before, load_after;
   std::string error;  // the run failed: why
+  // --wait mode: registration writes per change, and per second of the run.
+  double writes_per_change = NAN;
+  double writes_per_second = NAN;
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -434,6 +456,127 @@ Result Run(Source& source, const std::string& watcher, int n, int flips,
   return r;
 }
 
+// Runs `argv` (argv[0] a path) with `env`, stdout to `out`; its exit status
+// (-1 when it could not run or was killed).
+int RunProgram(const std::vector<std::string>& argv_s, const std::vector<std::string>& env_s,
+               std::string& out) {
+  int out_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return -1;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  std::vector<std::string> a = argv_s, e = env_s;
+  std::vector<char*> argv, envp;
+  for (auto& x : a) argv.push_back(x.data());
+  argv.push_back(nullptr);
+  for (auto& x : e) envp.push_back(x.data());
+  envp.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(out_pipe[1]);
+  if (rc != 0) {
+    close(out_pipe[0]);
+    return -1;
+  }
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(out_pipe[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(out_pipe[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// --wait mode: N registered watchers; each flip through `degradectl --wait`.
+Result RunWait(EtcdBenchSource& source, const std::string& watcher, const std::string& ctl,
+               int n, int flips, const std::string& tmp_dir, std::mt19937_64& rng) {
+  Result r;
+  r.source = "etcd, degradectl --wait";
+  r.n = n;
+  r.flips = flips;
+  r.load_before = LoadAverage();
+  degrade::internal::EtcdClient& client = source.client();
+  const std::string prefix = source.prefix() + "/";
+  const std::string dir = prefix + "instances/";
+  // A clean slate: no registrations of a previous fleet, bench.flip on.
+  if (auto d = client.DeletePrefix(dir); !d.ok()) {
+    r.error = std::string(d.status().message());
+    return r;
+  }
+  if (absl::Status s = source.Set(true); !s.ok()) {
+    r.error = std::string(s.message());
+    return r;
+  }
+  std::vector<std::string> env = {"PATH=/usr/bin:/bin"};
+  for (std::string& e : source.WatcherEnv()) env.push_back(std::move(e));
+  Fleet fleet(watcher, n, env, absl::StrCat(tmp_dir, "/watchers.log"));
+  if (!fleet.error().empty()) {
+    r.error = fleet.error();
+    return r;
+  }
+  if (absl::Status s = fleet.WaitReady(absl::Seconds(120)); !s.ok()) {
+    r.error = std::string(s.message());
+    return r;
+  }
+  // Every watcher registered.
+  const absl::Time registered_by = absl::Now() + absl::Seconds(60);
+  for (;;) {
+    auto range = client.Range(dir, degrade::internal::EtcdPrefixEnd(dir));
+    if (range.ok() && static_cast<int>(range->kvs.size()) == n) break;
+    if (absl::Now() > registered_by) {
+      r.error = absl::StrCat("only ", range.ok() ? range->kvs.size() : 0, " of ", n,
+                             " watchers registered within 60 s");
+      return r;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  absl::SleepFor(absl::Milliseconds(500));  // the first registrations' writes settle
+  const std::vector<std::string> ctl_env = {"PATH=/usr/bin:/bin", "HOME=/tmp", "USER=bench"};
+  int64_t registration_writes = 0;
+  const absl::Time run_start = absl::Now();
+  bool on = true;
+  for (int i = 0; i < flips; ++i) {
+    on = !on;
+    auto before = client.Range(prefix, "");
+    if (!before.ok()) {
+      r.error = absl::StrCat("flip ", i + 1, ": ", before.status().message());
+      return r;
+    }
+    std::string out;
+    const int64_t t0 = MonotonicNs();
+    const int rc = RunProgram({ctl, "--etcd", source.cluster().endpoints_csv(), "--prefix", prefix,
+                               on ? "on" : "off", "bench.flip", "--wait=30s", "--json"},
+                              ctl_env, out);
+    const int64_t t1 = MonotonicNs();
+    const nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+    if (rc == 0 && j.is_object() && j.contains("wait") && j["wait"].value("ok", false)) {
+      r.latencies_ms.push_back(static_cast<double>(t1 - t0) / 1e6);
+    } else {
+      ++r.missed;
+      std::cerr << "flip " << i + 1 << ": degradectl --wait did not confirm the fleet (exit " << rc
+                << "): " << out << "\n";
+      if (rc != 0 && rc != 1) {
+        r.error = absl::StrCat("flip ", i + 1, ": degradectl exited with ", rc, ": ", out);
+        return r;
+      }
+    }
+    // Late registrations land within the 200 ms coalescing window.
+    absl::SleepFor(absl::Milliseconds(std::uniform_int_distribution<int>(300, 500)(rng)));
+    auto after = client.Range(prefix, "");
+    if (!after.ok()) {
+      r.error = absl::StrCat("flip ", i + 1, ": ", after.status().message());
+      return r;
+    }
+    registration_writes += after->revision - before->revision - 1;  // less the flip's put
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - run_start);
+  r.writes_per_change = static_cast<double>(registration_writes) / flips;
+  r.writes_per_second = static_cast<double>(registration_writes) / seconds;
+  r.load_after = LoadAverage();
+  return r;
+}
+
 std::string FormatMs(double ms) {
   if (std::isnan(ms)) return "-";
   return ms < 10 ? absl::StrFormat("%.2f", ms) : absl::StrFormat("%.1f", ms);
@@ -456,6 +599,11 @@ void PrintTable(const std::vector<Result>& results) {
                                  FormatMs(Percentile(r.latencies_ms, 0.50)),
                                  FormatMs(Percentile(r.latencies_ms, 0.99)), FormatMs(max),
                                  r.load_before, r.load_after);
+    if (!std::isnan(r.writes_per_change)) {
+      std::cout << absl::StrFormat("%-28s %4s registration writes: %.1f per change (N = %d), "
+                                   "%.1f/s over the run\n",
+                                   "", "", r.writes_per_change, r.n, r.writes_per_second);
+    }
   }
 }
 
@@ -465,6 +613,10 @@ nlohmann::json ResultsJson(const std::vector<Result>& results) {
     nlohmann::json j = {{"source", r.source}, {"n", r.n},       {"flips", r.flips},
                         {"missed", r.missed}, {"error", r.error}, {"load_before", r.load_before},
                         {"load_after", r.load_after}, {"samples", r.latencies_ms.size()}};
+    if (!std::isnan(r.writes_per_change)) {
+      j["registration_writes_per_change"] = r.writes_per_change;
+      j["registration_writes_per_second"] = r.writes_per_second;
+    }
     if (!r.latencies_ms.empty()) {
       j["p50_ms"] = Percentile(r.latencies_ms, 0.50);
       j["p99_ms"] = Percentile(r.latencies_ms, 0.99);
@@ -484,17 +636,25 @@ struct Flags {
   std::string watcher;
   std::string json_out;
   int max_seconds = 600;
+  bool wait = false;       // --wait mode (etcd, through degradectl --wait)
+  std::string degradectl;  // --degradectl PATH; default: ../tools/degradectl
 };
 
 constexpr char kUsage[] =
     "usage: fleet_propagation [--sources etcd,http,http-fast] [--n 1,10,50] [--flips M]\n"
-    "                         [--watcher PATH] [--json FILE] [--max-seconds S]\n";
+    "                         [--watcher PATH] [--json FILE] [--max-seconds S]\n"
+    "       fleet_propagation --wait [--n 10,50,200] [--flips M] [--degradectl PATH] ...\n";
 
 absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
   Flags f;
+  bool n_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") return absl::CancelledError(kUsage);
+    if (arg == "--wait") {
+      f.wait = true;
+      continue;
+    }
     if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
     const std::string value = argv[++i];
     if (arg == "--sources") {
@@ -506,6 +666,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
         }
       }
     } else if (arg == "--n") {
+      n_given = true;
       f.ns.clear();
       for (absl::string_view part : absl::StrSplit(value, ',')) {
         int n = 0;
@@ -522,6 +683,8 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
             absl::StrCat("--flips: \"", value, "\" is not valid; accepted: 1 to 10000"));
       }
       f.flips = m;
+    } else if (arg == "--degradectl") {
+      f.degradectl = value;
     } else if (arg == "--watcher") {
       f.watcher = value;
     } else if (arg == "--json") {
@@ -543,6 +706,21 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     std::string dir(self, static_cast<size_t>(len));
     f.watcher = dir.substr(0, dir.rfind('/')) + "/fleet_watcher";
   }
+  if (f.wait && f.degradectl.empty()) {
+    char self[4096];
+    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return absl::InternalError("cannot find this program's directory; pass --degradectl");
+    std::string dir(self, static_cast<size_t>(len));
+    dir = dir.substr(0, dir.rfind('/'));
+    f.degradectl = dir.substr(0, dir.rfind('/')) + "/tools/degradectl";
+  }
+  if (f.wait && access(f.degradectl.c_str(), X_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("degradectl ", f.degradectl,
+                     " is not executable; build it (ninja -C build tools/degradectl) or pass "
+                     "--degradectl PATH"));
+  }
+  if (f.wait && !n_given) f.ns = {10, 50, 200};
   if (access(f.watcher.c_str(), X_OK) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("watcher program ", f.watcher,
@@ -591,7 +769,24 @@ int main(int argc, char** argv) {
   const absl::Time end = absl::Now() + absl::Seconds(flags->max_seconds);
   std::vector<Result> results;
   std::vector<std::string> skipped;
-  for (const std::string& name : flags->sources) {
+  if (flags->wait) {
+    std::cout << "--wait: put -> every registered instance confirmed, through degradectl --wait\n";
+    auto etcd = EtcdBenchSource::Start();
+    if (!etcd.ok()) {
+      std::cerr << "fleet_propagation: cannot start etcd: " << etcd.status().message() << "\n";
+      return 1;
+    }
+    for (int n : flags->ns) {
+      if (absl::Now() > end) {
+        skipped.push_back(absl::StrCat("--wait N=", n));
+        continue;
+      }
+      const int flips = flags->flips.value_or(20);
+      std::cerr << "running --wait, N=" << n << ", " << flips << " flips\n";
+      results.push_back(RunWait(**etcd, flags->watcher, flags->degradectl, n, flips, tmp, rng));
+    }
+  }
+  for (const std::string& name : flags->wait ? std::vector<std::string>{} : flags->sources) {
     absl::StatusOr<std::unique_ptr<Source>> made = MakeSource(name);
     if (!made.ok()) {
       Result r;

@@ -11,10 +11,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "admin/admin_server.h"
 #include "core/flagd.h"
 #include "core/env_parse.h"
 #include "etcd/etcd_source.h"
+#include "etcd/registration.h"
+#include "etcd/registration_view.h"
 #include "sources/file_source.h"
 #include "sources/http_source.h"
 #include "sources/source_runner.h"
@@ -28,6 +31,11 @@ class Runtime::Impl {
   // Destroyed in reverse order of declaration: each stops and joins its own
   // threads. The admin endpoint goes first so no request sees a half-stopped
   // runtime.
+  // --- fleet registration: members ---
+  // Declared before the runners, so it outlives the etcd source that
+  // reports to it.
+  std::unique_ptr<internal::Registration> registration_;
+  // --- end fleet registration ---
   // --- sources: members ---
   // One runner per source (file; remote: HTTP or etcd); each stops and joins
   // its own two threads.
@@ -120,6 +128,19 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   if (!o.etcd_endpoints.empty()) {
     if (absl::Status s = internal::EtcdSource::Validate(etcd_config); !s.ok()) return s;
   }
+  // --- fleet registration: validate ---
+  const internal::EtcdClient::Config fleet_client_config = etcd_config.client;
+  internal::Registration::Config registration_config;
+  registration_config.client = etcd_config.client;
+  registration_config.prefix = o.etcd_prefix;
+  registration_config.id = o.instance_id.empty() ? internal::DefaultInstanceId() : o.instance_id;
+  registration_config.version = DEGRADE_LIB_VERSION;
+  registration_config.ttl = o.etcd_register_ttl;
+  const bool register_instance = !o.etcd_endpoints.empty() && o.etcd_register;
+  if (register_instance) {
+    if (absl::Status s = internal::Registration::Validate(registration_config); !s.ok()) return s;
+  }
+  // --- end fleet registration ---
   // --- end remote sources ---
   if (!o.config_file.empty()) {
     impl->runners_.push_back(
@@ -130,6 +151,14 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   if (!o.remote_urls.empty()) {
     impl->runners_.push_back(internal::StartHttpSource(*o.registry, http_config));
   } else if (!o.etcd_endpoints.empty()) {
+    if (register_instance) {
+      impl->registration_ =
+          std::make_unique<internal::Registration>(*o.registry, std::move(registration_config));
+      etcd_config.on_applied = [r = impl->registration_.get()](int64_t revision,
+                                                                int64_t layer_revision) {
+        r->Applied(revision, layer_revision);
+      };
+    }
     impl->runners_.push_back(internal::StartEtcdSource(*o.registry, std::move(etcd_config)));
   } else if (!o.cache_file.empty()) {
     o.registry->Log(LogLevel::kWarning,
@@ -140,6 +169,19 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(Options options) {
   // --- admin endpoint: start ---
   // Last, so the first request sees every source's start-up state.
   if (!o.admin_addr.empty()) {
+    // --- fleet panel: data ---
+    if (!o.etcd_endpoints.empty()) {
+      // One client for the console's fleet panel, kept by the route; its
+      // requests are bounded by etcd_timeout.
+      auto client = std::make_shared<internal::EtcdClient>(fleet_client_config);
+      admin_config.fleet = [client, prefix = o.etcd_prefix]() -> absl::StatusOr<std::string> {
+        absl::StatusOr<internal::FleetSnapshot> fleet = internal::ReadFleet(*client, prefix);
+        if (!fleet.ok()) return fleet.status();
+        return internal::CompareFleet(*fleet, "", absl::Now())
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      };
+    }
+    // --- end fleet panel ---
     auto admin = internal::AdminServer::Start(*o.registry, std::move(admin_config));
     if (!admin.ok()) return admin.status();
     impl->admin_ = *std::move(admin);
@@ -254,6 +296,24 @@ absl::StatusOr<Options> Runtime::OptionsFromEnv() {
   auto etcd_ca = NonEmptyEnv("DEGRADE_ETCD_CA_FILE", "the path of a PEM CA bundle");
   if (!etcd_ca.ok()) return etcd_ca.status();
   if (*etcd_ca) o.etcd_ca_file = **etcd_ca;
+
+  if (const char* reg = std::getenv("DEGRADE_ETCD_REGISTER"); reg != nullptr) {
+    absl::StatusOr<bool> on = internal::ParseEnvFlag("DEGRADE_ETCD_REGISTER", reg);
+    if (!on.ok()) return on.status();
+    o.etcd_register = *on;
+  }
+  if (const char* id = std::getenv("DEGRADE_INSTANCE_ID"); id != nullptr) {
+    if (absl::Status s = internal::ValidateInstanceId(id, "DEGRADE_INSTANCE_ID"); !s.ok()) {
+      return s;
+    }
+    o.instance_id = id;
+  }
+  if (const char* ttl = std::getenv("DEGRADE_ETCD_REGISTER_TTL_S"); ttl != nullptr) {
+    absl::StatusOr<int64_t> seconds = internal::ParseEnvInteger(
+        "DEGRADE_ETCD_REGISTER_TTL_S", ttl, "a whole number of seconds", 1, 3600);
+    if (!seconds.ok()) return seconds.status();
+    o.etcd_register_ttl = absl::Seconds(*seconds);
+  }
 
   auto cache = NonEmptyEnv("DEGRADE_CACHE_FILE", "the path of the last-known-good cache file");
   if (!cache.ok()) return cache.status();

@@ -21,7 +21,7 @@
 namespace degrade::ctl {
 namespace {
 
-constexpr std::array<Command, 12> kCommands = {{
+constexpr std::array<Command, 14> kCommands = {{
     {"list", "", "every switch: state, deciding layer, reason, expiry, counters",
      "Lists every switch the service knows: its effective state, the layer that\n"
      "decided it, the reason, actor and expiry of that setting, and how many calls\n"
@@ -37,18 +37,18 @@ constexpr std::array<Command, 12> kCommands = {{
      "Turns the switch on through the admin layer, above every other layer: the\n"
      "service calls the dependency again. Use 'clear' instead to hand the decision\n"
      "back to the lower layers (file, environment, remote, breaker).\n",
-     1, 1, kActorOption | kWriteOptions, true},
+     1, 1, kFleetWriteOptions | kActorOption | kWriteOptions, true},
     {"off", "NAME", "skip the dependency; callers use their fallback",
      "Turns the switch off through the admin layer, above every other layer: the\n"
      "service stops calling the dependency and uses its fallback. Give a reason\n"
      "(an incident id) and a TTL so the override ends by itself:\n"
      "  degradectl off recommendations --reason \"INC-42 vendor 5xx\" --ttl 30m\n",
-     1, 1, kActorOption | kWriteOptions, true},
+     1, 1, kFleetWriteOptions | kActorOption | kWriteOptions, true},
     {"allow", "NAME FRACTION", "let a fraction of calls through: 0.25 or 25%",
      "Turns the switch on for a fraction of calls (a dimmer), through the admin\n"
      "layer; the rest use the fallback. FRACTION: a number in [0, 1] (0.25) or a\n"
      "percentage (25%). 'allow NAME 100%' is plain on.\n",
-     2, 2, kActorOption | kWriteOptions, true},
+     2, 2, kFleetWriteOptions | kActorOption | kWriteOptions, true},
     {"fault", "NAME error|delay|off", "inject a fault for a drill, or hide one",
      "Injects a fault through the admin layer, for drills: 'error' makes the\n"
      "wrapped call fail (the fallback runs), 'delay' delays it by --delay-ms\n"
@@ -58,12 +58,12 @@ constexpr std::array<Command, 12> kCommands = {{
      "layers. Every write replaces the switch's admin entry, so 'fault' replaces\n"
      "an admin on/off and 'on'/'off' end an admin fault.\n"
      "  degradectl fault payments.fraud-score delay --delay-ms 800 --rate 50%\n",
-     2, 2, kActorOption | kWriteOptions | kFaultOptions, true},
+     2, 2, kFleetWriteOptions | kActorOption | kWriteOptions | kFaultOptions, true},
     {"clear", "NAME", "remove the admin override; lower layers decide again",
      "Removes the switch's admin-layer entry (on, off, allow or fault): the file,\n"
      "environment, remote and breaker layers decide again. --reason is recorded\n"
      "in the service's change event (default: what was cleared).\n",
-     1, 1, kActorOption | kReasonOption, true},
+     1, 1, kFleetWriteOptions | kActorOption | kReasonOption, true},
     {"shed", "N|clear", "shed every switch of tier N or higher; 'clear' ends it",
      "Sheds by tier through the admin layer (docs/shedding.md): every switch whose\n"
      "tier is N or higher (9 is shed first, 1 last; tier 0 never) is off, unless\n"
@@ -73,8 +73,8 @@ constexpr std::array<Command, 12> kCommands = {{
      "  degradectl shed 7 --reason \"INC-7 db saturated\" --ttl 30m\n"
      "  degradectl shed clear\n"
      "With --etcd, writes (or deletes) the key PREFIX/shed that every instance\n"
-     "watching the prefix sheds by.\n",
-     1, 1, kActorOption | kWriteOptions, true},
+     "watching the prefix sheds by; --wait waits until every instance applied it.\n",
+     1, 1, kFleetWriteOptions | kActorOption | kWriteOptions, true},
     {"governor", "off|on|cap N|clear", "turn the automatic brownout off or on, or cap its tiers",
      "The governor (docs/governor.md) dims tiered switches by itself when the\n"
      "service's latency passes its target. Through the admin layer: 'off' stops it\n"
@@ -83,8 +83,9 @@ constexpr std::array<Command, 12> kCommands = {{
      "'clear' removes the admin layer's say (the other layers decide again).\n"
      "  degradectl governor off --reason \"INC-9 investigating\" --ttl 1h\n"
      "  degradectl governor cap 7\n"
-     "With --etcd, writes (or deletes) the key PREFIX/governor instead.\n",
-     1, 2, kActorOption | kWriteOptions, true},
+     "With --etcd, writes (or deletes) the key PREFIX/governor instead; --wait\n"
+     "waits until every instance applied it.\n",
+     1, 2, kFleetWriteOptions | kActorOption | kWriteOptions, true},
     {"inventory", "", "every declared switch: owner, groups, breaker, description",
      "Lists every switch the service declares (the inventory of its non-essential\n"
      "dependencies): the owner to call, its groups, whether it has a breaker, its\n"
@@ -125,6 +126,24 @@ constexpr std::array<Command, 12> kCommands = {{
      "what etcd holds, not an instance's effective state.\n"
      "  degradectl watch --json | tee changes.jsonl\n",
      0, 0, kWatchOptions, false},
+    {"status", "[SWITCH]", "etcd: did every instance apply the latest change?",
+     "With --etcd: reads the registrations the instances keep under\n"
+     "PREFIX/instances/ (each instance watching etcd writes what it applied) and\n"
+     "shows how many instances are registered, how many applied the latest change,\n"
+     "and for each switch where an instance differs from etcd, that instance and\n"
+     "why: a higher local layer (admin, breaker), a stale revision, an unhealthy\n"
+     "source, a lower layer where etcd says nothing (an env pin), or the switch not\n"
+     "defined there. With SWITCH, only that switch. Exit 0 when every instance\n"
+     "agrees with etcd, 1 otherwise (also when no instance is registered).\n"
+     "  degradectl --etcd status recommendations\n",
+     0, 1, kNoOptions, false},
+    {"history", "[SWITCH]", "etcd: past changes, as far back as etcd keeps them",
+     "With --etcd: every change of the switches/, groups/ and all keys (or of\n"
+     "switches/SWITCH) that etcd's history still holds, oldest first: revision,\n"
+     "time (written by degradectl as set_at; '-' for other writers and deletes),\n"
+     "key, old -> new, actor and reason. Then where etcd's compaction cut the\n"
+     "history: changes before that revision are not known.\n",
+     0, 1, kNoOptions, false},
 }};
 
 constexpr std::string_view kUsageLine =
@@ -145,7 +164,7 @@ struct OptionInfo {
   bool takes_value;
   unsigned set;  // OptionSet bits: the option is taken by commands with any of them
 };
-constexpr std::array<OptionInfo, 27> kOptions = {{
+constexpr std::array<OptionInfo, 29> kOptions = {{
     {"--admin", true, kNoOptions},
     {"--etcd", true, kNoOptions},  // the value is optional: see ParseArgs
     {"--version", false, kNoOptions},
@@ -173,6 +192,8 @@ constexpr std::array<OptionInfo, 27> kOptions = {{
     {"--expect-recover-under", true, kDrillOptions},
     {"--count", true, kWatchOptions},
     {"--for", true, kWatchOptions},
+    {"--wait", false, kFleetWriteOptions},  // the value is optional: --wait=DURATION
+    {"--force", false, kFleetWriteOptions},
 }};
 
 std::string CommandsTaking(OptionSet set) {
@@ -441,6 +462,7 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
                                 "--etcd-user USER, --json, --token-env VAR, --version, --reason TEXT, "
                                 "--ttl DURATION, --actor NAME, --rate R, --delay-ms N, --help; "
                                 "watch: --count N, --for DURATION; "
+                                "etcd writes: --wait[=DURATION], --force; "
                                 "drill: --switch, --fault, --probe, --duration, --baseline, "
                                 "--interval, --probe-timeout, --recover-timeout, --out, "
                                 "--expect-detect-under, --expect-success-over, "
@@ -458,6 +480,20 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
       inv.etcd_endpoints = value;
       continue;
     }
+    if (name == "--wait") {
+      // --wait alone, or --wait=DURATION: never the next argument, which
+      // would be ambiguous with a switch name.
+      used_names.push_back(name);
+      if (eq == std::string::npos) {
+        inv.wait = kDefaultFleetWait;
+        continue;
+      }
+      absl::StatusOr<absl::Duration> d = ParseDrillDuration(
+          arg.substr(eq + 1), "--wait", absl::Milliseconds(100), absl::Hours(1));
+      if (!d.ok()) return d.status();
+      inv.wait = *d;
+      continue;
+    }
     if (option->takes_value) {
       if (eq != std::string::npos) {
         value = arg.substr(eq + 1);
@@ -473,6 +509,8 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
 
     if (name == "--help") {
       inv.help = true;
+    } else if (name == "--force") {
+      inv.force = true;
     } else if (name == "--json") {
       inv.json = true;
     } else if (name == "--admin") {
@@ -696,6 +734,19 @@ absl::Status ChoosePlane(Invocation& inv, const PlaneEnv& env) {
                               " applies to etcd only: pass --etcd ENDPOINTS too (or --etcd alone "
                               "with DEGRADE_ETCD_ENDPOINTS set)",
                               inv.admin_url.empty() ? "" : ", not an admin endpoint"));
+  }
+  if (!inv.etcd && inv.command != nullptr &&
+      (inv.command->name == "status" || inv.command->name == "history")) {
+    // The fleet's registrations and etcd's history live in etcd.
+    return Usage(absl::StrCat(AV(inv.command->name),
+                              " reads etcd: pass --etcd ENDPOINTS --prefix P (or set "
+                              "DEGRADE_ETCD_ENDPOINTS and DEGRADE_ETCD_PREFIX); for one "
+                              "instance, 'degradectl --admin URL list' shows what it applied"));
+  }
+  if (!inv.etcd && (inv.wait.has_value() || inv.force)) {
+    return Usage(absl::StrCat(inv.wait.has_value() ? "--wait" : "--force",
+                              " applies to writes through etcd (--etcd): an admin endpoint "
+                              "applies a write before it answers"));
   }
   if (inv.etcd && inv.command != nullptr &&
       (inv.command->name == "drill" || inv.command->name == "inventory")) {

@@ -26,7 +26,11 @@ enum OptionSet : unsigned {
   kDrillOptions = 1u << 3,  // --switch, --fault, --probe, --duration, ... (drill only)
   kWatchOptions = 1u << 4,  // --count, --for (watch only)
   kReasonOption = 1u << 5,  // --reason without --ttl (clear)
+  kFleetWriteOptions = 1u << 6,  // --wait[=DURATION], --force (writes through etcd)
 };
+
+// `--wait` alone: how long a write waits for the fleet to confirm it.
+inline constexpr absl::Duration kDefaultFleetWait = absl::Seconds(10);
 
 struct Command {
   std::string_view name;
@@ -98,6 +102,11 @@ struct Invocation {
   // Watch options: stop after this many changes / seconds.
   std::optional<int64_t> count;
   std::optional<int64_t> for_s;
+  // Fleet options of etcd writes (ctl_fleet.h): wait until every registered
+  // instance applied the write, at most this long; write a switch no
+  // registered instance defines.
+  std::optional<absl::Duration> wait;
+  bool force = false;
 };
 
 // Parses argv[1..]. InvalidArgument (exit status 2) says what was wrong and

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -31,10 +32,12 @@
 #include "absl/time/clock.h"
 #include "ctl_args.h"
 #include "ctl_backend.h"
+#include "ctl_fleet.h"
 #include "ctl_render.h"
 #include "ctl_strings.h"
 #include "drill.h"
 #include "drill_report.h"
+#include "etcd/etcd_source.h"
 
 // The project's version, from meson (tools/meson.build).
 #ifndef DEGRADE_VERSION
@@ -125,7 +128,7 @@ int Write(Backend& backend, const Invocation& inv, absl::StatusOr<Reply> reply) 
 // user from the flags or the instances' own variables, the password only
 // from DEGRADE_ETCD_PASSWORD, the CA bundle for https members from
 // DEGRADE_ETCD_CA_FILE.
-absl::StatusOr<std::unique_ptr<Backend>> OpenEtcdBackend(const Invocation& inv) {
+absl::StatusOr<EtcdOptions> EtcdOptionsFor(const Invocation& inv) {
   EtcdOptions etcd;
   absl::StatusOr<std::vector<std::string>> endpoints =
       ParseEtcdEndpoints(inv.etcd_endpoints, inv.etcd_endpoints_from);
@@ -140,7 +143,59 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenEtcdBackend(const Invocation& inv) 
         "DEGRADE_ETCD_PASSWORD is set but no etcd user: pass --etcd-user USER or set "
         "DEGRADE_ETCD_USER");
   }
-  return MakeEtcdBackend(std::move(etcd));
+  return etcd;
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> OpenEtcdBackend(const Invocation& inv) {
+  absl::StatusOr<EtcdOptions> etcd = EtcdOptionsFor(inv);
+  if (!etcd.ok()) return etcd.status();
+  return MakeEtcdBackend(*std::move(etcd));
+}
+
+// The etcd the fleet commands read (ctl_fleet.h): the same members, prefix
+// and credentials as the backend. Called after OpenEtcdBackend accepted them.
+FleetTarget FleetTargetFor(const Invocation& inv) {
+  absl::StatusOr<EtcdOptions> etcd = EtcdOptionsFor(inv);
+  FleetTarget target;
+  if (!etcd.ok()) return target;
+  target.client.endpoints = etcd->endpoints;
+  target.client.user = etcd->user;
+  target.client.password = etcd->password;
+  target.client.ca_file = etcd->ca_file;
+  target.client.timeout = etcd->timeout;
+  target.prefix = internal::NormalizeEtcdPrefix(etcd->prefix);
+  return target;
+}
+
+// A write through etcd with --wait: the write's reply (`print` shows it as
+// text), then how the fleet took it. `name`: the switch written, whose
+// disagreements are shown; empty for a write about every switch. With
+// --json, one object: the reply with "wait" added.
+int WriteAndWait(const Invocation& inv, absl::StatusOr<Reply> reply, absl::Time started,
+                 const std::string& name,
+                 const std::function<int(absl::StatusOr<Reply>)>& print) {
+  if (!reply.ok()) return Failure(reply.status());
+  const nlohmann::json& etcd = reply->json.is_object() && reply->json.contains("etcd")
+                                   ? reply->json["etcd"]
+                                   : nlohmann::json();
+  if (!etcd.is_object() || !etcd.contains("revision") || !etcd["revision"].is_number_integer()) {
+    std::cerr << "degradectl: the write was made, but its reply names no etcd revision to wait "
+                 "for\n";
+    return kExitFailure;
+  }
+  const int64_t revision = etcd["revision"].get<int64_t>();
+  nlohmann::json report;
+  if (inv.json) {
+    const int status = FleetWait(FleetTargetFor(inv), revision, started, name, *inv.wait, true,
+                                 &report, std::cout, std::cerr);
+    nlohmann::json out = reply->json;
+    out["wait"] = std::move(report);
+    PrintBody(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    return status;
+  }
+  if (const int status = print(std::move(reply)); status != kExitOk) return status;
+  return FleetWait(FleetTargetFor(inv), revision, started, name, *inv.wait, false, &report,
+                   std::cout, std::cerr);
 }
 
 // The control plane ChoosePlane chose. Errors are usage errors: what is
@@ -320,21 +375,50 @@ int Execute(Backend& backend, const Invocation& inv, std::string_view admin_url)
   }
   if (cmd == "drill") return Drill(backend, inv, admin_url);
   if (cmd == "get") return Show(backend.Get(inv.args[0]), inv, RenderSwitch);
+  if (cmd == "status") {
+    return FleetStatus(FleetTargetFor(inv), inv.args.empty() ? "" : inv.args[0], inv.json,
+                       std::cout, std::cerr);
+  }
+  if (cmd == "history") {
+    return FleetHistory(FleetTargetFor(inv), inv.args.empty() ? "" : inv.args[0], inv.json,
+                        std::cout, std::cerr);
+  }
+  // Every command from here on writes.
+  if (inv.etcd && !inv.force &&
+      (cmd == "on" || cmd == "off" || cmd == "allow" || cmd == "fault")) {
+    // A typo would otherwise be written to the whole fleet and change
+    // nothing anywhere. (Clearing a key nobody uses is harmless.)
+    // When etcd cannot be read, the write below fails and says why.
+    if (absl::Status s = CheckSwitchKnown(FleetTargetFor(inv), inv.args[0]);
+        absl::IsFailedPrecondition(s)) {
+      return Failure(s);
+    }
+  }
   const std::string actor = inv.actor ? *inv.actor : LoginName();
-  if (cmd == "shed") {
+  const absl::Time started = absl::Now();
+  if (cmd == "shed" || cmd == "governor") {
+    const bool clear = inv.args[0] == "clear";
     absl::StatusOr<Reply> reply =
-        inv.args[0] == "clear" ? backend.ClearShed(actor, inv.reason.value_or(""))
-                               : backend.SetShed(ShedBody(inv, actor));
-    return Show(std::move(reply), inv, RenderShedResult);
+        cmd == "shed"
+            ? (clear ? backend.ClearShed(actor, inv.reason.value_or(""))
+                     : backend.SetShed(ShedBody(inv, actor)))
+            : (clear ? backend.ClearGovernor(actor, inv.reason.value_or(""))
+                     : backend.SetGovernor(GovernorBody(inv, actor)));
+    const auto render = cmd == "shed" ? RenderShedResult : RenderGovernorResult;
+    const auto print = [&](absl::StatusOr<Reply> r) { return Show(std::move(r), inv, render); };
+    // No switch name: nothing to check for typos; the fleet's confirmation
+    // of the revision is all --wait needs.
+    if (inv.etcd && inv.wait.has_value()) return WriteAndWait(inv, std::move(reply), started, "", print);
+    return print(std::move(reply));
   }
-  if (cmd == "governor") {
-    absl::StatusOr<Reply> reply =
-        inv.args[0] == "clear" ? backend.ClearGovernor(actor, inv.reason.value_or(""))
-                               : backend.SetGovernor(GovernorBody(inv, actor));
-    return Show(std::move(reply), inv, RenderGovernorResult);
+  absl::StatusOr<Reply> reply =
+      cmd == "clear" ? backend.Clear(inv.args[0], actor, inv.reason.value_or(""))
+                     : backend.Put(inv.args[0], WriteBody(inv, actor));  // on, off, ...
+  const auto print = [&](absl::StatusOr<Reply> r) { return Write(backend, inv, std::move(r)); };
+  if (inv.etcd && inv.wait.has_value()) {
+    return WriteAndWait(inv, std::move(reply), started, inv.args[0], print);
   }
-  if (cmd == "clear") return Write(backend, inv, backend.Clear(inv.args[0], actor, inv.reason.value_or("")));
-  return Write(backend, inv, backend.Put(inv.args[0], WriteBody(inv, actor)));  // on, off, ...
+  return print(std::move(reply));
 }
 
 int Run(const std::vector<std::string>& args) {

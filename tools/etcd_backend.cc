@@ -166,6 +166,9 @@ class EtcdBackend final : public Backend {
         continue;
       }
       const KeyInfo info = ClassifyKey(prefix_, kv.key);
+      if (info.scope.empty() && absl::StartsWith(kv.key, absl::StrCat(prefix_, "instances/"))) {
+        continue;  // fleet registrations: `degradectl status` shows them
+      }
       if (info.scope.empty()) {
         errors.push_back(absl::StrCat(
             "etcd ", kv.key, ": not a degrade key, ignored by instances; accepted under ", prefix_,
@@ -224,6 +227,9 @@ class EtcdBackend final : public Backend {
       stored["expires_at"] = Rfc3339Seconds(now + absl::Seconds(ttl->get<int64_t>()));
       stored.erase("ttl_s");
     }
+    // When it was written: etcd keeps no time per revision, and `degradectl
+    // history` shows this one.
+    stored["set_at"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone());
     const std::string key = SwitchKey(name);
     const std::string text =
         stored.dump(-1, ' ', false, json::error_handler_t::replace);

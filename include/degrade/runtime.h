@@ -118,6 +118,17 @@ struct Options {
   // Start() may block for about (number of endpoints) x this when every
   // member is unreachable by timeout. Default: 2 s.
   absl::Duration etcd_timeout = absl::Seconds(2);
+  // Fleet registration (docs/fleet.md "Is it off everywhere?"): with
+  // etcd_endpoints set, the process writes what it applied (revision,
+  // sources' health, each defined switch's effective state and deciding
+  // layer) to PREFIX/instances/ID under a lease of etcd_register_ttl, at
+  // most every 200 ms, from a thread of its own, for `degradectl --etcd
+  // status` and `--wait`. Env: DEGRADE_ETCD_REGISTER (on/off, default on),
+  // DEGRADE_INSTANCE_ID (default: hostname-pid), DEGRADE_ETCD_REGISTER_TTL_S
+  // (whole seconds, 1 to 3600; default 10).
+  bool etcd_register = true;
+  std::string instance_id;
+  absl::Duration etcd_register_ttl = absl::Seconds(10);
 
   // Last-known-good copy of the remote layer, written atomically after each
   // applied remote snapshot and applied at start when no remote source

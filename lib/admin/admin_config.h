@@ -5,6 +5,7 @@
 #define DEGRADE_LIB_ADMIN_ADMIN_CONFIG_H_
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,13 @@ struct AdminConfig {
   size_t max_body_bytes = size_t{64} << 10;
   // The request's header lines together (not the request line).
   size_t max_header_bytes = size_t{16} << 10;
+
+  // GET /degrade/v1/fleet (the console's fleet panel): the fleet view as
+  // JSON (etcd/registration_view.h CompareFleet), or an error to answer
+  // with 502. Set by the runtime when an etcd source is configured; empty:
+  // the route answers 404 ("no etcd configured"). Called on a worker
+  // thread; it bounds its own time (the etcd client timeout).
+  std::function<absl::StatusOr<std::string>()> fleet;
 };
 
 // The shortest admin token accepted: 16 bytes (`openssl rand -hex 16` gives

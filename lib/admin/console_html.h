@@ -1,8 +1,9 @@
 // The incident console served at GET / by the admin endpoint: one
 // self-contained page (inline CSS and JS, no external assets). Not installed.
 //
-// It reads GET degrade/v1/switches every 2 s and writes with PUT/DELETE on
-// degrade/v1/switches/{name} (relative URLs, so it also works behind a path
+// It reads GET degrade/v1/switches every 2 s (and GET degrade/v1/fleet every
+// 5 s for its fleet panel, hidden when that answers 404) and writes with
+// PUT/DELETE on degrade/v1/switches/{name} (relative URLs, so it also works behind a path
 // prefix). Degraded rows come first (off, dimmed, faulted, breaker open;
 // then the rest; names this process does not define last), by name within
 // each; times are UTC (local time on hover); rates come from the listing's
@@ -143,6 +144,9 @@ dialog .buttons { display: flex; justify-content: flex-end; gap: 10px; }
   <section id="health">
     <div class="panel" id="sources-panel"><h2>Sources</h2><div id="sources"></div></div>
     <div class="panel" id="errors-panel"><h2>Recent errors <span id="error-count" class="muted"></span></h2><ol id="errors"></ol></div>
+    <!-- fleet panel: shown when this process watches etcd (GET degrade/v1/fleet) -->
+    <div class="panel" id="fleet-panel" hidden><h2>Fleet <span id="fleet-count" class="muted"></span></h2><div id="fleet"></div></div>
+    <!-- end fleet panel -->
   </section>
   <div class="toolbar">
     <input id="filter" type="search" autocomplete="off" spellcheck="false"
@@ -649,6 +653,56 @@ document.addEventListener('keydown', (e) => {
   if (e.key === '/' && document.activeElement === document.body) { e.preventDefault(); $('filter').focus(); }
   if (e.key === 'Escape' && document.activeElement === $('filter')) { $('filter').value = ''; applyFilter(); }
 });
+// --- fleet panel ---
+// The instances registered in etcd (docs/fleet.md): how many, how many
+// applied the latest change, and every disagreement with etcd and why.
+// A 404 means this process has no etcd: the panel stays hidden.
+const FLEET_API = 'degrade/v1/fleet';
+const FLEET_REFRESH_MS = 5000;
+let fleetTimer = 0;
+async function refreshFleet() {
+  let r;
+  try {
+    r = await fetch(FLEET_API, {cache: 'no-store', headers: {Accept: 'application/json'}});
+  } catch (e) {
+    return;  // the connection pill already says the endpoint is unreachable
+  }
+  const panel = $('fleet-panel'), box = $('fleet');
+  if (r.status === 404) {
+    panel.hidden = true;
+    clearInterval(fleetTimer);
+    return;
+  }
+  panel.hidden = false;
+  box.replaceChildren();
+  if (!r.ok) {
+    setText($('fleet-count'), '');
+    box.append(el('div', 'small errtext', 'etcd: ' + await errorText(r)));
+    return;
+  }
+  const f = await r.json();
+  setText($('fleet-count'), '(' + fmt(f.registered) + ' registered)');
+  const head = el('div', 'source');
+  head.append(el('span', 'dot ' + (f.agree ? 'ok' : 'bad')),
+              el('strong', '', fmt(f.current) + ' of ' + fmt(f.registered) + ' on the latest change'),
+              el('span', 'small muted', (f.latest_revision ? 'revision ' + f.latest_revision : 'no change in etcd yet') + (f.agree ? ' · every instance agrees with etcd' : '')));
+  box.append(head);
+  if (!f.registered) box.append(el('div', 'small muted', 'No instance is registered under ' + f.prefix + 'instances/.'));
+  for (const i of f.instances) {
+    if (i.problems.length) box.append(el('div', 'small errtext', i.id + ': ' + i.problems.join('; ')));
+  }
+  for (const d of f.disagreements) {
+    const line = el('div', 'small');
+    line.dataset.fleetSwitch = d.switch;
+    line.append(el('strong', '', d.switch + ': '));
+    line.append(el('span', 'errtext', d.instances.map((x) => x.id + ' — ' + x.why).join('; ')));
+    box.append(line);
+  }
+}
+refreshFleet();
+fleetTimer = setInterval(refreshFleet, FLEET_REFRESH_MS);
+// --- end fleet panel ---
+
 setText($('host'), location.host);
 renderWho();
 refresh();

@@ -287,6 +287,21 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
     if (!reply.ok()) return SendError(res, 400, reply.status());
     return SendJson(res, 200, *reply);
   }
+  // --- fleet panel: route ---
+  if (path == "/degrade/v1/fleet") {
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
+    if (!config_.fleet) {
+      return SendError(res, 404,
+                       "no etcd configured in this process (DEGRADE_ETCD_ENDPOINTS): the fleet "
+                       "view needs the etcd the instances register in");
+    }
+    absl::StatusOr<std::string> fleet = config_.fleet();
+    if (!fleet.ok()) return SendError(res, 502, fleet.status());
+    res.status = 200;
+    res.set_content(*fleet, "application/json");
+    return;
+  }
+  // --- end fleet panel ---
   if (path == kSwitchesPath) {
     if (req.method == "PUT") return PutSwitches(req, res);
     if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD, PUT");
@@ -321,7 +336,7 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
                          "; routes: GET|PUT /degrade/v1/switches, "
                          "GET|PUT|DELETE /degrade/v1/switches/{name}, "
                          "GET|PUT|DELETE /degrade/v1/shed, GET|PUT|DELETE /degrade/v1/governor, "
-                         "GET /degrade/v1/events, "
+                         "GET /degrade/v1/events, GET /degrade/v1/fleet, "
                          "POST /ofrep/v1/evaluate/flags[/{key}], GET /ofrep/v1/configuration, "
                          "GET /metrics, GET /healthz, GET /"));
 }

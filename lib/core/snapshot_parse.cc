@@ -358,6 +358,17 @@ absl::StatusOr<SwitchValue> ParseValue(Context& context, std::string_view path, 
           !status.ok()) {
         return status;
       }
+    } else if (key == "set_at") {
+      // When the value was written (degradectl --etcd writes it, for
+      // `degradectl history`): checked, not used to decide anything.
+      const auto* text = field.get_ptr<const std::string*>();
+      absl::Time time;
+      std::string ignored;
+      if (text == nullptr ||
+          !absl::ParseTime(absl::RFC3339_full, AbslView(*text), &time, &ignored) ||
+          time == absl::InfiniteFuture() || time == absl::InfinitePast()) {
+        return context.BadValue(field_path, field, "is not an RFC 3339 time", kAcceptedTime);
+      }
     } else if (key == "breaker") {
       if (absl::Status status = ParseBreaker(context, field_path, field, out); !status.ok()) {
         return status;

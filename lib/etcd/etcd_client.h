@@ -147,6 +147,28 @@ class EtcdClient {
   absl::StatusOr<TxnResult> PutIfModRevision(std::string_view key, std::string_view value,
                                              int64_t mod_revision);
 
+  // Leases (etcd_lease.cc). A key put with a lease is deleted by etcd when
+  // the lease expires: the lease lives `ttl` (whole seconds, at least 1;
+  // etcd raises a TTL below its minimum, about 2 s) unless kept alive.
+  struct Lease {
+    int64_t id = 0;
+    int64_t ttl_s = 0;  // as granted
+  };
+  absl::StatusOr<Lease> LeaseGrant(absl::Duration ttl);
+  // Renews the lease once. Returns the TTL etcd restarted it with; NotFound
+  // when the lease no longer exists (it expired, or was revoked).
+  absl::StatusOr<int64_t> LeaseKeepAliveOnce(int64_t lease_id);
+  // Ends the lease at once: etcd deletes its keys. NotFound when it was gone.
+  absl::Status LeaseRevoke(int64_t lease_id);
+  // Put under `lease_id` (0: none). Returns the revision of the write;
+  // NotFound when the lease does not exist.
+  absl::StatusOr<int64_t> PutWithLease(std::string_view key, std::string_view value,
+                                       int64_t lease_id);
+  // Keys in [key, range_end) as of `revision` (0: the current one), in one
+  // request. OutOfRange when that revision was compacted.
+  absl::StatusOr<RangeResult> RangeAt(std::string_view key, std::string_view range_end,
+                                      int64_t revision);
+
   // Compacts the key-value history up to `revision` (physical: waits until
   // the space is reclaimed). Watches from before it get canceled.
   absl::Status Compact(int64_t revision);
@@ -160,6 +182,13 @@ class EtcdClient {
   struct WatchOptions {
     std::string key;
     std::string range_end;      // empty: just `key`
+    // More key ranges watched on the same stream, from the same revision
+    // and with the same options (the gateway reads several create requests
+    // from one request body). Their messages carry watch_id 1, 2, ... in
+    // this order (key/range_end: 0). Events of one revision are delivered
+    // in revision order across the watchers while they are caught up; a
+    // watcher catching up gets its own batch.
+    std::vector<std::pair<std::string, std::string>> more_ranges;
     int64_t start_revision = 0;  // 0: from now
     bool progress_notify = true;
     // Liveness: while the watch is open (from the request on), every

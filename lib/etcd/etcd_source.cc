@@ -81,6 +81,7 @@ EtcdWatch::EtcdWatch(Registry& registry, EtcdSource::Config config)
       config_(std::move(config)),
       prefix_(NormalizeEtcdPrefix(config_.prefix)),
       range_end_(EtcdPrefixEnd(prefix_)),
+      instances_dir_(absl::StrCat(prefix_, "instances/")),
       source_(absl::StrCat("etcd ", prefix_)),
       client_(config_.client) {}
 
@@ -125,6 +126,11 @@ EtcdSource::~EtcdSource() { runner_.reset(); }
 
 EtcdSource::Stats EtcdSource::stats() const { return watch_->stats(); }
 
+bool EtcdWatch::IsInstanceKey(std::string_view key) const {
+  return key.size() > prefix_.size() && absl::StartsWith(ToAbsl(key), prefix_) &&
+         absl::StartsWith(ToAbsl(key.substr(prefix_.size())), "instances/");
+}
+
 bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string& key,
                        const std::optional<std::string>& value, int64_t mod_revision) {
   const std::string_view rel = std::string_view(key).substr(
@@ -149,6 +155,7 @@ bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string&
     name = std::string(rel.substr(7));
   }
   if (kind == Kind::kOutside) {
+    if (IsInstanceKey(key)) return false;  // fleet registrations: not the layer's
     if (warned_outside_.insert(key).second) {
       registry_.Log(LogLevel::kWarning,
                     absl::StrCat("etcd key ", key, ": outside the layout, ignored; accepted: ",
@@ -309,8 +316,14 @@ absl::Status EtcdWatch::Sync(WatchSink& sink) {
     ++stats_.full_applies;
   }
   revision_ = range->revision;
+  delivered_[0] = delivered_[1] = revision_;
   need_sync_ = false;
   sink.Confirmed();
+  if (config_.on_applied) {
+    int64_t layer_revision = 0;
+    for (const auto& [key, e] : entries_) layer_revision = std::max(layer_revision, e.mod_revision);
+    config_.on_applied(revision_, layer_revision);
+  }
   return absl::OkStatus();
 }
 
@@ -333,14 +346,41 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     need_sync_ = true;
     return false;
   }
+  // Which of the split watch's two watchers (see Watch); 0 for the whole
+  // prefix. A transaction writing keys on both sides of PREFIX/instances/
+  // comes as one message from each, at the same revision.
+  const size_t w = m.watch_id == 1 ? 1 : 0;
   if (m.created) {
     sink.Established();
+    ++created_;
+    // The store is past where the split watch starts (when either watcher
+    // was created): revisions were missed, and the two watchers would each
+    // catch up in a batch of their own, out of order. Catch up on the whole
+    // prefix first.
+    if (split_ && m.header_revision > revision_) {
+      catching_up_ = true;
+      progressed_ = true;  // the member answered: not a stuck watch
+      return false;
+    }
     return true;
+  }
+  if (split_ && created_ < 2) {
+    // Something for the first watcher before the second exists: the store
+    // moved while the split watch was being set up. Nothing is applied
+    // yet; catch up on the whole prefix from the same revision.
+    catching_up_ = true;
+    progressed_ = true;
+    return false;
   }
   if (m.events.empty()) {  // progress notification: caught up to the header
     revision_ = std::max(revision_, m.header_revision);
+    delivered_[w] = std::max(delivered_[w], m.header_revision);
     progressed_ = true;
     sink.Confirmed();
+    if (!split_) {
+      catching_up_ = false;  // caught up: the split watch takes over
+      return false;
+    }
     return true;
   }
   // The flagd document may change any number of switches: read the prefix
@@ -359,6 +399,7 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   // in turn, as a watcher that never left saw them. Each update names only
   // the keys of its revision.
   int64_t last = revision_;
+  int64_t layer_revision = -1;  // the last revision with a key of the layer; -1: none
   size_t applied_events = 0;
   size_t i = 0;
   while (i < m.events.size()) {
@@ -367,7 +408,9 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     std::map<std::string, std::optional<Good>> before;
     for (; i < m.events.size() && m.events[i].kv.mod_revision == rev; ++i) {
       EtcdEvent& e = m.events[i];
-      if (rev <= revision_) continue;  // seen already
+      if (rev < revision_ || rev <= delivered_[w]) continue;  // seen already
+      if (IsInstanceKey(e.kv.key)) continue;  // another instance's registration
+      layer_revision = rev;
       if (!before.contains(e.kv.key)) {
         auto it = entries_.find(e.kv.key);
         before[e.kv.key] = it == entries_.end() ? std::optional<Good>() : it->second.good;
@@ -380,7 +423,7 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
       }
       ++applied_events;
     }
-    if (rev <= revision_) continue;
+    if (rev < revision_ || rev <= delivered_[w]) continue;
     {
       // Counted before the apply publishes, so whoever sees the change
       // also sees its events in stats().
@@ -392,9 +435,18 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     last = rev;
   }
   revision_ = last;
+  delivered_[w] = std::max(delivered_[w], last);
   progressed_ = true;
   ReportBadKeys(sink, entries_);
   sink.Confirmed();
+  if (config_.on_applied) config_.on_applied(revision_, layer_revision);
+  // Catching up on the whole prefix: once a message reaches the store's
+  // revision it was sent at, everything missed is applied, and the split
+  // watch takes over from here.
+  if (!split_ && last >= m.header_revision) {
+    catching_up_ = false;
+    return false;
+  }
   return true;
 }
 
@@ -510,8 +562,24 @@ absl::Status EtcdWatch::Watch(RunContext& ctx, WatchSink& sink) {
   const int64_t from = revision_;
   DiscoverMembersOnce();
   EtcdClient::WatchOptions options;
+  // Two watchers on one stream, around PREFIX/instances/: every instance
+  // rewrites its registration after every change, and a watch of the whole
+  // prefix would hand each of N instances the N registrations of every
+  // change (N x N events; at N = 200, 40,000 per change).
+  //
+  // The two watchers deliver in revision order only while both are caught
+  // up (a watcher catching up gets its own batch), so a watch that would
+  // start behind the store watches the whole prefix until it has caught
+  // up, in order, and then the split watch takes over.
   options.key = prefix_;
-  options.range_end = range_end_;
+  split_ = !catching_up_;
+  created_ = 0;
+  if (split_) {
+    options.range_end = instances_dir_;
+    options.more_ranges = {{EtcdPrefixEnd(instances_dir_), range_end_}};
+  } else {
+    options.range_end = range_end_;
+  }
   options.start_revision = revision_ + 1;
   options.progress_notify = true;
   options.liveness_interval = config_.liveness_interval;

@@ -49,7 +49,8 @@
 // last good value (or stays absent), the key and the reason are logged
 // (kError, once per distinct reason) and kept in the source's health until
 // the key is fixed or deleted; other keys keep working. Keys under the
-// prefix outside the layout are ignored with one warning each.
+// prefix outside the layout are ignored with one warning each; keys under
+// PREFIX/instances/ (fleet registrations, etcd/registration.h) silently.
 //
 // Fail static: losing etcd changes nothing. When the first range at start
 // fails and cache_file is set, the cache is applied (source "cache <path>").
@@ -75,6 +76,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -118,6 +120,14 @@ class EtcdSource {
     // advertise to the endpoints (EtcdClient::DiscoverMembers). Off only
     // where the advertised URLs must not be used (a test behind a proxy).
     bool discover_members = true;
+    // Called on the watch's thread after the layer was brought up to
+    // `revision` (a whole read, or a watch message). `layer_revision`: the
+    // newest revision among the layer's keys it applied (a whole read: the
+    // newest mod_revision under the prefix, 0 when it is empty), -1 when
+    // the message held only keys under PREFIX/instances/ (fleet registrations, which the source
+    // ignores). Must not block: the fleet registration
+    // (etcd/registration.h) only records it. Empty: none.
+    std::function<void(int64_t revision, int64_t layer_revision)> on_applied;
   };
 
   // What the source has done, for tests and benchmarks.
@@ -208,6 +218,8 @@ class EtcdWatch final : public WatchStrategy {
   // that has once succeeded; a failure changes nothing.
   void DiscoverMembersOnce();
   bool OnMessage(WatchSink& sink, EtcdWatchMessage&& message);
+  // `key` is under PREFIX/instances/ (a fleet registration).
+  bool IsInstanceKey(std::string_view key) const;
   // Updates `entries` for a put (value) or delete (nullopt) of `key`.
   // Returns false when the key is outside the layout.
   bool Update(std::map<std::string, Entry>& entries, const std::string& key,
@@ -227,6 +239,7 @@ class EtcdWatch final : public WatchStrategy {
   const EtcdSource::Config config_;
   const std::string prefix_;
   const std::string range_end_;
+  const std::string instances_dir_;  // PREFIX + "instances/": not watched
   const std::string source_;  // "etcd <prefix>"
   EtcdClient client_;
 
@@ -237,6 +250,14 @@ class EtcdWatch final : public WatchStrategy {
   std::map<std::string, std::string> bad_;  // key -> why its value is rejected
   bool have_view_ = false;                  // entries_ is a view etcd gave
   int64_t revision_ = 0;                    // every change up to here is applied
+  // The current watch is split around PREFIX/instances/ (two watchers on
+  // one stream), or covers the whole prefix while catching up (see Watch).
+  bool split_ = true;
+  bool catching_up_ = false;  // the next watch covers the whole prefix
+  int created_ = 0;            // watchers the current watch has created
+  // The last revision each watcher of the split watch delivered: a
+  // revision may come in two parts, one from each.
+  int64_t delivered_[2] = {0, 0};
   bool need_sync_ = true;
   bool discovered_ = false;  // DiscoverMembersOnce succeeded
   // The current watch delivered something or passed a liveness check

@@ -36,7 +36,17 @@ absl::Status EtcdClient::Watch(const WatchOptions& options,
   if (!options.range_end.empty()) create["range_end"] = EtcdBase64(options.range_end);
   if (options.start_revision > 0) create["start_revision"] = std::to_string(options.start_revision);
   if (options.progress_notify) create["progress_notify"] = true;
-  const std::string body = json{{"create_request", create}}.dump();
+  std::string body = json{{"create_request", create}}.dump();
+  for (const auto& [key, range_end] : options.more_ranges) {
+    json more = create;
+    more["key"] = EtcdBase64(key);
+    if (range_end.empty()) {
+      more.erase("range_end");
+    } else {
+      more["range_end"] = EtcdBase64(range_end);
+    }
+    body += json{{"create_request", std::move(more)}}.dump();
+  }
 
   std::vector<std::string> eps;
   size_t start = 0;

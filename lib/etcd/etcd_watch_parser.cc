@@ -102,6 +102,12 @@ absl::StatusOr<EtcdWatchMessage> ParseMessage(const nlohmann::json& j) {
   if (!compact.ok()) return InStream(compact.status());
   auto reason = EtcdStringField(r, "cancel_reason", "result");
   if (!reason.ok()) return InStream(reason.status());
+  // etcd sends watch_id -1 with some cancels (no watcher was created):
+  // only a well-formed non-negative id is kept.
+  if (auto id = r.find("watch_id"); id != r.end()) {
+    absl::StatusOr<int64_t> n = EtcdInt64(*id, "result.watch_id");
+    if (n.ok()) m.watch_id = *n;
+  }
   m.created = *created;
   m.canceled = *canceled;
   m.compact_revision = *compact;

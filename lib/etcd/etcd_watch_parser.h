@@ -51,6 +51,10 @@ struct EtcdWatchMessage {
   // notification (no events, not created, not canceled) every change up to
   // this revision has been delivered.
   int64_t header_revision = 0;
+  // Which watcher of the stream it is for: etcd numbers the watchers of
+  // one stream 0, 1, ... in the order they were created
+  // (EtcdClient::WatchOptions::more_ranges).
+  int64_t watch_id = 0;
   bool created = false;
   bool canceled = false;
   // Set with canceled when the requested start revision has been compacted:
