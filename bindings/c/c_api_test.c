@@ -77,10 +77,11 @@ static void test_general(void) {
   degrade_free(NULL);
   CHECK("free_null_is_noop", 1, "");
   CHECK("layer_name_env", contains(degrade_layer_name(DEGRADE_LAYER_ENV), "env") &&
-                              strcmp(degrade_layer_name(DEGRADE_LAYER_ADMIN), "admin") == 0,
+                              strcmp(degrade_layer_name(DEGRADE_LAYER_ADMIN), "admin") == 0 &&
+                              strcmp(degrade_layer_name(DEGRADE_LAYER_GOVERNOR), "governor") == 0,
         "got %s", str(degrade_layer_name(DEGRADE_LAYER_ENV)));
   CHECK("layer_name_out_of_range_is_null",
-        degrade_layer_name(-1) == NULL && degrade_layer_name(6) == NULL, "not NULL");
+        degrade_layer_name(-1) == NULL && degrade_layer_name(7) == NULL, "not NULL");
 }
 
 /* ----------------------------------------------------------------- switches */

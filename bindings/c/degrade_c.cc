@@ -101,7 +101,8 @@ absl::Status TtlFromSeconds(std::string_view name, double ttl_s, absl::Duration*
   return absl::OkStatus();
 }
 
-constexpr const char* kLayerNames[] = {"default", "file", "env", "remote", "breaker", "admin"};
+constexpr const char* kLayerNames[] = {"default", "file", "env", "remote", "breaker", "governor",
+                                      "admin"};
 static_assert(sizeof(kLayerNames) / sizeof(kLayerNames[0]) == degrade::kLayerCount);
 
 }  // namespace
@@ -117,6 +118,7 @@ static_assert(DEGRADE_FAILED_PRECONDITION ==
 static_assert(DEGRADE_INTERNAL == static_cast<int>(absl::StatusCode::kInternal));
 static_assert(DEGRADE_UNAUTHENTICATED == static_cast<int>(absl::StatusCode::kUnauthenticated));
 static_assert(DEGRADE_LAYER_ADMIN == static_cast<int>(degrade::Layer::kAdmin));
+static_assert(DEGRADE_LAYER_GOVERNOR == static_cast<int>(degrade::Layer::kGovernor));
 static_assert(DEGRADE_LAYER_ENV == static_cast<int>(degrade::Layer::kEnv));
 
 extern "C" {

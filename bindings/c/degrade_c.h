@@ -77,13 +77,14 @@ typedef struct degrade_runtime_t degrade_runtime_t;
 #define DEGRADE_UNAUTHENTICATED 16
 
 /* Layers, lowest precedence first (their names are those of snapshots and
- * listings: "default", "file", "env", "remote", "breaker", "admin"). */
+ * listings: "default", "file", "env", "remote", "breaker", "governor", "admin"). */
 #define DEGRADE_LAYER_DEFAULT 0
 #define DEGRADE_LAYER_FILE 1
 #define DEGRADE_LAYER_ENV 2
 #define DEGRADE_LAYER_REMOTE 3
 #define DEGRADE_LAYER_BREAKER 4
-#define DEGRADE_LAYER_ADMIN 5
+#define DEGRADE_LAYER_GOVERNOR 5
+#define DEGRADE_LAYER_ADMIN 6
 
 /* Fault kinds in degrade_state_t. */
 #define DEGRADE_FAULT_NONE 0

@@ -13,7 +13,7 @@ degrade_apply_snapshot / degrade_snapshot_check: "text" verbatim, otherwise
 import json
 import sys
 
-LAYERS = ["default", "file", "env", "remote", "breaker", "admin"]
+LAYERS = ["default", "file", "env", "remote", "breaker", "governor", "admin"]
 FAULT_KINDS = {"error": 1, "delay": 2}
 
 

@@ -10,19 +10,27 @@
 // it touches the next one. The layer only ever reduces a switch's allow: it
 // never turns on what a lower layer turned off, and an admin entry beats it.
 //
-// The controller (docs/governor.md has the reasoning and the figures):
+// The controller (docs/governor.md has the reasoning and the figures), once
+// per period:
 //   served   the share of tiered optional work let through, in [0, 1]
 //            (1 = nothing dimmed, 0 = every tier the governor may touch off)
 //   y        the period's latency percentile; r = (target - y) / target,
-//            clamped to [-1, 1]
-//   served <- clamp(served + gain * r, 0, 1), gain = gain_down while r < 0
-//            (overloaded: act fast) and gain_up while r > 0 (recover slowly,
-//            so that the queue the overload left behind drains first), no
-//            change inside the deadband |r| < deadband. The state is the
-//            clamped value itself, so it never winds up past 0 or 1.
+//            clamped to [-1, 1]; g = the growth of requests in flight over
+//            the period (LatencyTimer counts them)
+//   over target (r < -deadband):
+//            served += gain_down * max(served, 0.1) * r
+//   and while over target and the queue grows (r < 0, g > 0):
+//            served *= max(0.5, 1 - g / in_flight)
+//   well under target (y < recover_below * target) and the queue not growing:
+//            served += gain_up * max(served, 0.5) * (r - (1 - recover_below))
+//   otherwise (the hold band) no change. served is clamped to [0, 1] each
+//   period, and that clamped value is all the state there is, so it never
+//   winds up past either end. Decreases act on the period they see;
+//   increases wait for a clear margin, so that it settles below the target
+//   instead of probing past the service's capacity every period.
 //   A period with fewer than min_samples latencies keeps the level, unless
-//   requests are in flight and none completed (the service is stuck): that
-//   counts as y = the period's length.
+//   requests are in flight, none completed and the period is longer than
+//   the target (the service is stuck): that counts as y = the period.
 // With K tiers in use at or above the cap, the brownout b = (1 - served) * K
 // gives the highest tier allow 1 - b (clamped to [0, 1]), the next one
 // 1 - (b - 1), and so on. Allows are rounded down to 5% steps, so that the
@@ -60,10 +68,14 @@ struct GovernorOptions {
   // How often the controller runs: [10 ms, 60 s].
   absl::Duration period = absl::Seconds(1);
   // Controller gains (see above): each in (0, 1].
-  double gain_down = 0.5;
-  double gain_up = 0.15;
-  // No change while |r| is below this: [0, 0.5].
+  double gain_down = 0.3;
+  double gain_up = 0.3;
+  // No decrease while latency is within this share above the target:
+  // [0, 0.5].
   double deadband = 0.05;
+  // Increases only while latency is below this share of the target:
+  // [0.1, 1].
+  double recover_below = 0.7;
   // A period with fewer completed requests than this keeps the level:
   // [1, 1000000].
   uint32_t min_samples = 20;

@@ -1,7 +1,8 @@
 // degrade/listing.h: the listing as JSON, one format for every consumer (the
 // admin endpoint, degradectl --json, the C and Python bindings).
 //
-//   {"switches": [<switch>...], "sources": [<source>...], "errors": [...]}
+//   {"switches": [<switch>...], "sources": [<source>...], "errors": [...],
+//    "governor": <governor>}
 //
 // A <switch> object:
 //   name, description, owner, groups, env_var, defined,
@@ -14,6 +15,11 @@
 //              fallbacks}
 // A <source> object: name, target, healthy, last_success, last_error_time
 // (null or RFC 3339), last_error, consecutive_failures, applied.
+// The <governor> object (degrade/governor.h, GovernorStatus): configured,
+// enabled, cap, setting (null, or {layer, actor, reason}: who turned it off
+// or capped it); when configured also target_ms, percentile, period_ms,
+// measured_ms (null: too few samples), samples, in_flight, served, tier,
+// tier_allow, tiers_off, periods, last_period (null or RFC 3339).
 #ifndef DEGRADE_LISTING_H_
 #define DEGRADE_LISTING_H_
 

@@ -3,8 +3,8 @@
 //
 // How a switch's effective state is decided
 // -----------------------------------------
-// Six layers, lowest precedence first: default < file < env < remote <
-// breaker < admin. Within one layer, its setting for the switch beats its
+// Seven layers, lowest precedence first: default < file < env < remote <
+// breaker < governor < admin. Within one layer, its setting for the switch beats its
 // setting for one of the switch's groups, which beats its `all` setting. When
 // a layer has settings for several of the switch's groups, the most degraded
 // one wins (off, then the lowest allow), so cutting any group cuts its
@@ -23,7 +23,9 @@
 // The breaker layer is the registry's own: while a switch's breaker is open
 // (degrade/breaker.h) the layer holds "off" for it, with actor "breaker"
 // and the window's figures as reason; ApplySnapshot(Layer::kBreaker, ...)
-// sets further entries beside those. An entry whose expires_at has
+// sets further entries beside those. The governor layer is the registry's
+// own too (degrade/governor.h), and only ever reduces: where the layers
+// below it decide off, or an allow at or below the governor's, they decide. An entry whose expires_at has
 // passed is ignored as if absent; admin entries are removed when they expire.
 //
 // Every change of a switch's effective state (or of its deciding layer) is

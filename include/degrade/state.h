@@ -32,12 +32,13 @@ enum class Layer : uint8_t {
   kFile = 1,     // DEGRADE_CONFIG_FILE, re-read when it changes
   kEnv = 2,      // DEGRADE_<NAME>, DEGRADE_GROUP_<GROUP>, DEGRADE_ALL
   kRemote = 3,   // HTTP polling or etcd watch
-  kBreaker = 4,  // automatic trip: only ever turns a switch off
-  kAdmin = 5,    // local override through the API or the admin endpoint
+  kBreaker = 4,   // automatic trip: only ever turns a switch off
+  kGovernor = 5,  // automatic brownout (degrade/governor.h): only reduces allow
+  kAdmin = 6,     // local override through the API or the admin endpoint
 };
-inline constexpr int kLayerCount = 6;
+inline constexpr int kLayerCount = 7;
 
-// "default", "file", "env", "remote", "breaker", "admin".
+// "default", "file", "env", "remote", "breaker", "governor", "admin".
 DEGRADE_EXPORT std::string_view LayerName(Layer layer) noexcept;
 
 // Parses a LayerName() back (exact, lower case). Returns nullopt for

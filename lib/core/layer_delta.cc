@@ -43,7 +43,7 @@ absl::Status RegistryCore::ApplyLayerDelta(Layer layer, LayerDelta delta,
                                            std::string_view source, DeltaValues values,
                                            const Cause& cause) {
   const std::string who = source.empty() ? std::string(LayerName(layer)) : std::string(source);
-  if (layer == Layer::kDefault || layer == Layer::kEnv) {
+  if (layer == Layer::kDefault || layer == Layer::kEnv || layer == Layer::kGovernor) {
     return absl::InvalidArgumentError(absl::StrCat(
         who, ": the ", ToAbsl(LayerName(layer)),
         " layer cannot be set by a snapshot; accepted layers: file, remote, breaker, admin"));

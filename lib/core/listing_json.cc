@@ -100,6 +100,33 @@ nlohmann::json SourceHealthJson(const SourceHealth& h) {
           {"applied", h.applied}};
 }
 
+nlohmann::json GovernorStatusJson(const GovernorStatus& g) {
+  nlohmann::json setting = nullptr;
+  if (g.setting_layer.has_value()) {
+    setting = {{"layer", *g.setting_layer},
+               {"actor", g.setting_actor},
+               {"reason", g.setting_reason}};
+  }
+  nlohmann::json out = {{"configured", g.configured}, {"enabled", g.enabled}, {"cap", g.cap},
+                        {"setting", setting}};
+  if (!g.configured) return out;
+  out["target_ms"] = absl::ToDoubleMilliseconds(g.options.target);
+  out["percentile"] = g.options.percentile;
+  out["period_ms"] = absl::ToDoubleMilliseconds(g.options.period);
+  out["measured_ms"] = g.measured.has_value()
+                           ? nlohmann::json(absl::ToDoubleMilliseconds(*g.measured))
+                           : nlohmann::json(nullptr);
+  out["samples"] = g.samples;
+  out["in_flight"] = g.in_flight;
+  out["served"] = g.served;
+  out["tier"] = g.tier;
+  out["tier_allow"] = g.tier_allow;
+  out["tiers_off"] = g.tiers_off;
+  out["periods"] = g.periods;
+  out["last_period"] = TimeOrNull(g.last_period);
+  return out;
+}
+
 nlohmann::json ListingJson(const Registry& registry) {
   nlohmann::json switches = nlohmann::json::array();
   for (const SwitchInfo& info : registry.List()) switches.push_back(SwitchInfoJson(info));
@@ -110,7 +137,10 @@ nlohmann::json ListingJson(const Registry& registry) {
     errors.push_back({{"time", absl::FormatTime(absl::RFC3339_full, e.time, absl::UTCTimeZone())},
                       {"message", e.message}});
   }
-  return {{"switches", switches}, {"sources", sources}, {"errors", errors}};
+  return {{"switches", switches},
+          {"sources", sources},
+          {"errors", errors},
+          {"governor", GovernorStatusJson(registry.governor())}};
 }
 
 std::string Dump(const nlohmann::json& j) {

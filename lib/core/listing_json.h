@@ -12,6 +12,8 @@ namespace degrade::internal {
 
 nlohmann::json SwitchInfoJson(const SwitchInfo& info);
 nlohmann::json SourceHealthJson(const SourceHealth& health);
+// The governor's status as the listing shows it (degrade/listing.h).
+nlohmann::json GovernorStatusJson(const GovernorStatus& status);
 nlohmann::json ListingJson(const Registry& registry);
 // Serialises without ever throwing (invalid UTF-8 is replaced).
 std::string Dump(const nlohmann::json& j);

@@ -38,10 +38,15 @@ RegistryCore::RegistryCore(Registry* owner, Registry::Options options)
     for (auto& layer : layers_) layer = std::make_shared<const Snapshot>();
     ReadProcessEnvLocked(logs);
   }
+  if (std::optional<GovernorOptions> governor = GovernorOptionsFromEnv(logs)) {
+    // Checked by GovernorOptionsFromEnv: cannot fail.
+    (void)ConfigureGovernor(*governor);
+  }
   for (auto& l : logs) Log(l.level, l.message);
 }
 
 RegistryCore::~RegistryCore() {
+  StopGovernorThread();
   StopBreakerThread();
   {
     MutexLock lock(mu_);

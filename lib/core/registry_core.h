@@ -11,6 +11,7 @@
 //   registry_expiry.cc    the expiry timer and ProcessExpiries
 //   registry_breakers.cc  breaker attachment, the breaker thread
 //   registry_events.cc    change events to listeners and the log sink
+//   registry_governor.cc  the governor: its thread, its layer, its status
 //   registry_status.cc    messages, the error ring, source health
 //
 // Locks: mu_ guards the layers, the switches and the timers; deliver_mu_
@@ -39,6 +40,7 @@
 #include "absl/time/time.h"
 #include "core/cause.h"
 #include "core/env_name.h"
+#include "core/governor_control.h"
 #include "core/layer_delta.h"
 #include "core/mutex.h"
 #include "core/switch_data.h"
@@ -123,6 +125,20 @@ class RegistryCore {
   void StopBreakerThread() ABSL_LOCKS_EXCLUDED(mu_);
   Clock& clock() const { return *clock_; }
 
+  // ------------------------------------------------ governor (registry_governor.cc)
+  absl::Status ConfigureGovernor(GovernorOptions options) ABSL_LOCKS_EXCLUDED(mu_);
+  void StopGovernor() ABSL_LOCKS_EXCLUDED(mu_, deliver_mu_);
+  GovernorStatus Governor() const ABSL_LOCKS_EXCLUDED(mu_);
+  void StepGovernor() ABSL_LOCKS_EXCLUDED(mu_, deliver_mu_);
+  // The request path's side: lock-free, no allocation.
+  void RecordLatency(int64_t ns) noexcept { latencies_.Record(ns); }
+  void AddInFlight(int64_t delta) noexcept {
+    in_flight_.fetch_add(delta, std::memory_order_relaxed);
+  }
+  // Stops the governor's thread (at exit for Global(), and in the
+  // destructor). Idempotent.
+  void StopGovernorThread() ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   struct PendingLog {
     LogLevel level;
@@ -200,6 +216,14 @@ class RegistryCore {
       ABSL_LOCKS_EXCLUDED(mu_, deliver_mu_);
   void ExpiryLoop() ABSL_LOCKS_EXCLUDED(mu_);
   void BreakerLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void GovernorLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  // DEGRADE_GOVERNOR_*: the options they give, nullopt when the target is
+  // unset; bad values are logged and give nullopt.
+  std::optional<GovernorOptions> GovernorOptionsFromEnv(std::vector<PendingLog>& logs) const;
+  // The operators' setting (the highest layer's "governor" field) into
+  // `status`'s enabled, cap and setting_*.
+  void ReadGovernorSettingLocked(GovernorStatus& status, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Registry* const owner_;
   Clock* const clock_;
@@ -237,6 +261,22 @@ class RegistryCore {
   CondVar breaker_cv_;
   std::thread breaker_thread_ ABSL_GUARDED_BY(mu_);
   bool breaker_stop_ ABSL_GUARDED_BY(mu_) = false;
+
+  // The governor. Latencies and requests in flight are counted whether or
+  // not it is configured; governor_ holds its options while it is.
+  LatencyHistogram latencies_;
+  std::atomic<int64_t> in_flight_{0};
+  std::optional<GovernorOptions> governor_ ABSL_GUARDED_BY(mu_);
+  ControllerState control_ ABSL_GUARDED_BY(mu_);
+  GovernorStatus governor_status_ ABSL_GUARDED_BY(mu_);
+  // Steady-clock time of the last period's end (0 before the first).
+  int64_t last_step_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  // One StepGovernor at a time (the thread, or a test), so that draining
+  // the histogram and acting on it are not interleaved.
+  Mutex step_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  CondVar governor_cv_;
+  std::thread governor_thread_ ABSL_GUARDED_BY(mu_);
+  bool governor_stop_ ABSL_GUARDED_BY(mu_) = false;
 
   // Delivery: events queue in state order; one thread at a time drains it.
   Mutex deliver_mu_ ABSL_ACQUIRED_AFTER(mu_);

@@ -186,7 +186,7 @@ absl::Status RegistryCore::ClearOverride(std::string_view name, Cause cause) {
 absl::Status RegistryCore::ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source,
                                          Checked checked, const Cause& cause) {
   const std::string who = LayerSource(source, layer);
-  if (layer == Layer::kDefault || layer == Layer::kEnv) {
+  if (layer == Layer::kDefault || layer == Layer::kEnv || layer == Layer::kGovernor) {
     return absl::InvalidArgumentError(absl::StrCat(
         who, ": the ", ToAbsl(LayerName(layer)),
         " layer cannot be set by a snapshot; accepted layers: file, remote, breaker, admin"));

@@ -4,7 +4,7 @@
 //
 // Each layer is an immutable Snapshot held by shared_ptr; replacing a layer
 // recomputes, for every switch, that layer's view and then resolves the
-// switch from its six cached views. A switch's own entry is found from the
+// switch from its seven cached views. A switch's own entry is found from the
 // snapshot's side, one hash lookup per entry; no string is copied per
 // switch, and change events are built only for changes someone listens to.
 // Effective states are published into the switches' atomic words before the
@@ -159,6 +159,23 @@ void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, const Cause& cause,
       break;
     }
   }
+  // The governor only reduces: where the layers below it decide off, or an
+  // allow at or below its own, they decide.
+  if (state_layer == static_cast<int>(Layer::kGovernor)) {
+    int below = 0;
+    for (int l = state_layer - 1; l > 0; --l) {
+      if (d.state_views[l] != nullptr) {
+        below = l;
+        break;
+      }
+    }
+    const EffectiveState lower = EffectiveFrom(d.state_views[below], nullptr);
+    const EffectiveState governed = EffectiveFrom(d.state_views[state_layer], nullptr);
+    if (lower.state == State::kOff ||
+        (governed.state == State::kOn && lower.allow <= governed.allow)) {
+      state_layer = below;
+    }
+  }
   const SwitchValue* state_entry = d.state_views[state_layer];
   const SwitchValue* fault_entry = nullptr;
   std::optional<Layer> fault_layer;
@@ -181,7 +198,8 @@ void RegistryCore::ResolveLocked(Switch& sw, absl::Time now, const Cause& cause,
   d.fault_layer = fault_layer;
   if (d.breaker != nullptr) {
     // An admin "on" beats an open or half-open breaker: let every call run.
-    d.breaker->SetOverridden(layer > Layer::kBreaker && next.calls_pass());
+    // (The governor never decides over an open breaker: it only reduces.)
+    d.breaker->SetOverridden(layer == Layer::kAdmin && next.calls_pass());
   }
   RegistryAccess::Publish(sw, next, d.observer.load(std::memory_order_relaxed) != nullptr);
   if (events == nullptr) {

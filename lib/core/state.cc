@@ -41,6 +41,8 @@ std::string_view LayerName(Layer layer) noexcept {
       return "remote";
     case Layer::kBreaker:
       return "breaker";
+    case Layer::kGovernor:
+      return "governor";
     case Layer::kAdmin:
       return "admin";
   }
