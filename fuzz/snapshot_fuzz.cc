@@ -5,8 +5,9 @@
 // switch value (an etcd value, an admin PUT body).
 //
 // Properties checked, beyond "no crash, no sanitizer report":
-//   - an accepted snapshot names only valid switch and group names, and
-//     every value passes ValidateSwitchValue;
+//   - an accepted snapshot names only valid switch and group names, every
+//     value passes ValidateSwitchValue, a shed ValidateShed and a governor
+//     setting ValidateGovernorSetting;
 //   - it serialises (SnapshotToJson) and parses back to an equal snapshot,
 //     and serialising that gives the same text (a fixed point);
 //   - a registry accepts it as a layer, and the layer then holds it;
@@ -85,6 +86,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       CheckValue(value, "group");
     }
     if (snapshot.all) CheckValue(*snapshot.all, "all");
+    if (snapshot.shed) {
+      const absl::Status valid = degrade::ValidateShed(*snapshot.shed);
+      DEGRADE_FUZZ_CHECK(valid.ok(), valid.ToString());
+    }
+    if (snapshot.governor) {
+      const absl::Status valid = degrade::ValidateGovernorSetting(*snapshot.governor);
+      DEGRADE_FUZZ_CHECK(valid.ok(), valid.ToString());
+    }
 
     const std::string json = degrade::SnapshotToJson(snapshot);
     absl::StatusOr<Snapshot> again = degrade::ParseSnapshot(json, "round trip", kNow);

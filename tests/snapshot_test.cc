@@ -345,7 +345,7 @@ TEST(SnapshotTest, TopLevelArrayIsRejected) {
   absl::Status status = Parse("[1, 2]").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Message(status),
-            "file x.json: [1,2] is not a snapshot; accepted: an object with switches, groups, all");
+            "file x.json: [1,2] is not a snapshot; accepted: an object with switches, groups, all, shed, governor");
 }
 
 TEST(SnapshotTest, SwitchesNotAnObjectIsRejected) {

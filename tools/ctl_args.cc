@@ -21,7 +21,7 @@
 namespace degrade::ctl {
 namespace {
 
-constexpr std::array<Command, 10> kCommands = {{
+constexpr std::array<Command, 11> kCommands = {{
     {"list", "", "every switch: state, deciding layer, reason, expiry, counters",
      "Lists every switch the service knows: its effective state, the layer that\n"
      "decided it, the reason, actor and expiry of that setting, and how many calls\n"
@@ -64,6 +64,17 @@ constexpr std::array<Command, 10> kCommands = {{
      "environment, remote and breaker layers decide again. --reason is recorded\n"
      "in the service's change event (default: what was cleared).\n",
      1, 1, kActorOption | kReasonOption, true},
+    {"shed", "N|clear", "shed every switch of tier N or higher; 'clear' ends it",
+     "Sheds by tier through the admin layer (docs/shedding.md): every switch whose\n"
+     "tier is N or higher (9 is shed first, 1 last; tier 0 never) is off, unless\n"
+     "the admin layer sets the switch or one of its groups. N: an integer from 1\n"
+     "to 9; a new level replaces the previous one. 'shed clear' ends it (the other\n"
+     "layers decide again). Give a reason and a TTL so it ends by itself:\n"
+     "  degradectl shed 7 --reason \"INC-7 db saturated\" --ttl 30m\n"
+     "  degradectl shed clear\n"
+     "With --etcd, writes (or deletes) the key PREFIX/shed that every instance\n"
+     "watching the prefix sheds by.\n",
+     1, 1, kActorOption | kWriteOptions, true},
     {"inventory", "", "every declared switch: owner, groups, breaker, description",
      "Lists every switch the service declares (the inventory of its non-essential\n"
      "dependencies): the owner to call, its groups, whether it has a breaker, its\n"
@@ -575,7 +586,16 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
                                 "; it applies to: ", CommandsTaking(static_cast<OptionSet>(set))));
     }
   }
-  if (n >= 1) {
+  if (cmd.name == "shed") {
+    const std::string& level = positionals[0];
+    if (level == "clear") {
+      if (inv.ttl_s) return Usage("shed clear takes no --ttl; it ends the shed now");
+    } else if (level.size() != 1 || level[0] < '1' || level[0] > '9') {
+      return Usage(absl::StrCat("shed level ", Quote(level),
+                                " is not valid; accepted: an integer from 1 to 9 (every switch "
+                                "of that tier or higher is shed), or clear"));
+    }
+  } else if (n >= 1) {
     if (absl::Status s = ValidateName(positionals[0], "switch name"); !s.ok()) {
       return Usage(SV(s.message()));
     }
@@ -713,6 +733,14 @@ nlohmann::json WriteBody(const Invocation& inv, std::string_view actor) {
   if (inv.reason) body["reason"] = *inv.reason;
   if (!actor.empty()) body["actor"] = std::string(actor);
   if (ttl) body["ttl_s"] = *ttl;
+  return body;
+}
+
+nlohmann::json ShedBody(const Invocation& inv, std::string_view actor) {
+  nlohmann::json body = {{"level", inv.args[0][0] - '0'}};  // checked by ParseArgs
+  if (inv.reason) body["reason"] = *inv.reason;
+  if (!actor.empty()) body["actor"] = std::string(actor);
+  if (inv.ttl_s) body["ttl_s"] = *inv.ttl_s;
   return body;
 }
 

@@ -160,6 +160,11 @@ inline constexpr int64_t kMaxWatchCount = 1'000'000'000;
 // by ParseArgs.
 nlohmann::json WriteBody(const Invocation& inv, std::string_view actor);
 
+// The body of `degradectl shed N` (PUT /degrade/v1/shed): {"level": N,
+// "reason", "actor", "ttl_s"} with what was given. args[0] is a level 1-9
+// (checked by ParseArgs).
+nlohmann::json ShedBody(const Invocation& inv, std::string_view actor);
+
 // The admin token as read from the variable `var`: without surrounding
 // whitespace (a Kubernetes Secret mounted into an environment variable often
 // ends in a newline). InvalidArgument naming `var`, never the token, when

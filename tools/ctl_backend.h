@@ -120,6 +120,15 @@ class Backend {
   // did it and why (its change event, docs/audit.md).
   virtual absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor,
                                       std::string_view reason) = 0;
+  // Sets the admin layer's shed level (docs/shedding.md): `body` is
+  // {"level": 1-9, "reason", "actor", "ttl_s"}. The admin endpoint answers
+  // {"shed": [...], "switches": [...]}; etcd puts the key PREFIX + "shed"
+  // (ttl_s turned into expires_at, checked as instances will read it) and
+  // answers the entry written.
+  virtual absl::StatusOr<Reply> SetShed(const nlohmann::json& body) = 0;
+  // Clears it: DELETE /degrade/v1/shed ({"cleared", "message", "shed"}), or
+  // deletes the etcd key (no actor or reason recorded there).
+  virtual absl::StatusOr<Reply> ClearShed(std::string_view actor, std::string_view reason) = 0;
   // Reports every change through `sink` until `stop` is stopped. Returns an
   // error when the control plane cannot be reached at the start; after that,
   // losing it is a notice and the watch goes on trying. OK once stopped.

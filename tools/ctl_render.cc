@@ -313,6 +313,60 @@ std::string StateLabel(const json& sw) {
   return out;
 }
 
+namespace {
+
+// One line per layer that sheds: "shed: admin at tier ≥ 3 by bob: INC-7
+// (expires in 30m)".
+std::string ShedLines(const json& listing, absl::Time now) {
+  std::string out;
+  const json* sheds = Field(listing, "shed");
+  if (sheds == nullptr || !sheds->is_array()) return out;
+  for (const json& s : *sheds) {
+    absl::StrAppend(&out, "shed: ", Clean(Str(s, "layer")), " at tier \u2265 ", Count(s, "level"));
+    if (std::string a = Clean(Str(s, "actor")); !a.empty()) absl::StrAppend(&out, " by ", a);
+    if (std::string r = Clean(Str(s, "reason")); !r.empty()) absl::StrAppend(&out, ": ", r);
+    if (std::string x = Str(s, "expires_at"); !x.empty()) {
+      absl::StrAppend(&out, " (expires ", RelativeExpiry(x, now), ")");
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string RenderShedResult(const json& reply, absl::Time now) {
+  if (Field(reply, "key") != nullptr) {  // etcd
+    const std::string key = Clean(Str(reply, "key"));
+    const json* e = Field(reply, "etcd");
+    const std::string rev = e != nullptr ? Count(*e, "revision") : "-";
+    if (const json* deleted = Field(reply, "deleted")) {
+      const bool any = deleted->is_number_integer() && deleted->get<int64_t>() > 0;
+      return absl::StrCat(any ? "shed key deleted" : "no shed key to delete", " (etcd ", key,
+                          any ? absl::StrCat(" rev ", rev) : std::string(),
+                          "); instances shed by their other layers only\n");
+    }
+    const json* value = Field(reply, "value");
+    return absl::StrCat("shed: ", value != nullptr ? Clean(value->dump()) : "?", " (etcd ", key,
+                        " rev ", rev, ")\n");
+  }
+  std::string out;
+  if (const json* cleared = Field(reply, "cleared"); cleared != nullptr) {
+    out = Clean(Str(reply, "message")) + "\n";
+  }
+  std::string lines = ShedLines(reply, now);
+  out += lines.empty() ? "no layer sheds now\n" : lines;
+  if (const json* names = Field(reply, "switches"); names != nullptr && names->is_array()) {
+    std::vector<std::string> shed;
+    for (const json& n : *names) {
+      if (n.is_string()) shed.push_back(Clean(n.get<std::string>()));
+    }
+    absl::StrAppend(&out, "switches shed by the admin layer: ",
+                    shed.empty() ? std::string("none") : absl::StrJoin(shed, ", "), "\n");
+  }
+  return out;
+}
+
 std::string RenderList(const json& listing, absl::Time now) {
   if (IsEtcdListing(listing)) return RenderEtcdList(listing, now);
   std::vector<std::vector<std::string>> rows = {
@@ -335,7 +389,8 @@ std::string RenderList(const json& listing, absl::Time now) {
                       counters ? Count(*counters, "fallbacks") : "-"});
     }
   }
-  std::string out = Table(rows, {false, false, false, false, false, false, true, true});
+  std::string out = ShedLines(listing, now);
+  out += Table(rows, {false, false, false, false, false, false, true, true});
   if (rows.size() == 1) out += "(no switches)\n";
   if (any_unknown) out += "* named by a layer, not defined in this service\n";
 

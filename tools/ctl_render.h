@@ -43,6 +43,12 @@ nlohmann::json InventoryFromListing(const nlohmann::json& listing);
 // then the switches without an owner or a description.
 std::string RenderInventory(const nlohmann::json& listing);
 
+// The answer to `degradectl shed N|clear`. Admin: the layers that now shed
+// ("admin: shed at tier ≥ 3 by bob: INC-7 (expires in 30m)") and the
+// switches the admin shed turns off, or what a clear did. etcd: the key
+// written or deleted, with its revision.
+std::string RenderShedResult(const nlohmann::json& reply, absl::Time now);
+
 // "on", "off", "on 25%", with " +fault" when a fault is active.
 std::string StateLabel(const nlohmann::json& sw);
 

@@ -321,6 +321,12 @@ int Execute(Backend& backend, const Invocation& inv, std::string_view admin_url)
   if (cmd == "drill") return Drill(backend, inv, admin_url);
   if (cmd == "get") return Show(backend.Get(inv.args[0]), inv, RenderSwitch);
   const std::string actor = inv.actor ? *inv.actor : LoginName();
+  if (cmd == "shed") {
+    absl::StatusOr<Reply> reply =
+        inv.args[0] == "clear" ? backend.ClearShed(actor, inv.reason.value_or(""))
+                               : backend.SetShed(ShedBody(inv, actor));
+    return Show(std::move(reply), inv, RenderShedResult);
+  }
   if (cmd == "clear") return Write(backend, inv, backend.Clear(inv.args[0], actor, inv.reason.value_or("")));
   return Write(backend, inv, backend.Put(inv.args[0], WriteBody(inv, actor)));  // on, off, ...
 }

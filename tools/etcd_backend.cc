@@ -63,6 +63,8 @@ KeyInfo ClassifyKey(std::string_view prefix, std::string_view key) {
   if (!absl::StartsWith(AV(key), AV(prefix))) return {};
   std::string_view rest = key.substr(prefix.size());
   if (rest == "all") return {"all", ""};
+  if (rest == "shed") return {"shed", ""};
+  if (rest == "governor") return {"governor", ""};
   for (const auto& [dir, scope] : {std::pair<std::string_view, const char*>{"switches/", "switch"},
                                    {"groups/", "group"}}) {
     if (absl::StartsWith(AV(rest), AV(dir))) return {scope, std::string(rest.substr(dir.size()))};
@@ -79,6 +81,29 @@ std::string Rfc3339Seconds(absl::Time t) {
 // or, for a value instances reject, {..., value: null, raw, error}.
 json EntryJson(const KeyInfo& info, const EtcdKv& kv, absl::Time now) {
   json out = {{"key", kv.key}, {"mod_revision", kv.mod_revision}};
+  if (info.scope == "shed" || info.scope == "governor") {
+    // Not a switch value: checked as instances read it, shown as stored.
+    const absl::Status bad =
+        info.scope == "shed"
+            ? ParseShed(kv.value, absl::StrCat("etcd ", kv.key), "shed", now).status()
+            : ParseGovernorSetting(kv.value, absl::StrCat("etcd ", kv.key), "governor", now)
+                  .status();
+    out["name"] = info.scope;
+    if (!bad.ok()) {
+      out["value"] = nullptr;
+      out["raw"] = kv.value;
+      out["error"] = std::string(SV(bad.message()));
+      return out;
+    }
+    const json value = *internal::ParseJsonStrict(kv.value);
+    out["value"] = value;
+    if (value.is_object()) {
+      for (const char* field : {"reason", "actor", "expires_at"}) {
+        if (auto it = value.find(field); it != value.end() && it->is_string()) out[field] = *it;
+      }
+    }
+    return out;
+  }
   if (info.scope != "all") out["name"] = info.name;
   const std::string path = info.scope == "all"     ? std::string("all")
                            : info.scope == "group" ? absl::StrCat("groups.", info.name)
@@ -131,13 +156,13 @@ class EtcdBackend final : public Backend {
     if (!range.ok()) return Unreachable("read", prefix_, range.status());
     const absl::Time now = absl::Now();
     json switches = json::array(), groups = json::array(), errors = json::array();
-    json all = nullptr;
+    json all = nullptr, shed = nullptr, governor = nullptr;
     for (const EtcdKv& kv : range->kvs) {
       const KeyInfo info = ClassifyKey(prefix_, kv.key);
       if (info.scope.empty()) {
         errors.push_back(absl::StrCat(
             "etcd ", kv.key, ": not a degrade key, ignored by instances; accepted under ", prefix_,
-            ": switches/NAME, groups/GROUP, all"));
+            ": switches/NAME, groups/GROUP, all, shed, governor"));
         continue;
       }
       json entry = EntryJson(info, kv, now);
@@ -146,6 +171,10 @@ class EtcdBackend final : public Backend {
         switches.push_back(std::move(entry));
       } else if (info.scope == "group") {
         groups.push_back(std::move(entry));
+      } else if (info.scope == "shed") {
+        shed = std::move(entry);
+      } else if (info.scope == "governor") {
+        governor = std::move(entry);
       } else {
         all = std::move(entry);
       }
@@ -153,6 +182,9 @@ class EtcdBackend final : public Backend {
     json listing = {{"etcd", Where(range->revision)}, {"note", kNote},
                     {"switches", std::move(switches)}, {"groups", std::move(groups)},
                     {"all", std::move(all)},            {"errors", std::move(errors)}};
+    // Only when set, so listings of prefixes without them read as before.
+    if (!shed.is_null()) listing["shed"] = std::move(shed);
+    if (!governor.is_null()) listing["governor"] = std::move(governor);
     return Make(std::move(listing));
   }
 
@@ -209,6 +241,46 @@ class EtcdBackend final : public Backend {
     absl::StatusOr<EtcdClient::DeleteResult> deleted = client_->Delete(key);
     if (!deleted.ok()) return Unreachable("delete", key, deleted.status());
     json entry = {{"name", std::string(name)},
+                  {"key", key},
+                  {"value", nullptr},
+                  {"deleted", deleted->deleted},
+                  {"etcd", Where(deleted->revision)}};
+    return Make(std::move(entry));
+  }
+
+  absl::StatusOr<Reply> SetShed(const json& body) override {
+    const absl::Time now = absl::Now();
+    json stored = body;
+    if (auto ttl = stored.find("ttl_s"); ttl != stored.end()) {
+      if (!ttl->is_number_integer() || ttl->get<int64_t>() <= 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "ttl_s ", ttl->dump(), " is not valid; accepted: a whole number of seconds above 0"));
+      }
+      stored["expires_at"] = Rfc3339Seconds(now + absl::Seconds(ttl->get<int64_t>()));
+      stored.erase("ttl_s");
+    }
+    const std::string key = absl::StrCat(prefix_, "shed");
+    const std::string text = stored.dump(-1, ' ', false, json::error_handler_t::replace);
+    absl::StatusOr<std::optional<Shed>> checked = ParseShed(text, "degradectl", "shed", now);
+    if (!checked.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the value for ", key, " would be rejected by every instance (",
+          checked.status().message(), "): nothing was written"));
+    }
+    absl::StatusOr<int64_t> revision = client_->Put(key, text);
+    if (!revision.ok()) return Unreachable("write", key, revision.status());
+    json entry = EntryJson({"shed", ""}, EtcdKv{key, text, *revision}, now);
+    entry["etcd"] = Where(*revision);
+    return Make(std::move(entry));
+  }
+
+  absl::StatusOr<Reply> ClearShed(std::string_view /*actor*/,
+                                  std::string_view /*reason*/) override {
+    // As Clear: etcd's delete carries no actor or reason.
+    const std::string key = absl::StrCat(prefix_, "shed");
+    absl::StatusOr<EtcdClient::DeleteResult> deleted = client_->Delete(key);
+    if (!deleted.ok()) return Unreachable("delete", key, deleted.status());
+    json entry = {{"name", "shed"},
                   {"key", key},
                   {"value", nullptr},
                   {"deleted", deleted->deleted},

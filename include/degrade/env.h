@@ -23,6 +23,8 @@ DEGRADE_EXPORT std::string EnvVarForSwitch(std::string_view switch_name);
 // "tier2" -> "DEGRADE_GROUP_TIER2".
 DEGRADE_EXPORT std::string EnvVarForGroup(std::string_view group_name);
 inline constexpr std::string_view kEnvAll = "DEGRADE_ALL";
+// The env layer's shed level (docs/shedding.md): 0 (none) to 9, in digits.
+inline constexpr std::string_view kEnvShed = "DEGRADE_SHED";
 
 // True for the DEGRADE_* variables that configure degrade itself (and so can
 // never name a switch): DEGRADE_CONFIG_FILE, DEGRADE_REMOTE_URLS, ...

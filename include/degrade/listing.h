@@ -1,18 +1,21 @@
 // degrade/listing.h: the listing as JSON, one format for every consumer (the
 // admin endpoint, degradectl --json, the C and Python bindings).
 //
-//   {"switches": [<switch>...], "sources": [<source>...], "errors": [...],
-//    "governor": <governor>}
+//   {"switches": [<switch>...], "shed": [<shed>...], "sources": [<source>...],
+//    "errors": [...], "governor": <governor>}
 //
 // A <switch> object:
 //   name, description, owner, groups, env_var, defined,
 //   state ("on"|"off"), allow (number), fault (null or {kind, rate, delay_ms}),
 //   layer (deciding layer), fault_layer (null or a layer), reason, actor,
 //   expires_at (null or RFC 3339),
-//   layers: [{"layer": "env", "scope": "switch"|"group:<g>"|"all",
+//   scope (which entry of the deciding layer: "switch"|"group:<g>"|"shed"|"all"),
+//   layers: [{"layer": "env", "scope": "switch"|"group:<g>"|"shed"|"all",
 //             "value": <snapshot value>}...] lowest first,
 //   counters: {calls, primary_ok, skipped, primary_failures, injected_faults,
 //              fallbacks}
+// A <shed> object (Registry::Sheds, one per layer that sheds, lowest first):
+//   layer, level (1-9), actor, reason, expires_at (null or RFC 3339).
 // A <source> object: name, target, healthy, last_success, last_error_time
 // (null or RFC 3339), last_error, consecutive_failures, applied.
 // The <governor> object (degrade/governor.h, GovernorStatus): configured,

@@ -77,7 +77,9 @@ struct Counters {
 // One layer's say about a switch.
 struct LayerSetting {
   Layer layer = Layer::kDefault;
-  // Where in the layer: "switch", "group:<name>" or "all".
+  // Where in the layer: "switch", "group:<name>", "shed" (the layer's shed
+  // level covers the switch's tier; value: "off" with the shed's actor,
+  // expiry and ShedText-style reason) or "all".
   std::string scope;
   SwitchValue value;
 };
@@ -100,8 +102,9 @@ struct SwitchInfo {
   EffectiveState effective;
   Layer deciding_layer = Layer::kDefault;  // layer that decided the state
   // Which of that layer's entries decided: "switch" (the switch's own
-  // entry; also the default layer and an open breaker), "group:<g>" or
-  // "all".
+  // entry; also the default layer and an open breaker), "group:<g>",
+  // "shed" (the layer's shed level; reason "shed at tier ≥ N by <actor>:
+  // <reason>") or "all".
   std::string scope = "switch";
   std::optional<Layer> fault_layer;        // layer that decided the fault
   std::string reason;                      // of the deciding entry
@@ -166,6 +169,12 @@ struct ChangeEvent {
 //    "expires_at":"2026-12-06T04:55:26+00:00"}
 // plus "revision" for etcd changes. Invalid UTF-8 is replaced, never thrown.
 DEGRADE_EXPORT std::string ChangeEventToJson(const ChangeEvent& event);
+
+// A layer's shed level in force (Registry::Sheds).
+struct LayerShed {
+  Layer layer = Layer::kDefault;
+  Shed shed;
+};
 
 // A problem the registry or a source hit: bad env value, rejected snapshot...
 struct ErrorRecord {
@@ -234,6 +243,20 @@ class DEGRADE_EXPORT Registry {
   // Removes the switch's admin entry. NotFound for an undefined name; OK
   // (and no change) when there was none.
   absl::Status ClearOverride(std::string_view name);
+
+  // Admin layer's shed level (docs/shedding.md): every switch whose tier is
+  // not 0 and is at least shed.level is off in the admin layer, unless the
+  // admin layer sets the switch or one of its groups. Replaces any previous
+  // admin shed; a positive `ttl` sets expires_at = now + ttl. An empty
+  // shed.actor becomes "api". Change events carry the actor and the reason
+  // "shed at tier ≥ N by <actor>: <reason>". Errors: InvalidArgument for a
+  // level outside [1, 9], a reason or actor too long or not UTF-8, an expiry
+  // outside years 1000-9999, or a negative ttl. Nothing changes on error.
+  absl::Status SetShed(Shed shed, absl::Duration ttl = absl::ZeroDuration());
+  // Removes the admin layer's shed. OK (and no change) when there was none.
+  absl::Status ClearShed();
+  // Every layer's shed in force (not expired), lowest layer first.
+  std::vector<LayerShed> Sheds() const;
 
   // Replaces the whole of `layer` with `snapshot` (all or nothing). `source`
   // names who did it, for events and errors ("file /etc/svc/degrade.json").

@@ -13,7 +13,9 @@
 //       "payments.fraud-score": {"fault": {"kind": "error", "rate": 1.0}}
 //     },
 //     "groups": {"tier2": "off"},
-//     "all": "on"
+//     "all": "on",
+//     "shed": 3,
+//     "governor": "on"
 //   }
 //
 // A value is "on", "off" (exactly, lower case), or an object with any of:
@@ -44,8 +46,25 @@
 //                 half_open_calls integer in [1, 1000]
 //               (integers may be written 20.0). Or the string "off":
 //               SwitchValue::breaker_cleared.
-// Unknown fields (in the top level, in a value, in a fault, in a breaker) are
-// ignored with a warning.
+// "shed" (docs/shedding.md) is the layer's shed level: an integer in [0, 9]
+// (0 means none and parses to no shed; 3.0 counts as an integer), or an
+// object {"level": integer in [0, 9], "reason", "actor", "expires_at" |
+// "ttl_s"} with the same rules as a value's fields of those names. Every
+// switch whose tier (SwitchSpec::tier) is not 0 and is at least the level is
+// off in that layer, unless the same layer sets the switch itself or one of
+// its groups: within a layer, switch > group > shed > all. An object with
+// level 0 is no shed (its other fields are dropped).
+//
+// "governor" (docs/governor.md) is the layer's say about the automatic
+// brownout governor: "on", "off", or an object with any of {"enabled": bool,
+// "cap": integer in [1, 9], "reason", "actor", "expires_at" | "ttl_s"}. The
+// highest layer with a governor entry that has not expired decides whether
+// the governor may act (enabled; absent = no say) and the lowest tier it may
+// touch (cap: the governor never dims a switch whose tier is below cap;
+// absent = no say). "on" is {"enabled": true}, "off" {"enabled": false}.
+//
+// Unknown fields (in the top level, in a value, in a fault, in a breaker, in
+// shed and governor objects) are ignored with a warning.
 // A wrong type or value anywhere rejects the whole snapshot, and so does null
 // where a value is expected: null is not "absent". Booleans are not numbers.
 // Objects and arrays nested deeper than 64 levels are rejected as invalid
@@ -74,6 +93,40 @@
 
 namespace degrade {
 
+// A layer's shed level (the snapshot's "shed"): every switch with a tier
+// (SwitchSpec::tier) of at least `level` is off in that layer, unless the
+// layer sets the switch or one of its groups.
+struct Shed {
+  // 1 (shed every tiered switch) to 9 (shed only tier 9). Snapshots never
+  // hold 0: "shed": 0 parses to no shed.
+  int level = 0;
+  std::string reason;  // at most kMaxReasonLength bytes, as a value's
+  std::string actor;
+  // After this instant the shed is ignored, as if absent (removed from the
+  // admin layer).
+  std::optional<absl::Time> expires_at;
+
+  friend bool operator==(const Shed&, const Shed&) = default;
+};
+
+// A layer's say about the governor (the snapshot's "governor"). The highest
+// layer whose setting has not expired decides; an absent field there means
+// "no say" for that field, and the next layer below that sets it decides.
+struct GovernorSetting {
+  // Whether the governor may act at all.
+  std::optional<bool> enabled;
+  // 1 to 9: the lowest tier the governor may dim (it never touches a switch
+  // whose tier is below cap, nor one of tier 0).
+  std::optional<int> cap;
+  std::string reason;
+  std::string actor;
+  std::optional<absl::Time> expires_at;
+
+  friend bool operator==(const GovernorSetting&, const GovernorSetting&) = default;
+};
+
+inline constexpr int kMaxShedLevel = 9;
+
 struct Snapshot {
   // Keyed by switch name. Names need not be defined in this process (one
   // config serves several versions of a service); they must be valid names.
@@ -82,8 +135,14 @@ struct Snapshot {
   std::map<std::string, SwitchValue> groups;
   // The layer's setting for every switch.
   std::optional<SwitchValue> all;
+  // The layer's shed level (level 1-9), if any.
+  std::optional<Shed> shed;
+  // The layer's governor setting, if any.
+  std::optional<GovernorSetting> governor;
 
-  bool empty() const noexcept { return switches.empty() && groups.empty() && !all; }
+  bool empty() const noexcept {
+    return switches.empty() && groups.empty() && !all && !shed && !governor;
+  }
   friend bool operator==(const Snapshot&, const Snapshot&) = default;
 };
 
@@ -94,8 +153,9 @@ inline constexpr size_t kMaxSnapshotEntries = 100'000;
 // Parses `json` as a whole snapshot. `source` names where it came from and
 // prefixes every message ("file /etc/svc/degrade.json"). `now` turns ttl_s
 // into expires_at. The top level must be an object; "switches" and "groups"
-// must be objects whose keys pass ValidateName; "all" is one value. `{}` is
-// an empty snapshot.
+// must be objects whose keys pass ValidateName; "all" is one value; "shed"
+// and "governor" as described at the top of this file. `{}` is an empty
+// snapshot.
 //
 // Returns InvalidArgument on malformed JSON (the message has the line and
 // column: "<source>: invalid JSON: parse error at line 1, column 25: ..."),
@@ -137,7 +197,9 @@ DEGRADE_EXPORT absl::StatusOr<SwitchValue> ParseSwitchValue(
 // full ({"delay_ms":0,"kind":"error","rate":1.0}), fault_cleared as
 // "fault": "off", breakers in full (every field), breaker_cleared as
 // "breaker": "off", times as RFC 3339 UTC with every significant digit of the
-// fraction. Never fails: text that is not UTF-8 is written with U+FFFD.
+// fraction. A shed with only a level is written as the number ("shed": 3),
+// else as the object; a governor setting with only `enabled` as "on"/"off",
+// else as the object. Never fails: text that is not UTF-8 is written with U+FFFD.
 // ParseSnapshot reads the result back to an equal value whenever every name
 // passes ValidateName and every value passes ValidateSwitchValue.
 DEGRADE_EXPORT std::string SnapshotToJson(const Snapshot& snapshot);
@@ -165,6 +227,30 @@ DEGRADE_EXPORT absl::Status ValidateName(std::string_view name,
 // in code (Registry::SetOverride).
 DEGRADE_EXPORT absl::Status ValidateSwitchValue(const SwitchValue& value,
                                                 std::string_view path = "value");
+
+// Parses a shed as an etcd key PREFIX + "shed" or an admin body holds it:
+// the number or the object form (see the top of this file). `path` is used
+// in messages as for ParseSwitchValue ("shed"). Returns nullopt for level 0
+// (no shed). Errors and warnings as for ParseSnapshot.
+DEGRADE_EXPORT absl::StatusOr<std::optional<Shed>> ParseShed(
+    std::string_view json, std::string_view source, std::string_view path, absl::Time now,
+    std::vector<std::string>* warnings = nullptr);
+// Parses a governor setting ("on", "off" or the object), as for ParseShed.
+DEGRADE_EXPORT absl::StatusOr<GovernorSetting> ParseGovernorSetting(
+    std::string_view json, std::string_view source, std::string_view path, absl::Time now,
+    std::vector<std::string>* warnings = nullptr);
+// The shed and governor setting as SnapshotToJson writes them.
+DEGRADE_EXPORT std::string ShedToJson(const Shed& shed);
+DEGRADE_EXPORT std::string GovernorSettingToJson(const GovernorSetting& setting);
+
+// Checks a shed built in code: level in [1, 9], reason and actor as for
+// ValidateSwitchValue, expires_at in years 1000 to 9999. InvalidArgument as
+// "<path>.level: 12 is not in [1, 9]; accepted: ...".
+DEGRADE_EXPORT absl::Status ValidateShed(const Shed& shed, std::string_view path = "shed");
+// Checks a governor setting built in code: cap in [1, 9], texts and expiry
+// as above.
+DEGRADE_EXPORT absl::Status ValidateGovernorSetting(const GovernorSetting& setting,
+                                                    std::string_view path = "governor");
 
 }  // namespace degrade
 

@@ -128,11 +128,62 @@ absl::StatusOr<BulkWrite> ParseBulkWrite(std::string_view body, absl::Time now,
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
+  // The shed and governor setting are written like entries: the write's
+  // ttl_s, an expiry in the future, the default actor.
+  auto author = [&](std::string_view path, std::string& actor,
+                    std::optional<absl::Time>& expires_at) -> absl::Status {
+    SwitchValue probe;
+    if (out.ttl_s) {
+      if (expires_at) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            ToAbsl(kBulkWriteSource), ": ", ToAbsl(path),
+            ": has its own expiry (expires_at or ttl_s) while the write has ttl_s ",
+            snapshot::FormatNumber(*out.ttl_s), "; accepted: one or the other"));
+      }
+      expires_at = expires;
+    }
+    probe.expires_at = expires_at;
+    if (absl::Status s = CheckExpiryInFuture(probe, kBulkWriteSource, path, now); !s.ok()) {
+      return s;
+    }
+    if (actor.empty()) actor = std::string(default_actor);
+    return absl::OkStatus();
+  };
+  if (out.snapshot.shed) {
+    Shed& shed = *out.snapshot.shed;
+    if (absl::Status s = author("shed", shed.actor, shed.expires_at); !s.ok()) return s;
+  }
+  if (out.snapshot.governor) {
+    GovernorSetting& g = *out.snapshot.governor;
+    if (absl::Status s = author("governor", g.actor, g.expires_at); !s.ok()) return s;
+  }
   out.actor = actors_agree && common_actor ? *common_actor : std::string(default_actor);
   out.reason = reasons_agree && common_reason && !common_reason->empty()
                    ? *common_reason
                    : absl::StrCat("bulk write of ", entries, entries == 1 ? " entry" : " entries");
   return out;
+}
+
+absl::StatusOr<Shed> ParseShedWrite(std::string_view body, absl::Time now,
+                                    std::string_view default_actor,
+                                    std::vector<std::string>* warnings) {
+  absl::StatusOr<std::optional<Shed>> parsed = ParseShed(body, kShedWriteSource, "shed", now, warnings);
+  if (!parsed.ok()) return parsed.status();
+  if (!parsed->has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ToAbsl(kShedWriteSource),
+                     ": shed.level: 0 is not a shed level to set; accepted: an integer in [1, 9] "
+                     "(DELETE /degrade/v1/shed clears the shed)"));
+  }
+  Shed shed = **std::move(parsed);
+  if (shed.expires_at && *shed.expires_at <= now) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ToAbsl(kShedWriteSource), ": shed.expires_at: \"", Rfc3339(*shed.expires_at),
+        "\" is not in the future (now ", Rfc3339(absl::FromUnixSeconds(absl::ToUnixSeconds(now))),
+        "); accepted: an RFC 3339 time after now, or ttl_s (DELETE clears the shed)"));
+  }
+  if (shed.actor.empty()) shed.actor = std::string(default_actor);
+  return shed;
 }
 
 }  // namespace degrade::internal

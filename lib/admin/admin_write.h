@@ -67,6 +67,19 @@ absl::StatusOr<BulkWrite> ParseBulkWrite(std::string_view body, absl::Time now,
                                          std::string_view default_actor,
                                          const std::function<bool(std::string_view)>& defined);
 
+// The source that prefixes the shed write's messages:
+// "admin PUT shed: shed.level: 12 is not an integer in [0, 9]; ...".
+inline constexpr std::string_view kShedWriteSource = "admin PUT shed";
+
+// Parses the body of PUT /degrade/v1/shed: {"level": 1-9, "reason",
+// "actor", "expires_at" | "ttl_s"} (ParseShed, source kShedWriteSource,
+// path "shed"). `default_actor` fills a shed without an actor.
+// InvalidArgument (nothing is applied) on anything ParseShed refuses, on
+// level 0 (DELETE clears the shed), and on an expiry not in the future.
+absl::StatusOr<Shed> ParseShedWrite(std::string_view body, absl::Time now,
+                                    std::string_view default_actor,
+                                    std::vector<std::string>* warnings);
+
 }  // namespace degrade::internal
 
 #endif  // DEGRADE_LIB_ADMIN_ADMIN_WRITE_H_

@@ -49,6 +49,9 @@ main { padding: 14px 20px 40px; }
 #banner.error { background: var(--red); color: #fff; }
 #banner.ok { background: #14532d; color: #dcfce7; }
 #banner span { flex: 1; white-space: pre-wrap; word-break: break-word; }
+#shed-banner { margin: 12px 20px 0; padding: 12px 16px; border-radius: 8px; font-size: 19px;
+  font-weight: 600; background: #7c2d12; color: #ffedd5; }
+#shed-banner div { white-space: pre-wrap; overflow-wrap: anywhere; }
 #health { display: flex; gap: 16px; flex-wrap: wrap; margin-bottom: 14px; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; }
 #sources-panel { flex: 1 1 420px; }
@@ -131,6 +134,7 @@ dialog .buttons { display: flex; justify-content: flex-end; gap: 10px; }
   <button type="button" id="token-btn">Set token</button>
 </header>
 <div id="banner" role="alert" hidden><span id="banner-text"></span><button type="button" id="banner-close">Dismiss</button></div>
+<div id="shed-banner" role="status" hidden></div>
 <main>
   <section id="health">
     <div class="panel" id="sources-panel"><h2>Sources</h2><div id="sources"></div></div>
@@ -244,6 +248,10 @@ function scopeText(s) {
 // only this switch's own admin entry.
 function clearBlocked(s) {
   if ((s.layers || []).some((l) => l.layer === 'admin' && l.scope === 'switch')) return '';
+  if (s.scope === 'shed') {
+    return 'Nothing to clear: the ' + s.layer + ' layer sheds its tier (' + s.reason +
+        '); end the shed or override with On';
+  }
   const where = s.layer + (s.scope && s.scope !== 'switch' ? ' (' + s.scope + ')' : '');
   const how = {
     default: 'nothing overrides it; override with Off/On',
@@ -435,8 +443,28 @@ function sourceOf(message, sources) {
   return null;
 }
 
+// One line per layer that sheds (the listing's "shed"), shown while any
+// does: "shed at tier ≥ 3 by bob: INC-7 (admin layer, ends in 29:59)".
+function shedText(x) {
+  return 'shed at tier \u2265 ' + x.level + (x.actor ? ' by ' + x.actor : '') +
+      (x.reason ? ': ' + x.reason : '');
+}
+function renderShed(data) {
+  const sheds = data.shed || [];
+  const box = $('shed-banner');
+  box.hidden = sheds.length === 0;
+  while (box.children.length > sheds.length) box.lastChild.remove();
+  sheds.forEach((x, i) => {
+    const line = box.children[i] || box.appendChild(el('div'));
+    line.dataset.layer = x.layer;
+    const ends = x.expires_at ? ', ends ' + countdown(Date.parse(x.expires_at) - Date.now()) : '';
+    setText(line, shedText(x) + ' (' + x.layer + ' layer' + ends + ')');
+  });
+}
+
 function render(data) {
   renderSources(data);
+  renderShed(data);
   const body = $('rows');
   const seen = new Set();
   let i = 0;

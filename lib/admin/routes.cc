@@ -25,6 +25,7 @@ namespace {
 
 constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
 constexpr std::string_view kEventsPath = "/degrade/v1/events";
+constexpr std::string_view kShedPath = "/degrade/v1/shed";
 
 // This response ends its connection: the request may have left bytes on the
 // wire (an unread body) that must not be read as the next request. The
@@ -291,6 +292,12 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
     rates_.AddToListing(listing);
     return SendJson(res, 200, listing);
   }
+  if (path == kShedPath) {
+    if (req.method == "PUT") return PutShed(req, res);
+    if (req.method == "DELETE") return DeleteShed(req, res);
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD, PUT, DELETE");
+    return SendJson(res, 200, {{"shed", ShedsJson(registry_.Sheds())}});
+  }
   if (absl::StartsWith(path, absl::StrCat(ToAbsl(kSwitchesPath), "/"))) {
     const std::string name = path.substr(kSwitchesPath.size() + 1);
     if (!name.empty() && name.find('/') == std::string::npos) {
@@ -303,7 +310,8 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
   SendError(res, 404,
             absl::StrCat("no route for ", ClipForMessage(path),
                          "; routes: GET|PUT /degrade/v1/switches, "
-                         "GET|PUT|DELETE /degrade/v1/switches/{name}, GET /degrade/v1/events, "
+                         "GET|PUT|DELETE /degrade/v1/switches/{name}, "
+                         "GET|PUT|DELETE /degrade/v1/shed, GET /degrade/v1/events, "
                          "GET /metrics, GET /healthz, GET /"));
 }
 
@@ -463,6 +471,66 @@ void Routes::PutSwitches(const httplib::Request& req, httplib::Response& res) {
   nlohmann::json body = ListingJson(registry_);
   if (!write->warnings.empty()) body["warnings"] = write->warnings;
   SendJson(res, 200, body);
+}
+
+// The switches the admin layer's shed decides, by name.
+std::vector<std::string> Routes::ShedByAdmin() const {
+  std::vector<std::string> out;
+  for (const SwitchInfo& info : registry_.List()) {
+    if (info.defined && info.deciding_layer == Layer::kAdmin && info.scope == "shed") {
+      out.push_back(info.name);
+    }
+  }
+  return out;
+}
+
+// PUT /degrade/v1/shed: the admin layer's shed level (docs/shedding.md).
+void Routes::PutShed(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  if (!config_.token.empty() && req.body.find(config_.token) != std::string::npos) {
+    return RefuseCarriedToken(req, res, "body");
+  }
+  std::vector<std::string> warnings;
+  absl::StatusOr<Shed> shed =
+      ParseShedWrite(req.body, registry_.clock().Now(), DefaultActor(req), &warnings);
+  if (!shed.ok()) return SendError(res, 400, shed.status());
+  const std::string text = ShedText(*shed);
+  const std::string actor = shed->actor;
+  // The change events name the request's actor, and the shed's text as the
+  // reason, so that every switch it turns off says why.
+  if (absl::Status s = SetShedWithCause(registry_, *std::move(shed), absl::ZeroDuration(),
+                                        MakeCause(actor, text));
+      !s.ok()) {
+    return SendError(res, 400, s);
+  }
+  for (const std::string& w : warnings) Audit(LogLevel::kWarning, w);
+  Audit(LogLevel::kInfo, absl::StrCat("admin: ", LogText(actor), " from ", LogText(req.remote_addr),
+                                      " set the admin layer's ", LogText(text)));
+  nlohmann::json body = {{"shed", ShedsJson(registry_.Sheds())}, {"switches", ShedByAdmin()}};
+  if (!warnings.empty()) body["warnings"] = warnings;
+  SendJson(res, 200, body);
+}
+
+// DELETE /degrade/v1/shed: clears the admin layer's shed; 200 whether or
+// not there was one, saying which.
+void Routes::DeleteShed(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  const std::string actor = DefaultActor(req);
+  const std::optional<Shed> before = registry_.LayerSnapshot(Layer::kAdmin).shed;
+  if (absl::Status s =
+          ClearShedWithCause(registry_, MakeCause(actor, req.get_header_value("X-Degrade-Reason")));
+      !s.ok()) {
+    return SendError(res, 400, s);
+  }
+  const std::string message = before ? absl::StrCat(DescribeShed(Layer::kAdmin, *before), " cleared")
+                                     : std::string("the admin layer had no shed; nothing changed");
+  if (before) {
+    Audit(LogLevel::kInfo, absl::StrCat("admin: ", LogText(actor), " from ",
+                                        LogText(req.remote_addr), " cleared the ", LogText(message)));
+  }
+  SendJson(res, 200, {{"cleared", before.has_value()},
+                      {"message", message},
+                      {"shed", ShedsJson(registry_.Sheds())}});
 }
 
 void Routes::NotDefined(const std::string& name, httplib::Response& res) {

@@ -63,6 +63,9 @@ class Routes {
                     httplib::Response& res);
   void NotDefined(const std::string& name, httplib::Response& res);
   void PutSwitches(const httplib::Request& req, httplib::Response& res);
+  void PutShed(const httplib::Request& req, httplib::Response& res);
+  void DeleteShed(const httplib::Request& req, httplib::Response& res);
+  std::vector<std::string> ShedByAdmin() const;
   std::string DefaultActor(const httplib::Request& req) const;
 
   void SendJson(httplib::Response& res, int status, const nlohmann::json& body) const;

@@ -54,6 +54,20 @@ Cause SourceCause(std::string_view source, Layer layer);
 absl::Status SetOverrideWithCause(Registry& registry, std::string_view name, SwitchValue value,
                                   absl::Duration ttl, Cause cause);
 absl::Status ClearOverrideWithCause(Registry& registry, std::string_view name, Cause cause);
+// A shed as events, listings and the console show it: "shed at tier ≥ 3 by
+// oncall: INC-7 db saturated" (" by <actor>" only with an actor, ": <reason>"
+// only with a reason). The reason of the "off" entry a shed stands for.
+std::string ShedText(const Shed& shed);
+// What a clear or an expiry of a shed took away: `admin shed at tier ≥ 3 by
+// bob ("INC-7")`, as DescribeEntry for entries.
+std::string DescribeShed(Layer layer, const Shed& shed);
+
+// The admin layer's shed (the admin endpoint's PUT/DELETE /degrade/v1/shed),
+// as Registry::SetShed and ClearShed. An empty cause.reason becomes
+// ShedText(shed) for a set, `admin shed at tier ≥ N by <actor> ("<reason>")
+// cleared` for a clear.
+absl::Status SetShedWithCause(Registry& registry, Shed shed, absl::Duration ttl, Cause cause);
+absl::Status ClearShedWithCause(Registry& registry, Cause cause);
 // A whole layer written at once (the admin bulk write): as ApplySnapshot.
 absl::Status ApplySnapshotWithCause(Registry& registry, Layer layer, Snapshot snapshot,
                                     std::string_view source, const Cause& cause);

@@ -31,8 +31,9 @@ std::string Mangle(std::string_view prefix, std::string_view name) {
 
 // Variables that configure degrade itself. A switch whose variable would be
 // one of these is rejected at definition.
-constexpr std::array<std::string_view, 20> kReserved = {
+constexpr std::array<std::string_view, 21> kReserved = {
     "DEGRADE_ALL",
+    "DEGRADE_SHED",
     "DEGRADE_CONFIG_FILE",
     "DEGRADE_REMOTE_URLS",
     "DEGRADE_REMOTE_INTERVAL_MS",

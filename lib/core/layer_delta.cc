@@ -96,6 +96,22 @@ absl::Status RegistryCore::ApplyLayerDelta(Layer layer, LayerDelta delta,
     if (absl::Status s = check(*delta.all, [] { return std::string("all"); }); !s.ok()) return s;
     sets_expiry = sets_expiry || delta.all->expires_at.has_value();
   }
+  if (delta.change_shed && delta.shed.has_value()) {
+    if (values == DeltaValues::kBuiltInCode) {
+      if (absl::Status s = ValidateShed(*delta.shed, "shed"); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(who, ": ", s.message()));
+      }
+    }
+    sets_expiry = sets_expiry || delta.shed->expires_at.has_value();
+  }
+  if (delta.change_governor && delta.governor.has_value()) {
+    if (values == DeltaValues::kBuiltInCode) {
+      if (absl::Status s = ValidateGovernorSetting(*delta.governor, "governor"); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(who, ": ", s.message()));
+      }
+    }
+    sets_expiry = sets_expiry || delta.governor->expires_at.has_value();
+  }
 
   const int l = static_cast<int>(layer);
   std::vector<ChangeEvent> events;
@@ -124,6 +140,8 @@ absl::Status RegistryCore::ApplyLayerDelta(Layer layer, LayerDelta delta,
         }
       }
       if (delta.change_all) editable->all = std::move(delta.all);
+      if (delta.change_shed) editable->shed = std::move(delta.shed);
+      if (delta.change_governor) editable->governor = std::move(delta.governor);
       delta_layers_[l] = editable;
       ReplaceLayerLocked(layer, editable, cause, want, old);
       EnqueueLocked(events);
@@ -154,6 +172,14 @@ absl::Status RegistryCore::ApplyLayerDelta(Layer layer, LayerDelta delta,
               break;
             }
           }
+        }
+      }
+      if (delta.change_governor) editable->governor = std::move(delta.governor);
+      if (delta.change_shed) {
+        editable->shed = std::move(delta.shed);
+        // A new shed entry: every view of the layer may point at the old one.
+        if (SyncShedLocked(layer)) {
+          for (Switch* sw : switches_) affected.insert(sw);
         }
       }
       if (delta.change_all) {

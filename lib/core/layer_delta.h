@@ -28,8 +28,16 @@ struct LayerDelta {
   // When change_all: the new "all" entry, or nullopt to remove it.
   bool change_all = false;
   std::optional<SwitchValue> all;
+  // When change_shed: the layer's new shed, or nullopt to remove it.
+  bool change_shed = false;
+  std::optional<Shed> shed;
+  // When change_governor: the layer's new governor setting, or nullopt.
+  bool change_governor = false;
+  std::optional<GovernorSetting> governor;
 
-  bool empty() const { return switches.empty() && groups.empty() && !change_all; }
+  bool empty() const {
+    return switches.empty() && groups.empty() && !change_all && !change_shed && !change_governor;
+  }
 };
 
 // Applies `delta` to `layer`, all or nothing, as ApplySnapshot would apply
@@ -41,7 +49,8 @@ struct LayerDelta {
 //
 // Cost: proportional to the delta and to the switches it affects (a switch
 // entry affects its switch; a group entry the switches of that group, found
-// by one pass over the defined switches; "all" every switch) -- not to the
+// by one pass over the defined switches; "all" and a changed shed every
+// switch; a governor setting none) -- not to the
 // size of the layer. The exception is the first delta after the layer was
 // replaced by ApplySnapshot (or by nothing yet): that one copies the layer
 // once. A delta that sets an entry with expires_at also re-plans the expiry

@@ -1,6 +1,7 @@
 // The listing as JSON (see degrade/listing.h).
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "degrade/listing.h"
@@ -100,6 +101,19 @@ nlohmann::json SourceHealthJson(const SourceHealth& h) {
           {"applied", h.applied}};
 }
 
+// The layers that shed, lowest first: what the console's banner shows.
+nlohmann::json ShedsJson(const std::vector<LayerShed>& sheds) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const LayerShed& s : sheds) {
+    out.push_back({{"layer", std::string(LayerName(s.layer))},
+                   {"level", s.shed.level},
+                   {"actor", s.shed.actor},
+                   {"reason", s.shed.reason},
+                   {"expires_at", TimeOrNull(s.shed.expires_at)}});
+  }
+  return out;
+}
+
 nlohmann::json GovernorStatusJson(const GovernorStatus& g) {
   nlohmann::json setting = nullptr;
   if (g.setting_layer.has_value()) {
@@ -138,6 +152,7 @@ nlohmann::json ListingJson(const Registry& registry) {
                       {"message", e.message}});
   }
   return {{"switches", switches},
+          {"shed", ShedsJson(registry.Sheds())},
           {"sources", sources},
           {"errors", errors},
           {"governor", GovernorStatusJson(registry.governor())}};

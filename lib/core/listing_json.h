@@ -4,6 +4,7 @@
 #define DEGRADE_LIB_LISTING_JSON_H_
 
 #include <string>
+#include <vector>
 
 #include "degrade/registry.h"
 #include "nlohmann/json.hpp"
@@ -15,6 +16,9 @@ nlohmann::json SourceHealthJson(const SourceHealth& health);
 // The governor's status as the listing shows it (degrade/listing.h).
 nlohmann::json GovernorStatusJson(const GovernorStatus& status);
 nlohmann::json ListingJson(const Registry& registry);
+// The listing's "shed" array: [{"layer", "level", "actor", "reason",
+// "expires_at"}...] as Registry::Sheds gives them.
+nlohmann::json ShedsJson(const std::vector<LayerShed>& sheds);
 // Serialises without ever throwing (invalid UTF-8 is replaced).
 std::string Dump(const nlohmann::json& j);
 

@@ -102,6 +102,11 @@ absl::Status Registry::SetOverride(std::string_view name, SwitchValue value, abs
 absl::Status Registry::ClearOverride(std::string_view name) {
   return core_->ClearOverride(name, internal::MakeCause("api", ""));
 }
+absl::Status Registry::SetShed(Shed shed, absl::Duration ttl) {
+  return core_->SetShed(std::move(shed), ttl, internal::Cause{});
+}
+absl::Status Registry::ClearShed() { return core_->ClearShed(internal::MakeCause("api", "")); }
+std::vector<LayerShed> Registry::Sheds() const { return core_->Sheds(); }
 absl::Status Registry::ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source) {
   return core_->ApplySnapshot(layer, std::move(snapshot), source,
                               internal::RegistryCore::Checked::kNothing,

@@ -109,6 +109,12 @@ class RegistryCore {
   absl::Status ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source,
                              Checked checked, const Cause& cause) ABSL_LOCKS_EXCLUDED(mu_);
   Snapshot LayerSnapshot(Layer layer) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The admin layer's shed (registry_layers.cc). `shed` is built in code:
+  // validated here. An empty cause.reason becomes ShedText(shed).
+  absl::Status SetShed(Shed shed, absl::Duration ttl, Cause cause) ABSL_LOCKS_EXCLUDED(mu_);
+  // An empty cause.reason becomes DescribeShed(admin, shed) + " cleared".
+  absl::Status ClearShed(Cause cause) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<LayerShed> Sheds() const ABSL_LOCKS_EXCLUDED(mu_);
 
   uint64_t AddListener(Registry::Listener listener) ABSL_LOCKS_EXCLUDED(deliver_mu_);
   void RemoveListener(uint64_t id) ABSL_LOCKS_EXCLUDED(deliver_mu_);
@@ -163,8 +169,16 @@ class RegistryCore {
   // Recomputes `data`'s view of `layer` (which entry decides its state,
   // fault and breaker policy there), given its own entry in the layer (null
   // when none). ComputeViewLocked finds that entry itself.
+  //
+  // Within a layer: the switch's own entry, then its groups' (the most
+  // degraded), then the layer's shed (off for a tier in [level, 9]), then
+  // "all".
   void SetViewLocked(SwitchData& data, Layer layer, const SwitchValue* own, absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Brings shed_entries_[layer] in line with the layer's shed. Returns true
+  // when it changed: then every switch's view of the layer must be
+  // recomputed before mu_ is released (views may point at the old entry).
+  bool SyncShedLocked(Layer layer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ComputeViewLocked(SwitchData& data, Layer layer, absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every switch's view of `layer`, then (when `resolve`) its resolution.
@@ -242,6 +256,14 @@ class RegistryCore {
   // edit in place while layers_ still holds it), or null. Compared by
   // address with layers_: replacing a layer any other way ends the editing.
   std::array<std::weak_ptr<Snapshot>, kLayerCount> delta_layers_ ABSL_GUARDED_BY(mu_);
+  // Per layer with a shed: the shed, and the "off" entry it stands for
+  // (actor: the shed's; reason: ShedText; expiry: the shed's), which views
+  // point at like at any entry of the layer. Null without a shed.
+  struct ShedEntry {
+    Shed shed;
+    SwitchValue off;
+  };
+  std::array<std::unique_ptr<const ShedEntry>, kLayerCount> shed_entries_ ABSL_GUARDED_BY(mu_);
   // Built as switches are defined; layers_[kEnv] aliases it (never copied,
   // so views into it stay valid: map nodes do not move).
   Snapshot env_layer_ ABSL_GUARDED_BY(mu_);

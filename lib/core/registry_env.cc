@@ -1,5 +1,6 @@
-// The env layer: DEGRADE_<NAME>, DEGRADE_GROUP_<GROUP> and DEGRADE_ALL
-// (degrade/env.h for the names and values), read as switches are defined.
+// The env layer: DEGRADE_<NAME>, DEGRADE_GROUP_<GROUP>, DEGRADE_ALL and
+// DEGRADE_SHED (degrade/env.h for the names and values), read as switches are
+// defined (the last two once, at construction).
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -36,11 +37,27 @@ void RegistryCore::ReadProcessEnvLocked(std::vector<PendingLog>& logs) {
                                                      "; ignored")});
     }
   }
+  if (auto shed = Getenv(kEnvShed)) {
+    absl::StatusOr<int64_t> level =
+        ParseEnvInteger(kEnvShed, *shed, "a shed level (0: none)", 0, kMaxShedLevel);
+    if (!level.ok()) {
+      logs.push_back({LogLevel::kError, absl::StrCat("env: ", level.status().message(),
+                                                     "; ignored")});
+    } else if (*level > 0) {
+      Shed s;
+      s.level = static_cast<int>(*level);
+      s.actor = "env";
+      s.reason = absl::StrCat(ToAbsl(kEnvShed), "=", *shed);
+      env_layer_.shed = std::move(s);
+    }
+  }
   // The env layer is env_layer_ itself, never copied: it only grows, and
   // std::map nodes keep their addresses, so every switch's env view stays
   // valid while later definitions add entries.
   layers_[static_cast<int>(Layer::kEnv)] =
       std::shared_ptr<const Snapshot>(std::shared_ptr<void>(), &env_layer_);
+  // No switch is defined yet: nothing to recompute.
+  SyncShedLocked(Layer::kEnv);
   // Audit trail without code: DEGRADE_LOG_CHANGES=on prints change events.
   if (auto v = Getenv("DEGRADE_LOG_CHANGES")) {
     // A yes/no setting, not a switch state: "25%" means nothing here.

@@ -24,16 +24,19 @@ constexpr absl::Duration kExpiryRecheck = absl::Seconds(1);
 void RegistryCore::ScheduleExpiryLocked() {
   std::optional<absl::Time> next;
   const absl::Time now = clock_->Now();
-  auto consider = [&](const SwitchValue& v) {
-    if (v.expires_at && *v.expires_at > now && (!next || *v.expires_at < *next)) {
-      next = v.expires_at;
-    }
+  auto consider_time = [&](const std::optional<absl::Time>& t) {
+    if (t && *t > now && (!next || *t < *next)) next = t;
   };
+  auto consider = [&](const SwitchValue& v) { consider_time(v.expires_at); };
   for (int l = 1; l < kLayerCount; ++l) {
     const Snapshot& s = *layers_[l];
     for (const auto& [n, v] : s.switches) consider(v);
     for (const auto& [n, v] : s.groups) consider(v);
     if (s.all) consider(*s.all);
+    // A shed's and a governor setting's expiry too: the first changes
+    // switches, the second what the governor may do.
+    if (s.shed) consider_time(s.shed->expires_at);
+    if (s.governor) consider_time(s.governor->expires_at);
   }
   next_expiry_ = next;
   if (!next) return;
@@ -86,7 +89,11 @@ void RegistryCore::ProcessExpiries() {
             v = d.rare != nullptr ? d.rare->fault[l] : nullptr;
             if (v == nullptr || !Expired(*v, now)) continue;
           }
-          expired[sw] = absl::StrCat(DescribeEntry(static_cast<Layer>(l), *v), " expired");
+          const ShedEntry* shed = shed_entries_[l].get();
+          expired[sw] = absl::StrCat(shed != nullptr && v == &shed->off
+                                         ? DescribeShed(static_cast<Layer>(l), shed->shed)
+                                         : DescribeEntry(static_cast<Layer>(l), *v),
+                                     " expired");
           break;
         }
       }
@@ -98,6 +105,12 @@ void RegistryCore::ProcessExpiries() {
     std::erase_if(pruned->switches, [&](const auto& kv) { return Expired(kv.second, now); });
     std::erase_if(pruned->groups, [&](const auto& kv) { return Expired(kv.second, now); });
     if (pruned->all && Expired(*pruned->all, now)) pruned->all.reset();
+    if (pruned->shed && pruned->shed->expires_at && *pruned->shed->expires_at <= now) {
+      pruned->shed.reset();
+    }
+    if (pruned->governor && pruned->governor->expires_at && *pruned->governor->expires_at <= now) {
+      pruned->governor.reset();
+    }
     old_admin = std::exchange(layers_[static_cast<int>(Layer::kAdmin)], std::move(pruned));
     const Cause none = MakeCause("expiry", "");
     for (int l = 1; l < kLayerCount; ++l) {

@@ -77,6 +77,16 @@ absl::Status CheckSnapshot(Layer layer, const Snapshot& snapshot, const std::str
       return s;
     }
   }
+  if (values && snapshot.shed) {
+    if (absl::Status s = ValidateShed(*snapshot.shed, "shed"); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(who, ": ", s.message()));
+    }
+  }
+  if (values && snapshot.governor) {
+    if (absl::Status s = ValidateGovernorSetting(*snapshot.governor, "governor"); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(who, ": ", s.message()));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -118,6 +128,14 @@ absl::Status SetOverrideWithCause(Registry& registry, std::string_view name, Swi
 
 absl::Status ClearOverrideWithCause(Registry& registry, std::string_view name, Cause cause) {
   return RegistryAccess::Core(registry).ClearOverride(name, std::move(cause));
+}
+
+absl::Status SetShedWithCause(Registry& registry, Shed shed, absl::Duration ttl, Cause cause) {
+  return RegistryAccess::Core(registry).SetShed(std::move(shed), ttl, std::move(cause));
+}
+
+absl::Status ClearShedWithCause(Registry& registry, Cause cause) {
+  return RegistryAccess::Core(registry).ClearShed(std::move(cause));
 }
 
 absl::Status ApplySnapshotWithCause(Registry& registry, Layer layer, Snapshot snapshot,
@@ -181,6 +199,64 @@ absl::Status RegistryCore::ClearOverride(std::string_view name, Cause cause) {
   }
   Deliver(std::move(events), {});
   return absl::OkStatus();
+}
+
+absl::Status RegistryCore::SetShed(Shed shed, absl::Duration ttl, Cause cause) {
+  if (ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shed: ttl ", absl::FormatDuration(ttl),
+                     " is negative; accepted: a positive duration, or zero for none"));
+  }
+  if (absl::Status s = ValidateShed(shed, "shed"); !s.ok()) return s;
+  if (shed.actor.empty()) shed.actor = cause.actor.empty() ? "api" : cause.actor;
+  if (cause.actor.empty()) cause.actor = shed.actor;
+  std::vector<ChangeEvent> events;
+  std::shared_ptr<const Snapshot> old;  // freed after the lock is released
+  {
+    MutexLock lock(mu_);
+    if (ttl > absl::ZeroDuration()) shed.expires_at = clock_->Now() + ttl;
+    if (cause.reason.empty()) cause.reason = ShedText(shed);
+    auto next = std::make_shared<Snapshot>(LayerLocked(Layer::kAdmin));
+    next->shed = std::move(shed);
+    ReplaceLayerLocked(Layer::kAdmin, std::move(next), cause, WantEvents() ? &events : nullptr,
+                       old);
+    EnqueueLocked(events);
+  }
+  Deliver(std::move(events), {});
+  return absl::OkStatus();
+}
+
+absl::Status RegistryCore::ClearShed(Cause cause) {
+  std::vector<ChangeEvent> events;
+  std::shared_ptr<const Snapshot> old;  // freed after the lock is released
+  {
+    MutexLock lock(mu_);
+    const Snapshot& admin = LayerLocked(Layer::kAdmin);
+    if (!admin.shed.has_value()) return absl::OkStatus();
+    if (cause.reason.empty()) {
+      cause.reason = absl::StrCat(DescribeShed(Layer::kAdmin, *admin.shed), " cleared");
+    }
+    auto next = std::make_shared<Snapshot>(admin);
+    next->shed.reset();
+    ReplaceLayerLocked(Layer::kAdmin, std::move(next), cause, WantEvents() ? &events : nullptr,
+                       old);
+    EnqueueLocked(events);
+  }
+  Deliver(std::move(events), {});
+  return absl::OkStatus();
+}
+
+std::vector<LayerShed> RegistryCore::Sheds() const {
+  MutexLock lock(mu_);
+  const absl::Time now = clock_->Now();
+  std::vector<LayerShed> out;
+  for (int l = 1; l < kLayerCount; ++l) {
+    const ShedEntry* entry = shed_entries_[l].get();
+    if (entry != nullptr && !Expired(entry->off, now)) {
+      out.push_back({static_cast<Layer>(l), entry->shed});
+    }
+  }
+  return out;
 }
 
 absl::Status RegistryCore::ApplySnapshot(Layer layer, Snapshot snapshot, std::string_view source,

@@ -71,6 +71,11 @@ SwitchInfo RegistryCore::InfoLocked(const Switch* sw, std::string_view unknown_n
         if (&it->second == &deciding) info.scope = info.layers.back().scope;
       }
     }
+    if (const ShedEntry* shed = shed_entries_[l].get();
+        shed != nullptr && d.tier != 0 && d.tier >= shed->shed.level && !Expired(shed->off, now)) {
+      info.layers.push_back({layer, "shed", shed->off});
+      if (&shed->off == &deciding) info.scope = "shed";
+    }
     if (snap.all.has_value() && !Expired(*snap.all, now)) {
       info.layers.push_back({layer, "all", *snap.all});
       if (&*snap.all == &deciding) info.scope = "all";

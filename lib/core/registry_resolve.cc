@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/registry_core.h"
 
@@ -107,6 +108,14 @@ void RegistryCore::SetViewLocked(SwitchData& data, Layer layer, const SwitchValu
       }
       if (state == nullptr) state = group_state;
     }
+    // The layer's shed: below the switch's and its groups' entries, above
+    // "all". Tier 0 is never shed.
+    if (state == nullptr && data.tier != 0) {
+      const ShedEntry* shed = shed_entries_[l].get();
+      if (shed != nullptr && data.tier >= shed->shed.level && !Expired(shed->off, now)) {
+        state = &shed->off;
+      }
+    }
     if (snap.all.has_value() && !Expired(*snap.all, now)) {
       if (state == nullptr && snap.all->SetsState()) state = &*snap.all;
       if (fault == nullptr && snap.all->SetsFault()) fault = &*snap.all;
@@ -120,9 +129,48 @@ void RegistryCore::SetViewLocked(SwitchData& data, Layer layer, const SwitchValu
   data.rare->breaker[l] = breaker;
 }
 
+std::string ShedText(const Shed& shed) {
+  std::string out = absl::StrCat("shed at tier \u2265 ", shed.level);
+  if (!shed.actor.empty()) absl::StrAppend(&out, " by ", shed.actor);
+  if (!shed.reason.empty()) absl::StrAppend(&out, ": ", shed.reason);
+  return out;
+}
+
+std::string DescribeShed(Layer layer, const Shed& shed) {
+  std::string out =
+      absl::StrCat(absl::string_view(LayerName(layer).data(), LayerName(layer).size()),
+                   " shed at tier \u2265 ", shed.level);
+  if (!shed.actor.empty()) absl::StrAppend(&out, " by ", shed.actor);
+  if (!shed.reason.empty()) absl::StrAppend(&out, " (\"", shed.reason, "\")");
+  return out;
+}
+
+bool RegistryCore::SyncShedLocked(Layer layer) {
+  const int l = static_cast<int>(layer);
+  const std::optional<Shed>& shed = layers_[l]->shed;
+  std::unique_ptr<const ShedEntry>& entry = shed_entries_[l];
+  if (!shed.has_value()) {
+    if (entry == nullptr) return false;
+    entry.reset();
+    return true;
+  }
+  if (entry != nullptr && entry->shed == *shed) return false;
+  auto next = std::make_unique<ShedEntry>();
+  next->shed = *shed;
+  next->off.state = State::kOff;
+  next->off.actor = shed->actor;
+  next->off.reason = ShedText(*shed);
+  next->off.expires_at = shed->expires_at;
+  entry = std::move(next);
+  return true;
+}
+
 void RegistryCore::RecomputeLayerLocked(Layer layer, absl::Time now, bool resolve,
                                         const Cause& cause, std::vector<ChangeEvent>* events,
                                         bool own_entries_found) {
+  // Every view of the layer is recomputed below, so a new shed entry may
+  // replace the old one here.
+  SyncShedLocked(layer);
   const Snapshot& snap = LayerLocked(layer);
   // Own entries from the snapshot's side (a hash lookup per entry) unless
   // the snapshot names many more switches than are defined here (then a

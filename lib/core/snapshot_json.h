@@ -4,6 +4,7 @@
 #define DEGRADE_LIB_CORE_SNAPSHOT_JSON_H_
 
 #include "degrade/breaker.h"
+#include "degrade/snapshot.h"
 #include "degrade/state.h"
 #include "nlohmann/json.hpp"
 
@@ -13,6 +14,9 @@ namespace degrade::internal {
 nlohmann::json SwitchValueJson(const SwitchValue& value);
 // A breaker policy in full, as a value's "breaker" field is written.
 nlohmann::json BreakerPolicyJson(const BreakerPolicy& policy);
+// A shed and a governor setting as SnapshotToJson writes them.
+nlohmann::json ShedJson(const Shed& shed);
+nlohmann::json GovernorSettingJson(const GovernorSetting& setting);
 
 }  // namespace degrade::internal
 

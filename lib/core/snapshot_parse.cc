@@ -265,6 +265,53 @@ absl::Status ParseBreaker(Context& context, std::string_view path, const Json& v
   return absl::OkStatus();
 }
 
+// The fields every entry with an author may have (a switch value, a shed, a
+// governor setting): reason, actor, expires_at, ttl_s (kept in `ttl_s` until
+// ApplyTtl, which needs to know whether expires_at was given too).
+absl::Status ParseEntryField(const Context& context, std::string_view path, const std::string& key,
+                             const Json& field, std::string& reason, std::string& actor,
+                             std::optional<absl::Time>& expires_at,
+                             std::optional<double>& ttl_s) {
+  const std::string field_path = Child(path, key);
+  if (key == "reason" || key == "actor") {
+    absl::StatusOr<std::string> text = ParseText(context, field_path, field);
+    if (!text.ok()) return text.status();
+    (key == "reason" ? reason : actor) = *std::move(text);
+  } else if (key == "expires_at") {
+    const auto* text = field.get_ptr<const std::string*>();
+    if (text == nullptr) return context.BadValue(field_path, field, "is not a string", kAcceptedTime);
+    absl::Time time;
+    std::string ignored;
+    // ParseTime also takes "infinite-future", which is not RFC 3339.
+    if (!absl::ParseTime(absl::RFC3339_full, AbslView(*text), &time, &ignored) ||
+        time == absl::InfiniteFuture() || time == absl::InfinitePast()) {
+      return context.BadValue(field_path, field, "is not an RFC 3339 time", kAcceptedTime);
+    }
+    if (!InTimeRange(time)) {
+      return context.BadValue(field_path, field, kTimeRangeProblem, kAcceptedTimeRange);
+    }
+    expires_at = time;
+  } else {  // ttl_s
+    const std::optional<double> number = AsNumber(field);
+    if (!number) return context.BadValue(field_path, field, "is not a number", kAcceptedTtl);
+    if (!std::isfinite(*number) || *number <= 0 || *number > kMaxTtlSeconds) {
+      return context.BadValue(field_path, field, "is not in (0, 2592000]", kAcceptedTtl);
+    }
+    ttl_s = *number;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyTtl(const Context& context, std::string_view path,
+                      const std::optional<double>& ttl_s, std::optional<absl::Time>& expires_at) {
+  if (!ttl_s) return absl::OkStatus();
+  if (expires_at) {
+    return context.Error(path, "both expires_at and ttl_s given; accepted: one of them");
+  }
+  expires_at = context.now + absl::Seconds(*ttl_s);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SwitchValue> ParseValue(Context& context, std::string_view path, const Json& value) {
   SwitchValue out;
   if (const auto* text = value.get_ptr<const std::string*>()) {
@@ -304,32 +351,13 @@ absl::StatusOr<SwitchValue> ParseValue(Context& context, std::string_view path, 
       if (absl::Status status = ParseFault(context, field_path, field, out); !status.ok()) {
         return status;
       }
-    } else if (key == "reason" || key == "actor") {
-      absl::StatusOr<std::string> text = ParseText(context, field_path, field);
-      if (!text.ok()) return text.status();
-      (key == "reason" ? out.reason : out.actor) = *std::move(text);
-    } else if (key == "expires_at") {
-      const auto* text = field.get_ptr<const std::string*>();
-      if (text == nullptr)
-        return context.BadValue(field_path, field, "is not a string", kAcceptedTime);
-      absl::Time time;
-      std::string ignored;
-      // ParseTime also takes "infinite-future", which is not RFC 3339.
-      if (!absl::ParseTime(absl::RFC3339_full, AbslView(*text), &time, &ignored) ||
-          time == absl::InfiniteFuture() || time == absl::InfinitePast()) {
-        return context.BadValue(field_path, field, "is not an RFC 3339 time", kAcceptedTime);
+    } else if (key == "reason" || key == "actor" || key == "expires_at" || key == "ttl_s") {
+      if (absl::Status status =
+              ParseEntryField(context, path, key, field, out.reason, out.actor, out.expires_at,
+                              ttl_s);
+          !status.ok()) {
+        return status;
       }
-      if (!InTimeRange(time)) {
-        return context.BadValue(field_path, field, kTimeRangeProblem, kAcceptedTimeRange);
-      }
-      out.expires_at = time;
-    } else if (key == "ttl_s") {
-      const std::optional<double> number = AsNumber(field);
-      if (!number) return context.BadValue(field_path, field, "is not a number", kAcceptedTtl);
-      if (!std::isfinite(*number) || *number <= 0 || *number > kMaxTtlSeconds) {
-        return context.BadValue(field_path, field, "is not in (0, 2592000]", kAcceptedTtl);
-      }
-      ttl_s = *number;
     } else if (key == "breaker") {
       if (absl::Status status = ParseBreaker(context, field_path, field, out); !status.ok()) {
         return status;
@@ -343,11 +371,107 @@ absl::StatusOr<SwitchValue> ParseValue(Context& context, std::string_view path, 
                          Cat(FormatNumber(*out.allow),
                              R"( given with state "off"; allow is only meaningful with state on)"));
   }
-  if (ttl_s) {
-    if (out.expires_at) {
-      return context.Error(path, "both expires_at and ttl_s given; accepted: one of them");
+  if (absl::Status status = ApplyTtl(context, path, ttl_s, out.expires_at); !status.ok()) {
+    return status;
+  }
+  return out;
+}
+
+// "shed": an integer level, or an object with level, reason, actor,
+// expires_at | ttl_s. Level 0 is no shed.
+absl::StatusOr<std::optional<Shed>> ParseShedValue(Context& context, std::string_view path,
+                                                   const Json& value) {
+  auto level_of = [&](std::string_view level_path, const Json& v) -> absl::StatusOr<int> {
+    const std::optional<double> number = v.is_boolean() ? std::nullopt : AsNumber(v);
+    if (!number || !std::isfinite(*number) || std::floor(*number) != *number || *number < 0 ||
+        *number > kMaxShedLevel) {
+      return context.BadValue(level_path, v, "is not an integer in [0, 9]", kAcceptedShedLevel);
     }
-    out.expires_at = context.now + absl::Seconds(*ttl_s);
+    return static_cast<int>(*number);
+  };
+  if (!value.is_object()) {
+    if (!AsNumber(value)) return context.BadValue(path, value, "is not a shed", kAcceptedShed);
+    absl::StatusOr<int> level = level_of(path, value);
+    if (!level.ok()) return level.status();
+    if (*level == 0) return std::optional<Shed>();
+    Shed shed;
+    shed.level = *level;
+    return std::optional<Shed>(std::move(shed));
+  }
+  Shed shed;
+  bool has_level = false;
+  std::optional<double> ttl_s;
+  for (const auto& [key, field] : *value.get_ptr<const Json::object_t*>()) {
+    if (key == "level") {
+      absl::StatusOr<int> level = level_of(Child(path, key), field);
+      if (!level.ok()) return level.status();
+      shed.level = *level;
+      has_level = true;
+    } else if (key == "reason" || key == "actor" || key == "expires_at" || key == "ttl_s") {
+      if (absl::Status status = ParseEntryField(context, path, key, field, shed.reason,
+                                                shed.actor, shed.expires_at, ttl_s);
+          !status.ok()) {
+        return status;
+      }
+    } else {
+      context.WarnUnknown(Child(path, key));
+    }
+  }
+  if (!has_level) {
+    return context.Error(Child(path, "level"), Cat("missing; accepted: ", kAcceptedShedLevel));
+  }
+  if (absl::Status status = ApplyTtl(context, path, ttl_s, shed.expires_at); !status.ok()) {
+    return status;
+  }
+  if (shed.level == 0) return std::optional<Shed>();
+  return std::optional<Shed>(std::move(shed));
+}
+
+// "governor": "on", "off", or an object with enabled, cap, reason, actor,
+// expires_at | ttl_s.
+absl::StatusOr<GovernorSetting> ParseGovernorValue(Context& context, std::string_view path,
+                                                   const Json& value) {
+  GovernorSetting out;
+  if (const auto* text = value.get_ptr<const std::string*>()) {
+    if (*text == "on" || *text == "off") {
+      out.enabled = *text == "on";
+      return out;
+    }
+    return context.BadValue(path, value, "is not a governor setting", kAcceptedGovernor);
+  }
+  const auto* object = value.get_ptr<const Json::object_t*>();
+  if (object == nullptr) {
+    return context.BadValue(path, value, "is not a governor setting", kAcceptedGovernor);
+  }
+  std::optional<double> ttl_s;
+  for (const auto& [key, field] : *object) {
+    const std::string field_path = Child(path, key);
+    if (key == "enabled") {
+      const auto* enabled = field.get_ptr<const bool*>();
+      if (enabled == nullptr) {
+        return context.BadValue(field_path, field, "is not a boolean", "true or false");
+      }
+      out.enabled = *enabled;
+    } else if (key == "cap") {
+      const std::optional<double> number = field.is_boolean() ? std::nullopt : AsNumber(field);
+      if (!number || !std::isfinite(*number) || std::floor(*number) != *number ||
+          *number < 1 || *number > kMaxShedLevel) {
+        return context.BadValue(field_path, field, "is not an integer in [1, 9]",
+                                kAcceptedGovernorCap);
+      }
+      out.cap = static_cast<int>(*number);
+    } else if (key == "reason" || key == "actor" || key == "expires_at" || key == "ttl_s") {
+      if (absl::Status status = ParseEntryField(context, path, key, field, out.reason, out.actor,
+                                                out.expires_at, ttl_s);
+          !status.ok()) {
+        return status;
+      }
+    } else {
+      context.WarnUnknown(field_path);
+    }
+  }
+  if (absl::Status status = ApplyTtl(context, path, ttl_s, out.expires_at); !status.ok()) {
+    return status;
   }
   return out;
 }
@@ -383,12 +507,14 @@ absl::StatusOr<Snapshot> ParseSnapshot(std::string_view json, std::string_view s
   const auto* top = document->get_ptr<const Json::object_t*>();
   if (top == nullptr) {
     return context.BadValue("", *document, "is not a snapshot",
-                            "an object with switches, groups, all");
+                            "an object with switches, groups, all, shed, governor");
   }
 
   const Json::object_t* switches = nullptr;
   const Json::object_t* groups = nullptr;
   const Json* all = nullptr;
+  const Json* shed = nullptr;
+  const Json* governor = nullptr;
   for (const auto& [key, value] : *top) {
     if (key == "switches" || key == "groups") {
       const auto* entries = value.get_ptr<const Json::object_t*>();
@@ -400,6 +526,10 @@ absl::StatusOr<Snapshot> ParseSnapshot(std::string_view json, std::string_view s
       (key == "switches" ? switches : groups) = entries;
     } else if (key == "all") {
       all = &value;
+    } else if (key == "shed") {
+      shed = &value;
+    } else if (key == "governor") {
+      governor = &value;
     } else {
       context.WarnUnknown(PathKey(key));
     }
@@ -427,6 +557,16 @@ absl::StatusOr<Snapshot> ParseSnapshot(std::string_view json, std::string_view s
     if (!value.ok()) return value.status();
     snapshot.all = *std::move(value);
   }
+  if (shed != nullptr) {
+    absl::StatusOr<std::optional<Shed>> value = ParseShedValue(context, "shed", *shed);
+    if (!value.ok()) return value.status();
+    snapshot.shed = *std::move(value);
+  }
+  if (governor != nullptr) {
+    absl::StatusOr<GovernorSetting> value = ParseGovernorValue(context, "governor", *governor);
+    if (!value.ok()) return value.status();
+    snapshot.governor = *std::move(value);
+  }
   Deliver(context, warnings);
   return snapshot;
 }
@@ -440,6 +580,30 @@ absl::StatusOr<SwitchValue> ParseSwitchValue(std::string_view json, std::string_
   absl::StatusOr<SwitchValue> value = ParseValue(context, path, *document);
   if (value.ok()) Deliver(context, warnings);
   return value;
+}
+
+
+absl::StatusOr<std::optional<Shed>> ParseShed(std::string_view json, std::string_view source,
+                                              std::string_view path, absl::Time now,
+                                              std::vector<std::string>* warnings) {
+  Context context{source, now, {}};
+  absl::StatusOr<Json> document = ParseJson(context, path, json);
+  if (!document.ok()) return document.status();
+  absl::StatusOr<std::optional<Shed>> shed = ParseShedValue(context, path, *document);
+  if (shed.ok()) Deliver(context, warnings);
+  return shed;
+}
+
+absl::StatusOr<GovernorSetting> ParseGovernorSetting(std::string_view json,
+                                                     std::string_view source,
+                                                     std::string_view path, absl::Time now,
+                                                     std::vector<std::string>* warnings) {
+  Context context{source, now, {}};
+  absl::StatusOr<Json> document = ParseJson(context, path, json);
+  if (!document.ok()) return document.status();
+  absl::StatusOr<GovernorSetting> setting = ParseGovernorValue(context, path, *document);
+  if (setting.ok()) Deliver(context, warnings);
+  return setting;
 }
 
 }  // namespace degrade

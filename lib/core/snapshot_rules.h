@@ -59,11 +59,18 @@ inline constexpr std::string_view kAcceptedSlowCallMs =
     "an integer number of milliseconds in [0, 600000] (0: calls are not timed)";
 inline constexpr std::string_view kAcceptedOpenSeconds = "a number of seconds in (0, 86400]";
 inline constexpr std::string_view kAcceptedHalfOpenCalls = "an integer in [1, 1000]";
+inline constexpr std::string_view kAcceptedShedLevel = "an integer in [0, 9] (0: no shed)";
+inline constexpr std::string_view kAcceptedShed =
+    "an integer in [0, 9] (0: no shed) or an object with level, reason, actor, expires_at, ttl_s";
+inline constexpr std::string_view kAcceptedGovernor =
+    R"("on", "off" or an object with enabled, cap, reason, actor, expires_at, ttl_s)";
+inline constexpr std::string_view kAcceptedGovernorCap = "an integer tier in [1, 9]";
 inline constexpr std::string_view kNameRule =
     "1-128 characters of [a-z0-9._-], starting with a letter or digit";
 
 static_assert(kMaxFaultDelayMs == 600'000, "update kAcceptedDelay");
 static_assert(kMaxReasonLength == 1024, "update kAcceptedText");
+static_assert(kMaxShedLevel == 9, "update kAcceptedShedLevel, kAcceptedShed, kAcceptedGovernorCap");
 static_assert(kMaxBreakerWindowSeconds == 3600 && kMaxBreakerWindowCalls == 10'000 &&
                   kMaxBreakerMinCalls == 1'000'000 && kMaxBreakerSlowCallMs == 600'000 &&
                   kMaxBreakerOpenSeconds == 86'400.0 && kMaxBreakerHalfOpenCalls == 1000,

@@ -26,6 +26,48 @@ absl::Status ValidateName(std::string_view name, std::string_view what) {
 }
 
 namespace internal {
+namespace {
+
+// reason, actor (at most kMaxReasonLength bytes of UTF-8; empty is valid:
+// most entries have no reason or actor) and expires_at (finite, years 1000
+// to 9999): the fields of every entry that has an author.
+absl::Status CheckAuthorFields(const std::string& reason, const std::string& actor,
+                               const std::optional<absl::Time>& expires_at,
+                               absl::FunctionRef<std::string()> path) {
+  auto error = [](std::string_view field_path, std::string_view message) {
+    return absl::InvalidArgumentError(Cat(field_path, ": ", message));
+  };
+  auto field = [&](std::string_view name) { return Child(path(), name); };
+  auto check_text = [&](std::string_view name, const std::string& text) {
+    if (text.size() > kMaxReasonLength) {
+      return error(field(name), Cat(RenderString(text), " is ", std::to_string(text.size()),
+                                    " bytes long; accepted: ", kAcceptedText));
+    }
+    if (!IsValidUtf8(text)) {
+      return error(field(name),
+                   Cat(RenderString(text), " is not valid UTF-8; accepted: ", kAcceptedText));
+    }
+    return absl::OkStatus();
+  };
+  if (!reason.empty()) {
+    if (absl::Status status = check_text("reason", reason); !status.ok()) return status;
+  }
+  if (!actor.empty()) {
+    if (absl::Status status = check_text("actor", actor); !status.ok()) return status;
+  }
+  if (expires_at && (*expires_at == absl::InfiniteFuture() || *expires_at == absl::InfinitePast())) {
+    return error(field("expires_at"), Cat(absl::FormatTime(*expires_at),
+                                          " is not a finite time; accepted: ", kAcceptedTime));
+  }
+  if (expires_at && !InTimeRange(*expires_at)) {
+    return error(field("expires_at"),
+                 Cat(absl::FormatTime(absl::RFC3339_full, *expires_at, absl::UTCTimeZone()), " ",
+                     kTimeRangeProblem, "; accepted: ", kAcceptedTimeRange));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 // The path is only built for a message: a valid value (the common case, and
 // 10,000 of them in a big snapshot) costs no string work.
@@ -121,42 +163,32 @@ absl::Status ValidateSwitchValueAt(const SwitchValue& value,
                    "both a breaker policy and breaker_cleared given; accepted: one of them");
     }
   }
-  auto check_text = [&](std::string_view name, const std::string& text) {
-    if (text.size() > kMaxReasonLength) {
-      return error(field(name), Cat(RenderString(text), " is ", std::to_string(text.size()),
-                                    " bytes long; accepted: ", kAcceptedText));
-    }
-    if (!IsValidUtf8(text)) {
-      return error(field(name),
-                   Cat(RenderString(text), " is not valid UTF-8; accepted: ", kAcceptedText));
-    }
-    return absl::OkStatus();
-  };
-  // An empty text is valid: most entries have no reason or actor.
-  if (!value.reason.empty()) {
-    if (absl::Status status = check_text("reason", value.reason); !status.ok()) return status;
-  }
-  if (!value.actor.empty()) {
-    if (absl::Status status = check_text("actor", value.actor); !status.ok()) return status;
-  }
-  if (value.expires_at &&
-      (*value.expires_at == absl::InfiniteFuture() || *value.expires_at == absl::InfinitePast())) {
-    return error(field("expires_at"),
-                 Cat(absl::FormatTime(*value.expires_at),
-                     " is not a finite time; accepted: ", kAcceptedTime));
-  }
-  if (value.expires_at && !InTimeRange(*value.expires_at)) {
-    return error(field("expires_at"),
-                 Cat(absl::FormatTime(absl::RFC3339_full, *value.expires_at, absl::UTCTimeZone()),
-                     " ", kTimeRangeProblem, "; accepted: ", kAcceptedTimeRange));
-  }
-  return absl::OkStatus();
+  return CheckAuthorFields(value.reason, value.actor, value.expires_at, path);
 }
 
 }  // namespace internal
 
 absl::Status ValidateSwitchValue(const SwitchValue& value, std::string_view path) {
   return internal::ValidateSwitchValueAt(value, [path] { return std::string(path); });
+}
+
+absl::Status ValidateShed(const Shed& shed, std::string_view path) {
+  if (shed.level < 1 || shed.level > kMaxShedLevel) {
+    return absl::InvalidArgumentError(
+        Cat(Child(path, "level"), ": ", std::to_string(shed.level),
+            " is not in [1, 9]; accepted: an integer in [1, 9] (a shed of level 0 is no shed)"));
+  }
+  return internal::CheckAuthorFields(shed.reason, shed.actor, shed.expires_at,
+                                     [path] { return std::string(path); });
+}
+
+absl::Status ValidateGovernorSetting(const GovernorSetting& setting, std::string_view path) {
+  if (setting.cap && (*setting.cap < 1 || *setting.cap > kMaxShedLevel)) {
+    return absl::InvalidArgumentError(Cat(Child(path, "cap"), ": ", std::to_string(*setting.cap),
+                                          " is not in [1, 9]; accepted: ", kAcceptedGovernorCap));
+  }
+  return internal::CheckAuthorFields(setting.reason, setting.actor, setting.expires_at,
+                                     [path] { return std::string(path); });
 }
 
 }  // namespace degrade

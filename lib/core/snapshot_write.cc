@@ -69,6 +69,33 @@ nlohmann::json SwitchValueJson(const SwitchValue& value) {
   return out;
 }
 
+nlohmann::json ShedJson(const Shed& shed) {
+  if (shed.reason.empty() && shed.actor.empty() && !shed.expires_at) return shed.level;
+  Json out = Json::object();
+  out["level"] = shed.level;
+  if (!shed.reason.empty()) out["reason"] = shed.reason;
+  if (!shed.actor.empty()) out["actor"] = shed.actor;
+  if (shed.expires_at) {
+    out["expires_at"] = absl::FormatTime(absl::RFC3339_full, *shed.expires_at, absl::UTCTimeZone());
+  }
+  return out;
+}
+
+nlohmann::json GovernorSettingJson(const GovernorSetting& g) {
+  if (g.enabled && !g.cap && g.reason.empty() && g.actor.empty() && !g.expires_at) {
+    return *g.enabled ? "on" : "off";
+  }
+  Json out = Json::object();
+  if (g.enabled) out["enabled"] = *g.enabled;
+  if (g.cap) out["cap"] = *g.cap;
+  if (!g.reason.empty()) out["reason"] = g.reason;
+  if (!g.actor.empty()) out["actor"] = g.actor;
+  if (g.expires_at) {
+    out["expires_at"] = absl::FormatTime(absl::RFC3339_full, *g.expires_at, absl::UTCTimeZone());
+  }
+  return out;
+}
+
 }  // namespace internal
 
 std::string SnapshotToJson(const Snapshot& snapshot) {
@@ -86,7 +113,15 @@ std::string SnapshotToJson(const Snapshot& snapshot) {
     }
   }
   if (snapshot.all) out["all"] = internal::SwitchValueJson(*snapshot.all);
+  if (snapshot.shed) out["shed"] = internal::ShedJson(*snapshot.shed);
+  if (snapshot.governor) out["governor"] = internal::GovernorSettingJson(*snapshot.governor);
   return Dump(out);
+}
+
+std::string ShedToJson(const Shed& shed) { return Dump(internal::ShedJson(shed)); }
+
+std::string GovernorSettingToJson(const GovernorSetting& setting) {
+  return Dump(internal::GovernorSettingJson(setting));
 }
 
 std::string SwitchValueToJson(const SwitchValue& value) {

@@ -134,6 +134,10 @@ bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string&
     kind = Kind::kOutside;
   } else if (rel == "all") {
     kind = Kind::kAll;
+  } else if (rel == "shed") {
+    kind = Kind::kShed;
+  } else if (rel == "governor") {
+    kind = Kind::kGovernor;
   } else if (absl::StartsWith(ToAbsl(rel), "switches/")) {
     kind = Kind::kSwitch;
     name = std::string(rel.substr(9));
@@ -146,7 +150,7 @@ bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string&
       registry_.Log(LogLevel::kWarning,
                     absl::StrCat("etcd key ", key, ": outside the layout, ignored; accepted: ",
                                  prefix_, "switches/NAME, ", prefix_, "groups/GROUP, ", prefix_,
-                                 "all"));
+                                 "all, ", prefix_, "shed, ", prefix_, "governor"));
     }
     return false;
   }
@@ -161,20 +165,35 @@ bool EtcdWatch::Update(std::map<std::string, Entry>& entries, const std::string&
   e.mod_revision = mod_revision;
   const std::string source = absl::StrCat("etcd key ", key);
   e.error.clear();
-  if (kind != Kind::kAll) {
+  if (kind == Kind::kSwitch || kind == Kind::kGroup) {
     absl::Status s =
         ValidateName(name, kind == Kind::kSwitch ? "switch name" : "group name");
     if (!s.ok()) e.error = absl::StrCat(source, ": ", s.message());
   }
   if (e.error.empty()) {
     std::vector<std::string> warnings;
-    absl::StatusOr<SwitchValue> parsed =
-        ParseSwitchValue(*value, source, "value", registry_.clock().Now(), &warnings);
+    const absl::Time now = registry_.clock().Now();
+    Good good;
+    absl::Status parsed;
+    if (kind == Kind::kShed) {
+      absl::StatusOr<std::optional<Shed>> shed = ParseShed(*value, source, "shed", now, &warnings);
+      parsed = shed.status();
+      if (shed.ok()) good.shed = *std::move(shed);
+    } else if (kind == Kind::kGovernor) {
+      absl::StatusOr<GovernorSetting> governor =
+          ParseGovernorSetting(*value, source, "governor", now, &warnings);
+      parsed = governor.status();
+      if (governor.ok()) good.governor = *std::move(governor);
+    } else {
+      absl::StatusOr<SwitchValue> v = ParseSwitchValue(*value, source, "value", now, &warnings);
+      parsed = v.status();
+      if (v.ok()) good.value = *std::move(v);
+    }
     if (parsed.ok()) {
       for (const std::string& w : warnings) registry_.Log(LogLevel::kWarning, w);
-      e.good = *std::move(parsed);
+      e.good = std::move(good);
     } else {
-      e.error = ToStd(parsed.status().message());
+      e.error = ToStd(parsed.message());
     }
   }
   if (e.error.empty()) {
@@ -191,13 +210,19 @@ Snapshot EtcdWatch::SnapshotOf(const std::map<std::string, Entry>& entries) {
     if (!e.good.has_value()) continue;
     switch (e.kind) {
       case Kind::kSwitch:
-        snapshot.switches[e.name] = *e.good;
+        snapshot.switches[e.name] = *e.good->value;
         break;
       case Kind::kGroup:
-        snapshot.groups[e.name] = *e.good;
+        snapshot.groups[e.name] = *e.good->value;
         break;
       case Kind::kAll:
-        snapshot.all = *e.good;
+        snapshot.all = *e.good->value;
+        break;
+      case Kind::kShed:
+        snapshot.shed = e.good->shed;
+        break;
+      case Kind::kGovernor:
+        snapshot.governor = e.good->governor;
         break;
       case Kind::kOutside:
         break;
@@ -307,13 +332,13 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   while (i < m.events.size()) {
     const int64_t rev = m.events[i].kv.mod_revision;
     // For each key of this revision, its good value before it.
-    std::map<std::string, std::optional<SwitchValue>> before;
+    std::map<std::string, std::optional<Good>> before;
     for (; i < m.events.size() && m.events[i].kv.mod_revision == rev; ++i) {
       EtcdEvent& e = m.events[i];
       if (rev <= revision_) continue;  // seen already
       if (!before.contains(e.kv.key)) {
         auto it = entries_.find(e.kv.key);
-        before[e.kv.key] = it == entries_.end() ? std::optional<SwitchValue>() : it->second.good;
+        before[e.kv.key] = it == entries_.end() ? std::optional<Good>() : it->second.good;
       }
       std::optional<std::string> value;
       if (e.type == EtcdEvent::Type::kPut) value = std::move(e.kv.value);
@@ -342,26 +367,34 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
 }
 
 bool EtcdWatch::ApplyRevision(WatchSink& sink,
-                              const std::map<std::string, std::optional<SwitchValue>>& before,
+                              const std::map<std::string, std::optional<Good>>& before,
                               int64_t revision) {
   LayerDelta delta;
   for (const auto& [key, old_good] : before) {
     auto it = entries_.find(key);
-    const std::optional<SwitchValue> now_good =
-        it == entries_.end() ? std::optional<SwitchValue>() : it->second.good;
+    const std::optional<Good> now_good =
+        it == entries_.end() ? std::optional<Good>() : it->second.good;
     if (now_good == old_good) continue;
     const std::string_view rel = std::string_view(key).substr(prefix_.size());
+    const std::optional<SwitchValue> value = now_good ? now_good->value : std::nullopt;
     if (rel == "all") {
       delta.change_all = true;
-      delta.all = now_good;
+      delta.all = value;
+    } else if (rel == "shed") {
+      delta.change_shed = true;
+      delta.shed = now_good ? now_good->shed : std::nullopt;
+    } else if (rel == "governor") {
+      delta.change_governor = true;
+      delta.governor = now_good ? now_good->governor : std::nullopt;
     } else if (absl::StartsWith(ToAbsl(rel), "switches/")) {
-      delta.switches[std::string(rel.substr(9))] = now_good;
+      delta.switches[std::string(rel.substr(9))] = value;
     } else if (absl::StartsWith(ToAbsl(rel), "groups/")) {
-      delta.groups[std::string(rel.substr(7))] = now_good;
+      delta.groups[std::string(rel.substr(7))] = value;
     }
   }
   if (delta.empty()) return true;
-  const size_t changed = delta.switches.size() + delta.groups.size() + (delta.change_all ? 1 : 0);
+  const size_t changed = delta.switches.size() + delta.groups.size() + (delta.change_all ? 1 : 0) +
+                         (delta.change_shed ? 1 : 0) + (delta.change_governor ? 1 : 0);
   absl::Status s = sink.Apply(
       absl::StrCat("revision ", revision, " (", changed, changed == 1 ? " entry" : " entries",
                    " changed)"),

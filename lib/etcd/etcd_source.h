@@ -179,12 +179,21 @@ class EtcdWatch final : public WatchStrategy {
   std::optional<Snapshot> WholeView() override;
 
  private:
-  enum class Kind { kSwitch, kGroup, kAll, kOutside };
+  enum class Kind { kSwitch, kGroup, kAll, kShed, kGovernor, kOutside };
+  // A key's parsed value: `value` for switches/, groups/ and all; `shed`
+  // for PREFIX + "shed" (nullopt inside for level 0); `governor` for
+  // PREFIX + "governor".
+  struct Good {
+    std::optional<SwitchValue> value;
+    std::optional<Shed> shed;
+    std::optional<GovernorSetting> governor;
+    friend bool operator==(const Good&, const Good&) = default;
+  };
   struct Entry {
     Kind kind = Kind::kOutside;
     std::string name;  // switch or group name
     int64_t mod_revision = 0;
-    std::optional<SwitchValue> good;  // the last good value
+    std::optional<Good> good;  // the last good value
     std::string error;                // why the current value is rejected
   };
 
@@ -202,7 +211,7 @@ class EtcdWatch final : public WatchStrategy {
   // (`before`: each key's good value before the revision) as one
   // ApplyLayerDelta. False (and need_sync_) if the registry refused it.
   bool ApplyRevision(WatchSink& sink,
-                     const std::map<std::string, std::optional<SwitchValue>>& before,
+                     const std::map<std::string, std::optional<Good>>& before,
                      int64_t revision);
   // The layer as `entries` make it.
   static Snapshot SnapshotOf(const std::map<std::string, Entry>& entries);

@@ -324,6 +324,23 @@ test('an error stops showing as current once its source has succeeded since', ST
   assert.match(await page.locator('#sources').textContent(), /file.*healthy/s);
 });
 
+test('a banner says which layer sheds, by whom and why, while one does', STEP, async () => {
+  const auth = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+  const put = await fetch(`${base}/degrade/v1/shed`, {
+    method: 'PUT', headers: auth, body: JSON.stringify({ level: 7, reason: 'INC-7 db hot', actor: 'oncall' }),
+  });
+  assert.equal(put.status, 200);
+  try {
+    await page.waitForFunction(() => !document.getElementById('shed-banner').hidden, null, { timeout: 10_000 });
+    assert.equal(await page.locator('#shed-banner div').first().textContent(),
+      'shed at tier \u2265 7 by oncall: INC-7 db hot (admin layer)');
+  } finally {
+    const del = await fetch(`${base}/degrade/v1/shed`, { method: 'DELETE', headers: auth });
+    assert.equal(del.status, 200);
+  }
+  await page.waitForFunction(() => document.getElementById('shed-banner').hidden, null, { timeout: 10_000 });
+});
+
 test('the page raised no script error and no CSP violation', () => {
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(cspViolations, []);
