@@ -34,8 +34,8 @@
 //   capacity  a closed loop (64 requests outstanding) with everything on;
 //             C = answers per second.
 //   1 on      everything on, no governor: 0.5x, 2x, 0.5x of C.
-//   2 shed    the best static tier shedding: every level N (tiers >= N off,
-//             by admin overrides) tried at 2x; the one serving the most
+//   2 shed    the best static tier shedding: every shed level N (tiers >= N
+//             off: Registry::SetShed, the admin layer's) tried at 2x; the one serving the most
 //             optional work with p95 <= target, then 0.5x, 2x, 0.5x with it.
 //             (In both sweeps a point missing the target by less than 3x is
 //             run twice and the better run kept: the sweep rows marked '.)
@@ -110,6 +110,7 @@
 #include "degrade/call.h"
 #include "degrade/governor.h"
 #include "degrade/registry.h"
+#include "degrade/snapshot.h"
 #include "degrade/switch.h"
 
 extern char** environ;
@@ -391,9 +392,11 @@ class Service {
   }
 
   // Control commands:
-  //   ALLOW <a>        every optional switch on with allow a (admin layer)
-  //   SHED <n>         tiers >= n off, the others cleared (0: none)
-  //   CLEAR            no admin entries
+  //   ALLOW <a>        every optional switch on with allow a (admin
+  //                    overrides; no shed)
+  //   SHED <n>         the admin layer's shed level n: tiers >= n off
+  //                    (Registry::SetShed; 0: none; no overrides)
+  //   CLEAR            no admin entries, no shed
   //   GOV <target_ms> <period_ms>   ConfigureGovernor (p95)
   //   NOGOV            StopGovernor
   //   FLUSH            drop the queued requests (unanswered, uncounted)
@@ -409,28 +412,33 @@ class Service {
       if (!absl::SimpleAtod(parts[1], &allow) || allow < 0 || allow > 1) {
         return absl::StrCat("ERR ALLOW: ", parts[1], " is not a fraction in [0, 1]");
       }
-      s = SetAllOverrides([allow](int) {
-        degrade::SwitchValue v;
-        v.allow = allow;
-        v.actor = "overload";
-        v.reason = "fixed allow";
-        return std::optional<degrade::SwitchValue>(v);
-      });
+      s = registry_.ClearShed();
+      if (s.ok()) {
+        s = SetAllOverrides([allow](int) {
+          degrade::SwitchValue v;
+          v.allow = allow;
+          v.actor = "overload";
+          v.reason = "fixed allow";
+          return std::optional<degrade::SwitchValue>(v);
+        });
+      }
     } else if (cmd == "SHED" && parts.size() == 2) {
       int level = 0;
       if (!absl::SimpleAtoi(parts[1], &level) || level < 0 || level > 9) {
         return absl::StrCat("ERR SHED: ", parts[1], " is not a level in [0, 9]");
       }
-      s = SetAllOverrides([level](int tier) -> std::optional<degrade::SwitchValue> {
-        if (level == 0 || tier < level) return std::nullopt;
-        degrade::SwitchValue v;
-        v.state = degrade::State::kOff;
-        v.actor = "overload";
-        v.reason = absl::StrCat("static shedding: tiers >= ", level);
-        return v;
-      });
+      s = SetAllOverrides([](int) { return std::optional<degrade::SwitchValue>(); });
+      if (s.ok() && level == 0) s = registry_.ClearShed();
+      if (s.ok() && level > 0) {
+        degrade::Shed shed;
+        shed.level = level;
+        shed.actor = "overload";
+        shed.reason = "static shedding";
+        s = registry_.SetShed(shed);
+      }
     } else if (cmd == "CLEAR" && parts.size() == 1) {
       s = SetAllOverrides([](int) { return std::optional<degrade::SwitchValue>(); });
+      if (s.ok()) s = registry_.ClearShed();
     } else if (cmd == "GOV" && parts.size() == 3) {
       int target_ms = 0, period_ms = 0;
       if (!absl::SimpleAtoi(parts[1], &target_ms) || !absl::SimpleAtoi(parts[2], &period_ms)) {
@@ -1263,6 +1271,23 @@ int RunBench(const Args& args, const char* self) {
               steady_from_period > 0 ? "from settling to the end of 2x"
                                      : "second half of 2x: never settled",
               served.size(), StdDev(served), Mean(served), StdDev(allow));
+
+  // The same over the 2x phase after its first 10 periods, settled or not.
+  std::vector<double> served_after10, allow_after10;
+  for (size_t i = 10; i < up.size(); ++i) {
+    served_after10.push_back(up[i].served);
+    allow_after10.push_back(up[i].tier_allow);
+  }
+  std::printf("governor: 2x after its first 10 periods (%zu periods): served s.d. %.3f (mean "
+              "%.3f, min %.3f, max %.3f), dimmed tier's allow s.d. %.3f\n",
+              served_after10.size(), StdDev(served_after10), Mean(served_after10),
+              served_after10.empty() ? 0.0
+                                     : *std::min_element(served_after10.begin(),
+                                                         served_after10.end()),
+              served_after10.empty() ? 0.0
+                                     : *std::max_element(served_after10.begin(),
+                                                         served_after10.end()),
+              StdDev(allow_after10));
 
   const PhaseResult gov_steady = Summarize(gov, steady_from, overload_to, driver.DeadlineMs());
   const PhaseResult on_steady = Summarize(on, steady_from, overload_to, driver.DeadlineMs());
