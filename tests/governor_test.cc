@@ -284,6 +284,16 @@ TEST(GovernorOptionsTest, EachBadFieldIsNamedWithWhatIsAccepted) {
 
 using VarList = std::vector<std::pair<std::string, std::string>>;
 
+GovernorSetting Setting(std::optional<bool> enabled, std::optional<int> cap,
+                        std::string actor = "", std::string reason = "") {
+  GovernorSetting g;
+  g.enabled = enabled;
+  g.cap = cap;
+  g.actor = std::move(actor);
+  g.reason = std::move(reason);
+  return g;
+}
+
 class GovernorRegistryTest : public ::testing::Test {
  protected:
   explicit GovernorRegistryTest(const VarList& vars = {})
@@ -439,6 +449,47 @@ TEST_F(GovernorRegistryTest, StopClearsItsLayer) {
   EXPECT_TRUE(ads.enabled());
   EXPECT_FALSE(registry_.governor().configured);
   EXPECT_TRUE(registry_.LayerSnapshot(Layer::kGovernor).empty());
+}
+
+TEST_F(GovernorRegistryTest, SettingsAreReadFieldByFieldFromTheHighestLayer) {
+  Define("ads", 9);
+  Snapshot file;
+  file.governor = Setting(false, std::nullopt, "ops", "maintenance");
+  ASSERT_TRUE(registry_.ApplySnapshot(Layer::kFile, file, "file x").ok());
+  ASSERT_TRUE(registry_.SetGovernorSetting(Setting(std::nullopt, 5)).ok());
+  ASSERT_TRUE(registry_.ConfigureGovernor(Options(100)).ok());
+  GovernorStatus st = registry_.governor();
+  EXPECT_FALSE(st.enabled);  // the file's; the admin layer says only cap
+  EXPECT_EQ(st.cap, 5);
+  EXPECT_EQ(st.setting_layer, "admin");
+  Period(1000);
+  EXPECT_EQ(Info("ads").deciding_layer, Layer::kDefault);
+  ASSERT_TRUE(registry_.SetGovernorSetting(Setting(true, 5)).ok());
+  Period(1000);
+  EXPECT_EQ(Info("ads").deciding_layer, Layer::kGovernor);
+}
+
+TEST_F(GovernorRegistryTest, AnOffThatExpiresLetsItActAgain) {
+  Define("ads", 9);
+  ASSERT_TRUE(registry_.ConfigureGovernor(Options(100)).ok());
+  ASSERT_TRUE(
+      registry_.SetGovernorSetting(Setting(false, std::nullopt), absl::Minutes(5)).ok());
+  Period(1000);
+  EXPECT_EQ(Info("ads").deciding_layer, Layer::kDefault);
+  clock_.Advance(absl::Minutes(6));
+  registry_.ProcessExpiries();
+  EXPECT_TRUE(registry_.governor().enabled);
+  Period(1000);
+  EXPECT_EQ(Info("ads").deciding_layer, Layer::kGovernor);
+}
+
+TEST_F(GovernorRegistryTest, ABadSettingChangesNothing) {
+  absl::Status s = registry_.SetGovernorSetting(Setting(std::nullopt, 0));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(registry_.LayerSnapshot(Layer::kAdmin).governor.has_value());
+  EXPECT_EQ(registry_.SetGovernorSetting(Setting(false, std::nullopt), absl::Seconds(-1))
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(GovernorRegistryTest, WithoutAGovernorStepDoesNothing) {

@@ -29,6 +29,7 @@ namespace {
 
 constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
 constexpr std::string_view kShedPath = "/degrade/v1/shed";
+constexpr std::string_view kGovernorPath = "/degrade/v1/governor";
 constexpr std::string_view kEventsPath = "/degrade/v1/events";
 
 // The server's {"error": "..."} message, or the start of whatever it sent.
@@ -131,6 +132,28 @@ class AdminBackend final : public Backend {
     if (!clean.empty()) headers.emplace("X-Degrade-Reason", std::move(clean));
     return Finish("DELETE", std::string(kShedPath), "",
                   client_.Delete(absl::StrCat(url_.base_path, AV(kShedPath)), headers));
+  }
+
+  absl::StatusOr<Reply> SetGovernor(const nlohmann::json& body) override {
+    std::string actor;
+    if (auto it = body.find("actor"); it != body.end() && it->is_string()) {
+      actor = it->get<std::string>();
+    }
+    const std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return Finish("PUT", std::string(kGovernorPath), "",
+                  client_.Put(absl::StrCat(url_.base_path, AV(kGovernorPath)), Headers(actor),
+                              text, "application/json"));
+  }
+
+  absl::StatusOr<Reply> ClearGovernor(std::string_view actor, std::string_view reason) override {
+    httplib::Headers headers = Headers(actor);
+    std::string clean;
+    for (char c : reason) {
+      if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) clean.push_back(c);
+    }
+    if (!clean.empty()) headers.emplace("X-Degrade-Reason", std::move(clean));
+    return Finish("DELETE", std::string(kGovernorPath), "",
+                  client_.Delete(absl::StrCat(url_.base_path, AV(kGovernorPath)), headers));
   }
 
   // The change stream (who did what, as the service recorded it); a service

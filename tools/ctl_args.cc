@@ -21,7 +21,7 @@
 namespace degrade::ctl {
 namespace {
 
-constexpr std::array<Command, 11> kCommands = {{
+constexpr std::array<Command, 12> kCommands = {{
     {"list", "", "every switch: state, deciding layer, reason, expiry, counters",
      "Lists every switch the service knows: its effective state, the layer that\n"
      "decided it, the reason, actor and expiry of that setting, and how many calls\n"
@@ -75,6 +75,16 @@ constexpr std::array<Command, 11> kCommands = {{
      "With --etcd, writes (or deletes) the key PREFIX/shed that every instance\n"
      "watching the prefix sheds by.\n",
      1, 1, kActorOption | kWriteOptions, true},
+    {"governor", "off|on|cap N|clear", "turn the automatic brownout off or on, or cap its tiers",
+     "The governor (docs/governor.md) dims tiered switches by itself when the\n"
+     "service's latency passes its target. Through the admin layer: 'off' stops it\n"
+     "acting at once (the switches it dimmed come back); 'on' lets it act again,\n"
+     "over a lower layer's off; 'cap N' keeps it away from tiers below N (1-9);\n"
+     "'clear' removes the admin layer's say (the other layers decide again).\n"
+     "  degradectl governor off --reason \"INC-9 investigating\" --ttl 1h\n"
+     "  degradectl governor cap 7\n"
+     "With --etcd, writes (or deletes) the key PREFIX/governor instead.\n",
+     1, 2, kActorOption | kWriteOptions, true},
     {"inventory", "", "every declared switch: owner, groups, breaker, description",
      "Lists every switch the service declares (the inventory of its non-essential\n"
      "dependencies): the owner to call, its groups, whether it has a breaker, its\n"
@@ -595,6 +605,26 @@ absl::StatusOr<Invocation> ParseArgs(std::span<const std::string> args) {
                                 " is not valid; accepted: an integer from 1 to 9 (every switch "
                                 "of that tier or higher is shed), or clear"));
     }
+  } else if (cmd.name == "governor") {
+    const std::string& what = positionals[0];
+    const bool cap = what == "cap";
+    if (what != "off" && what != "on" && what != "clear" && !cap) {
+      return Usage(absl::StrCat("governor ", Quote(what),
+                                " is not valid; accepted: off, on, cap N (N from 1 to 9), clear"));
+    }
+    if (cap && n != 2) return Usage("governor cap needs a tier: an integer from 1 to 9");
+    if (cap && (positionals[1].size() != 1 || positionals[1][0] < '1' || positionals[1][0] > '9')) {
+      return Usage(absl::StrCat("governor cap ", Quote(positionals[1]),
+                                " is not valid; accepted: an integer tier from 1 to 9 (the "
+                                "governor dims no switch of a lower tier)"));
+    }
+    if (!cap && n != 1) {
+      return Usage(absl::StrCat("governor ", what, " takes nothing more; unexpected ",
+                                Quote(positionals[1])));
+    }
+    if (what == "clear" && inv.ttl_s) {
+      return Usage("governor clear takes no --ttl; it removes the admin layer's say now");
+    }
   } else if (n >= 1) {
     if (absl::Status s = ValidateName(positionals[0], "switch name"); !s.ok()) {
       return Usage(SV(s.message()));
@@ -738,6 +768,20 @@ nlohmann::json WriteBody(const Invocation& inv, std::string_view actor) {
 
 nlohmann::json ShedBody(const Invocation& inv, std::string_view actor) {
   nlohmann::json body = {{"level", inv.args[0][0] - '0'}};  // checked by ParseArgs
+  if (inv.reason) body["reason"] = *inv.reason;
+  if (!actor.empty()) body["actor"] = std::string(actor);
+  if (inv.ttl_s) body["ttl_s"] = *inv.ttl_s;
+  return body;
+}
+
+nlohmann::json GovernorBody(const Invocation& inv, std::string_view actor) {
+  nlohmann::json body = nlohmann::json::object();
+  const std::string& what = inv.args[0];  // checked by ParseArgs
+  if (what == "cap") {
+    body["cap"] = inv.args[1][0] - '0';
+  } else {
+    body["enabled"] = what == "on";
+  }
   if (inv.reason) body["reason"] = *inv.reason;
   if (!actor.empty()) body["actor"] = std::string(actor);
   if (inv.ttl_s) body["ttl_s"] = *inv.ttl_s;

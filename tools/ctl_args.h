@@ -164,6 +164,10 @@ nlohmann::json WriteBody(const Invocation& inv, std::string_view actor);
 // "reason", "actor", "ttl_s"} with what was given. args[0] is a level 1-9
 // (checked by ParseArgs).
 nlohmann::json ShedBody(const Invocation& inv, std::string_view actor);
+// The body of `degradectl governor off|on|cap N` (PUT /degrade/v1/governor,
+// or the etcd key PREFIX + "governor"): {"enabled": false} / {"enabled":
+// true} / {"cap": N}, with "reason", "actor" and "ttl_s" when given.
+nlohmann::json GovernorBody(const Invocation& inv, std::string_view actor);
 
 // The admin token as read from the variable `var`: without surrounding
 // whitespace (a Kubernetes Secret mounted into an environment variable often

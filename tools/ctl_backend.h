@@ -129,6 +129,12 @@ class Backend {
   // Clears it: DELETE /degrade/v1/shed ({"cleared", "message", "shed"}), or
   // deletes the etcd key (no actor or reason recorded there).
   virtual absl::StatusOr<Reply> ClearShed(std::string_view actor, std::string_view reason) = 0;
+  // The admin layer's governor setting (docs/governor.md): PUT
+  // /degrade/v1/governor with `body` (GovernorBody) answers {"governor":
+  // <status>}; etcd puts the key PREFIX + "governor". ClearGovernor: DELETE
+  // ({"cleared", "message", "governor"}), or deletes the key.
+  virtual absl::StatusOr<Reply> SetGovernor(const nlohmann::json& body) = 0;
+  virtual absl::StatusOr<Reply> ClearGovernor(std::string_view actor, std::string_view reason) = 0;
   // Reports every change through `sink` until `stop` is stopped. Returns an
   // error when the control plane cannot be reached at the start; after that,
   // losing it is a notice and the watch goes on trying. OK once stopped.

@@ -335,6 +335,73 @@ std::string ShedLines(const json& listing, absl::Time now) {
 
 }  // namespace
 
+std::string GovernorLine(const json& g) {
+  if (!g.is_object()) return "";
+  auto num = [&](const char* k) {
+    const json* v = Field(g, k);
+    return v != nullptr && v->is_number() ? v->get<double>() : 0.0;
+  };
+  auto flag = [&](const char* k, bool dflt) {
+    const json* v = Field(g, k);
+    return v != nullptr && v->is_boolean() ? v->get<bool>() : dflt;
+  };
+  std::string by;
+  if (const json* s = Field(g, "setting"); s != nullptr && s->is_object()) {
+    const std::string a = Clean(Str(*s, "actor"));
+    by = absl::StrCat(" (", Clean(Str(*s, "layer")), a.empty() ? "" : absl::StrCat(" by ", a));
+    if (std::string r = Clean(Str(*s, "reason")); !r.empty()) absl::StrAppend(&by, ": ", r);
+    by += ")";
+  }
+  if (!flag("configured", false)) {
+    return absl::StrCat("governor: not configured (DEGRADE_GOVERNOR_TARGET_MS unset)",
+                        flag("enabled", true) ? "" : "; off", by, "\n");
+  }
+  if (!flag("enabled", true)) return absl::StrCat("governor: off", by, "\n");
+  std::string out = absl::StrCat("governor: p", absl::StrFormat("%g", num("percentile") * 100));
+  if (const json* m = Field(g, "measured_ms"); m != nullptr && m->is_number()) {
+    absl::StrAppend(&out, absl::StrFormat(" %.0f ms", m->get<double>()));
+  } else {
+    absl::StrAppend(&out, " -");
+  }
+  absl::StrAppend(&out, absl::StrFormat(", target %.0f ms, serving %.0f%% of tiered work",
+                                        num("target_ms"), num("served") * 100));
+  const int tier = static_cast<int>(num("tier"));
+  const int off = static_cast<int>(num("tiers_off"));
+  if (tier != 0) {
+    absl::StrAppend(&out, " (tier ", tier, num("tier_allow") > 0
+                                               ? absl::StrFormat(" at %.0f%%", num("tier_allow") * 100)
+                                               : std::string(" off"));
+    if (off > 0) absl::StrAppend(&out, ", ", off, off == 1 ? " tier off" : " tiers off");
+    out += ")";
+  }
+  if (const int cap = static_cast<int>(num("cap")); cap > 1) {
+    absl::StrAppend(&out, "; capped at tier ", cap);
+  }
+  return absl::StrCat(out, by, "\n");
+}
+
+std::string RenderGovernorResult(const json& reply, absl::Time /*now*/) {
+  if (Field(reply, "key") != nullptr) {  // etcd
+    const std::string key = Clean(Str(reply, "key"));
+    const json* e = Field(reply, "etcd");
+    const std::string rev = e != nullptr ? Count(*e, "revision") : "-";
+    if (const json* deleted = Field(reply, "deleted")) {
+      const bool any = deleted->is_number_integer() && deleted->get<int64_t>() > 0;
+      return absl::StrCat(any ? "governor key deleted" : "no governor key to delete", " (etcd ",
+                          key, any ? absl::StrCat(" rev ", rev) : std::string(), ")\n");
+    }
+    const json* value = Field(reply, "value");
+    return absl::StrCat("governor: ", value != nullptr ? Clean(value->dump()) : "?", " (etcd ",
+                        key, " rev ", rev, ")\n");
+  }
+  std::string out;
+  if (const json* cleared = Field(reply, "cleared"); cleared != nullptr) {
+    out = Clean(Str(reply, "message")) + "\n";
+  }
+  if (const json* g = Field(reply, "governor")) out += GovernorLine(*g);
+  return out;
+}
+
 std::string RenderShedResult(const json& reply, absl::Time now) {
   if (Field(reply, "key") != nullptr) {  // etcd
     const std::string key = Clean(Str(reply, "key"));
@@ -390,6 +457,14 @@ std::string RenderList(const json& listing, absl::Time now) {
     }
   }
   std::string out = ShedLines(listing, now);
+  // The governor's line only where one is configured or an operator said
+  // something about it (a service without one prints as before).
+  if (const json* g = Field(listing, "governor");
+      g != nullptr && g->is_object() &&
+      ((g->contains("configured") && (*g)["configured"] == true) ||
+       (g->contains("setting") && (*g)["setting"].is_object()))) {
+    out += GovernorLine(*g);
+  }
   out += Table(rows, {false, false, false, false, false, false, true, true});
   if (rows.size() == 1) out += "(no switches)\n";
   if (any_unknown) out += "* named by a layer, not defined in this service\n";

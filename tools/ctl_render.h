@@ -48,6 +48,14 @@ std::string RenderInventory(const nlohmann::json& listing);
 // switches the admin shed turns off, or what a clear did. etcd: the key
 // written or deleted, with its revision.
 std::string RenderShedResult(const nlohmann::json& reply, absl::Time now);
+// The answer to `degradectl governor off|on|cap N|clear`. Admin: one line
+// of the governor's state (GovernorLine); etcd: the key written or deleted.
+std::string RenderGovernorResult(const nlohmann::json& reply, absl::Time now);
+// "governor: off by bob: INC-9" / "governor: p95 310 ms, target 200 ms,
+// serving 45% of tiered work (tier 7 at 40%, 1 tier off)" / "governor: not
+// configured", from a listing's or reply's "governor" object; empty when
+// there is none.
+std::string GovernorLine(const nlohmann::json& governor);
 
 // "on", "off", "on 25%", with " +fault" when a fault is active.
 std::string StateLabel(const nlohmann::json& sw);

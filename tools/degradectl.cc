@@ -327,6 +327,12 @@ int Execute(Backend& backend, const Invocation& inv, std::string_view admin_url)
                                : backend.SetShed(ShedBody(inv, actor));
     return Show(std::move(reply), inv, RenderShedResult);
   }
+  if (cmd == "governor") {
+    absl::StatusOr<Reply> reply =
+        inv.args[0] == "clear" ? backend.ClearGovernor(actor, inv.reason.value_or(""))
+                               : backend.SetGovernor(GovernorBody(inv, actor));
+    return Show(std::move(reply), inv, RenderGovernorResult);
+  }
   if (cmd == "clear") return Write(backend, inv, backend.Clear(inv.args[0], actor, inv.reason.value_or("")));
   return Write(backend, inv, backend.Put(inv.args[0], WriteBody(inv, actor)));  // on, off, ...
 }

@@ -288,6 +288,47 @@ class EtcdBackend final : public Backend {
     return Make(std::move(entry));
   }
 
+  absl::StatusOr<Reply> SetGovernor(const json& body) override {
+    const absl::Time now = absl::Now();
+    json stored = body;
+    if (auto ttl = stored.find("ttl_s"); ttl != stored.end()) {
+      if (!ttl->is_number_integer() || ttl->get<int64_t>() <= 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "ttl_s ", ttl->dump(), " is not valid; accepted: a whole number of seconds above 0"));
+      }
+      stored["expires_at"] = Rfc3339Seconds(now + absl::Seconds(ttl->get<int64_t>()));
+      stored.erase("ttl_s");
+    }
+    const std::string key = absl::StrCat(prefix_, "governor");
+    const std::string text = stored.dump(-1, ' ', false, json::error_handler_t::replace);
+    absl::StatusOr<GovernorSetting> checked =
+        ParseGovernorSetting(text, "degradectl", "governor", now);
+    if (!checked.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the value for ", key, " would be rejected by every instance (",
+          checked.status().message(), "): nothing was written"));
+    }
+    absl::StatusOr<int64_t> revision = client_->Put(key, text);
+    if (!revision.ok()) return Unreachable("write", key, revision.status());
+    json entry = EntryJson({"governor", ""}, EtcdKv{key, text, *revision}, now);
+    entry["etcd"] = Where(*revision);
+    return Make(std::move(entry));
+  }
+
+  absl::StatusOr<Reply> ClearGovernor(std::string_view /*actor*/,
+                                      std::string_view /*reason*/) override {
+    // As Clear: etcd's delete carries no actor or reason.
+    const std::string key = absl::StrCat(prefix_, "governor");
+    absl::StatusOr<EtcdClient::DeleteResult> deleted = client_->Delete(key);
+    if (!deleted.ok()) return Unreachable("delete", key, deleted.status());
+    json entry = {{"name", "governor"},
+                  {"key", key},
+                  {"value", nullptr},
+                  {"deleted", deleted->deleted},
+                  {"etcd", Where(deleted->revision)}};
+    return Make(std::move(entry));
+  }
+
   absl::Status Watch(WatchStop& stop, const WatchSink& sink) override;
 
  private:

@@ -327,6 +327,14 @@ class DEGRADE_EXPORT Registry {
   absl::Status ConfigureGovernor(GovernorOptions options);
   // Stops it and clears its layer (the switches it dimmed come back).
   void StopGovernor();
+  // The admin layer's say about the governor (a snapshot's "governor"
+  // field; degrade/snapshot.h): `setting` turns it off or on, or caps the
+  // tiers it may touch; nullopt removes the admin layer's say. A positive
+  // `ttl` sets the setting's expires_at = now + ttl. Takes effect at once.
+  // InvalidArgument (nothing changes) for a setting out of range
+  // (ValidateGovernorSetting) or a negative ttl.
+  absl::Status SetGovernorSetting(std::optional<GovernorSetting> setting,
+                                  absl::Duration ttl = absl::ZeroDuration());
   GovernorStatus governor() const;
   // One essential request's latency, for the current period. Lock-free,
   // never allocates; counted whether or not a governor is configured (the

@@ -196,7 +196,30 @@ std::vector<MetricFamily> CollectMetrics(const std::vector<SwitchInfo>& switches
 }
 
 std::vector<MetricFamily> CollectMetrics(const Registry& registry) {
-  return CollectMetrics(registry.List(), registry.sources());
+  std::vector<MetricFamily> out = CollectMetrics(registry.List(), registry.sources());
+  // The governor's, only where one is configured (degrade/governor.h).
+  const GovernorStatus g = registry.governor();
+  if (!g.configured) return out;
+  auto gauge = [&](std::string name, std::string help, double value) {
+    out.push_back({std::move(name), std::move(help), MetricType::kGauge, {{{}, value}}});
+  };
+  gauge("degrade_governor_enabled",
+        "1 while the governor may act; 0 while an operator turned it off.", g.enabled ? 1 : 0);
+  gauge("degrade_governor_target_seconds", "The latency the governor holds its percentile at.",
+        absl::ToDoubleSeconds(g.options.target));
+  if (g.measured.has_value()) {
+    gauge("degrade_governor_measured_seconds",
+          "The last period's latency percentile; absent after a period with too few requests.",
+          absl::ToDoubleSeconds(*g.measured));
+  }
+  gauge("degrade_governor_served",
+        "Share of tiered optional work the governor lets through: 1 = nothing dimmed.", g.served);
+  gauge("degrade_governor_tier", "The tier the governor is dimming; 0 = none.", g.tier);
+  gauge("degrade_governor_in_flight", "Essential requests in flight (LatencyTimer).",
+        static_cast<double>(g.in_flight));
+  out.push_back({"degrade_governor_periods_total", "Periods the governor has run.",
+                 MetricType::kCounter, {{{}, static_cast<double>(g.periods)}}});
+  return out;
 }
 
 std::string RenderPrometheusText(const std::vector<MetricFamily>& families) {

@@ -32,6 +32,16 @@
 //                                                                   if never
 //     degrade_source_consecutive_failures{source,target}            gauge
 //     degrade_source_applied_total{source,target}                   counter
+//   the governor (degrade/governor.h), only where one is configured and only
+//   from the Registry overload:
+//     degrade_governor_enabled            gauge   0 while an operator turned it off
+//     degrade_governor_target_seconds     gauge
+//     degrade_governor_measured_seconds   gauge   the last period's percentile;
+//                                                 absent after too few requests
+//     degrade_governor_served             gauge   share of tiered work let through
+//     degrade_governor_tier               gauge   the tier being dimmed, 0 = none
+//     degrade_governor_in_flight          gauge
+//     degrade_governor_periods_total      counter
 //
 // Thread safety: pure functions over the values passed in; the Registry
 // overloads take the registry's own locks briefly (Registry::List).

@@ -26,6 +26,7 @@ namespace {
 constexpr std::string_view kSwitchesPath = "/degrade/v1/switches";
 constexpr std::string_view kEventsPath = "/degrade/v1/events";
 constexpr std::string_view kShedPath = "/degrade/v1/shed";
+constexpr std::string_view kGovernorPath = "/degrade/v1/governor";
 
 // This response ends its connection: the request may have left bytes on the
 // wire (an unread body) that must not be read as the next request. The
@@ -298,6 +299,12 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
     if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD, PUT, DELETE");
     return SendJson(res, 200, {{"shed", ShedsJson(registry_.Sheds())}});
   }
+  if (path == kGovernorPath) {
+    if (req.method == "PUT") return PutGovernor(req, res);
+    if (req.method == "DELETE") return DeleteGovernor(req, res);
+    if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD, PUT, DELETE");
+    return SendJson(res, 200, {{"governor", GovernorStatusJson(registry_.governor())}});
+  }
   if (absl::StartsWith(path, absl::StrCat(ToAbsl(kSwitchesPath), "/"))) {
     const std::string name = path.substr(kSwitchesPath.size() + 1);
     if (!name.empty() && name.find('/') == std::string::npos) {
@@ -311,7 +318,8 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
             absl::StrCat("no route for ", ClipForMessage(path),
                          "; routes: GET|PUT /degrade/v1/switches, "
                          "GET|PUT|DELETE /degrade/v1/switches/{name}, "
-                         "GET|PUT|DELETE /degrade/v1/shed, GET /degrade/v1/events, "
+                         "GET|PUT|DELETE /degrade/v1/shed, GET|PUT|DELETE /degrade/v1/governor, "
+                         "GET /degrade/v1/events, "
                          "GET /metrics, GET /healthz, GET /"));
 }
 
@@ -531,6 +539,76 @@ void Routes::DeleteShed(const httplib::Request& req, httplib::Response& res) {
   SendJson(res, 200, {{"cleared", before.has_value()},
                       {"message", message},
                       {"shed", ShedsJson(registry_.Sheds())}});
+}
+
+// PUT /degrade/v1/governor: the admin layer's governor setting
+// (docs/governor.md): "off", "on", or {"enabled", "cap", "reason", "actor",
+// "ttl_s" | "expires_at"}.
+void Routes::PutGovernor(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  if (!config_.token.empty() && req.body.find(config_.token) != std::string::npos) {
+    return RefuseCarriedToken(req, res, "body");
+  }
+  const absl::Time now = registry_.clock().Now();
+  std::vector<std::string> warnings;
+  absl::StatusOr<GovernorSetting> setting =
+      ParseGovernorSetting(req.body, "request", "governor", now, &warnings);
+  if (!setting.ok()) return SendError(res, 400, setting.status());
+  if (setting->expires_at.has_value() && *setting->expires_at <= now) {
+    return SendError(res, 400,
+                     absl::StrCat("request: governor.expires_at: ",
+                                  absl::FormatTime(absl::RFC3339_full, *setting->expires_at,
+                                                   absl::UTCTimeZone()),
+                                  " is in the past; accepted: a time after now, or ttl_s"));
+  }
+  if (!setting->enabled.has_value() && !setting->cap.has_value()) {
+    return SendError(res, 400,
+                     "request: governor: says neither enabled nor cap; accepted: \"on\", "
+                     "\"off\", or an object with enabled (true or false) and/or cap (1-9)");
+  }
+  if (setting->actor.empty()) setting->actor = DefaultActor(req);
+  const std::string actor = setting->actor;
+  std::string what = setting->enabled.has_value() && !*setting->enabled
+                         ? std::string("turned the governor off")
+                         : setting->cap.has_value()
+                               ? absl::StrCat("capped the governor at tier ", *setting->cap)
+                               : std::string("turned the governor on");
+  std::string reason = setting->reason.empty() ? absl::StrCat("admin: ", actor, " ", what)
+                                               : setting->reason;
+  if (absl::Status s =
+          SetGovernorSettingWithCause(registry_, *std::move(setting), MakeCause(actor, reason));
+      !s.ok()) {
+    return SendError(res, 400, s);
+  }
+  for (const std::string& w : warnings) Audit(LogLevel::kWarning, w);
+  Audit(LogLevel::kInfo, absl::StrCat("admin: ", LogText(actor), " from ", LogText(req.remote_addr),
+                                      " ", what, ": ", LogText(reason)));
+  nlohmann::json body = {{"governor", GovernorStatusJson(registry_.governor())}};
+  if (!warnings.empty()) body["warnings"] = warnings;
+  SendJson(res, 200, body);
+}
+
+// DELETE /degrade/v1/governor: removes the admin layer's governor setting;
+// 200 whether or not there was one, saying which.
+void Routes::DeleteGovernor(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  const std::string actor = DefaultActor(req);
+  const bool had = registry_.LayerSnapshot(Layer::kAdmin).governor.has_value();
+  if (absl::Status s = SetGovernorSettingWithCause(
+          registry_, std::nullopt, MakeCause(actor, req.get_header_value("X-Degrade-Reason")));
+      !s.ok()) {
+    return SendError(res, 400, s);
+  }
+  const std::string message =
+      had ? std::string("the admin layer's governor setting was cleared")
+          : std::string("the admin layer had no governor setting; nothing changed");
+  if (had) {
+    Audit(LogLevel::kInfo, absl::StrCat("admin: ", LogText(actor), " from ",
+                                        LogText(req.remote_addr), " cleared ", LogText(message)));
+  }
+  SendJson(res, 200, {{"cleared", had},
+                      {"message", message},
+                      {"governor", GovernorStatusJson(registry_.governor())}});
 }
 
 void Routes::NotDefined(const std::string& name, httplib::Response& res) {

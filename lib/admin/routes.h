@@ -65,6 +65,8 @@ class Routes {
   void PutSwitches(const httplib::Request& req, httplib::Response& res);
   void PutShed(const httplib::Request& req, httplib::Response& res);
   void DeleteShed(const httplib::Request& req, httplib::Response& res);
+  void PutGovernor(const httplib::Request& req, httplib::Response& res);
+  void DeleteGovernor(const httplib::Request& req, httplib::Response& res);
   std::vector<std::string> ShedByAdmin() const;
   std::string DefaultActor(const httplib::Request& req) const;
 

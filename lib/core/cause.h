@@ -54,6 +54,11 @@ Cause SourceCause(std::string_view source, Layer layer);
 absl::Status SetOverrideWithCause(Registry& registry, std::string_view name, SwitchValue value,
                                   absl::Duration ttl, Cause cause);
 absl::Status ClearOverrideWithCause(Registry& registry, std::string_view name, Cause cause);
+// The admin layer's governor setting (nullopt clears it), as
+// Registry::SetGovernorSetting without a ttl (an expires_at in `setting`
+// works). Defined in registry_governor.cc.
+absl::Status SetGovernorSettingWithCause(Registry& registry,
+                                         std::optional<GovernorSetting> setting, Cause cause);
 // A shed as events, listings and the console show it: "shed at tier ≥ 3 by
 // oncall: INC-7 db saturated" (" by <actor>" only with an actor, ": <reason>"
 // only with a reason). The reason of the "off" entry a shed stands for.

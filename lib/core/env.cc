@@ -31,7 +31,7 @@ std::string Mangle(std::string_view prefix, std::string_view name) {
 
 // Variables that configure degrade itself. A switch whose variable would be
 // one of these is rejected at definition.
-constexpr std::array<std::string_view, 21> kReserved = {
+constexpr std::array<std::string_view, 24> kReserved = {
     "DEGRADE_ALL",
     "DEGRADE_SHED",
     "DEGRADE_CONFIG_FILE",
@@ -53,6 +53,9 @@ constexpr std::array<std::string_view, 21> kReserved = {
     "DEGRADE_ADMIN_ALLOWED_HOSTS",
     "DEGRADE_LOG_CHANGES",
     "DEGRADE_FILE_POLL_MS",
+    "DEGRADE_GOVERNOR_TARGET_MS",
+    "DEGRADE_GOVERNOR_PERCENTILE",
+    "DEGRADE_GOVERNOR_PERIOD_MS",
 };
 
 constexpr std::string_view kAccepted =

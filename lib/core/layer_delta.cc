@@ -195,6 +195,7 @@ absl::Status RegistryCore::ApplyLayerDelta(Layer layer, LayerDelta delta,
       for (Switch* sw : order) ComputeViewLocked(RegistryAccess::Data(*sw), layer, now);
       for (Switch* sw : order) ResolveLocked(*sw, now, cause, want);
       if (sets_expiry) ScheduleExpiryLocked();
+      if (delta.change_governor) ApplyGovernorSettingLocked(now, want);
       EnqueueLocked(events);
     }
   }

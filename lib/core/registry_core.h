@@ -136,6 +136,11 @@ class RegistryCore {
   void StopGovernor() ABSL_LOCKS_EXCLUDED(mu_, deliver_mu_);
   GovernorStatus Governor() const ABSL_LOCKS_EXCLUDED(mu_);
   void StepGovernor() ABSL_LOCKS_EXCLUDED(mu_, deliver_mu_);
+  // The admin layer's "governor" field: `setting` (validated here; a
+  // positive ttl sets its expiry) or, with nullopt, none. An empty
+  // cause.reason becomes a description of the change.
+  absl::Status SetGovernorSetting(std::optional<GovernorSetting> setting, absl::Duration ttl,
+                                  Cause cause) ABSL_LOCKS_EXCLUDED(mu_);
   // The request path's side: lock-free, no allocation.
   void RecordLatency(int64_t ns) noexcept { latencies_.Record(ns); }
   void AddInFlight(int64_t delta) noexcept {
@@ -237,6 +242,19 @@ class RegistryCore {
   // The operators' setting (the highest layer's "governor" field) into
   // `status`'s enabled, cap and setting_*.
   void ReadGovernorSettingLocked(GovernorStatus& status, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After any layer change: when the operators' setting changed (turned
+  // off, on, or a new cap), applies it at once rather than at the next
+  // period. Does nothing without a governor.
+  void ApplyGovernorSettingLocked(absl::Time now, std::vector<ChangeEvent>* events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the governor layer for the controller's level, the setting's
+  // cap and the tiers in use (an entry per dimmed switch; one whose allow
+  // did not move is kept as it is), when it differs from the layer held.
+  // Entries' reasons end with `figures_text`; the write's cause reason is
+  // `cause_reason` when given.
+  void WriteGovernorLayerLocked(const std::string& figures_text, std::vector<ChangeEvent>* events,
+                                const std::string* cause_reason = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Registry* const owner_;

@@ -128,6 +128,7 @@ void RegistryCore::ProcessExpiries() {
                     want);
     }
     ScheduleExpiryLocked();
+    ApplyGovernorSettingLocked(now, want);
     EnqueueLocked(events);
   }
   Deliver(std::move(events), {});

@@ -174,6 +174,7 @@ absl::Status RegistryCore::ConfigureGovernor(GovernorOptions options) {
     control_ = ControllerState{};
     control_.prev_in_flight = in_flight_.load(std::memory_order_relaxed);
     governor_status_ = GovernorStatus{};
+    ReadGovernorSettingLocked(governor_status_, clock_->Now());
     last_step_ns_ = 0;
   }
   governor_ = options;
@@ -302,88 +303,185 @@ void RegistryCore::StepGovernor() {
     ++st.periods;
     st.last_period = now;
 
-    // The tiers in use that it may touch, highest (shed first) first.
-    std::vector<int> tiers;
-    for (const Switch* sw : switches_) {
-      const int t = RegistryAccess::Data(*sw).tier;
-      if (t != 0 && t >= st.cap) tiers.push_back(t);
-    }
-    std::sort(tiers.begin(), tiers.end(), std::greater<>());
-    tiers.erase(std::unique(tiers.begin(), tiers.end()), tiers.end());
-    const std::vector<double> allows = TierAllows(control_.served, tiers);
-    st.tier = 0;
-    st.tier_allow = 1.0;
-    st.tiers_off = 0;
-    for (size_t j = 0; j < tiers.size(); ++j) {
-      if (allows[j] <= 0) {
-        ++st.tiers_off;
-        st.tier = tiers[j];
-        st.tier_allow = 0;
-      } else if (allows[j] < 1) {
-        st.tier = tiers[j];
-        st.tier_allow = allows[j];
-      }
-    }
-
-    // The layer: an entry per dimmed switch. An entry whose allow did not
-    // move is kept as it is (its reason too), so a steady level writes
-    // nothing and makes no events.
-    const std::string figures_text = Figures(o, acted);
-    const Snapshot& current = LayerLocked(Layer::kGovernor);
-    auto next = std::make_shared<Snapshot>();
-    for (const Switch* sw : switches_) {
-      const SwitchData& d = RegistryAccess::Data(*sw);
-      auto at = std::find(tiers.begin(), tiers.end(), d.tier);
-      if (d.tier == 0 || at == tiers.end()) continue;
-      const double a = allows[static_cast<size_t>(at - tiers.begin())];
-      if (a >= 1) continue;
-      if (auto it = current.switches.find(d.name); it != current.switches.end()) {
-        const SwitchValue& v = it->second;
-        const bool same = a <= 0 ? v.state == State::kOff
-                                 : (!v.state.has_value() && v.allow.has_value() && *v.allow == a);
-        if (same) {
-          next->switches.emplace(d.name, v);
-          continue;
-        }
-      }
-      SwitchValue v;
-      v.actor = "governor";
-      if (a <= 0) {
-        v.state = State::kOff;
-        v.reason = absl::StrCat("governor turned ", d.name, " off: ", figures_text);
-      } else {
-        v.allow = a;
-        v.reason = absl::StrCat("governor dimmed ", d.name, " to ",
-                                absl::StrFormat("%.0f", a * 100), "%: ", figures_text);
-      }
-      next->switches.emplace(d.name, std::move(v));
-    }
-    if (next->switches != current.switches) {
-      Cause cause = MakeCause(
-          "governor", control_.served >= 1
-                          ? absl::StrCat("governor restored full service: ", figures_text)
-                          : absl::StrCat("governor serves ",
-                                         absl::StrFormat("%.0f", control_.served * 100),
-                                         "% of tiered work: ", figures_text));
-      cause.entries_of = Layer::kGovernor;
-      ReplaceLayerLocked(Layer::kGovernor, std::move(next), cause,
-                         WantEvents() ? &events : nullptr, old);
-    }
+    WriteGovernorLayerLocked(Figures(o, acted), WantEvents() ? &events : nullptr);
     EnqueueLocked(events);
   }
   Deliver(std::move(events), logs);
 }
 
+void RegistryCore::WriteGovernorLayerLocked(const std::string& figures_text,
+                                            std::vector<ChangeEvent>* events,
+                                            const std::string* cause_reason) {
+  GovernorStatus& st = governor_status_;
+  const double served = st.enabled ? control_.served : 1.0;
+  // The tiers in use that it may touch, highest (shed first) first.
+  std::vector<int> tiers;
+  for (const Switch* sw : switches_) {
+    const int t = RegistryAccess::Data(*sw).tier;
+    if (t != 0 && t >= st.cap) tiers.push_back(t);
+  }
+  std::sort(tiers.begin(), tiers.end(), std::greater<>());
+  tiers.erase(std::unique(tiers.begin(), tiers.end()), tiers.end());
+  const std::vector<double> allows = TierAllows(served, tiers);
+  st.tier = 0;
+  st.tier_allow = 1.0;
+  st.tiers_off = 0;
+  for (size_t j = 0; j < tiers.size(); ++j) {
+    if (allows[j] <= 0) {
+      ++st.tiers_off;
+      st.tier = tiers[j];
+      st.tier_allow = 0;
+    } else if (allows[j] < 1) {
+      st.tier = tiers[j];
+      st.tier_allow = allows[j];
+    }
+  }
+
+  // The layer: an entry per dimmed switch. An entry whose allow did not
+  // move is kept as it is (its reason too), so a steady level writes
+  // nothing and makes no events.
+  const Snapshot& current = LayerLocked(Layer::kGovernor);
+  auto next = std::make_shared<Snapshot>();
+  for (const Switch* sw : switches_) {
+    const SwitchData& d = RegistryAccess::Data(*sw);
+    auto at = std::find(tiers.begin(), tiers.end(), d.tier);
+    if (d.tier == 0 || at == tiers.end()) continue;
+    const double a = allows[static_cast<size_t>(at - tiers.begin())];
+    if (a >= 1) continue;
+    if (auto it = current.switches.find(d.name); it != current.switches.end()) {
+      const SwitchValue& v = it->second;
+      const bool same = a <= 0 ? v.state == State::kOff
+                               : (!v.state.has_value() && v.allow.has_value() && *v.allow == a);
+      if (same) {
+        next->switches.emplace(d.name, v);
+        continue;
+      }
+    }
+    SwitchValue v;
+    v.actor = "governor";
+    if (a <= 0) {
+      v.state = State::kOff;
+      v.reason = absl::StrCat("governor turned ", d.name, " off: ", figures_text);
+    } else {
+      v.allow = a;
+      v.reason = absl::StrCat("governor dimmed ", d.name, " to ",
+                              absl::StrFormat("%.0f", a * 100), "%: ", figures_text);
+    }
+    next->switches.emplace(d.name, std::move(v));
+  }
+  if (next->switches != current.switches) {
+    Cause cause = MakeCause(
+        "governor", cause_reason != nullptr ? *cause_reason
+                    : served >= 1
+                        ? absl::StrCat("governor restored full service: ", figures_text)
+                        : absl::StrCat("governor serves ", absl::StrFormat("%.0f", served * 100),
+                                       "% of tiered work: ", figures_text));
+    cause.entries_of = Layer::kGovernor;
+    std::shared_ptr<const Snapshot> old;  // small: freed under the lock
+    ReplaceLayerLocked(Layer::kGovernor, std::move(next), cause, events, old);
+  }
+}
+
 void RegistryCore::ReadGovernorSettingLocked(GovernorStatus& status, absl::Time now) const {
-  (void)now;
   status.enabled = true;
   status.cap = 1;
   status.setting_layer.reset();
   status.setting_actor.clear();
   status.setting_reason.clear();
+  bool enabled_set = false;
+  bool cap_set = false;
+  // Field by field, the highest layer whose setting has not expired.
+  for (int l = kLayerCount - 1; l > 0 && !(enabled_set && cap_set); --l) {
+    const std::optional<GovernorSetting>& g = layers_[l]->governor;
+    if (!g.has_value() || (g->expires_at.has_value() && *g->expires_at <= now)) continue;
+    bool said = false;
+    if (!enabled_set && g->enabled.has_value()) {
+      status.enabled = *g->enabled;
+      enabled_set = said = true;
+    }
+    if (!cap_set && g->cap.has_value()) {
+      status.cap = *g->cap;
+      cap_set = said = true;
+    }
+    if (said && !status.setting_layer.has_value()) {
+      status.setting_layer = std::string(LayerName(static_cast<Layer>(l)));
+      status.setting_actor = g->actor;
+      status.setting_reason = g->reason;
+    }
+  }
+}
+
+void RegistryCore::ApplyGovernorSettingLocked(absl::Time now, std::vector<ChangeEvent>* events) {
+  if (!governor_.has_value()) return;
+  GovernorStatus& st = governor_status_;
+  const bool was_enabled = st.enabled;
+  const int was_cap = st.cap;
+  ReadGovernorSettingLocked(st, now);
+  if (st.enabled == was_enabled && st.cap == was_cap) return;
+  if (!st.enabled) {
+    control_ = ControllerState{};
+    control_.prev_in_flight = in_flight_.load(std::memory_order_relaxed);
+    st.served = 1.0;
+  }
+  std::string why = st.enabled ? absl::StrCat("governor capped at tier ", st.cap)
+                               : std::string("governor turned off");
+  if (st.setting_layer.has_value()) {
+    absl::StrAppend(&why, " by ", st.setting_actor.empty() ? *st.setting_layer : st.setting_actor);
+    if (!st.setting_reason.empty()) absl::StrAppend(&why, ": ", st.setting_reason);
+  }
+  WriteGovernorLayerLocked(why, events, &why);
+}
+
+absl::Status RegistryCore::SetGovernorSetting(std::optional<GovernorSetting> setting,
+                                              absl::Duration ttl, Cause cause) {
+  if (ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("governor: ttl ", absl::FormatDuration(ttl),
+                     " is negative; accepted: a positive duration, or zero for none"));
+  }
+  if (setting.has_value()) {
+    if (absl::Status s = ValidateGovernorSetting(*setting, "governor"); !s.ok()) return s;
+    if (setting->actor.empty()) setting->actor = cause.actor.empty() ? "api" : cause.actor;
+    if (cause.actor.empty()) cause.actor = setting->actor;
+  } else if (cause.actor.empty()) {
+    cause.actor = "api";
+  }
+  std::vector<ChangeEvent> events;
+  std::shared_ptr<const Snapshot> old;  // freed after the lock is released
+  {
+    MutexLock lock(mu_);
+    const Snapshot& admin = LayerLocked(Layer::kAdmin);
+    if (!setting.has_value() && !admin.governor.has_value()) return absl::OkStatus();
+    if (setting.has_value() && ttl > absl::ZeroDuration()) {
+      setting->expires_at = clock_->Now() + ttl;
+    }
+    if (cause.reason.empty()) {
+      cause.reason = setting.has_value()
+                         ? absl::StrCat("admin governor setting by ", setting->actor)
+                         : std::string("admin governor setting cleared");
+    }
+    auto next = std::make_shared<Snapshot>(admin);
+    next->governor = std::move(setting);
+    ReplaceLayerLocked(Layer::kAdmin, std::move(next), cause, WantEvents() ? &events : nullptr,
+                       old);
+    EnqueueLocked(events);
+  }
+  Deliver(std::move(events), {});
+  return absl::OkStatus();
+}
+
+absl::Status SetGovernorSettingWithCause(Registry& registry,
+                                         std::optional<GovernorSetting> setting, Cause cause) {
+  return RegistryAccess::Core(registry).SetGovernorSetting(std::move(setting),
+                                                           absl::ZeroDuration(), std::move(cause));
 }
 
 }  // namespace internal
+
+absl::Status Registry::SetGovernorSetting(std::optional<GovernorSetting> setting,
+                                          absl::Duration ttl) {
+  return core_->SetGovernorSetting(std::move(setting), ttl, internal::MakeCause("", ""));
+}
 
 absl::Status Registry::ConfigureGovernor(GovernorOptions options) {
   return core_->ConfigureGovernor(options);

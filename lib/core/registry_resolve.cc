@@ -306,6 +306,9 @@ void RegistryCore::ReplaceLayerLocked(Layer layer, std::shared_ptr<const Snapsho
   old = std::exchange(layers_[static_cast<int>(layer)], std::move(snapshot));
   RecomputeLayerLocked(layer, clock_->Now(), /*resolve=*/true, cause, events, own_entries_found);
   ScheduleExpiryLocked();
+  // A layer's "governor" field may have changed (the governor's own writes
+  // cannot change it).
+  if (layer != Layer::kGovernor) ApplyGovernorSettingLocked(clock_->Now(), events);
 }
 
 }  // namespace degrade::internal
