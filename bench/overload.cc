@@ -1059,6 +1059,12 @@ std::optional<std::string> ParseArgs(int argc, char** argv, Args& args, bool& se
       serve = true;
       continue;
     }
+    static constexpr absl::string_view kValued[] = {
+        "--trace",       "--target-ms", "--period-ms",  "--workers", "--essential-ms",
+        "--optional-ms", "--phase-s",   "--overload-s", "--sweep-s", "--seed"};
+    if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
+      return absl::StrCat("unknown argument ", name);
+    }
     if (!value.has_value()) {
       if (i + 1 >= list.size()) return absl::StrCat(name, " needs a value");
       value = list[++i];
@@ -1310,6 +1316,14 @@ int RunBench(const Args& args, const char* self) {
 int main(int argc, char** argv) {
   Args args;
   bool serve = false;
+  // --quick shortens every phase; explicit lengths still win.
+  for (int i = 1; i < argc; ++i) {
+    if (absl::string_view(argv[i]) == "--quick") {
+      args.phase_s = 2;
+      args.overload_s = 4.5;
+      args.sweep_s = 1.5;
+    }
+  }
   if (std::optional<std::string> problem = ParseArgs(argc, argv, args, serve)) {
     return Usage(*problem);
   }
@@ -1318,11 +1332,6 @@ int main(int argc, char** argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1) return 1;
     return Service(args.service).Run();
-  }
-  if (args.quick) {
-    args.phase_s = 2;
-    args.overload_s = 4.5;
-    args.sweep_s = 1.5;
   }
   signal(SIGPIPE, SIG_IGN);
   return RunBench(args, "/proc/self/exe");
