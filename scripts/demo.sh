@@ -2,7 +2,9 @@
 # The README's first command: builds degrade, runs the quick-start demo, then
 # the service demo: a shop whose checkout calls three optional dependencies;
 # one of them fails, then turns slow; degradectl turns its switch off; the
-# checkout recovers; the switch is cleared; everything stops.
+# checkout recovers; the switch is cleared; everything stops. Last, the
+# governor: bench/overload --quick drives a service at 2x its capacity with and
+# without it (about 40 s).
 #
 #   bash scripts/demo.sh
 #
@@ -14,8 +16,10 @@
 #   DEMO_SKIP_INSTALL=1 do not run scripts/install-deps.sh --demo
 #   DEMO_SKIP_BUILD=1   use DEMO_BUILD_DIR as it is (tests)
 #   DEMO_PHASE_S        seconds of load per phase (default 4)
+#   DEMO_OVERLOAD=0     skip part 3 (bench/overload --quick, about 40 s;
+#                       tests/demo_test.sh skips it)
 # Everything listens on 127.0.0.1, on ports the kernel picks. The run after
-# the build is bounded (a watchdog ends it after 90 s); every process it
+# the build is bounded (a watchdog ends it after 150 s); every process it
 # starts is stopped on exit, also on Ctrl-C.
 set -euo pipefail
 
@@ -32,9 +36,9 @@ indent() { sed -u 's/^/    /'; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 # --- build --------------------------------------------------------------------
-# The demo runs five programs; only they (and the library) are built.
+# The demo runs six programs; only they (and the library) are built.
 DEMO_TARGETS=(examples/basic_demo examples/shop_service examples/fake_dependency
-              examples/loadgen tools/degradectl)
+              examples/loadgen tools/degradectl bench/overload)
 if [[ "${DEMO_SKIP_BUILD:-0}" != 1 ]]; then
   if [[ "${DEMO_SKIP_INSTALL:-0}" != 1 && -f scripts/install-deps.sh ]]; then
     say "Installing what the demo needs (once; skipped when present)"
@@ -51,12 +55,14 @@ if [[ "${DEMO_SKIP_BUILD:-0}" != 1 ]]; then
   # ninja prints one status line per step ([done/total] and what it builds).
   ninja -C "$BUILD" "${DEMO_TARGETS[@]}" | grep --line-buffered -v '^ninja: ' | indent ||
     die "the build failed: run 'ninja -C $BUILD ${DEMO_TARGETS[*]}' to see why"
-  note "built $BUILD/examples/* and $BUILD/tools/degradectl"
+  note "built $BUILD/examples/*, $BUILD/tools/degradectl and $BUILD/bench/overload"
 fi
 BIN="$BUILD/examples"
 DEGRADECTL="$BUILD/tools/degradectl"
+OVERLOAD="$BUILD/bench/overload"
+RUN_OVERLOAD="${DEMO_OVERLOAD:-1}"
 for exe in "$BIN/basic_demo" "$BIN/shop_service" "$BIN/fake_dependency" "$BIN/loadgen" \
-           "$DEGRADECTL"; do
+           "$DEGRADECTL" $([[ "$RUN_OVERLOAD" == 0 ]] || echo "$OVERLOAD"); do
   [[ -x "$exe" ]] || die "$exe is missing: build with 'ninja -C $BUILD'"
 done
 
@@ -82,10 +88,10 @@ trap 'exit 143' TERM
 # output open after the demo ends.
 (
   trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-  sleep 90 </dev/null >/dev/null 2>&1 &
+  sleep 150 </dev/null >/dev/null 2>&1 &
   sleeper=$!
   wait "$sleeper"
-  echo "demo: took longer than 90 s; stopping" >&2
+  echo "demo: took longer than 150 s; stopping" >&2
   kill -TERM $$
 ) &
 PIDS+=($!)
@@ -192,6 +198,17 @@ say "Stopping"
 for pid in "${PIDS[@]:1}"; do kill -TERM "$pid" 2>/dev/null || true; done
 for pid in "${PIDS[@]:1}"; do wait "$pid" 2>/dev/null || true; done
 cat "$WORK/shop.out" "$WORK"/recommendations.out | grep stopped | indent
+
+# --- 3. the governor under overload -------------------------------------------
+if [[ "$RUN_OVERLOAD" != 0 ]]; then
+  say "Part 3: automatic brownout ($OVERLOAD --quick, about 40 s)"
+  note "a service process with 8 workers; each request: 4 ms of essential work and 4 optional"
+  note "switches of tiers 9, 7, 5, 3 (4 ms each); open-loop load at 0.5x, 2x, 0.5x of its"
+  note "capacity against: everything on, the best static shed level, the best fixed allow"
+  note "(the oracle), the governor (target p95 50 ms)"
+  "$OVERLOAD" --quick | indent || die "bench/overload --quick failed"
+fi
+
 kill -TERM "${PIDS[0]}" 2>/dev/null || true  # the watchdog
 wait "${PIDS[0]}" 2>/dev/null || true
 PIDS=()

@@ -172,7 +172,7 @@ check "degradectl inventory lists every declared switch with its owner" \
 check "shop_service with every switch off stops cleanly" stops_cleanly "${PIDS[-1]}"
 
 # --- scripts/demo.sh ---------------------------------------------------------
-DEMO_BUILD_DIR="$BUILD" DEMO_SKIP_BUILD=1 DEMO_PHASE_S=2 \
+DEMO_BUILD_DIR="$BUILD" DEMO_SKIP_BUILD=1 DEMO_PHASE_S=2 DEMO_OVERLOAD=0 \
   timeout 120 bash "$SRC/scripts/demo.sh" >"$WORK/demo.out" 2>&1
 status=$?
 check "scripts/demo.sh exits 0 (status $status)" test "$status" -eq 0
