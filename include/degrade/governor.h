@@ -21,8 +21,11 @@
 //            served += gain_down * max(served, 0.1) * r
 //   and while over target and the queue grows (r < 0, g > 0):
 //            served *= max(0.5, 1 - g / in_flight)
-//   well under target (y < recover_below * target) and the queue not growing:
-//            served += gain_up * max(served, 0.5) * (r - (1 - recover_below))
+//   well under target (y < recover_below * target) and the queue not growing
+//   (by more than 4 requests and a quarter of those in flight):
+//            served += gain_up * (r - (1 - recover_below)), at a quarter of
+//            that speed from 85% of the share served when latency last went
+//            over target up to it (about where capacity ends)
 //   otherwise (the hold band) no change. served is clamped to [0, 1] each
 //   period, and that clamped value is all the state there is, so it never
 //   winds up past either end. Decreases act on the period they see;

@@ -61,6 +61,10 @@ struct PeriodFigures {
 struct ControllerState {
   double served = 1.0;  // in [0, 1]
   int64_t prev_in_flight = 0;
+  // The share served when latency last went over target (0: none known,
+  // or passed since): recovery slows down just below it.
+  double peak = 0.0;
+  bool over = false;  // the last period was over target
 };
 
 // Moves `state.served` by one period (degrade/governor.h states the rules)
