@@ -367,12 +367,13 @@ std::string GovernorLine(const json& g) {
                                         num("target_ms"), num("served") * 100));
   const int tier = static_cast<int>(num("tier"));
   const int off = static_cast<int>(num("tiers_off"));
-  if (tier != 0) {
-    absl::StrAppend(&out, " (tier ", tier, num("tier_allow") > 0
-                                               ? absl::StrFormat(" at %.0f%%", num("tier_allow") * 100)
-                                               : std::string(" off"));
+  if (tier != 0 && num("tier_allow") > 0) {
+    absl::StrAppend(&out, " (tier ", tier, absl::StrFormat(" at %.0f%%", num("tier_allow") * 100));
     if (off > 0) absl::StrAppend(&out, ", ", off, off == 1 ? " tier off" : " tiers off");
     out += ")";
+  } else if (tier != 0) {
+    absl::StrAppend(&out, " (", off, off == 1 ? " tier off" : " tiers off", ", down to tier ",
+                    tier, ")");
   }
   if (const int cap = static_cast<int>(num("cap")); cap > 1) {
     absl::StrAppend(&out, "; capped at tier ", cap);

@@ -102,8 +102,9 @@ struct GovernorStatus {
   std::optional<absl::Duration> measured;
   uint64_t samples = 0;
   int64_t in_flight = 0;
-  // The controller's output (see above) and what it imposes: the tier being
-  // dimmed (0 = none) and its allow, and how many tiers are fully off.
+  // The controller's output (see above) and what it imposes: the lowest
+  // tier it touches now (0 = none) and that tier's allow (0 when it is off
+  // too), and how many tiers are fully off (that one included when off).
   double served = 1.0;
   int tier = 0;
   double tier_allow = 1.0;

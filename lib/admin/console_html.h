@@ -482,9 +482,12 @@ function governorText(g) {
   const m = g.measured_ms === null ? '-' : Math.round(g.measured_ms) + ' ms';
   let t = 'governor: ' + p + ' ' + m + ', target ' + Math.round(g.target_ms) + ' ms, serving ' +
       Math.round(g.served * 100) + '% of tiered work';
-  if (g.tier) {
-    t += ' (tier ' + g.tier + (g.tier_allow > 0 ? ' at ' + Math.round(g.tier_allow * 100) + '%' : ' off') +
-        (g.tiers_off ? ', ' + g.tiers_off + (g.tiers_off === 1 ? ' tier off' : ' tiers off') : '') + ')';
+  const offText = (n) => n + (n === 1 ? ' tier off' : ' tiers off');
+  if (g.tier && g.tier_allow > 0) {
+    t += ' (tier ' + g.tier + ' at ' + Math.round(g.tier_allow * 100) + '%' +
+        (g.tiers_off ? ', ' + offText(g.tiers_off) : '') + ')';
+  } else if (g.tier) {
+    t += ' (' + offText(g.tiers_off) + ', down to tier ' + g.tier + ')';
   }
   if (g.cap > 1) t += '; capped at tier ' + g.cap;
   return t + by;

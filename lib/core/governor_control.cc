@@ -146,7 +146,10 @@ std::optional<double> StepController(const GovernorOptions& options, double peri
       if (state.peak > 0 && s > state.peak + kPeakForget) state.peak = 0;
     }
   }
-  if (r < 0 && growth > 0 && figures.in_flight > 0) {
+  // A growing queue is the excess load itself: cut in proportion while over
+  // target, and also in the hold band once it grows past noise (latency
+  // shows it a period or two later).
+  if (figures.in_flight > 0 && ((r < 0 && growth > 0) || (r <= hold && growing))) {
     s *= std::max(0.5, 1.0 - static_cast<double>(growth) / static_cast<double>(figures.in_flight));
   }
   state.served = std::clamp(s, 0.0, 1.0);

@@ -326,15 +326,11 @@ void RegistryCore::WriteGovernorLayerLocked(const std::string& figures_text,
   st.tier = 0;
   st.tier_allow = 1.0;
   st.tiers_off = 0;
-  for (size_t j = 0; j < tiers.size(); ++j) {
-    if (allows[j] <= 0) {
-      ++st.tiers_off;
-      st.tier = tiers[j];
-      st.tier_allow = 0;
-    } else if (allows[j] < 1) {
-      st.tier = tiers[j];
-      st.tier_allow = allows[j];
-    }
+  // `tier`: the lowest tier it touches now, dimmed or off.
+  for (size_t j = 0; j < tiers.size() && allows[j] < 1; ++j) {
+    if (allows[j] <= 0) ++st.tiers_off;
+    st.tier = tiers[j];
+    st.tier_allow = allows[j];
   }
 
   // The layer: an entry per dimmed switch. An entry whose allow did not

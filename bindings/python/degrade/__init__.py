@@ -229,8 +229,9 @@ def counters(sw: Switch | str) -> dict[str, int]:
 
 
 def listing() -> dict[str, Any]:
-    """The whole listing: {"switches": [...], "sources": [...], "errors": [...]}
-    (the admin endpoint's GET /degrade/v1/switches)."""
+    """The whole listing: {"switches": [...], "shed": [...], "sources": [...],
+    "errors": [...], "governor": {...}} (the admin endpoint's GET
+    /degrade/v1/switches; docs/shedding.md, docs/governor.md)."""
     result: dict[str, Any] = json.loads(_degrade.list_json())
     return result
 

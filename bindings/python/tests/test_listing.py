@@ -19,7 +19,7 @@ def test_list_is_sorted_by_name(sw):
 
 
 def test_listing_has_sources_and_errors():
-    assert set(degrade.listing()) == {"switches", "shed", "sources", "errors"}
+    assert set(degrade.listing()) == {"switches", "shed", "sources", "errors", "governor"}
 
 
 def test_get_shows_each_layer_lowest_first(sw):
