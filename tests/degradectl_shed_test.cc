@@ -18,39 +18,18 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "subprocess.h"
+#include "test_ctl.h"
 #include "test_registry.h"
 
 namespace degrade {
 namespace {
 
 using ::testing::HasSubstr;
-using testing_util::Subprocess;
 
 constexpr char kToken[] = "s3cret-token-4711";
-constexpr absl::Duration kPatience = absl::Seconds(20);
 
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-Output RunCtl(std::vector<std::string> args, std::vector<std::string> env = {}) {
-  Output o;
-  const char* path = std::getenv("DEGRADECTL");
-  if (path == nullptr) {
-    ADD_FAILURE() << "DEGRADECTL is not set (meson sets it to the built degradectl)";
-    return o;
-  }
-  args.insert(args.begin(), path);
-  env.insert(env.end(), {"PATH=/usr/bin:/bin", "HOME=/tmp", "USER=ana"});
-  Subprocess p(std::move(args), std::move(env));
-  EXPECT_TRUE(p.started()) << p.error();
-  o.exit_code = p.Finish(kPatience);
-  o.out = p.out();
-  o.err = p.err();
-  return o;
-}
+using Output = test_util::CtlOutput;
+using test_util::RunCtl;
 
 // ------------------------------------------------------------------ usage
 

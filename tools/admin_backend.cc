@@ -101,59 +101,57 @@ class AdminBackend final : public Backend {
 
   absl::StatusOr<Reply> Clear(std::string_view name, std::string_view actor,
                               std::string_view reason) override {
-    httplib::Headers headers = Headers(actor);
-    // Kept to one header line, as the actor is.
-    std::string clean;
-    for (char c : reason) {
-      if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) clean.push_back(c);
-    }
-    if (!clean.empty()) headers.emplace("X-Degrade-Reason", std::move(clean));
-    return Suggest(name,
-                   Finish("DELETE", SwitchPath(name), name, client_.Delete(Path(name), headers)));
+    return Suggest(name, Finish("DELETE", SwitchPath(name), name,
+                                client_.Delete(Path(name), DeleteHeaders(actor, reason))));
   }
 
   absl::StatusOr<Reply> SetShed(const nlohmann::json& body) override {
-    std::string actor;
-    if (auto it = body.find("actor"); it != body.end() && it->is_string()) {
-      actor = it->get<std::string>();
-    }
-    const std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    return Finish("PUT", std::string(kShedPath), "",
-                  client_.Put(absl::StrCat(url_.base_path, AV(kShedPath)), Headers(actor), text,
-                              "application/json"));
+    return PutSetting(kShedPath, body);
   }
 
   absl::StatusOr<Reply> ClearShed(std::string_view actor, std::string_view reason) override {
-    httplib::Headers headers = Headers(actor);
-    std::string clean;
-    for (char c : reason) {
-      if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) clean.push_back(c);
-    }
-    if (!clean.empty()) headers.emplace("X-Degrade-Reason", std::move(clean));
-    return Finish("DELETE", std::string(kShedPath), "",
-                  client_.Delete(absl::StrCat(url_.base_path, AV(kShedPath)), headers));
+    return DeleteSetting(kShedPath, actor, reason);
   }
 
   absl::StatusOr<Reply> SetGovernor(const nlohmann::json& body) override {
+    return PutSetting(kGovernorPath, body);
+  }
+
+  absl::StatusOr<Reply> ClearGovernor(std::string_view actor, std::string_view reason) override {
+    return DeleteSetting(kGovernorPath, actor, reason);
+  }
+
+  // PUT of a layer-wide setting (shed level, governor) with the body's
+  // actor as X-Degrade-Actor.
+  absl::StatusOr<Reply> PutSetting(std::string_view path, const nlohmann::json& body) {
     std::string actor;
     if (auto it = body.find("actor"); it != body.end() && it->is_string()) {
       actor = it->get<std::string>();
     }
     const std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    return Finish("PUT", std::string(kGovernorPath), "",
-                  client_.Put(absl::StrCat(url_.base_path, AV(kGovernorPath)), Headers(actor),
-                              text, "application/json"));
+    return Finish("PUT", std::string(path), "",
+                  client_.Put(absl::StrCat(url_.base_path, AV(path)), Headers(actor), text,
+                              "application/json"));
   }
 
-  absl::StatusOr<Reply> ClearGovernor(std::string_view actor, std::string_view reason) override {
+  // DELETE of one.
+  absl::StatusOr<Reply> DeleteSetting(std::string_view path, std::string_view actor,
+                                      std::string_view reason) {
+    return Finish("DELETE", std::string(path), "",
+                  client_.Delete(absl::StrCat(url_.base_path, AV(path)),
+                                 DeleteHeaders(actor, reason)));
+  }
+
+  // A DELETE's headers: the actor's, and the reason kept to one header line
+  // (printable characters only), as the actor is.
+  httplib::Headers DeleteHeaders(std::string_view actor, std::string_view reason) const {
     httplib::Headers headers = Headers(actor);
     std::string clean;
     for (char c : reason) {
       if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) clean.push_back(c);
     }
     if (!clean.empty()) headers.emplace("X-Degrade-Reason", std::move(clean));
-    return Finish("DELETE", std::string(kGovernorPath), "",
-                  client_.Delete(absl::StrCat(url_.base_path, AV(kGovernorPath)), headers));
+    return headers;
   }
 
   // The change stream (who did what, as the service recorded it); a service

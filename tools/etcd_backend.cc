@@ -14,6 +14,7 @@
 // value), so a value degradectl wrote but instances refuse would look done
 // and change nothing.
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -263,89 +264,74 @@ class EtcdBackend final : public Backend {
   }
 
   absl::StatusOr<Reply> SetShed(const json& body) override {
-    const absl::Time now = absl::Now();
-    json stored = body;
-    if (auto ttl = stored.find("ttl_s"); ttl != stored.end()) {
-      if (!ttl->is_number_integer() || ttl->get<int64_t>() <= 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "ttl_s ", ttl->dump(), " is not valid; accepted: a whole number of seconds above 0"));
-      }
-      stored["expires_at"] = Rfc3339Seconds(now + absl::Seconds(ttl->get<int64_t>()));
-      stored.erase("ttl_s");
-    }
-    const std::string key = absl::StrCat(prefix_, "shed");
-    const std::string text = stored.dump(-1, ' ', false, json::error_handler_t::replace);
-    absl::StatusOr<std::optional<Shed>> checked = ParseShed(text, "degradectl", "shed", now);
-    if (!checked.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the value for ", key, " would be rejected by every instance (",
-          checked.status().message(), "): nothing was written"));
-    }
-    absl::StatusOr<int64_t> revision = client_->Put(key, text);
-    if (!revision.ok()) return Unreachable("write", key, revision.status());
-    json entry = EntryJson({"shed", ""}, EtcdKv{key, text, *revision}, now);
-    entry["etcd"] = Where(*revision);
-    return Make(std::move(entry));
+    return PutSettingKey("shed", body, [](const std::string& text, absl::Time now) {
+      return ParseShed(text, "degradectl", "shed", now).status();
+    });
   }
 
   absl::StatusOr<Reply> ClearShed(std::string_view /*actor*/,
                                   std::string_view /*reason*/) override {
-    // As Clear: etcd's delete carries no actor or reason.
-    const std::string key = absl::StrCat(prefix_, "shed");
-    absl::StatusOr<EtcdClient::DeleteResult> deleted = client_->Delete(key);
-    if (!deleted.ok()) return Unreachable("delete", key, deleted.status());
-    json entry = {{"name", "shed"},
-                  {"key", key},
-                  {"value", nullptr},
-                  {"deleted", deleted->deleted},
-                  {"etcd", Where(deleted->revision)}};
-    return Make(std::move(entry));
+    return DeleteSettingKey("shed");
   }
 
   absl::StatusOr<Reply> SetGovernor(const json& body) override {
-    const absl::Time now = absl::Now();
-    json stored = body;
-    if (auto ttl = stored.find("ttl_s"); ttl != stored.end()) {
-      if (!ttl->is_number_integer() || ttl->get<int64_t>() <= 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "ttl_s ", ttl->dump(), " is not valid; accepted: a whole number of seconds above 0"));
-      }
-      stored["expires_at"] = Rfc3339Seconds(now + absl::Seconds(ttl->get<int64_t>()));
-      stored.erase("ttl_s");
-    }
-    const std::string key = absl::StrCat(prefix_, "governor");
-    const std::string text = stored.dump(-1, ' ', false, json::error_handler_t::replace);
-    absl::StatusOr<GovernorSetting> checked =
-        ParseGovernorSetting(text, "degradectl", "governor", now);
-    if (!checked.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the value for ", key, " would be rejected by every instance (",
-          checked.status().message(), "): nothing was written"));
-    }
-    absl::StatusOr<int64_t> revision = client_->Put(key, text);
-    if (!revision.ok()) return Unreachable("write", key, revision.status());
-    json entry = EntryJson({"governor", ""}, EtcdKv{key, text, *revision}, now);
-    entry["etcd"] = Where(*revision);
-    return Make(std::move(entry));
+    return PutSettingKey("governor", body, [](const std::string& text, absl::Time now) {
+      return ParseGovernorSetting(text, "degradectl", "governor", now).status();
+    });
   }
 
   absl::StatusOr<Reply> ClearGovernor(std::string_view /*actor*/,
                                       std::string_view /*reason*/) override {
-    // As Clear: etcd's delete carries no actor or reason.
-    const std::string key = absl::StrCat(prefix_, "governor");
-    absl::StatusOr<EtcdClient::DeleteResult> deleted = client_->Delete(key);
-    if (!deleted.ok()) return Unreachable("delete", key, deleted.status());
-    json entry = {{"name", "governor"},
-                  {"key", key},
-                  {"value", nullptr},
-                  {"deleted", deleted->deleted},
-                  {"etcd", Where(deleted->revision)}};
-    return Make(std::move(entry));
+    return DeleteSettingKey("governor");
   }
 
   absl::Status Watch(WatchStop& stop, const WatchSink& sink) override;
 
  private:
+  // The key PREFIX + `name` ("shed", "governor") set to `body`, its ttl_s
+  // turned into expires_at, after `check` (how instances will read it)
+  // accepts the text: a value every instance would reject is not written.
+  absl::StatusOr<Reply> PutSettingKey(
+      std::string_view name, const json& body,
+      const std::function<absl::Status(const std::string&, absl::Time)>& check) {
+    const absl::Time now = absl::Now();
+    json stored = body;
+    if (auto ttl = stored.find("ttl_s"); ttl != stored.end()) {
+      if (!ttl->is_number_integer() || ttl->get<int64_t>() <= 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "ttl_s ", ttl->dump(), " is not valid; accepted: a whole number of seconds above 0"));
+      }
+      stored["expires_at"] = Rfc3339Seconds(now + absl::Seconds(ttl->get<int64_t>()));
+      stored.erase("ttl_s");
+    }
+    const std::string key = absl::StrCat(prefix_, AV(name));
+    const std::string text = stored.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (absl::Status checked = check(text, now); !checked.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("the value for ", key,
+                                                     " would be rejected by every instance (",
+                                                     checked.message(), "): nothing was written"));
+    }
+    absl::StatusOr<int64_t> revision = client_->Put(key, text);
+    if (!revision.ok()) return Unreachable("write", key, revision.status());
+    json entry = EntryJson({std::string(name), ""}, EtcdKv{key, text, *revision}, now);
+    entry["etcd"] = Where(*revision);
+    return Make(std::move(entry));
+  }
+
+  // Deletes PREFIX + `name`. As Clear: etcd's delete carries no actor or
+  // reason.
+  absl::StatusOr<Reply> DeleteSettingKey(std::string_view name) {
+    const std::string key = absl::StrCat(prefix_, AV(name));
+    absl::StatusOr<EtcdClient::DeleteResult> deleted = client_->Delete(key);
+    if (!deleted.ok()) return Unreachable("delete", key, deleted.status());
+    json entry = {{"name", std::string(name)},
+                  {"key", key},
+                  {"value", nullptr},
+                  {"deleted", deleted->deleted},
+                  {"etcd", Where(deleted->revision)}};
+    return Make(std::move(entry));
+  }
+
   // Reports a change of `key` from `old_text` to `new_text` (null: absent).
   void Emit(const std::string& key, const std::string* old_text, const std::string* new_text,
             int64_t revision, const WatchStop& stop, const WatchSink& sink) const;
