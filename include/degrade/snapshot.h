@@ -33,6 +33,9 @@
 //   ttl_s       number of seconds in (0, 2592000] (30 days); becomes
 //               expires_at = now + ttl_s when parsed. An error together with
 //               expires_at.
+//   set_at      RFC 3339 time: when the value was written (degradectl
+//               --etcd writes it, for `degradectl history`); checked, then
+//               ignored: it decides nothing
 //   breaker     a circuit breaker policy (degrade/breaker.h), every field
 //               optional, defaults as in BreakerPolicy:
 //                 window          "count" | "time"

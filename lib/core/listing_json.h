@@ -14,7 +14,7 @@ namespace degrade::internal {
 nlohmann::json SwitchInfoJson(const SwitchInfo& info);
 nlohmann::json SourceHealthJson(const SourceHealth& health);
 // The governor's status as the listing shows it (degrade/listing.h).
-nlohmann::json GovernorStatusJson(const GovernorStatus& status);
+nlohmann::json GovernorStatusJson(const GovernorStatus& g);
 nlohmann::json ListingJson(const Registry& registry);
 // The listing's "shed" array: [{"layer", "level", "actor", "reason",
 // "expires_at"}...] as Registry::Sheds gives them.
