@@ -1248,7 +1248,7 @@ TEST_F(AdminSecurityTest, ConsoleHasACspNosniffAndUsesNoCookies) {
   EXPECT_FALSE(r->has_header("Set-Cookie"));
   EXPECT_FALSE(r->has_header("Access-Control-Allow-Origin"));
   // The page keeps the token in sessionStorage and sends it as a header.
-  const std::string page(internal::kConsoleHtml);
+  const std::string& page = internal::ConsolePage();
   EXPECT_FALSE(absl::StrContains(page, "cookie"));
   EXPECT_TRUE(absl::StrContains(page, "Authorization"));
 }

@@ -268,7 +268,7 @@ void Routes::Handle(const httplib::Request& req, httplib::Response& res) {
   if (path == "/") {
     if (!IsRead(req)) return MethodNotAllowed(req, res, "GET, HEAD");
     res.status = 200;
-    res.set_content(std::string(kConsoleHtml), "text/html; charset=utf-8");
+    res.set_content(ConsolePage(), "text/html; charset=utf-8");
     return;
   }
   if (path == "/healthz") {
