@@ -43,13 +43,8 @@ class AdminGovernorTest : public ::testing::Test {
     GovernorOptions g;
     g.target = absl::Milliseconds(100);
     ASSERT_TRUE(registry_.ConfigureGovernor(g).ok());
-    Options o;
-    o.registry = &registry_;
-    o.admin_addr = "127.0.0.1:0";
-    o.admin_token = kToken;
-    auto rt = Runtime::Start(o);
-    ASSERT_TRUE(rt.ok()) << rt.status();
-    runtime_ = *std::move(rt);
+    runtime_ = StartAdmin(registry_, kToken);
+    ASSERT_NE(runtime_, nullptr);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", runtime_->admin_port());
     client_->set_read_timeout(5, 0);
   }

@@ -31,13 +31,8 @@ class AdminShedTest : public ::testing::Test {
     t2_ = *registry_.Define({.name = "t2", .description = "tier 2", .tier = 2});
     t5_ = *registry_.Define({.name = "t5", .description = "tier 5", .tier = 5});
     untiered_ = *registry_.Define({.name = "untiered", .description = "no tier"});
-    Options o;
-    o.registry = &registry_;
-    o.admin_addr = "127.0.0.1:0";
-    o.admin_token = kToken;
-    auto rt = Runtime::Start(o);
-    ASSERT_TRUE(rt.ok()) << rt.status();
-    runtime_ = *std::move(rt);
+    runtime_ = StartAdmin(registry_, kToken);
+    ASSERT_NE(runtime_, nullptr);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", runtime_->admin_port());
     client_->set_read_timeout(5, 0);
   }

@@ -6,11 +6,20 @@
 //                     or the body is not JSON (never throws)
 //   ErrorOf(result)   the reply's {"error": "..."} text, or a placeholder
 //                     that names what came instead (for failure messages)
+//   StartAdmin(registry, token)
+//                     a Runtime serving `registry`'s admin endpoint on
+//                     127.0.0.1 (a free port) with `token`; a failed start
+//                     fails the test and returns null
 #ifndef DEGRADE_TESTS_TEST_HTTP_H_
 #define DEGRADE_TESTS_TEST_HTTP_H_
 
+#include <memory>
 #include <string>
+#include <utility>
 
+#include "degrade/registry.h"
+#include "degrade/runtime.h"
+#include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 
@@ -26,6 +35,16 @@ inline std::string ErrorOf(const httplib::Result& r) {
   return j.is_object() && j.contains("error") && j["error"].is_string()
              ? j["error"].get<std::string>()
              : std::string("<no JSON error in: ") + (r ? r->body : "no response") + ">";
+}
+
+inline std::unique_ptr<Runtime> StartAdmin(Registry& registry, std::string token) {
+  Options o;
+  o.registry = &registry;
+  o.admin_addr = "127.0.0.1:0";
+  o.admin_token = std::move(token);
+  absl::StatusOr<std::unique_ptr<Runtime>> rt = Runtime::Start(o);
+  EXPECT_TRUE(rt.ok()) << rt.status();
+  return rt.ok() ? *std::move(rt) : nullptr;
 }
 
 }  // namespace degrade::test_util
