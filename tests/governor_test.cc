@@ -443,7 +443,11 @@ TEST_F(GovernorRegistryTest, ALowerLayersSmallerAllowStillDecides) {
 TEST_F(GovernorRegistryTest, AnAdminEntryBeatsIt) {
   Switch& ads = Define("ads", 9);
   ASSERT_TRUE(registry_.ConfigureGovernor(Options(100)).ok());
-  for (int i = 0; i < 8; ++i) Period(1000);
+  // One tier alone: served goes 1, 0.7, 0.49, ... 0.052 after 8 periods
+  // (a 5% allow, a coin toss per check) and 0.022 after 9, which rounds
+  // down to off.
+  for (int i = 0; i < 10; ++i) Period(1000);
+  ASSERT_EQ(Info("ads").effective.state, State::kOff);
   ASSERT_FALSE(ads.enabled());
   SwitchValue on;
   on.state = State::kOn;
@@ -471,7 +475,11 @@ TEST_F(GovernorRegistryTest, ASteadyLevelWritesNothingAndRecoveryRestores) {
 TEST_F(GovernorRegistryTest, StopClearsItsLayer) {
   Switch& ads = Define("ads", 9);
   ASSERT_TRUE(registry_.ConfigureGovernor(Options(100)).ok());
-  for (int i = 0; i < 8; ++i) Period(1000);
+  // One tier alone: served goes 1, 0.7, 0.49, ... 0.052 after 8 periods
+  // (a 5% allow, a coin toss per check) and 0.022 after 9, which rounds
+  // down to off.
+  for (int i = 0; i < 10; ++i) Period(1000);
+  ASSERT_EQ(Info("ads").effective.state, State::kOff);
   ASSERT_FALSE(ads.enabled());
   registry_.StopGovernor();
   EXPECT_TRUE(ads.enabled());
