@@ -67,13 +67,39 @@ std::string ModelVar(std::string_view prefix, std::string_view name) {
 
 // DESIGN section 4's own variables, and the ones degrade adds (runtime.h).
 bool ModelReserved(std::string_view var) {
+  // The variables DESIGN.md, docs/fleet.md, docs/governor.md and
+  // docs/degradectl.md give, written out again here.
   static const std::set<std::string, std::less<>> kOwn = {
-      "DEGRADE_ALL",           "DEGRADE_CONFIG_FILE",       "DEGRADE_REMOTE_URLS",
-      "DEGRADE_REMOTE_INTERVAL_MS", "DEGRADE_REMOTE_TIMEOUT_MS", "DEGRADE_REMOTE_CA_FILE",
-      "DEGRADE_ETCD_ENDPOINTS", "DEGRADE_ETCD_PREFIX",       "DEGRADE_ETCD_USER",
-      "DEGRADE_ETCD_PASSWORD",  "DEGRADE_CACHE_FILE",        "DEGRADE_ADMIN_ADDR",
-      "DEGRADE_ADMIN_TOKEN",    "DEGRADE_ADMIN_ALLOW_REMOTE", "DEGRADE_LOG_CHANGES",
+      "DEGRADE_ALL",
+      "DEGRADE_SHED",
+      "DEGRADE_CONFIG_FILE",
+      "DEGRADE_CONFIG_FORMAT",
       "DEGRADE_FILE_POLL_MS",
+      "DEGRADE_REMOTE_URLS",
+      "DEGRADE_REMOTE_FORMAT",
+      "DEGRADE_REMOTE_INTERVAL_MS",
+      "DEGRADE_REMOTE_TIMEOUT_MS",
+      "DEGRADE_REMOTE_CA_FILE",
+      "DEGRADE_ETCD_ENDPOINTS",
+      "DEGRADE_ETCD_PREFIX",
+      "DEGRADE_ETCD_USER",
+      "DEGRADE_ETCD_PASSWORD",
+      "DEGRADE_ETCD_CA_FILE",
+      "DEGRADE_ETCD_REGISTER",
+      "DEGRADE_ETCD_REGISTER_TTL_S",
+      "DEGRADE_INSTANCE_ID",
+      "DEGRADE_CACHE_FILE",
+      "DEGRADE_ADMIN_ADDR",
+      "DEGRADE_ADMIN_TOKEN",
+      "DEGRADE_ADMIN_ALLOW_REMOTE",
+      "DEGRADE_ADMIN_TLS_CERT",
+      "DEGRADE_ADMIN_TLS_KEY",
+      "DEGRADE_ADMIN_ALLOWED_HOSTS",
+      "DEGRADE_ADMIN_URL",
+      "DEGRADE_LOG_CHANGES",
+      "DEGRADE_GOVERNOR_TARGET_MS",
+      "DEGRADE_GOVERNOR_PERCENTILE",
+      "DEGRADE_GOVERNOR_PERIOD_MS",
   };
   return kOwn.contains(var) || var.starts_with("DEGRADE_GROUP_");
 }

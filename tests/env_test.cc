@@ -2,6 +2,12 @@
 // variables, and every accepted and rejected value form.
 #include "degrade/env.h"
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -72,6 +78,40 @@ TEST(EnvTest, ConfigurationVariablesAreReserved) {
         "DEGRADE_ADMIN_ADDR", "DEGRADE_ADMIN_TOKEN", "DEGRADE_LOG_CHANGES"}) {
     EXPECT_TRUE(IsReservedEnvVar(var)) << var;
   }
+}
+
+// Every whole string literal "DEGRADE_..." in lib/ and tools/ is a variable
+// they read (or name in a message), and so must be reserved: a switch named
+// "instance.id" would otherwise be set by DEGRADE_INSTANCE_ID=off, which is
+// also the instance's id. Prefixes ("DEGRADE_GROUP_") and the macro named
+// in a message are not variables.
+TEST(EnvTest, EveryVariableReadIsReserved) {
+  const char* root = std::getenv("DEGRADE_TEST_SOURCE_ROOT");
+  ASSERT_NE(root, nullptr) << "DEGRADE_TEST_SOURCE_ROOT (set by tests/meson.build)";
+  const std::set<std::string> not_variables = {"DEGRADE_DECLARE_SWITCH"};
+  const std::regex literal("\"(DEGRADE_[A-Z0-9_]*[A-Z0-9])\"");
+  std::set<std::string> seen;
+  int files = 0;
+  for (const char* dir : {"lib", "tools"}) {
+    for (const auto& entry :
+         std::filesystem::recursive_directory_iterator(std::filesystem::path(root) / dir)) {
+      const std::string ext = entry.path().extension().string();
+      if (!entry.is_regular_file() || (ext != ".cc" && ext != ".h")) continue;
+      ++files;
+      std::ifstream in(entry.path());
+      const std::string text((std::istreambuf_iterator<char>(in)), {});
+      for (std::sregex_iterator m(text.begin(), text.end(), literal), end; m != end; ++m) {
+        if (!not_variables.contains((*m)[1].str())) seen.insert((*m)[1].str());
+      }
+    }
+  }
+  EXPECT_GT(files, 50);
+  // The list holds what DESIGN.md's variables table gives, at least.
+  for (const char* v : {"DEGRADE_ALL", "DEGRADE_CONFIG_FILE", "DEGRADE_INSTANCE_ID",
+                        "DEGRADE_ETCD_REGISTER", "DEGRADE_GOVERNOR_TARGET_MS", "DEGRADE_SHED"}) {
+    EXPECT_TRUE(seen.contains(v)) << v << " was not found in lib/ or tools/";
+  }
+  for (const std::string& var : seen) EXPECT_TRUE(IsReservedEnvVar(var)) << var;
 }
 
 TEST(EnvTest, GroupVariablesAreReserved) {

@@ -26,8 +26,9 @@ inline constexpr std::string_view kEnvAll = "DEGRADE_ALL";
 // The env layer's shed level (docs/shedding.md): 0 (none) to 9, in digits.
 inline constexpr std::string_view kEnvShed = "DEGRADE_SHED";
 
-// True for the DEGRADE_* variables that configure degrade itself (and so can
-// never name a switch): DEGRADE_CONFIG_FILE, DEGRADE_REMOTE_URLS, ...
+// True for the DEGRADE_* variables that configure degrade itself or
+// degradectl (and so can never name a switch): DEGRADE_CONFIG_FILE,
+// DEGRADE_REMOTE_URLS, DEGRADE_INSTANCE_ID, DEGRADE_ADMIN_URL, ...
 DEGRADE_EXPORT bool IsReservedEnvVar(std::string_view var) noexcept;
 
 // Parses a value as above into a SwitchValue with `state` (and `allow` for
