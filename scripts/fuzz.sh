@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/) with clang, ASan and UBSan in
 # build-fuzz/, and runs each for a bounded time as one meson test (suite
-# "fuzz"), so scripts/summarize_tests.py counts one passed or failed test per
-# target. See docs/fuzzing.md for longer runs by hand.
+# "fuzz"; results in <builddir>/meson-logs/testlog-fuzz.json), so
+# scripts/summarize_tests.py counts one passed or failed test per target.
+# See docs/fuzzing.md for longer runs by hand.
 #
-#   scripts/fuzz.sh [--seconds N] [--builddir DIR] [--build-only] [TARGET...]
+#   scripts/fuzz.sh [--seconds N] [--builddir DIR] [--configured]
+#                   [--build-only] [TARGET...]
 #
 #   --seconds N    how long each target runs (default 20)
 #   --build-only   configure and build the targets, run nothing
 #   --builddir D   the build directory (default build-fuzz)
+#   --configured   D is already configured with clang, -Dfuzz=enabled and
+#                  the sanitizers (scripts/test.sh's build-asan/): build and
+#                  run there, without configuring it again
 #   TARGET...      run only these targets (e.g. snapshot_fuzz)
 #
 # Exit status: 0 when every target ran its time without a finding; 1 on a
@@ -23,9 +28,11 @@ seconds=20
 builddir=build-fuzz
 targets=()
 build_only=0
+configured=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build-only) build_only=1; shift ;;
+    --configured) configured=1; shift ;;
     --seconds) seconds="${2:?--seconds needs a number}"; shift 2 ;;
     --seconds=*) seconds="${1#--seconds=}"; shift ;;
     --builddir) builddir="${2:?--builddir needs a directory}"; shift 2 ;;
@@ -46,7 +53,7 @@ for tool in clang clang++; do
 done
 
 # Stale results must never count: a failed build leaves no testlog.
-rm -f "$builddir/meson-logs/testlog.json"
+rm -f "$builddir/meson-logs/testlog-fuzz.json"
 
 opts=(
   -Dfuzz=enabled -Dtests=false -Dbenchmarks=false -Dpython=disabled
@@ -56,11 +63,14 @@ opts=(
   # to build than -O2 -g; reports still name file and line.
   -Doptimization=1 -Ddebug=false
   -Db_sanitize=address,undefined -Db_lundef=false
-  # Warnings are errors here as in CI's normal build (not a project default).
-  -Dwerror=true
   "-Dcpp_args=['-g1','-fno-sanitize-recover=all']" "-Dc_args=['-g1','-fno-sanitize-recover=all']"
 )
-if [[ -f "$builddir/meson-private/coredata.dat" ]]; then
+if [[ "$configured" -eq 1 ]]; then
+  if [[ ! -f "$builddir/meson-private/coredata.dat" ]]; then
+    printf 'fuzz.sh: --configured, but %s is not a configured build directory\n' "$builddir" >&2
+    exit 1
+  fi
+elif [[ -f "$builddir/meson-private/coredata.dat" ]]; then
   meson setup --reconfigure "$builddir" "${opts[@]}" >/dev/null ||
     CC=clang CXX=clang++ meson setup --wipe "$builddir" "${opts[@]}"
 else
@@ -74,7 +84,7 @@ if [[ ${#targets[@]} -eq 0 ]]; then
   targets=("${all_targets[@]}")
 fi
 if [[ ${#targets[@]} -eq 0 ]]; then
-  printf 'fuzz.sh: no fuzz target configured in %s\n' "$builddir" >&2
+  printf 'fuzz.sh: no fuzz target configured in %s (it needs clang and -Dfuzz=enabled)\n' "$builddir" >&2
   exit 1
 fi
 ninja_targets=()
@@ -87,8 +97,10 @@ fi
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 rc=0
+# Two at a time: each target is one single-threaded process (CI has two
+# cores); DEGRADE_FUZZ_JOBS changes that.
 DEGRADE_FUZZ_SECONDS="$seconds" meson test -C "$builddir" --no-rebuild --print-errorlogs \
-  --suite fuzz "${targets[@]}" || rc=$?
+  --num-processes "${DEGRADE_FUZZ_JOBS:-2}" --logbase testlog-fuzz --suite fuzz "${targets[@]}" || rc=$?
 
 printf '\n==== fuzz figures (%ss per target) ====\n' "$seconds"
 for t in "${targets[@]}"; do

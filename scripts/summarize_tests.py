@@ -2,8 +2,9 @@
 """Counts test cases across meson build directories and prints one summary.
 
 Meson says which tests ran and how they ended: <builddir>/meson-logs/testlog.json
-(testlog-SETUP.json after `meson test --setup=SETUP`: pass that file instead
-of the directory), one JSON object per test (name, result, starttime, env,
+(testlog-SETUP.json after `meson test --setup=SETUP`, testlog-fuzz.json from
+scripts/fuzz.sh: pass that file instead of the directory, as LABEL=FILE to name
+its line), one JSON object per test (name, result, starttime, env,
 command, stdout). A
 test that writes junit XML says where, in its env or its command:
 GTEST_OUTPUT=xml:FILE (gtest), DEGRADE_TEST_XML=FILE (bindings/c) or
@@ -109,14 +110,19 @@ def read_cases(path):
 
 
 def summarize_build(arg):
-    """arg: a build directory, or a testlog*.json in its meson-logs/."""
+    """arg: a build directory, or a testlog*.json in its meson-logs/, either
+    one optionally as LABEL=PATH (the label names its line and its cases;
+    otherwise the build directory's name does)."""
+    label = None
+    if "=" in arg and "/" not in arg.split("=", 1)[0]:
+        label, arg = arg.split("=", 1)
     if arg.endswith(".json"):
         log_path = arg
         build_dir = os.path.dirname(os.path.dirname(os.path.abspath(arg)))
     else:
         build_dir = arg
         log_path = os.path.join(build_dir, "meson-logs", "testlog.json")
-    label = os.path.basename(os.path.normpath(build_dir)) or build_dir
+    label = label or os.path.basename(os.path.normpath(build_dir)) or build_dir
     tally = Tally(label)
     if not os.path.isfile(log_path):
         tally.add("failed", f"{label}: no tests ran",
@@ -185,8 +191,9 @@ def parse_extra(text):
 
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("build_dirs", nargs="*", metavar="DIR|TESTLOG",
-                        help="meson build directories (or their meson-logs/testlog-SETUP.json)")
+    parser.add_argument("build_dirs", nargs="*", metavar="[LABEL=]DIR|TESTLOG",
+                        help="meson build directories (or their meson-logs/testlog-SETUP.json), "
+                             "each optionally named LABEL=")
     parser.add_argument("--extra", action="append", default=[], type=parse_extra,
                         metavar="NAME=passed|failed",
                         help="one extra case (e.g. an install check); repeatable")

@@ -11,11 +11,14 @@
 #   2. normal         build/ (gcc, -Dwerror=true): everything, then --setup=ci
 #                     (its packaging suite installs into a custom prefix and
 #                     builds pkg-config, CMake and subproject consumers)
-#   3. ASan+UBSan     build-asan/ (clang; ASAN_CC/ASAN_CXX): --setup=asan
+#   3. ASan+UBSan     build-asan/ (clang; ASAN_CC/ASAN_CXX): --setup=asan;
+#                     the same directory also builds the libFuzzer targets
+#                     (-Dfuzz=enabled: coverage on the library only)
 #   4. TSan           build-tsan/ (gcc): --setup=tsan
 #   5. clang-tidy     scripts/tidy.sh over lib/, include/, tools/ (one case)
-#   6. fuzz           scripts/fuzz.sh: each libFuzzer target, one case each,
-#                     DEGRADE_TEST_FUZZ_SECONDS (default 20)
+#   6. fuzz           scripts/fuzz.sh in build-asan/ (build-fuzz/ with
+#                     --no-asan): each libFuzzer target, one case each, two
+#                     at a time, DEGRADE_TEST_FUZZ_SECONDS (default 20)
 #   7. summary        scripts/summarize_tests.py; its last line is exactly
 #                     "N passed, N failed" (real results)
 # A sanitizer stage builds only what its setup runs. While one stage's tests
@@ -43,7 +46,9 @@ PYTHON=/usr/bin/python3 JOBS=2
 ASAN_CC="${ASAN_CC:-clang}" ASAN_CXX="${ASAN_CXX:-clang++}"
 NORMAL_OPTS="--buildtype=debugoptimized -Dwerror=true -Dopenfeature_tests=enabled"
 SANITIZER_OPTS="-Doptimization=1 -Ddebug=false -Db_lundef=false -Dbenchmarks=false -Dpython=disabled -Dwerror=false"
-ASAN_OPTS="$SANITIZER_OPTS -Db_sanitize=address,undefined -Dcpp_args=['-g1','-fno-sanitize-recover=all'] -Dc_args=['-g1','-fno-sanitize-recover=all']"
+# The ASan+UBSan build also holds the fuzz targets (their flags are its
+# own): one clang compile of the library serves both.
+ASAN_OPTS="$SANITIZER_OPTS -Dfuzz=enabled -Db_sanitize=address,undefined -Dcpp_args=['-g1','-fno-sanitize-recover=all'] -Dc_args=['-g1','-fno-sanitize-recover=all']"
 TSAN_OPTS="$SANITIZER_OPTS -Db_sanitize=thread -Dcpp_args=['-g1'] -Dc_args=['-g1']"
 
 quick=0 run_asan=1 run_tsan=1
@@ -112,7 +117,10 @@ test_dir() {
     --num-processes "$JOBS" --setup="$2"
 }
 build_normal() { build_dir build "" "" "$NORMAL_OPTS" && built_dirs+=(build); }
-build_asan() { build_dir build-asan "$ASAN_CC" "$ASAN_CXX" "$ASAN_OPTS" asan; }
+build_asan() {
+  build_dir build-asan "$ASAN_CC" "$ASAN_CXX" "$ASAN_OPTS" asan &&
+    bash "$ROOT/scripts/fuzz.sh" --builddir build-asan --configured --build-only
+}
 build_tsan() { build_dir build-tsan gcc g++ "$TSAN_OPTS" tsan; }
 stage_deps() { bash "$ROOT/scripts/install-deps.sh"; }
 
@@ -146,16 +154,24 @@ finish_bg() {
 
 # ---- clang-tidy and fuzz (skipped by --quick) ------------------------------
 # clang-tidy (build/compile_commands.json) counts as one case; scripts/fuzz.sh
-# runs each target as one meson test of build-fuzz/ (docs/fuzzing.md).
+# runs each target as one meson test of build-asan/, where the ASan stage
+# built them (build-fuzz/ of its own with --no-asan; docs/fuzzing.md).
 stage_tidy() {
   local rc=0 result=passed
   finish_bg clang-tidy || { rc=$? && result=failed; }
   extras+=(--extra "static-checks: clang-tidy=$result") && return "$rc"
 }
 stage_fuzz() {
-  summary_dirs+=(build-fuzz)
-  finish_bg build-fuzz || return 1
-  bash "$ROOT/scripts/fuzz.sh" --seconds "${DEGRADE_TEST_FUZZ_SECONDS:-20}"
+  local seconds="${DEGRADE_TEST_FUZZ_SECONDS:-20}"
+  if [[ "$run_asan" -eq 1 ]]; then
+    summary_dirs+=("fuzz=build-asan/meson-logs/testlog-fuzz.json")
+    [[ -f build-asan/.built-by-test.sh ]] || { note "build-asan did not build in this run: no fuzzing"; return 1; }
+    bash "$ROOT/scripts/fuzz.sh" --builddir build-asan --configured --seconds "$seconds"
+  else
+    summary_dirs+=("fuzz=build-fuzz/meson-logs/testlog-fuzz.json")
+    finish_bg build-fuzz || return 1
+    bash "$ROOT/scripts/fuzz.sh" --seconds "$seconds"
+  fi
 }
 
 # ---- main ------------------------------------------------------------------
@@ -174,7 +190,7 @@ fi
 [[ "$run_tsan" -eq 0 ]] || run_stage "build-tsan (TSan)" finish_bg build-tsan
 if [[ "$quick" -eq 0 ]]; then
   start_bg clang-tidy bash "$ROOT/scripts/tidy.sh" --builddir build
-  start_bg build-fuzz bash "$ROOT/scripts/fuzz.sh" --build-only
+  [[ "$run_asan" -eq 1 ]] || start_bg build-fuzz bash "$ROOT/scripts/fuzz.sh" --build-only
 fi
 [[ "$run_tsan" -eq 0 ]] || run_stage "tests-tsan (TSan)" test_dir build-tsan tsan
 if [[ "$quick" -eq 0 ]]; then
