@@ -32,6 +32,7 @@
 #include "absl/time/clock.h"
 #include "core/json_strict.h"
 #include "ctl_args.h"
+#include "ctl_json.h"
 #include "ctl_render.h"
 #include "ctl_strings.h"
 #include "etcd/etcd_json.h"
@@ -360,12 +361,6 @@ json ValueJson(const std::optional<std::string>& text) {
   return j.ok() ? *std::move(j) : json(*text);
 }
 
-std::string Field(const json& v, const char* f) {
-  if (!v.is_object()) return "";
-  auto it = v.find(f);
-  return it != v.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 }  // namespace
 
 int FleetHistory(const FleetTarget& target, std::string_view only_switch, bool as_json,
@@ -477,9 +472,9 @@ int FleetHistory(const FleetTarget& target, std::string_view only_switch, bool a
     const json nv = ValueJson(c.new_value);
     rows.push_back({{"revision", c.revision},
                     {"key", c.key},
-                    {"time", Field(nv, "set_at").empty() ? json(nullptr) : json(Field(nv, "set_at"))},
-                    {"actor", Field(nv, "actor")},
-                    {"reason", Field(nv, "reason")},
+                    {"time", Str(nv, "set_at").empty() ? json(nullptr) : json(Str(nv, "set_at"))},
+                    {"actor", Str(nv, "actor")},
+                    {"reason", Str(nv, "reason")},
                     {"old", ValueJson(c.old_value)},
                     {"new", nv}});
   }

@@ -12,27 +12,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "ctl_json.h"
 
 namespace degrade::ctl {
 namespace {
 
 using nlohmann::json;
 
-// Typed, non-throwing field access: the JSON is the service's, not ours.
-const json* Field(const json& j, const char* key) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(key);
-  return it == j.end() ? nullptr : &*it;
-}
-std::string Str(const json& j, const char* key) {
-  const json* f = Field(j, key);
-  return f != nullptr && f->is_string() ? f->get<std::string>() : std::string();
-}
-std::optional<double> Num(const json& j, const char* key) {
-  const json* f = Field(j, key);
-  if (f == nullptr || !f->is_number()) return std::nullopt;
-  return f->get<double>();
-}
+// An integer field as written, or "-" (Field: ctl_json.h).
 std::string Count(const json& j, const char* key) {
   const json* f = Field(j, key);
   if (f == nullptr || !f->is_number_integer()) return "-";

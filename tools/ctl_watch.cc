@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "ctl_json.h"
 
 namespace degrade::ctl {
 
@@ -67,12 +68,6 @@ void WatchStop::RemoveOnStop(uint64_t id) {
 // -------------------------------------------------------------------- diffs
 
 namespace {
-
-std::string Str(const json& j, const char* key) {
-  if (!j.is_object()) return "";
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // name -> entry of a listing's "switches".
 std::map<std::string, const json*> ByName(const json& listing) {
@@ -237,7 +232,7 @@ WatchEvent StreamEventToWatchEvent(const json& event) {
 
 namespace {
 
-uint64_t Count(const json& j, const char* key) {
+uint64_t Unsigned(const json& j, const char* key) {
   if (!j.is_object()) return 0;
   auto it = j.find(key);
   if (it == j.end() || !it->is_number_integer()) return 0;
@@ -260,7 +255,7 @@ absl::Status StreamWatch(const EventsFetch& fetch, const std::string& where, abs
     }
     return first.status();
   }
-  std::optional<uint64_t> after = Count(*first, "next");
+  std::optional<uint64_t> after = Unsigned(*first, "next");
   notice(absl::StrCat("watching ", where, ": its change stream; Ctrl-C to stop"));
   bool in_contact = true;
   while (!stop.stopped()) {
@@ -287,10 +282,10 @@ absl::Status StreamWatch(const EventsFetch& fetch, const std::string& where, abs
       in_contact = true;
     }
     if (!after.has_value()) {  // after a restart: from now on
-      after = Count(*got, "next");
+      after = Unsigned(*got, "next");
       continue;
     }
-    if (const uint64_t missed = Count(*got, "missed"); missed > 0) {
+    if (const uint64_t missed = Unsigned(*got, "missed"); missed > 0) {
       notice(absl::StrCat(missed, missed == 1 ? " event" : " events",
                           " missed: the service keeps only its most recent changes"));
     }
@@ -300,7 +295,7 @@ absl::Status StreamWatch(const EventsFetch& fetch, const std::string& where, abs
         if (sink.on_event) sink.on_event(StreamEventToWatchEvent(event));
       }
     }
-    after = Count(*got, "next");
+    after = Unsigned(*got, "next");
   }
   return absl::OkStatus();
 }

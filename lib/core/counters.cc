@@ -35,7 +35,7 @@ struct CounterState {
 
 // Never destroyed: threads may exit (and fold their counts) during or after
 // static destruction.
-CounterState& State() {
+CounterState& Counters() {
   static CounterState* state = new CounterState;
   return *state;
 }
@@ -45,7 +45,7 @@ struct DirectoryReaper {
   CounterDirectory* dir = nullptr;
   ~DirectoryReaper() {
     if (dir == nullptr) return;
-    CounterState& st = State();
+    CounterState& st = Counters();
     {
       std::lock_guard<std::mutex> lock(st.mu);
       for (uint32_t c = 0; c <= kMaxChunks; ++c) {
@@ -80,7 +80,7 @@ Counter* DiscardChunk() noexcept {
 }
 
 Counter* CounterChunkSlow(uint32_t id) noexcept {
-  CounterState& st = State();
+  CounterState& st = Counters();
   const uint32_t c = id >> kChunkShift;
   std::lock_guard<std::mutex> lock(st.mu);
   CounterDirectory* dir = t_counter_directory;
@@ -108,7 +108,7 @@ Counter* CounterChunkSlow(uint32_t id) noexcept {
 OutcomeTotals ReadOutcomes(uint32_t id) noexcept {
   OutcomeTotals totals;
   if (id >= kMaxSwitchIds) return totals;
-  CounterState& st = State();
+  CounterState& st = Counters();
   const uint32_t c = id >> kChunkShift;
   const uint32_t base = (id & kChunkMask) * kOutcomeCount;
   std::lock_guard<std::mutex> lock(st.mu);
@@ -127,7 +127,7 @@ OutcomeTotals ReadOutcomes(uint32_t id) noexcept {
 
 uint32_t AcquireSwitchId() noexcept {
   static_assert(sizeof(CounterDirectory::chunks) / sizeof(Counter*) == kMaxChunks + 1);
-  CounterState& st = State();
+  CounterState& st = Counters();
   std::lock_guard<std::mutex> lock(st.mu);
   if (!st.free_ids.empty()) {
     const uint32_t id = st.free_ids.back();
@@ -140,7 +140,7 @@ uint32_t AcquireSwitchId() noexcept {
 
 void ReleaseSwitchId(uint32_t id) noexcept {
   if (id >= kMaxSwitchIds) return;
-  CounterState& st = State();
+  CounterState& st = Counters();
   const uint32_t c = id >> kChunkShift;
   const uint32_t base = (id & kChunkMask) * kOutcomeCount;
   std::lock_guard<std::mutex> lock(st.mu);

@@ -2,7 +2,6 @@
 #include "core/snapshot_rules.h"
 
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <optional>
@@ -13,13 +12,6 @@
 #include "absl/time/time.h"
 
 namespace degrade::internal::snapshot {
-
-std::string FormatNumber(double value) {
-  char buffer[32];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  if (ec != std::errc()) return "?";
-  return std::string(buffer, end);
-}
 
 namespace {
 

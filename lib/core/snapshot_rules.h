@@ -15,6 +15,7 @@
 #include "degrade/breaker.h"
 #include "degrade/snapshot.h"
 #include "degrade/state.h"
+#include "core/str_util.h"
 #include "nlohmann/json.hpp"
 
 namespace degrade::internal::snapshot {
@@ -84,8 +85,8 @@ std::string Cat(const Parts&... parts) {
   return out;
 }
 
-// The shortest text that reads back to `value`; "?" if it cannot be written.
-std::string FormatNumber(double value);
+// The shortest text that reads back to `value` (core/str_util.h).
+using internal::FormatNumber;
 bool IsValidUtf8(std::string_view s);
 // `s` with every byte that is not part of well-formed UTF-8 as U+FFFD.
 std::string SanitizeUtf8(std::string_view s);

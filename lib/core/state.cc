@@ -1,23 +1,14 @@
 #include "degrade/state.h"
 
-#include <charconv>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "core/str_util.h"
+
 namespace degrade {
-namespace {
 
-// Shortest text that reads back to the same double: "0.25", "1", never
-// "0.250000" and never rounded to a misleading "1" for 0.9999999.
-std::string FormatNumber(double value) {
-  char buffer[32];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  if (ec != std::errc()) return "?";
-  return std::string(buffer, end);
-}
-
-}  // namespace
+using internal::FormatNumber;
 
 std::string_view StateName(State state) noexcept {
   switch (state) {

@@ -32,10 +32,8 @@
 namespace degrade::internal {
 namespace {
 
-constexpr double kBackoffJitter = 0.20;
 constexpr size_t kBadKeysShown = 5;
 
-std::string ToStd(absl::string_view s) { return std::string(s.data(), s.size()); }
 
 }  // namespace
 
@@ -93,7 +91,7 @@ SourceRunner::Config EtcdWatch::RunnerConfig() const {
   rc.layer = Layer::kRemote;
   rc.backoff_base = config_.backoff_initial;
   rc.backoff_cap = config_.backoff_max;
-  rc.backoff_jitter = kBackoffJitter;
+  // backoff_jitter: the runner's +-20%.
   // The first range tries each endpoint once, each within the timeout.
   rc.startup_budget =
       config_.client.timeout * static_cast<double>(config_.client.endpoints.size()) +

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/str_util.h"
 
 namespace degrade::internal::etcd_transport {
 
@@ -37,7 +38,7 @@ class ScopedSigpipeBlock {
   bool was_pending_ = false;
 };
 
-inline std::string ToStd(absl::string_view s) { return std::string(s.data(), s.size()); }
+using internal::ToStd;  // core/str_util.h
 
 // etcd's own message without the "etcd: " that EtcdErrorStatus puts first.
 std::string EtcdMessage(const absl::Status& s);

@@ -43,10 +43,7 @@ constexpr absl::Duration kBackoffFirstMax = absl::Milliseconds(500);
 constexpr absl::Duration kBackoffCapMax = absl::Seconds(60);
 constexpr int64_t kBackoffCapIntervals = 6;
 constexpr double kIntervalJitter = 0.10;
-constexpr double kBackoffJitter = 0.20;
 constexpr absl::Duration kStartupSlack = absl::Milliseconds(500);
-
-std::string ToStd(absl::string_view s) { return std::string(s.data(), s.size()); }
 
 }  // namespace
 
@@ -439,7 +436,7 @@ std::unique_ptr<SourceRunner> StartHttpSource(Registry& registry, HttpSourceConf
   rc.interval_jitter = kIntervalJitter;
   rc.backoff_base = BackoffBase(config.interval);
   rc.backoff_cap = BackoffCap(config.interval);
-  rc.backoff_jitter = kBackoffJitter;
+  // backoff_jitter: the runner's +-20%.
   rc.startup_budget = HttpStartupBudget(config);
   // A confirmed round is due every interval (+10%) and takes at most
   // urls x timeout; twice that without one means the loop is stuck.

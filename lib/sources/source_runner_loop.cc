@@ -12,11 +12,6 @@
 #include "sources/source_runner_impl.h"
 
 namespace degrade::internal {
-namespace {
-
-std::string ToStd(absl::string_view s) { return std::string(s.data(), s.size()); }
-
-}  // namespace
 
 PollResult PollResult::Failed(std::string source, std::string error) {
   PollResult r;
