@@ -6,7 +6,9 @@
 # Builds tests/packaging/consumer/ -- a tiny meson project that takes
 # dependency('degrade') with a subproject fallback -- with degrade's source
 # tree as its subprojects/degrade (a symlink), in
-# BUILD_ROOT/packaging/subproject/, with the consumer's default options.
+# BUILD_ROOT/packaging/subproject/, with the consumer's default options but
+# for a unity build (-Dunity=on: meson 1.0 takes it from the main project
+# only, and the consumer is one file; install_check.sh says why).
 # Fails unless: the program builds and runs; the consumer's
 # `meson test --list` holds its own test only (no degrade test, no
 # benchmark); degrade adds no targets but its library; nothing but the
@@ -30,7 +32,8 @@ mkdir -p "$WORK/src/subprojects"
 cp "$SRC/tests/packaging/consumer/meson.build" "$SRC/tests/packaging/consumer/main.cc" "$WORK/src/"
 ln -s "$SRC" "$WORK/src/subprojects/degrade"
 
-meson setup "$WORK/build" "$WORK/src" >"$WORK/setup.log" 2>&1 ||
+meson setup "$WORK/build" "$WORK/src" -Dunity=on -Dunity_size=16 \
+  >"$WORK/setup.log" 2>&1 ||
   { cat "$WORK/setup.log" >&2; fail "meson setup of the consumer failed (log above)"; }
 grep -q "^Executing subproject degrade" "$WORK/setup.log" &&
   grep -q "^Dependency degrade found: YES" "$WORK/setup.log" ||
