@@ -33,13 +33,8 @@ class AdminEventsTest : public ::testing::Test {
     registry_ = std::make_unique<Registry>(std::move(o));
     ASSERT_TRUE(registry_->Define(Spec("analytics")).ok());
     ASSERT_TRUE(registry_->Define(Spec("recommendations")).ok());
-    Options opts;
-    opts.registry = registry_.get();
-    opts.admin_addr = "127.0.0.1:0";
-    opts.admin_token = kToken;
-    auto rt = Runtime::Start(opts);
-    ASSERT_TRUE(rt.ok()) << rt.status();
-    runtime_ = *std::move(rt);
+    runtime_ = test_util::StartAdmin(*registry_, kToken);
+    ASSERT_NE(runtime_, nullptr);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", runtime_->admin_port());
     client_->set_read_timeout(5, 0);
   }

@@ -24,6 +24,7 @@
 #include "degrade/degrade.h"
 #include "etcd/etcd_client.h"
 #include "etcd_fixture.h"
+#include "etcd_suite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -86,50 +87,16 @@ std::unique_ptr<EtcdClient> ClientFor(const std::vector<std::string>& endpoints,
   return std::make_unique<EtcdClient>(config);
 }
 
-// The shared etcd and a client for it.
-class EtcdCtlTest : public ::testing::Test {
+// The shared etcd, a client for it and this test's prefix (etcd_suite.h).
+class EtcdCtlTest : public test_util::SharedEtcdTest {
  protected:
-  static void SetUpTestSuite() {
-    auto cluster = testing::EtcdCluster::Start({});
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = cluster->release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
-    client_ = ClientFor(cluster_->endpoints());
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    prefix_ = absl::StrCat("/degrade/", info->name(), "/");
-  }
-
   // degradectl --etcd <shared> --prefix <this test's> args...
   Output Ctl(std::vector<std::string> args, std::vector<std::string> env = {"USER=ana"}) {
-    args.insert(args.begin(), {"--etcd", cluster_->endpoints_csv(), "--prefix", prefix_});
-    return RunCtl(std::move(args), std::move(env));
+    std::vector<std::string> all = EtcdArgs();
+    all.insert(all.end(), args.begin(), args.end());
+    return RunCtl(std::move(all), std::move(env));
   }
-
-  // The value under PREFIX + rel, parsed; nullopt when there is no key.
-  std::optional<json> Value(const std::string& rel) {
-    auto r = client_->Range(prefix_ + rel, "");
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok() || r->kvs.empty()) return std::nullopt;
-    return json::parse(r->kvs.front().value, nullptr, false);
-  }
-
-  void Put(const std::string& rel, const std::string& value) {
-    ASSERT_TRUE(client_->Put(prefix_ + rel, value).ok());
-  }
-
-  static testing::EtcdCluster* cluster_;
-  std::unique_ptr<EtcdClient> client_;
-  std::string prefix_;
 };
-
-testing::EtcdCluster* EtcdCtlTest::cluster_ = nullptr;
 
 // Seconds from now to an RFC 3339 time.
 double SecondsUntil(const json& rfc3339) {

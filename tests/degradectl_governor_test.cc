@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test_ctl.h"
+#include "test_http.h"
 #include "test_registry.h"
 
 namespace degrade {
@@ -62,13 +63,8 @@ class DegradectlGovernorTest : public ::testing::Test {
     GovernorOptions g;
     g.target = absl::Milliseconds(200);
     ASSERT_TRUE(registry_.ConfigureGovernor(g).ok());
-    Options o;
-    o.registry = &registry_;
-    o.admin_addr = "127.0.0.1:0";
-    o.admin_token = kToken;
-    auto rt = Runtime::Start(o);
-    ASSERT_TRUE(rt.ok()) << rt.status();
-    runtime_ = *std::move(rt);
+    runtime_ = test_util::StartAdmin(registry_, kToken);
+    ASSERT_NE(runtime_, nullptr);
   }
   Output Ctl(std::vector<std::string> args) {
     args.insert(args.begin(), {"--admin", absl::StrCat("http://127.0.0.1:", runtime_->admin_port())});

@@ -14,11 +14,12 @@
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
 #include "etcd/etcd_client.h"
-#include "etcd_fixture.h"
+#include "etcd_suite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test_ctl.h"
+#include "test_http.h"
 #include "test_registry.h"
 
 namespace degrade {
@@ -62,13 +63,8 @@ class DegradectlShedAdminTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(registry_.Define({.name = "recs", .description = "recs", .tier = 6}).ok());
     ASSERT_TRUE(registry_.Define({.name = "search", .description = "search", .tier = 2}).ok());
-    Options o;
-    o.registry = &registry_;
-    o.admin_addr = "127.0.0.1:0";
-    o.admin_token = kToken;
-    auto rt = Runtime::Start(o);
-    ASSERT_TRUE(rt.ok()) << rt.status();
-    runtime_ = *std::move(rt);
+    runtime_ = test_util::StartAdmin(registry_, kToken);
+    ASSERT_NE(runtime_, nullptr);
   }
   Output Ctl(std::vector<std::string> args) {
     args.insert(args.begin(), {"--admin", absl::StrCat("http://127.0.0.1:", runtime_->admin_port())});
@@ -130,55 +126,27 @@ TEST_F(DegradectlShedAdminTest, ShedWithoutTokenFails) {
 
 // ------------------------------------------------------------------ etcd
 
-class DegradectlShedEtcdTest : public ::testing::Test {
+class DegradectlShedEtcdTest : public test_util::SharedEtcdTest {
  protected:
-  static void SetUpTestSuite() {
-    auto cluster = testing::EtcdCluster::Start({});
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = cluster->release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
-    internal::EtcdClient::Config c;
-    c.endpoints = cluster_->endpoints();
-    client_ = std::make_unique<internal::EtcdClient>(c);
-    prefix_ = absl::StrCat("/degrade/",
-                           ::testing::UnitTest::GetInstance()->current_test_info()->name(), "/");
-  }
   Output Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--etcd", cluster_->endpoints_csv(), "--prefix", prefix_});
-    return RunCtl(std::move(args));
+    std::vector<std::string> all = EtcdArgs();
+    all.insert(all.end(), args.begin(), args.end());
+    return RunCtl(std::move(all));
   }
-  std::optional<nlohmann::json> Value() {
-    auto r = client_->Range(prefix_ + "shed", "");
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok() || r->kvs.empty()) return std::nullopt;
-    return nlohmann::json::parse(r->kvs.front().value, nullptr, false);
-  }
-
-  static testing::EtcdCluster* cluster_;
-  std::unique_ptr<internal::EtcdClient> client_;
-  std::string prefix_;
 };
-
-testing::EtcdCluster* DegradectlShedEtcdTest::cluster_ = nullptr;
 
 TEST_F(DegradectlShedEtcdTest, ShedWritesTheShedKey) {
   Output r = Ctl({"shed", "7", "--reason", "INC-7"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("(etcd " + prefix_ + "shed rev "));
-  const std::optional<nlohmann::json> v = Value();
+  const std::optional<nlohmann::json> v = Value("shed");
   ASSERT_TRUE(v.has_value());
   EXPECT_EQ(*v, nlohmann::json({{"level", 7}, {"reason", "INC-7"}, {"actor", "ana"}}));
 }
 
 TEST_F(DegradectlShedEtcdTest, ShedTtlBecomesAnExpiry) {
   ASSERT_EQ(Ctl({"shed", "2", "--ttl", "10m"}).exit_code, 0);
-  const std::optional<nlohmann::json> v = Value();
+  const std::optional<nlohmann::json> v = Value("shed");
   ASSERT_TRUE(v.has_value());
   EXPECT_TRUE((*v)["expires_at"].is_string());
   EXPECT_FALSE(v->contains("ttl_s"));
@@ -189,7 +157,7 @@ TEST_F(DegradectlShedEtcdTest, ShedClearDeletesTheKey) {
   Output r = Ctl({"shed", "clear"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("shed key deleted"));
-  EXPECT_FALSE(Value().has_value());
+  EXPECT_FALSE(Value("shed").has_value());
 }
 
 TEST_F(DegradectlShedEtcdTest, ListShowsTheShedKeyWithoutError) {

@@ -14,7 +14,7 @@
 #include "degrade/registry.h"
 #include "degrade/runtime.h"
 #include "etcd/etcd_client.h"
-#include "etcd_fixture.h"
+#include "etcd_suite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test_wait.h"
@@ -22,8 +22,6 @@
 namespace degrade {
 namespace {
 
-using ::degrade::internal::EtcdClient;
-using ::degrade::testing::EtcdCluster;
 using ::testing::HasSubstr;
 
 bool Eventually(const std::function<bool()>& pred) {
@@ -32,27 +30,11 @@ bool Eventually(const std::function<bool()>& pred) {
 
 // One etcd for the suite (starting one takes about a second); each test
 // uses its own prefix.
-class EtcdShedTest : public ::testing::Test {
+class EtcdShedTest : public test_util::SharedEtcdTest {
  protected:
-  static void SetUpTestSuite() {
-    EtcdCluster::Options o;
-    o.members = 1;
-    auto c = EtcdCluster::Start(o);
-    ASSERT_TRUE(c.ok()) << c.status();
-    cluster_ = c->release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
-    prefix_ = std::string("/degrade/") +
-              ::testing::UnitTest::GetInstance()->current_test_info()->name() + "/";
-    EtcdClient::Config c;
-    c.endpoints = cluster_->endpoints();
-    writer_ = std::make_unique<EtcdClient>(c);
+    SharedEtcdTest::SetUp();
+    if (HasFatalFailure()) return;
     Registry::Options options;
     options.getenv = [](std::string_view) { return std::optional<std::string>(); };
     options.log_sink = [](LogLevel, std::string_view) {};
@@ -69,12 +51,8 @@ class EtcdShedTest : public ::testing::Test {
     registry_.reset();
   }
 
-  void Put(const std::string& rel, const std::string& value) {
-    auto r = writer_->Put(prefix_ + rel, value);
-    ASSERT_TRUE(r.ok()) << r.status();
-  }
   void Delete(const std::string& rel) {
-    auto r = writer_->Delete(prefix_ + rel);
+    auto r = client_->Delete(prefix_ + rel);
     ASSERT_TRUE(r.ok()) << r.status();
   }
   void Start() {
@@ -97,9 +75,6 @@ class EtcdShedTest : public ::testing::Test {
     return events_;
   }
 
-  static EtcdCluster* cluster_;
-  std::string prefix_;
-  std::unique_ptr<EtcdClient> writer_;
   std::unique_ptr<Registry> registry_;
   Switch* t2_ = nullptr;
   Switch* t5_ = nullptr;
@@ -107,8 +82,6 @@ class EtcdShedTest : public ::testing::Test {
   std::mutex mu_;
   std::vector<ChangeEvent> events_;
 };
-
-EtcdCluster* EtcdShedTest::cluster_ = nullptr;
 
 TEST_F(EtcdShedTest, ShedKeyReadAtStartSheds) {
   Put("shed", "3");

@@ -24,6 +24,7 @@
 #include "etcd/etcd_json.h"
 #include "etcd/registration.h"
 #include "etcd_fixture.h"
+#include "etcd_suite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -53,27 +54,13 @@ struct Output {
   std::string out, err;
 };
 
-class FleetTest : public ::testing::Test {
+class FleetTest : public test_util::SharedEtcdTest {
  protected:
-  static void SetUpTestSuite() {
-    auto cluster = testing::EtcdCluster::Start({});
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = cluster->release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
+    SharedEtcdTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_FALSE(Env("DEGRADECTL").empty()) << "DEGRADECTL is not set (meson sets it)";
     ASSERT_FALSE(Env("FLEET_CHILD").empty()) << "FLEET_CHILD is not set (meson sets it)";
-    EtcdClient::Config config;
-    config.endpoints = cluster_->endpoints();
-    client_ = std::make_unique<EtcdClient>(config);
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    prefix_ = absl::StrCat("/degrade/", info->name(), "/");
   }
 
   void TearDown() override {
@@ -117,11 +104,7 @@ class FleetTest : public ::testing::Test {
   }
 
   // The registration of `id`, parsed; nullopt when there is none.
-  std::optional<json> Registration(const std::string& id) {
-    auto r = client_->Range(absl::StrCat(prefix_, "instances/", id), "");
-    if (!r.ok() || r->kvs.empty()) return std::nullopt;
-    return json::parse(r->kvs.front().value, nullptr, false);
-  }
+  std::optional<json> Registration(const std::string& id) { return Value("instances/" + id); }
 
   // Waits until `id` reports at least `revision`.
   bool Reports(const std::string& id, int64_t revision) {
@@ -133,19 +116,8 @@ class FleetTest : public ::testing::Test {
         std::chrono::milliseconds(10000));
   }
 
-  int64_t Put(const std::string& rel, const std::string& value) {
-    absl::StatusOr<int64_t> rev = client_->Put(prefix_ + rel, value);
-    EXPECT_TRUE(rev.ok()) << rev.status();
-    return rev.ok() ? *rev : 0;
-  }
-
-  static testing::EtcdCluster* cluster_;
-  std::unique_ptr<EtcdClient> client_;
-  std::string prefix_;
   std::vector<std::unique_ptr<Subprocess>> children_;
 };
-
-testing::EtcdCluster* FleetTest::cluster_ = nullptr;
 
 // ------------------------------------------------------------ registration
 
