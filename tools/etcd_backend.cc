@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "ctl_backend.h"
 #include "core/json_strict.h"
+#include "ctl_json.h"
 #include "ctl_strings.h"
 #include "degrade/snapshot.h"
 #include "etcd/etcd_client.h"
@@ -391,12 +392,6 @@ json ValueOf(const std::string& text) {
   return j.ok() ? *std::move(j) : json(text);
 }
 
-std::string StrField(const json& v, const char* field) {
-  if (!v.is_object()) return "";
-  auto it = v.find(field);
-  return it != v.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 void EtcdBackend::Emit(const std::string& key, const std::string* old_text,
                        const std::string* new_text, int64_t revision, const WatchStop& stop,
                        const WatchSink& sink) const {
@@ -413,9 +408,9 @@ void EtcdBackend::Emit(const std::string& key, const std::string* old_text,
   if (old_text != nullptr) e.old_value = ValueOf(*old_text);
   if (new_text != nullptr) {
     e.new_value = ValueOf(*new_text);
-    e.actor = StrField(e.new_value, "actor");
-    e.reason = StrField(e.new_value, "reason");
-    e.expires_at = StrField(e.new_value, "expires_at");
+    e.actor = Str(e.new_value, "actor");
+    e.reason = Str(e.new_value, "reason");
+    e.expires_at = Str(e.new_value, "expires_at");
   }
   sink.on_event(e);
 }

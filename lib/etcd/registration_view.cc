@@ -31,8 +31,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string Std(absl::string_view s) { return std::string(s.data(), s.size()); }
-
 absl::Status Bad(const std::string& key, std::string_view path, std::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat("registration ", key, ": ", ToAbsl(path), " ",
                                                  ToAbsl(problem),
@@ -64,7 +62,7 @@ std::string Shown(const std::string& state, double allow) {
 absl::StatusOr<InstanceRecord> ParseRegistration(const std::string& key,
                                                  const std::string& value) {
   absl::StatusOr<json> parsed = ParseJsonStrict(value);
-  if (!parsed.ok()) return Bad(key, "value", Std(parsed.status().message()));
+  if (!parsed.ok()) return Bad(key, "value", ToStd(parsed.status().message()));
   const json& j = *parsed;
   if (!j.is_object()) return Bad(key, "value", "is not an object");
   InstanceRecord r;
@@ -139,7 +137,7 @@ absl::StatusOr<FleetSnapshot> ReadFleet(EtcdClient& client, std::string_view pre
     }
     absl::StatusOr<InstanceRecord> r = ParseRegistration(kv.key, kv.value);
     if (!r.ok()) {
-      out.errors.push_back(Std(r.status().message()));
+      out.errors.push_back(ToStd(r.status().message()));
       continue;
     }
     r->mod_revision = kv.mod_revision;

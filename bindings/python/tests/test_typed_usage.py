@@ -2,8 +2,8 @@
 
 pytest runs these like the other tests; the meson test python-typing also
 runs `mypy --strict` over this file (with the package and
-example_service.py), where each assert_type must hold: a wrong stub or
-annotation fails there.
+example_service.py), where each assert_type must hold: a wrong `.pyi`
+declaration or annotation fails there.
 """
 
 import datetime
