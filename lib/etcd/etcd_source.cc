@@ -33,6 +33,11 @@ namespace degrade::internal {
 namespace {
 
 constexpr size_t kBadKeysShown = 5;
+// The split watch's watchers, by the ids etcd gives them in the order they
+// are created: 0 for keys before PREFIX/instances/, 1 for keys after it,
+// and the fence (see Watch).
+constexpr int kSplitWatchers = 3;
+constexpr int64_t kFenceWatcher = 2;
 
 
 }  // namespace
@@ -123,6 +128,8 @@ EtcdSource::EtcdSource(Registry& registry, Config config) {
 EtcdSource::~EtcdSource() { runner_.reset(); }
 
 EtcdSource::Stats EtcdSource::stats() const { return watch_->stats(); }
+
+size_t EtcdWatch::SideOf(std::string_view key) const { return key < instances_dir_ ? 0 : 1; }
 
 bool EtcdWatch::IsInstanceKey(std::string_view key) const {
   return key.size() > prefix_.size() && absl::StartsWith(ToAbsl(key), prefix_) &&
@@ -344,17 +351,13 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     need_sync_ = true;
     return false;
   }
-  // Which of the split watch's two watchers (see Watch); 0 for the whole
-  // prefix. A transaction writing keys on both sides of PREFIX/instances/
-  // comes as one message from each, at the same revision.
-  const size_t w = m.watch_id == 1 ? 1 : 0;
   if (m.created) {
     sink.Established();
     ++created_;
-    // The store is past where the split watch starts (when either watcher
-    // was created): revisions were missed, and the two watchers would each
-    // catch up in a batch of their own, out of order. Catch up on the whole
-    // prefix first.
+    // The store may have moved before the split watch's watchers were all
+    // registered (the fence's header says; see Watch): a watcher that
+    // starts behind the store catches up in a batch of its own, out of
+    // order with the other. Catch up on the whole prefix first.
     if (split_ && m.header_revision > revision_) {
       catching_up_ = true;
       progressed_ = true;  // the member answered: not a stuck watch
@@ -362,17 +365,30 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     }
     return true;
   }
-  if (split_ && created_ < 2) {
-    // Something for the first watcher before the second exists: the store
-    // moved while the split watch was being set up. Nothing is applied
-    // yet; catch up on the whole prefix from the same revision.
+  if (split_ && created_ < kSplitWatchers) {
+    // Something for a watcher before the fence exists: the store moved
+    // while the split watch was being set up. Nothing is applied yet;
+    // catch up on the whole prefix from the same revision.
     catching_up_ = true;
     progressed_ = true;
     return false;
   }
+  if (split_ && m.watch_id == kFenceWatcher) {
+    // The fence's key is not part of the layer (it is under instances/);
+    // it only vouches for how the split watch began.
+    progressed_ = true;
+    return true;
+  }
   if (m.events.empty()) {  // progress notification: caught up to the header
     revision_ = std::max(revision_, m.header_revision);
-    delivered_[w] = std::max(delivered_[w], m.header_revision);
+    if (split_) {
+      // Only this watcher's side is vouched for.
+      const size_t w = m.watch_id == 1 ? 1 : 0;
+      delivered_[w] = std::max(delivered_[w], m.header_revision);
+    } else {
+      delivered_[0] = std::max(delivered_[0], m.header_revision);
+      delivered_[1] = std::max(delivered_[1], m.header_revision);
+    }
     progressed_ = true;
     sink.Confirmed();
     if (!split_) {
@@ -381,10 +397,35 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     }
     return true;
   }
+  // The split watch's two watchers each deliver their side in revision
+  // order, and together in revision order while etcd keeps both synced.
+  // etcd may fall behind on one (a full send buffer makes it a "slow
+  // watcher" that catches up later): the other side has then been applied
+  // past a revision this side still brings. Nothing is skipped for that
+  // (each side is deduplicated on its own, and the sides hold different
+  // keys), but the per-revision order and the revision reported as applied
+  // no longer hold: read the prefix again, which restores both.
+  if (split_) {
+    for (const EtcdEvent& e : m.events) {
+      const int64_t rev = e.kv.mod_revision;
+      if (rev < revision_ && rev > delivered_[SideOf(e.kv.key)]) {
+        registry_.Log(LogLevel::kWarning,
+                      absl::StrCat(source_, ": etcd delivered revision ", rev, " (", e.kv.key,
+                                   ") after revision ", revision_,
+                                   " (its watchers fell out of step); reading the prefix again"));
+        {
+          std::lock_guard<std::mutex> lock(stats_mu_);
+          ++stats_.out_of_order;
+        }
+        need_sync_ = true;
+        return false;
+      }
+    }
+  }
   // The flagd document may change any number of switches: read the prefix
   // again (one whole apply) rather than work out a delta.
   for (const EtcdEvent& e : m.events) {
-    if (e.kv.mod_revision > revision_ && e.kv.key == prefix_ + "flagd") {
+    if (e.kv.key == prefix_ + "flagd" && e.kv.mod_revision > delivered_[SideOf(e.kv.key)]) {
       registry_.Log(LogLevel::kInfo, absl::StrCat(source_, ": ", e.kv.key,
                                                   " changed at revision ", e.kv.mod_revision,
                                                   "; reading the prefix again"));
@@ -396,7 +437,12 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
   // reconnect gets several revisions in one response, and each is applied
   // in turn, as a watcher that never left saw them. Each update names only
   // the keys of its revision.
+  //
+  // An event is new when its side has not delivered its revision: a
+  // revision written on both sides may have been half delivered when a
+  // watch ended, and a watch resumes after the later side.
   int64_t last = revision_;
+  int64_t reached[2] = {delivered_[0], delivered_[1]};
   int64_t layer_revision = -1;  // the last revision with a key of the layer; -1: none
   size_t applied_events = 0;
   size_t i = 0;
@@ -404,9 +450,13 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
     const int64_t rev = m.events[i].kv.mod_revision;
     // For each key of this revision, its good value before it.
     std::map<std::string, std::optional<Good>> before;
+    bool fresh = false;  // some event of this revision is new
     for (; i < m.events.size() && m.events[i].kv.mod_revision == rev; ++i) {
       EtcdEvent& e = m.events[i];
-      if (rev < revision_ || rev <= delivered_[w]) continue;  // seen already
+      const size_t side = SideOf(e.kv.key);
+      if (rev <= delivered_[side]) continue;  // seen already
+      fresh = true;
+      reached[side] = std::max(reached[side], rev);
       if (IsInstanceKey(e.kv.key)) continue;  // another instance's registration
       layer_revision = rev;
       if (!before.contains(e.kv.key)) {
@@ -421,7 +471,7 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
       }
       ++applied_events;
     }
-    if (rev < revision_ || rev <= delivered_[w]) continue;
+    if (!fresh) continue;
     {
       // Counted before the apply publishes, so whoever sees the change
       // also sees its events in stats().
@@ -430,10 +480,18 @@ bool EtcdWatch::OnMessage(WatchSink& sink, EtcdWatchMessage&& m) {
       applied_events = 0;
     }
     if (!ApplyRevision(sink, before, rev)) return false;
-    last = rev;
+    last = std::max(last, rev);
   }
   revision_ = last;
-  delivered_[w] = std::max(delivered_[w], last);
+  if (split_) {
+    split_delivered_ = true;
+    delivered_[0] = reached[0];
+    delivered_[1] = reached[1];
+  } else {
+    // One watcher over the whole prefix delivers in revision order: both
+    // sides are complete up to here.
+    delivered_[0] = delivered_[1] = last;
+  }
   progressed_ = true;
   ReportBadKeys(sink, entries_);
   sink.Confirmed();
@@ -569,12 +627,21 @@ absl::Status EtcdWatch::Watch(RunContext& ctx, WatchSink& sink) {
   // up (a watcher catching up gets its own batch), so a watch that would
   // start behind the store watches the whole prefix until it has caught
   // up, in order, and then the split watch takes over.
+  //
+  // Whether both started caught up, the watchers' own "created" replies
+  // cannot say: etcd reads the revision it reports before it registers the
+  // watcher, and a write in between leaves that watcher behind. So a third
+  // watcher, the fence, is created after them on an unused key: etcd
+  // handles a stream's requests in turn, so the fence's reported revision
+  // is at least the store's when the second was registered. If it is not
+  // past where the watch starts, neither watcher started behind.
   options.key = prefix_;
   split_ = !catching_up_;
   created_ = 0;
+  split_delivered_ = false;
   if (split_) {
     options.range_end = instances_dir_;
-    options.more_ranges = {{EtcdPrefixEnd(instances_dir_), range_end_}};
+    options.more_ranges = {{EtcdPrefixEnd(instances_dir_), range_end_}, {instances_dir_, ""}};
   } else {
     options.range_end = range_end_;
   }
@@ -591,6 +658,19 @@ absl::Status EtcdWatch::Watch(RunContext& ctx, WatchSink& sink) {
       options, [this, &sink](EtcdWatchMessage&& m) { return OnMessage(sink, std::move(m)); });
   if (ctx.stopping() || absl::IsCancelled(s)) return s;
   if (need_sync_) return absl::OkStatus();  // compaction: read the prefix again at once
+  const bool idle = progressed_ && absl::IsDeadlineExceeded(s);
+  if (split_ && split_delivered_ && !idle && !catching_up_) {
+    // A split watch cut while it was delivering: the other half of its
+    // last revision, or a side etcd had fallen behind on, may not have
+    // come, and nothing would bring them again (a watch resumes after the
+    // last revision applied). Read the prefix instead. An idle watch has
+    // nothing in flight: etcd sends each revision as it happens.
+    registry_.Log(LogLevel::kInfo,
+                  absl::StrCat(source_, ": the watch ended while delivering, after revision ",
+                               revision_, "; reading the prefix again, as part of a revision may "
+                               "not have arrived"));
+    need_sync_ = true;
+  }
   if (progressed_) {
     stuck_revision_ = -1;
     stuck_count_ = 0;
@@ -621,7 +701,7 @@ absl::Status EtcdWatch::Watch(RunContext& ctx, WatchSink& sink) {
     need_sync_ = true;
     return Sync(sink);  // OK: the runner watches again at once
   }
-  if (progressed_ && absl::IsDeadlineExceeded(s)) return absl::OkStatus();  // idle: reopen
+  if (idle) return absl::OkStatus();  // reopen
   return s;
 }
 

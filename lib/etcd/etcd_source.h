@@ -139,6 +139,7 @@ class EtcdSource {
     uint64_t events = 0;         // watch events applied
     uint64_t cache_writes = 0;   // cache files written
     uint64_t stuck_recoveries = 0;  // re-reads because the watch could not progress
+    uint64_t out_of_order = 0;      // re-reads because etcd's watchers fell out of step
   };
 
   // InvalidArgument naming the option and value: what EtcdClient::Validate
@@ -218,6 +219,9 @@ class EtcdWatch final : public WatchStrategy {
   // that has once succeeded; a failure changes nothing.
   void DiscoverMembersOnce();
   bool OnMessage(WatchSink& sink, EtcdWatchMessage&& message);
+  // Which side of PREFIX/instances/ `key` is on: 0 before, 1 after (the
+  // split watch's watcher for it).
+  size_t SideOf(std::string_view key) const;
   // `key` is under PREFIX/instances/ (a fleet registration).
   bool IsInstanceKey(std::string_view key) const;
   // Updates `entries` for a put (value) or delete (nullopt) of `key`.
@@ -255,8 +259,10 @@ class EtcdWatch final : public WatchStrategy {
   bool split_ = true;
   bool catching_up_ = false;  // the next watch covers the whole prefix
   int created_ = 0;            // watchers the current watch has created
-  // The last revision each watcher of the split watch delivered: a
-  // revision may come in two parts, one from each.
+  bool split_delivered_ = false;  // the current split watch applied an event
+  // For each side of PREFIX/instances/ (SideOf), the revision up to which
+  // its changes are applied: a revision may come in two parts, one from
+  // each of the split watch's watchers.
   int64_t delivered_[2] = {0, 0};
   bool need_sync_ = true;
   bool discovered_ = false;  // DiscoverMembersOnce succeeded
