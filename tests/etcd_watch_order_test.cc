@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -156,16 +157,11 @@ class ScriptedEtcd {
     for (const std::string& body : watch_bodies_) {
       std::vector<json> creates;
       // The body is the create requests one after another.
-      size_t at = 0;
-      while (at < body.size()) {
-        size_t end = at;
-        int depth = 0;
-        for (; end < body.size(); ++end) {
-          if (body[end] == '{') ++depth;
-          if (body[end] == '}' && --depth == 0) break;
-        }
-        creates.push_back(json::parse(body.substr(at, end + 1 - at))["create_request"]);
-        at = end + 1;
+      std::istringstream in(body);
+      while ((in >> std::ws).peek() != std::char_traits<char>::eof()) {
+        json request;
+        in >> request;
+        creates.push_back(request["create_request"]);
       }
       out.push_back(std::move(creates));
     }
