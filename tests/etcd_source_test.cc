@@ -915,10 +915,15 @@ TEST(EtcdClusterSourceTest, LeaderKillWhileUpdatesKeepComingMissesNothing) {
     Snapshot layer = w->registry().LayerSnapshot(Layer::kRemote);
     EXPECT_EQ(layer.switches.size(), static_cast<size_t>(kUpdates));
     for (const std::string& n : names) EXPECT_FALSE(w->enabled(n)) << n;
-    // ...reached through every update, each applied once and in order.
+    // ...reached through every update, each applied once: in order, unless
+    // the watch on the killed leader was cut while it was delivering, when
+    // the source reads the prefix again (one apply for the rest).
     std::vector<std::string> order;
     for (const ChangeEvent& e : w->events(names.size())) order.push_back(e.name);
-    EXPECT_EQ(order, names);
+    EXPECT_THAT(order, ::testing::UnorderedElementsAreArray(names));
+    if (w->CountLogs(LogLevel::kInfo, "the watch ended while delivering") == 0) {
+      EXPECT_EQ(order, names);
+    }
   }
 }
 
